@@ -1,0 +1,21 @@
+"""``python -m billing_worker``: the management API plus the background jobs."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+
+from billing_worker.api.app import create_app
+from billing_worker.settings import WorkerSettings
+from shared.runtime import configure_logging, install_uvloop, serve
+
+
+def main() -> None:
+    configure_logging(os.environ.get("TOLLGATE_LOG_LEVEL", "INFO"))
+    settings = WorkerSettings.from_env(os.environ)
+    install_uvloop()
+    asyncio.run(serve(create_app(settings), settings.api_host, settings.api_port))
+
+
+if __name__ == "__main__":
+    main()

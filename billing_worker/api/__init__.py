@@ -1,0 +1,1 @@
+"""The management API: tenants, accounts, users, subscriptions, payments, the test clock."""

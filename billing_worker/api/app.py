@@ -1,0 +1,104 @@
+"""The management API application and the worker's background jobs, as one aiohttp app.
+
+Every resource is one ``cleanup_ctx``: the database engine, the Redis client, the clock,
+and (when ``jobs`` is on) the outbox publisher and the scheduler.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Coroutine
+from typing import Any
+
+import redis.asyncio as aioredis
+from aiohttp import web
+
+from billing_worker.api import accounts, meta, tenants, testing  # noqa: F401  (registers routes)
+from billing_worker.api.appkeys import CLOCK, OUTBOX_WAKE, REDIS, SESSIONS, SETTINGS, TEST_CLOCK
+from billing_worker.api.auth import auth_middleware
+from billing_worker.api.errors import problem_middleware
+from billing_worker.api.routes import router
+from billing_worker.db.engine import create_engine, session_factory
+from billing_worker.publisher import OutboxPublisher
+from billing_worker.scheduler import Scheduler
+from billing_worker.settings import WorkerSettings
+from shared.clock import RedisTestClock, SystemClock
+
+log = logging.getLogger(__name__)
+
+
+def create_app(settings: WorkerSettings, *, jobs: bool = True) -> web.Application:
+    app = web.Application(middlewares=[problem_middleware, auth_middleware])
+    app[SETTINGS] = settings
+    app[OUTBOX_WAKE] = asyncio.Event()
+    app.cleanup_ctx.append(_database)
+    app.cleanup_ctx.append(_redis)
+    app.cleanup_ctx.append(_clock)
+    if jobs:
+        app.cleanup_ctx.append(_jobs)
+    router.install(app)
+    return app
+
+
+async def _database(app: web.Application) -> AsyncIterator[None]:
+    engine = create_engine(app[SETTINGS].database_url)
+    app[SESSIONS] = session_factory(engine)
+    yield
+    await engine.dispose()
+
+
+async def _redis(app: web.Application) -> AsyncIterator[None]:
+    client = aioredis.Redis.from_url(app[SETTINGS].redis_url)
+    app[REDIS] = client
+    yield
+    await client.aclose()
+
+
+async def _clock(app: web.Application) -> AsyncIterator[None]:
+    if app[SETTINGS].test_mode:
+        clock = RedisTestClock(app[REDIS])
+        await clock.start()
+        app[CLOCK] = clock
+        app[TEST_CLOCK] = clock
+        yield
+        await clock.stop()
+    else:
+        app[CLOCK] = SystemClock()
+        app[TEST_CLOCK] = None
+        yield
+
+
+async def _jobs(app: web.Application) -> AsyncIterator[None]:
+    stop = asyncio.Event()
+    publisher = OutboxPublisher(app[SESSIONS], app[REDIS])
+    publisher.wake = app[OUTBOX_WAKE]
+    scheduler = Scheduler(
+        app[SESSIONS],
+        app[CLOCK],
+        interval=app[SETTINGS].scheduler_interval,
+        on_change=publisher.wake.set,
+    )
+    tasks = [
+        _named(publisher.run(stop), "outbox-publisher"),
+        _named(scheduler.run(stop), "scheduler"),
+    ]
+    yield
+    stop.set()
+    publisher.wake.set()
+    for task in tasks:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
+def _named(coro: Coroutine[Any, Any, None], name: str) -> asyncio.Task[None]:
+    task = asyncio.create_task(coro, name=name)
+    task.add_done_callback(_crash_loudly)
+    return task
+
+
+def _crash_loudly(task: asyncio.Task[None]) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        log.critical("worker.job_died job=%s", task.get_name(), exc_info=task.exception())

@@ -1,0 +1,20 @@
+"""Typed application keys of the management API, declared in one place."""
+
+from __future__ import annotations
+
+import asyncio
+
+import redis.asyncio as aioredis
+from aiohttp import web
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from billing_worker.settings import WorkerSettings
+from shared.clock import Clock, RedisTestClock
+
+SETTINGS = web.AppKey("settings", WorkerSettings)
+SESSIONS = web.AppKey("sessions", async_sessionmaker[AsyncSession])
+REDIS = web.AppKey("redis", aioredis.Redis)
+CLOCK = web.AppKey[Clock]("clock")
+TEST_CLOCK = web.AppKey[RedisTestClock | None]("test_clock")
+#: Set after every commit that staged outbox rows, so the publisher drains at once.
+OUTBOX_WAKE = web.AppKey("outbox_wake", asyncio.Event)

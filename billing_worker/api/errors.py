@@ -1,0 +1,141 @@
+"""The API's error tree and the one middleware that renders every error as problem+json."""
+
+from __future__ import annotations
+
+import logging
+import re
+import secrets
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+import msgspec
+from aiohttp import web
+
+from shared.problem import problem_response
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class FieldError:
+    field: str
+    reason: str
+
+
+class ApiError(Exception):
+    """Request failed."""
+
+    status = 400
+    code = "bad_request"
+
+    def __init__(self, detail: str | None = None, *, errors: list[FieldError] | None = None):
+        super().__init__(detail or self.__doc__ or self.code)
+        self.detail = detail or (self.__doc__ or self.code).strip()
+        self.errors = errors or []
+
+
+class InvalidRequest(ApiError):
+    """The request has invalid fields."""
+
+    status = 422
+    code = "invalid_request"
+
+    @classmethod
+    def field(cls, field: str, reason: str) -> InvalidRequest:
+        return cls(f"{field}: {reason}", errors=[FieldError(field, reason)])
+
+
+class MalformedBody(ApiError):
+    """The request body is not valid JSON."""
+
+    status = 400
+    code = "malformed_body"
+
+
+class Unauthorized(ApiError):
+    """Missing or invalid API key."""
+
+    status = 401
+    code = "unauthorized"
+
+
+class Forbidden(ApiError):
+    """This key may not do that."""
+
+    status = 403
+    code = "forbidden"
+
+
+class NotFound(ApiError):
+    """No such resource."""
+
+    status = 404
+    code = "not_found"
+
+
+class Conflict(ApiError):
+    """The request conflicts with existing data."""
+
+    status = 409
+    code = "conflict"
+
+    @classmethod
+    def field(cls, field: str, reason: str) -> Conflict:
+        return cls(f"{field}: {reason}", errors=[FieldError(field, reason)])
+
+
+_AT_PATH = re.compile(r"^(?P<reason>.*) - at `\$(?P<path>[^`]*)`$")
+_NAMED = re.compile(r"(?:missing required field|unknown field) `(?P<name>[^`]+)`")
+
+
+def from_validation_error(exc: msgspec.ValidationError) -> InvalidRequest:
+    """Turn msgspec's message into a field name and a reason."""
+    message = str(exc)
+    reason, path = message, ""
+    match = _AT_PATH.match(message)
+    if match:
+        reason, path = match["reason"], match["path"]
+    named = _NAMED.search(reason)
+    if named:
+        path = f"{path}.{named['name']}"
+    field = path.lstrip(".") or "body"
+    return InvalidRequest.field(field, reason)
+
+
+_STATUS_CODES = {404: "not_found", 405: "method_not_allowed", 413: "body_too_large"}
+
+
+@web.middleware
+async def problem_middleware(
+    request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+) -> web.StreamResponse:
+    try:
+        return await handler(request)
+    except ApiError as exc:
+        return problem_response(
+            exc.status,
+            exc.code,
+            (exc.__doc__ or exc.code).strip(),
+            exc.detail,
+            errors=[{"field": e.field, "reason": e.reason} for e in exc.errors] or None,
+        )
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        code = _STATUS_CODES.get(exc.status, "http_error")
+        return problem_response(exc.status, code, exc.reason, headers=_allow(exc))
+    except Exception:
+        request_id = secrets.token_hex(8)
+        log.exception("api.unhandled_error request_id=%s", request_id)
+        return problem_response(
+            500,
+            "internal_error",
+            "Internal server error",
+            "The error was logged; quote the request id when reporting it.",
+            request_id=request_id,
+        )
+
+
+def _allow(exc: web.HTTPException) -> dict[str, str] | None:
+    allow = exc.headers.get("Allow")
+    return {"Allow": allow} if allow else None

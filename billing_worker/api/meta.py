@@ -1,0 +1,28 @@
+"""Health and the OpenAPI document."""
+
+from __future__ import annotations
+
+from importlib.metadata import PackageNotFoundError, version
+
+from aiohttp import web
+
+from billing_worker.api.openapi import build_openapi
+from billing_worker.api.routes import router
+from billing_worker.api.routing import Role, respond
+
+
+def _version() -> str:
+    try:
+        return version("tollgate")
+    except PackageNotFoundError:
+        return "0.0.0"
+
+
+@router.route("GET", "/healthz", summary="Liveness", role=Role.PUBLIC)
+async def healthz(request: web.Request) -> web.Response:
+    return respond({"status": "ok"})
+
+
+@router.route("GET", "/openapi.json", summary="This API's OpenAPI 3.1 document", role=Role.PUBLIC)
+async def openapi(request: web.Request) -> web.Response:
+    return respond(build_openapi(router.specs, version=_version()))

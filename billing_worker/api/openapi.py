@@ -1,0 +1,87 @@
+"""The OpenAPI 3.1 document, generated from the route declarations and body types."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import msgspec
+
+from billing_worker.api.routing import Role, RouteSpec
+
+_PARAM = re.compile(r"{(\w+)}")
+_PROBLEM_REF = {"$ref": "#/components/schemas/Problem"}
+_ERROR_TEXT = {
+    400: "Malformed body",
+    401: "Missing or invalid API key",
+    403: "Key not allowed here",
+    404: "Not found",
+    409: "Conflict",
+    422: "Invalid fields (each named with its reason)",
+}
+
+
+def build_openapi(specs: list[RouteSpec], *, version: str) -> dict[str, Any]:
+    types = [t for spec in specs for t in (spec.request, spec.response) if t is not None]
+    (refs, components) = msgspec.json.schema_components(
+        types, ref_template="#/components/schemas/{name}"
+    )
+    ref_of = dict(zip(types, refs, strict=True))
+    paths: dict[str, dict[str, Any]] = {}
+    for spec in specs:
+        operation: dict[str, Any] = {"summary": spec.summary, "responses": {}}
+        params = _PARAM.findall(spec.path)
+        if params:
+            operation["parameters"] = [
+                {"name": p, "in": "path", "required": True, "schema": {"type": "string"}}
+                for p in params
+            ]
+        if spec.request is not None:
+            operation["requestBody"] = {
+                "required": True,
+                "content": {"application/json": {"schema": ref_of[spec.request]}},
+            }
+        ok: dict[str, Any] = {"description": "Success"}
+        if spec.response is not None:
+            ok["content"] = {"application/json": {"schema": ref_of[spec.response]}}
+        operation["responses"][str(spec.status)] = ok
+        statuses = set(spec.errors)
+        if spec.role is not Role.PUBLIC:
+            operation["security"] = [{"bearer": []}]
+            statuses |= {401, 403}
+        if spec.request is not None:
+            statuses |= {400, 422}
+        for status in sorted(statuses):
+            operation["responses"][str(status)] = {
+                "description": _ERROR_TEXT.get(status, "Error"),
+                "content": {"application/problem+json": {"schema": _PROBLEM_REF}},
+            }
+        paths.setdefault(spec.path, {})[spec.method.lower()] = operation
+    components["Problem"] = {
+        "type": "object",
+        "description": "RFC 9457 problem details",
+        "properties": {
+            "type": {"type": "string"},
+            "title": {"type": "string"},
+            "status": {"type": "integer"},
+            "code": {"type": "string"},
+            "detail": {"type": "string"},
+            "errors": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "properties": {"field": {"type": "string"}, "reason": {"type": "string"}},
+                },
+            },
+        },
+        "required": ["type", "title", "status", "code"],
+    }
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": "Tollgate management API", "version": version},
+        "paths": paths,
+        "components": {
+            "schemas": components,
+            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
+        },
+    }

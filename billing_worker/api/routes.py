@@ -1,0 +1,7 @@
+"""The one route table every handler module registers into."""
+
+from __future__ import annotations
+
+from billing_worker.api.routing import Router
+
+router = Router()

@@ -1,0 +1,101 @@
+"""Declares each route once: its handler, who may call it, and its body types.
+
+The OpenAPI document is generated from these declarations, so it cannot drift from
+what the server actually accepts.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any, TypeVar
+
+import msgspec
+from aiohttp import web
+
+from billing_worker.api.errors import MalformedBody, from_validation_error
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+T = TypeVar("T")
+
+MAX_BODY = 64 * 1024
+
+
+class Role(StrEnum):
+    PUBLIC = "public"
+    OPERATOR = "operator"
+    TENANT = "tenant"
+    #: The operator key or any tenant's admin key (test-mode endpoints).
+    ANY = "any"
+
+
+@dataclass(frozen=True, slots=True)
+class RouteSpec:
+    method: str
+    path: str
+    handler: Handler
+    summary: str
+    role: Role
+    request: type | None = None
+    response: type | None = None
+    status: int = 200
+    errors: tuple[int, ...] = field(default=())
+
+
+class Router:
+    def __init__(self) -> None:
+        self.specs: list[RouteSpec] = []
+
+    def route(
+        self,
+        method: str,
+        path: str,
+        *,
+        summary: str,
+        role: Role,
+        request: type | None = None,
+        response: type | None = None,
+        status: int = 200,
+        errors: tuple[int, ...] = (),
+    ) -> Callable[[Handler], Handler]:
+        def register(handler: Handler) -> Handler:
+            self.specs.append(
+                RouteSpec(method, path, handler, summary, role, request, response, status, errors)
+            )
+            return handler
+
+        return register
+
+    def install(self, app: web.Application) -> None:
+        for spec in self.specs:
+            app.router.add_route(spec.method, spec.path, spec.handler)
+
+    def role_of(self, request: web.Request) -> Role:
+        info = request.match_info.route.resource
+        canonical = info.canonical if info is not None else ""
+        for spec in self.specs:
+            if spec.path == canonical and spec.method == request.method:
+                return spec.role
+        return Role.PUBLIC
+
+
+async def decode(request: web.Request, kind: type[T]) -> T:
+    """Read and validate a JSON body; errors name the field and the reason."""
+    if request.content_length is not None and request.content_length > MAX_BODY:
+        raise MalformedBody(f"body exceeds {MAX_BODY} bytes")
+    raw = await request.read()
+    if not raw.strip():
+        raw = b"{}"
+    try:
+        return msgspec.json.decode(raw, type=kind)
+    except msgspec.ValidationError as exc:
+        raise from_validation_error(exc) from exc
+    except msgspec.DecodeError as exc:
+        raise MalformedBody(f"body is not valid JSON: {exc}") from exc
+
+
+def respond(payload: Any, status: int = 200) -> web.Response:
+    return web.Response(
+        body=msgspec.json.encode(payload), status=status, content_type="application/json"
+    )

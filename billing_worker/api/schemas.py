@@ -1,0 +1,160 @@
+"""Request and response bodies. The same types validate input and describe the OpenAPI."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Literal
+
+from msgspec import Meta, Struct
+
+Name = Annotated[str, Meta(min_length=1, max_length=200)]
+Email = Annotated[str, Meta(max_length=320, pattern=r"^[^@\s]+@[^@\s]+$")]
+ExternalId = Annotated[
+    str, Meta(min_length=1, max_length=200, pattern=r"^[^\s{}\x00-\x1f]+$",
+              description="Your own identifier; no spaces, braces or control characters.")
+]  # fmt: skip
+Currency = Annotated[str, Meta(pattern=r"^[A-Z]{3}$", description="ISO 4217 code, e.g. USD")]
+Amount = Annotated[
+    str, Meta(pattern=r"^\d{1,15}(\.\d{1,6})?$",
+              description="Decimal string with at most the currency's digits, e.g. \"12.50\"")
+]  # fmt: skip
+Code = Annotated[str, Meta(min_length=1, max_length=100, pattern=r"^[a-z0-9][a-z0-9_.-]*$")]
+
+
+class Body(Struct, forbid_unknown_fields=True, kw_only=True):
+    """Request bodies refuse unknown fields, so a typo is an error and not a silent no-op."""
+
+
+class TenantCreate(Body):
+    name: Name
+    grace_days: Annotated[int, Meta(ge=0, le=3650)] = 30
+    net_terms_days: Annotated[int, Meta(ge=0, le=365)] = 0
+
+
+class TenantCreated(Struct, kw_only=True):
+    id: str
+    name: str
+    grace_days: int
+    net_terms_days: int
+    admin_key: str
+    gateway_key: str
+
+
+class PlanCreate(Body):
+    code: Code
+    name: Name
+    currency: Currency
+    amount: Amount
+    features: list[Code] = []
+    seat_limit: Annotated[int, Meta(ge=0, le=1_000_000)] | None = None
+
+
+class PlanOut(Struct, kw_only=True):
+    id: str
+    code: str
+    name: str
+    currency: str
+    amount: str
+    interval: Literal["month"]
+    features: list[str]
+    seat_limit: int | None
+
+
+class AccountCreate(Body):
+    name: Name
+    external_id: ExternalId | None = None
+    email: Email | None = None
+    kind: Literal["consumer", "enterprise"] = "consumer"
+    currency: Currency = "USD"
+    net_terms_days: Annotated[int, Meta(ge=0, le=365)] | None = None
+
+
+class AccountOut(Struct, kw_only=True):
+    id: str
+    external_id: str | None
+    name: str
+    email: str | None
+    kind: str
+    currency: str
+    net_terms_days: int
+    standing: str
+    standing_reason: str
+    valid_until: datetime | None
+    balance_due: str
+    credit: str
+    created_at: datetime
+
+
+class UserCreate(Body):
+    external_id: ExternalId
+    email: Email | None = None
+
+
+class UserOut(Struct, kw_only=True):
+    id: str
+    external_id: str
+    account_id: str
+    email: str | None
+    status: str
+
+
+class SubscriptionCreate(Body):
+    plan: Code
+    start_at: datetime | None = None
+
+
+class SubscriptionOut(Struct, kw_only=True):
+    id: str
+    account_id: str
+    plan: str
+    status: str
+    started_at: datetime
+    next_billing_at: datetime
+
+
+class PaymentCreate(Body):
+    amount: Amount
+    currency: Currency
+    method: Literal["manual", "check", "wire", "cash", "other"] = "manual"
+    reference: Annotated[str, Meta(max_length=200)] | None = None
+
+
+class PaymentOut(Struct, kw_only=True):
+    id: str
+    account_id: str
+    amount: str
+    currency: str
+    method: str
+    reference: str | None
+    received_at: datetime
+    account: AccountOut
+
+
+class InvoiceOut(Struct, kw_only=True):
+    id: str
+    subscription_id: str
+    period_start: datetime
+    period_end: datetime
+    issued_at: datetime
+    due_at: datetime
+    currency: str
+    total: str
+    paid: str
+    balance: str
+    status: str
+
+
+class InvoiceList(Struct, kw_only=True):
+    data: list[InvoiceOut]
+
+
+class ClockMove(Body):
+    advance_days: Annotated[int, Meta(ge=0, le=36500)] = 0
+    advance_seconds: Annotated[int, Meta(ge=0, le=10**10)] = 0
+    set_to: datetime | None = None
+    reset: bool = False
+
+
+class ClockOut(Struct, kw_only=True):
+    now: datetime
+    offset_seconds: float

@@ -1,0 +1,67 @@
+"""Test mode only: read and move the clock that billing and every gateway share."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from aiohttp import web
+
+from billing_worker.api import schemas
+from billing_worker.api.appkeys import CLOCK, TEST_CLOCK
+from billing_worker.api.errors import InvalidRequest, NotFound
+from billing_worker.api.routes import router
+from billing_worker.api.routing import Role, decode, respond
+from shared.clock import RedisTestClock
+
+
+def _test_clock(request: web.Request) -> RedisTestClock:
+    clock = request.app[TEST_CLOCK]
+    if clock is None:
+        raise NotFound("the test clock exists only when TOLLGATE_TEST_MODE is on")
+    return clock
+
+
+def _clock_out(clock: RedisTestClock) -> schemas.ClockOut:
+    return schemas.ClockOut(now=clock.now(), offset_seconds=clock.offset.total_seconds())
+
+
+@router.route(
+    "GET",
+    "/v1/test/clock",
+    summary="Read the shared test clock (test mode only)",
+    role=Role.ANY,
+    response=schemas.ClockOut,
+    errors=(404,),
+)
+async def read_clock(request: web.Request) -> web.Response:
+    return respond(_clock_out(_test_clock(request)))
+
+
+@router.route(
+    "POST",
+    "/v1/test/clock",
+    summary="Move the shared test clock for billing and access at once (test mode only)",
+    role=Role.ANY,
+    request=schemas.ClockMove,
+    response=schemas.ClockOut,
+    errors=(404,),
+)
+async def move_clock(request: web.Request) -> web.Response:
+    clock = _test_clock(request)
+    body = await decode(request, schemas.ClockMove)
+    advance = timedelta(days=body.advance_days, seconds=body.advance_seconds)
+    if body.reset:
+        if body.set_to is not None or advance:
+            raise InvalidRequest.field("reset", "cannot be combined with set_to or advance_*")
+        offset = timedelta(0)
+    elif body.set_to is not None:
+        if advance:
+            raise InvalidRequest.field("set_to", "give either set_to or advance_*, not both")
+        if body.set_to.tzinfo is None:
+            raise InvalidRequest.field("set_to", "needs a timezone, e.g. 2027-01-31T00:00:00Z")
+        offset = body.set_to - datetime.now(UTC)
+    else:
+        offset = clock.offset + advance
+    await clock.set_offset(offset)
+    assert request.app[CLOCK] is clock
+    return respond(_clock_out(clock))

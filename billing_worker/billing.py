@@ -1,0 +1,150 @@
+"""Issuing invoices for due periods and applying payments (the foundation's minimal billing)."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from billing_worker.db.models import (
+    Account,
+    Invoice,
+    Payment,
+    PaymentAllocation,
+    Plan,
+    Subscription,
+)
+from billing_worker.domain.payments import OpenBalance, allocate_payment
+from billing_worker.domain.periods import periods_due
+from billing_worker.ids import new_id
+from shared.money import Money
+
+
+async def bill_due_periods(session: AsyncSession, account: Account, now: datetime) -> list[Invoice]:
+    """Invoice, in advance, every period of the account's subscriptions that has started.
+
+    Idempotent: ``next_billing_at`` moves with each invoice in the same transaction, and
+    a unique (subscription, period start) constraint refuses a second invoice for a period.
+    """
+    subscriptions = (
+        await session.scalars(
+            select(Subscription).where(
+                Subscription.tenant_id == account.tenant_id,
+                Subscription.account_id == account.id,
+                Subscription.status == "active",
+                Subscription.next_billing_at <= now,
+            )
+        )
+    ).all()
+    issued: list[Invoice] = []
+    for sub in subscriptions:
+        plan = await session.get(Plan, sub.plan_id)
+        if plan is None or plan.tenant_id != account.tenant_id:
+            raise LookupError(f"subscription {sub.id} names a missing plan")
+        for period in periods_due(next_start=sub.next_billing_at, cycle_day=sub.cycle_day, now=now):
+            invoice = Invoice(
+                id=new_id("inv"),
+                tenant_id=account.tenant_id,
+                account_id=account.id,
+                subscription_id=sub.id,
+                period_start=period.start,
+                period_end=period.end,
+                issued_at=max(period.start, sub.started_at),
+                due_at=period.start + timedelta(days=account.net_terms_days),
+                currency=plan.currency,
+                total_minor=plan.amount_minor,
+                paid_minor=0,
+                status="open" if plan.amount_minor > 0 else "paid",
+            )
+            session.add(invoice)
+            issued.append(invoice)
+            sub.next_billing_at = period.end
+    if issued:
+        await session.flush()
+        await apply_account_credit(session, account)
+    return issued
+
+
+async def _open_invoices(session: AsyncSession, account: Account) -> list[Invoice]:
+    return list(
+        (
+            await session.scalars(
+                select(Invoice)
+                .where(
+                    Invoice.tenant_id == account.tenant_id,
+                    Invoice.account_id == account.id,
+                    Invoice.status == "open",
+                )
+                .order_by(Invoice.due_at, Invoice.id)
+            )
+        ).all()
+    )
+
+
+async def _apply(
+    session: AsyncSession, account: Account, amount: Money, payment_id: str | None
+) -> Money:
+    """Pay open invoices oldest first; returns what was left over."""
+    invoices = [i for i in await _open_invoices(session, account) if i.currency == amount.currency]
+    by_id = {inv.id: inv for inv in invoices}
+    application = allocate_payment(
+        amount,
+        [
+            OpenBalance(
+                invoice_id=inv.id,
+                balance=Money.from_minor(inv.total_minor - inv.paid_minor, inv.currency),
+            )
+            for inv in invoices
+        ],
+    )
+    for allocation in application.allocations:
+        invoice = by_id[allocation.invoice_id]
+        invoice.paid_minor += allocation.amount.minor
+        if invoice.paid_minor == invoice.total_minor:
+            invoice.status = "paid"
+        if payment_id is not None:
+            session.add(
+                PaymentAllocation(
+                    payment_id=payment_id,
+                    invoice_id=invoice.id,
+                    amount_minor=allocation.amount.minor,
+                )
+            )
+    return application.surplus
+
+
+async def apply_account_credit(session: AsyncSession, account: Account) -> None:
+    """Spend existing account credit on open invoices."""
+    if account.credit_minor <= 0:
+        return
+    credit = Money.from_minor(account.credit_minor, account.currency)
+    surplus = await _apply(session, account, credit, None)
+    account.credit_minor = surplus.minor
+
+
+async def record_payment(
+    session: AsyncSession,
+    account: Account,
+    amount: Money,
+    *,
+    method: str,
+    reference: str | None,
+    now: datetime,
+) -> Payment:
+    """Store a received payment and apply it; any surplus becomes account credit."""
+    payment = Payment(
+        id=new_id("pay"),
+        tenant_id=account.tenant_id,
+        account_id=account.id,
+        amount_minor=amount.minor,
+        currency=amount.currency,
+        method=method,
+        reference=reference,
+        received_at=now,
+    )
+    session.add(payment)
+    await session.flush()
+    surplus = await _apply(session, account, amount, payment.id)
+    account.credit_minor += surplus.minor
+    return payment

@@ -1,0 +1,1 @@
+"""SQL persistence: models, engine and the repository functions (always tenant-scoped)."""

@@ -1,0 +1,32 @@
+"""The billing worker's settings, read once from ``TOLLGATE_*`` variables."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from shared.settings import Env, Secret
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class WorkerSettings:
+    database_url: str
+    redis_url: str
+    api_host: str
+    api_port: int
+    operator_key: Secret
+    test_mode: bool
+    scheduler_interval: float
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str]) -> WorkerSettings:
+        env = Env(environ)
+        return cls(
+            database_url=env.text("DATABASE_URL", "sqlite:///tollgate.db"),
+            redis_url=env.text("REDIS_URL", "redis://127.0.0.1:6379/0"),
+            api_host=env.text("API_HOST", "127.0.0.1"),
+            api_port=env.integer("API_PORT", 8081, maximum=65535),
+            operator_key=env.secret("OPERATOR_KEY"),
+            test_mode=env.flag("TEST_MODE", False),
+            scheduler_interval=env.number("SCHEDULER_INTERVAL", 1.0, minimum=0.05),
+        )

@@ -1,0 +1,1 @@
+"""The session-control gateway: the hot path. Reads Redis and its own memory, never SQL."""

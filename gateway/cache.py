@@ -1,0 +1,65 @@
+"""The near-cache: decoded records held in process memory.
+
+Entries are dropped when the worker announces a change on the invalidation channel,
+and are never trusted longer than ``ttl`` seconds, so a lost announcement costs at
+most ``ttl`` of staleness. The size is bounded; the oldest entries go first.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any, Final
+
+MISS: Final = object()
+
+
+class NearCache:
+    def __init__(
+        self, *, ttl: float, max_size: int, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self._ttl = ttl
+        self._max_size = max_size
+        self._clock = clock
+        self._entries: dict[str, tuple[float, Any]] = {}
+        #: Bumped by every invalidation; a read that raced one is not cached.
+        self.generation = 0
+        self.hits = 0
+        self.misses = 0
+
+    @property
+    def enabled(self) -> bool:
+        return self._ttl > 0 and self._max_size > 0
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def get(self, key: str) -> Any:
+        """The cached value (``None`` is a cached absence), or :data:`MISS`."""
+        entry = self._entries.get(key)
+        if entry is None:
+            self.misses += 1
+            return MISS
+        expires, value = entry
+        if self._clock() >= expires:
+            del self._entries[key]
+            self.misses += 1
+            return MISS
+        self.hits += 1
+        return value
+
+    def put(self, key: str, value: Any, generation: int) -> None:
+        """Cache ``value`` read when the cache was at ``generation``, unless it moved since."""
+        if not self.enabled or generation != self.generation:
+            return
+        if key not in self._entries and len(self._entries) >= self._max_size:
+            del self._entries[next(iter(self._entries))]
+        self._entries[key] = (self._clock() + self._ttl, value)
+
+    def invalidate(self, key: str) -> None:
+        self.generation += 1
+        self._entries.pop(key, None)
+
+    def clear(self) -> None:
+        self.generation += 1
+        self._entries.clear()

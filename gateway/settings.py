@@ -1,0 +1,36 @@
+"""The gateway's settings, read once from ``TOLLGATE_*`` variables."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from shared.settings import Env
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class GatewaySettings:
+    redis_url: str
+    host: str
+    port: int
+    test_mode: bool
+    #: Longest a near-cache entry is trusted without a push invalidation (0: no near-cache).
+    near_cache_ttl: float
+    near_cache_size: int
+    #: Redis socket timeout: a slow Redis gives a quick "unavailable", never a hang.
+    redis_timeout: float
+    access_log: bool
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str]) -> GatewaySettings:
+        env = Env(environ)
+        return cls(
+            redis_url=env.text("REDIS_URL", "redis://127.0.0.1:6379/0"),
+            host=env.text("GATEWAY_HOST", "127.0.0.1"),
+            port=env.integer("GATEWAY_PORT", 8080, maximum=65535),
+            test_mode=env.flag("TEST_MODE", False),
+            near_cache_ttl=env.number("NEAR_CACHE_TTL", 5.0),
+            near_cache_size=env.integer("NEAR_CACHE_SIZE", 100_000, minimum=0),
+            redis_timeout=env.number("REDIS_TIMEOUT", 0.25, minimum=0.001),
+            access_log=env.flag("ACCESS_LOG", False),
+        )

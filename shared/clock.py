@@ -1,0 +1,130 @@
+"""The clock that billing and access both read.
+
+Production uses :class:`SystemClock`. In test mode every process uses a
+:class:`RedisTestClock`: real time plus an offset kept in Redis, so one command moves
+time for the billing worker *and* for every gateway at once. Each process keeps the
+offset in memory and follows moves through a pub/sub channel, so reading the clock
+never costs a Redis round trip.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from datetime import UTC, datetime, timedelta
+from typing import Protocol
+
+import redis.asyncio as aioredis
+
+from shared import keys
+
+log = logging.getLogger(__name__)
+
+
+class Clock(Protocol):
+    def now(self) -> datetime:
+        """Current time, timezone-aware UTC."""
+        ...
+
+    def timestamp(self) -> float:
+        """Current time as UNIX seconds."""
+        ...
+
+
+class SystemClock:
+    def now(self) -> datetime:
+        return datetime.now(UTC)
+
+    def timestamp(self) -> float:
+        return time.time()
+
+
+class ManualClock:
+    """A clock that only moves when told to; for unit tests of time-dependent code."""
+
+    def __init__(self, start: datetime) -> None:
+        if start.tzinfo is None:
+            raise ValueError("ManualClock needs a timezone-aware start")
+        self._now = start
+
+    def now(self) -> datetime:
+        return self._now
+
+    def timestamp(self) -> float:
+        return self._now.timestamp()
+
+    def advance(self, delta: timedelta) -> None:
+        self._now += delta
+
+
+class RedisTestClock:
+    """System time plus an offset shared through Redis (test mode only)."""
+
+    def __init__(self, client: aioredis.Redis) -> None:
+        self._client = client
+        self._offset_us = 0
+        self._task: asyncio.Task[None] | None = None
+        self._changed = asyncio.Event()
+
+    @property
+    def offset(self) -> timedelta:
+        return timedelta(microseconds=self._offset_us)
+
+    def now(self) -> datetime:
+        return datetime.now(UTC) + timedelta(microseconds=self._offset_us)
+
+    def timestamp(self) -> float:
+        return time.time() + self._offset_us / 1_000_000
+
+    async def refresh(self) -> None:
+        raw = await self._client.get(keys.CLOCK_KEY)
+        self._apply(int(raw) if raw is not None else 0)
+
+    def _apply(self, offset_us: int) -> None:
+        if offset_us != self._offset_us:
+            self._offset_us = offset_us
+            self._changed.set()
+
+    async def wait_changed(self, within: float) -> bool:
+        """Wait until the offset moves (or ``within`` seconds pass); True if it moved."""
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(within):
+                await self._changed.wait()
+        moved = self._changed.is_set()
+        self._changed.clear()
+        return moved
+
+    async def set_offset(self, offset: timedelta) -> None:
+        """Move time for every process sharing this Redis."""
+        offset_us = int(offset / timedelta(microseconds=1))
+        async with self._client.pipeline(transaction=True) as pipe:
+            pipe.set(keys.CLOCK_KEY, offset_us)
+            pipe.publish(keys.CLOCK_CHANNEL, offset_us)
+            await pipe.execute()
+        self._apply(offset_us)
+
+    async def start(self) -> None:
+        await self.refresh()
+        self._task = asyncio.create_task(self._follow(), name="test-clock-follower")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+
+    async def _follow(self) -> None:
+        while True:
+            try:
+                async with self._client.pubsub() as pubsub:
+                    await pubsub.subscribe(keys.CLOCK_CHANNEL)
+                    await self.refresh()  # a move may have happened before subscribing
+                    async for message in pubsub.listen():
+                        if message.get("type") == "message":
+                            self._apply(int(message["data"]))
+            except (ConnectionError, OSError, aioredis.RedisError) as exc:
+                log.warning("test_clock.follow_failed", extra={"error": str(exc)})
+                await asyncio.sleep(0.5)

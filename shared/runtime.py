@@ -1,0 +1,56 @@
+"""Process plumbing both services share: logging, uvloop, serving an app until a signal."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import sys
+from collections.abc import Awaitable, Callable
+
+from aiohttp import web
+
+
+def configure_logging(level: str = "INFO") -> None:
+    logging.basicConfig(
+        level=level,
+        format="%(asctime)s %(levelname)s %(name)s %(message)s",
+        stream=sys.stderr,
+    )
+
+
+def install_uvloop() -> None:
+    try:
+        import uvloop
+    except ImportError:  # pragma: no cover - uvloop is a dependency on Linux
+        return
+    asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
+
+
+async def serve(
+    app: web.Application,
+    host: str,
+    port: int,
+    *,
+    access_log: bool = False,
+    reuse_port: bool = False,
+    on_ready: Callable[[], Awaitable[None]] | None = None,
+) -> None:
+    """Serve ``app`` until SIGINT or SIGTERM, then shut down gracefully."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    runner = web.AppRunner(
+        app, access_log=logging.getLogger("aiohttp.access") if access_log else None
+    )
+    await runner.setup()
+    try:
+        site = web.TCPSite(runner, host, port, reuse_port=reuse_port or None)
+        await site.start()
+        logging.getLogger(__name__).info("serving http://%s:%d", host, port)
+        if on_ready is not None:
+            await on_ready()
+        await stop.wait()
+    finally:
+        await runner.cleanup()

@@ -1,0 +1,1 @@
+"""The ``tollgate`` command: composes the gateway and the billing worker."""

@@ -1,0 +1,172 @@
+"""The ``tollgate`` command line.
+
+Flags override the matching ``TOLLGATE_*`` environment variables; every service reads
+its settings from the environment once at start.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from shared.settings import SettingsError
+
+_FLAG_ENV = {
+    "database_url": "TOLLGATE_DATABASE_URL",
+    "redis_url": "TOLLGATE_REDIS_URL",
+    "api_host": "TOLLGATE_API_HOST",
+    "api_port": "TOLLGATE_API_PORT",
+    "gateway_host": "TOLLGATE_GATEWAY_HOST",
+    "gateway_port": "TOLLGATE_GATEWAY_PORT",
+}
+
+
+def _export(args: argparse.Namespace) -> None:
+    for attr, variable in _FLAG_ENV.items():
+        value = getattr(args, attr, None)
+        if value is not None:
+            os.environ[variable] = str(value)
+
+
+def _database_url() -> str:
+    return os.environ.get("TOLLGATE_DATABASE_URL") or "sqlite:///tollgate.db"
+
+
+def _cmd_up(args: argparse.Namespace) -> int:
+    from tollgate.up import UpOptions, run_up
+
+    return run_up(
+        UpOptions(
+            state_dir=Path(args.state_dir),
+            database_url=args.database_url or os.environ.get("TOLLGATE_DATABASE_URL"),
+            redis_url=args.redis_url or os.environ.get("TOLLGATE_REDIS_URL"),
+            api_port=args.api_port or int(os.environ.get("TOLLGATE_API_PORT", "8081")),
+            gateway_port=args.gateway_port or int(os.environ.get("TOLLGATE_GATEWAY_PORT", "8080")),
+            host=args.host,
+            test_mode=not args.no_test_clock,
+        )
+    )
+
+
+def _cmd_gateway(args: argparse.Namespace) -> int:
+    _export(args)
+    from gateway.__main__ import main
+
+    main()
+    return 0
+
+
+def _cmd_worker(args: argparse.Namespace) -> int:
+    _export(args)
+    from billing_worker.__main__ import main
+
+    main()
+    return 0
+
+
+def _cmd_db_upgrade(args: argparse.Namespace) -> int:
+    _export(args)
+    from billing_worker.migrate import upgrade
+
+    upgrade(_database_url(), args.revision)
+    print(f"database at {args.revision}")
+    return 0
+
+
+def _cmd_cache_rebuild(args: argparse.Namespace) -> int:
+    _export(args)
+    import redis.asyncio as aioredis
+
+    from billing_worker.db.engine import create_engine, session_factory
+    from billing_worker.rebuild import rebuild
+    from shared.clock import RedisTestClock, SystemClock
+
+    async def go() -> dict[str, int]:
+        engine = create_engine(_database_url())
+        client = aioredis.Redis.from_url(
+            os.environ.get("TOLLGATE_REDIS_URL", "redis://127.0.0.1:6379/0")
+        )
+        try:
+            clock: SystemClock | RedisTestClock = SystemClock()
+            if os.environ.get("TOLLGATE_TEST_MODE", "").lower() in ("1", "true", "yes", "on"):
+                clock = RedisTestClock(client)
+                await clock.refresh()
+            return await rebuild(
+                session_factory(engine),
+                client,
+                clock,
+                clean=args.clean,
+                progress=lambda what, n: print(f"  {what}: {n}", file=sys.stderr, flush=True),
+            )
+        finally:
+            await client.aclose()
+            await engine.dispose()
+
+    counts = asyncio.run(go())
+    print("rebuilt: " + ", ".join(f"{k}={v}" for k, v in counts.items()))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="tollgate", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    up = commands.add_parser("up", help="run everything on embedded defaults, with a demo")
+    up.add_argument(
+        "--state-dir", default=".tollgate", help="where the SQLite file, logs and demo keys live"
+    )
+    up.add_argument("--database-url", help="default: SQLite in the state dir")
+    up.add_argument("--redis-url", help="default: start a private redis-server")
+    up.add_argument("--api-port", type=int, help="management API port (8081)")
+    up.add_argument("--gateway-port", type=int, help="gateway port (8080)")
+    up.add_argument("--host", default="127.0.0.1")
+    up.add_argument("--no-test-clock", action="store_true", help="disable the movable test clock")
+    up.set_defaults(func=_cmd_up)
+
+    gateway = commands.add_parser("gateway", help="serve the gateway")
+    gateway.add_argument("--redis-url")
+    gateway.add_argument("--host", dest="gateway_host")
+    gateway.add_argument("--port", dest="gateway_port", type=int)
+    gateway.set_defaults(func=_cmd_gateway)
+
+    worker = commands.add_parser("worker", help="serve the management API and run the billing jobs")
+    worker.add_argument("--database-url")
+    worker.add_argument("--redis-url")
+    worker.add_argument("--host", dest="api_host")
+    worker.add_argument("--port", dest="api_port", type=int)
+    worker.set_defaults(func=_cmd_worker)
+
+    db = commands.add_parser("db", help="database maintenance").add_subparsers(
+        dest="db_command", required=True, metavar="ACTION"
+    )
+    db_upgrade = db.add_parser("upgrade", help="apply migrations")
+    db_upgrade.add_argument("--database-url")
+    db_upgrade.add_argument("--revision", default="head")
+    db_upgrade.set_defaults(func=_cmd_db_upgrade)
+
+    cache = commands.add_parser("cache", help="the Redis entitlement view").add_subparsers(
+        dest="cache_command", required=True, metavar="ACTION"
+    )
+    cache_rebuild = cache.add_parser("rebuild", help="repopulate Redis from SQL")
+    cache_rebuild.add_argument("--database-url")
+    cache_rebuild.add_argument("--redis-url")
+    cache_rebuild.add_argument("--clean", action="store_true", help="delete Tollgate's keys first")
+    cache_rebuild.set_defaults(func=_cmd_cache_rebuild)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args))
+    except SettingsError as exc:
+        print(f"tollgate: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,193 @@
+"""``tollgate up``: Redis, migrations, the worker and the gateway, a demo, one command.
+
+Everything it starts is a child process; Ctrl-C (or SIGTERM) stops them all, Redis too.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import secrets
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import aiohttp
+import redis.asyncio as aioredis
+
+from billing_worker.db.engine import create_engine, session_factory
+from billing_worker.migrate import upgrade
+from billing_worker.rebuild import rebuild
+from shared.clock import SystemClock
+from tollgate.demo import Demo, load_demo, save_demo, seed_demo
+from tollgate.redis_server import free_port, start_redis, wait_for_port
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class UpOptions:
+    state_dir: Path
+    database_url: str | None
+    redis_url: str | None
+    api_port: int
+    gateway_port: int
+    host: str
+    test_mode: bool
+
+
+def _operator_key(state_dir: Path) -> str:
+    if os.environ.get("TOLLGATE_OPERATOR_KEY"):
+        return os.environ["TOLLGATE_OPERATOR_KEY"]
+    path = state_dir / "operator_key"
+    if path.exists():
+        return path.read_text().strip()
+    key = "tgop_" + secrets.token_urlsafe(24)
+    path.write_text(key)
+    path.chmod(0o600)
+    return key
+
+
+def _stop(processes: list[subprocess.Popen[bytes]]) -> None:
+    for process in reversed(processes):
+        if process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+    deadline = time.monotonic() + 10
+    for process in reversed(processes):
+        try:
+            process.wait(timeout=max(0.1, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+async def _wait_healthy(url: str, process: subprocess.Popen[bytes], name: str) -> None:
+    deadline = time.monotonic() + 30
+    async with aiohttp.ClientSession() as http:
+        while time.monotonic() < deadline:
+            if process.poll() is not None:
+                raise SystemExit(f"{name} exited with status {process.returncode}; see its log")
+            try:
+                async with http.get(url) as response:
+                    if response.status == 200:
+                        return
+            except aiohttp.ClientError:
+                pass
+            await asyncio.sleep(0.1)
+    raise SystemExit(f"{name} did not become healthy at {url}")
+
+
+async def _rebuild_cache(database_url: str, redis_url: str) -> None:
+    engine = create_engine(database_url)
+    client = aioredis.Redis.from_url(redis_url)
+    try:
+        await rebuild(session_factory(engine), client, SystemClock())
+    finally:
+        await client.aclose()
+        await engine.dispose()
+
+
+async def _demo(state_dir: Path, api_url: str, operator_key: str) -> Demo:
+    path = state_dir / "demo.json"
+    demo = load_demo(path)
+    if demo is None:
+        print("Seeding the demo tenant ...", flush=True)
+        demo = await seed_demo(api_url, operator_key)
+        save_demo(demo, path)
+    return demo
+
+
+def _banner(demo: Demo, gateway_url: str, api_url: str, operator_key: str) -> str:
+    curl = (
+        f"curl -s -X POST {gateway_url}/v1/authorize "
+        f"-H 'Authorization: Bearer {demo.gateway_key}' -d '{{\"user\": \"%s\"}}'"
+    )
+    return f"""
+Tollgate is up.
+  gateway          {gateway_url}      (POST /v1/authorize)
+  management API   {api_url}      (OpenAPI: {api_url}/openapi.json)
+
+  operator key     {operator_key}
+  demo tenant      {demo.tenant_id}
+  admin key        {demo.admin_key}
+  gateway key      {demo.gateway_key}
+
+An allow (acme is paid up):
+  {curl % demo.allowed_user}
+
+A deny (globex has owed 45 days: suspended):
+  {curl % demo.denied_user}
+
+Pay globex's debt and watch the deny turn into an allow:
+  curl -s -X POST {api_url}/v1/accounts/{demo.accounts["globex"]}/payments \\
+    -H 'Authorization: Bearer {demo.admin_key}' \\
+    -d '{{"amount": "98.00", "currency": "USD"}}'
+
+Press Ctrl-C to stop everything.
+"""
+
+
+def run_up(options: UpOptions) -> int:
+    state = options.state_dir.resolve()
+    state.mkdir(parents=True, exist_ok=True)
+    database_url = options.database_url or f"sqlite:///{state / 'tollgate.db'}"
+    operator_key = _operator_key(state)
+    processes: list[subprocess.Popen[bytes]] = []
+    stop_requested = False
+
+    def on_signal(_signum: int, _frame: object) -> None:
+        nonlocal stop_requested
+        stop_requested = True
+
+    signal.signal(signal.SIGTERM, on_signal)
+    try:
+        redis_url = options.redis_url
+        if redis_url is None:
+            port = free_port()
+            print(f"Starting redis-server on 127.0.0.1:{port} ...", flush=True)
+            processes.append(start_redis(port, state / "redis"))
+            redis_url = f"redis://127.0.0.1:{port}/0"
+        print("Migrating the database ...", flush=True)
+        upgrade(database_url)
+        asyncio.run(_rebuild_cache(database_url, redis_url))
+        env = {
+            **os.environ,
+            "TOLLGATE_DATABASE_URL": database_url,
+            "TOLLGATE_REDIS_URL": redis_url,
+            "TOLLGATE_OPERATOR_KEY": operator_key,
+            "TOLLGATE_TEST_MODE": "true" if options.test_mode else "false",
+            "TOLLGATE_API_HOST": options.host,
+            "TOLLGATE_API_PORT": str(options.api_port),
+            "TOLLGATE_GATEWAY_HOST": options.host,
+            "TOLLGATE_GATEWAY_PORT": str(options.gateway_port),
+        }
+        logs = state / "logs"
+        logs.mkdir(exist_ok=True)
+        for module in ("billing_worker", "gateway"):
+            with (logs / f"{module}.log").open("ab") as log_file:
+                processes.append(
+                    subprocess.Popen(
+                        [sys.executable, "-m", module], env=env, stdout=log_file, stderr=log_file
+                    )
+                )
+        api_url = f"http://{options.host}:{options.api_port}"
+        gateway_url = f"http://{options.host}:{options.gateway_port}"
+        asyncio.run(_wait_healthy(f"{api_url}/healthz", processes[-2], "the worker"))
+        asyncio.run(_wait_healthy(f"{gateway_url}/healthz", processes[-1], "the gateway"))
+        wait_for_port(options.gateway_port, host=options.host)
+        demo = asyncio.run(_demo(state, api_url, operator_key))
+        print(_banner(demo, gateway_url, api_url, operator_key), flush=True)
+        print(f"Logs: {logs}/", flush=True)
+        while not stop_requested:
+            for process in processes:
+                if process.poll() is not None:
+                    print(f"A child process exited ({process.args!r}); stopping.", flush=True)
+                    return 1
+            time.sleep(0.5)
+        return 0
+    except KeyboardInterrupt:
+        return 0
+    finally:
+        print("\nStopping ...", flush=True)
+        _stop(processes)
