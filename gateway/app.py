@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Any
@@ -46,7 +45,8 @@ async def _redis(app: web.Application) -> AsyncIterator[None]:
     cache = NearCache(ttl=settings.near_cache_ttl, max_size=settings.near_cache_size)
     store = EntitlementStore(client, cache, subscriber=subscriber)
     app[STORE] = store
-    follower = asyncio.create_task(store.follow_invalidations(), name="invalidation-follower")
+    stop = asyncio.Event()
+    follower = asyncio.create_task(store.follow_invalidations(stop), name="invalidation-follower")
     test_clock = RedisTestClock(subscriber) if settings.test_mode else None
     if test_clock is not None:
         await test_clock.start()
@@ -54,9 +54,8 @@ async def _redis(app: web.Application) -> AsyncIterator[None]:
     yield
     if test_clock is not None:
         await test_clock.stop()
-    follower.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await follower
+    stop.set()
+    await follower
     await client.aclose()
     await subscriber.aclose()
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import TypeVar
 
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
@@ -20,6 +20,7 @@ from shared.entitlement import (
     decode_record,
     decode_user,
 )
+from shared.pubsub import follow_channel
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -71,23 +72,15 @@ class EntitlementStore:
         except (RedisError, OSError):
             return False
 
-    async def follow_invalidations(self) -> None:
-        """Drop announced keys; after any gap in the subscription, drop everything."""
-        while True:
-            try:
-                async with self._subscriber.pubsub() as pubsub:
-                    await pubsub.subscribe(keys.INVALIDATION_CHANNEL)
-                    # Announcements may have been missed while unsubscribed.
-                    self.cache.clear()
-                    async for message in pubsub.listen():
-                        self._on_message(message)
-            except (RedisError, OSError) as exc:
-                log.warning("store.invalidation_listener_lost: %s", exc)
-                self.cache.clear()
-                await asyncio.sleep(0.2)
+    async def _forget_everything(self) -> None:
+        self.cache.clear()
 
-    def _on_message(self, message: dict[str, Any]) -> None:
-        if message.get("type") != "message":
-            return
-        data = message["data"]
-        self.cache.invalidate(data.decode() if isinstance(data, bytes) else str(data))
+    async def follow_invalidations(self, stop: asyncio.Event) -> None:
+        """Drop announced keys; after any gap in the subscription, drop everything."""
+        await follow_channel(
+            self._subscriber,
+            keys.INVALIDATION_CHANNEL,
+            on_message=lambda key: self.cache.invalidate(key.decode()),
+            on_subscribed=self._forget_everything,
+            stop=stop,
+        )

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
 import time
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
@@ -19,8 +18,7 @@ from typing import Protocol
 import redis.asyncio as aioredis
 
 from shared import keys
-
-log = logging.getLogger(__name__)
+from shared.pubsub import follow_channel
 
 
 class Clock(Protocol):
@@ -67,6 +65,7 @@ class RedisTestClock:
         self._offset_us = 0
         self._task: asyncio.Task[None] | None = None
         self._changed = asyncio.Event()
+        self._stop = asyncio.Event()
 
     @property
     def offset(self) -> timedelta:
@@ -107,24 +106,20 @@ class RedisTestClock:
 
     async def start(self) -> None:
         await self.refresh()
-        self._task = asyncio.create_task(self._follow(), name="test-clock-follower")
+        self._stop = asyncio.Event()
+        self._task = asyncio.create_task(
+            follow_channel(
+                self._client,
+                keys.CLOCK_CHANNEL,
+                on_message=lambda data: self._apply(int(data)),
+                on_subscribed=self.refresh,  # a move may have come while not listening
+                stop=self._stop,
+            ),
+            name="test-clock-follower",
+        )
 
     async def stop(self) -> None:
         if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            self._stop.set()
+            await self._task
             self._task = None
-
-    async def _follow(self) -> None:
-        while True:
-            try:
-                async with self._client.pubsub() as pubsub:
-                    await pubsub.subscribe(keys.CLOCK_CHANNEL)
-                    await self.refresh()  # a move may have happened before subscribing
-                    async for message in pubsub.listen():
-                        if message.get("type") == "message":
-                            self._apply(int(message["data"]))
-            except (ConnectionError, OSError, aioredis.RedisError) as exc:
-                log.warning("test_clock.follow_failed", extra={"error": str(exc)})
-                await asyncio.sleep(0.5)

@@ -189,5 +189,6 @@ def run_up(options: UpOptions) -> int:
     except KeyboardInterrupt:
         return 0
     finally:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not cut the stop
         print("\nStopping ...", flush=True)
         _stop(processes)

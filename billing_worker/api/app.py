@@ -85,9 +85,11 @@ async def _jobs(app: web.Application) -> AsyncIterator[None]:
         _named(scheduler.run(stop), "scheduler"),
     ]
     yield
+    # Let each job finish the transaction it is in; cancel only what does not stop in time.
     stop.set()
     publisher.wake.set()
-    for task in tasks:
+    _done, pending = await asyncio.wait(tasks, timeout=app[SETTINGS].scheduler_interval + 5)
+    for task in pending:
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task

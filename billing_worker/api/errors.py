@@ -99,6 +99,8 @@ def from_validation_error(exc: msgspec.ValidationError) -> InvalidRequest:
     if named:
         path = f"{path}.{named['name']}"
     field = path.lstrip(".") or "body"
+    if field.endswith("amount") and reason.startswith("Expected `str`"):
+        reason += ' (amounts are decimal strings such as "12.50", never JSON numbers)'
     return InvalidRequest.field(field, reason)
 
 

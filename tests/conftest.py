@@ -1,0 +1,78 @@
+"""Shared fixtures: a private redis-server, and the databases the suite runs on.
+
+The suite always runs on SQLite; set ``TOLLGATE_TEST_POSTGRES_URL`` (as ``.ci/run`` does)
+and every database test runs on PostgreSQL too.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+import redis
+import redis.asyncio as aioredis
+from sqlalchemy import text
+
+from billing_worker.db.engine import create_engine
+from billing_worker.migrate import upgrade
+from tollgate.redis_server import free_port, start_redis
+
+POSTGRES_URL = os.environ.get("TOLLGATE_TEST_POSTGRES_URL")
+BACKENDS = ["sqlite"] + (["postgresql"] if POSTGRES_URL else [])
+
+
+@pytest.fixture(scope="session")
+def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A redis-server of the suite's own, on a free port."""
+    port = free_port()
+    process = start_redis(port, tmp_path_factory.mktemp("redis"))
+    yield f"redis://127.0.0.1:{port}/0"
+    process.terminate()
+    try:
+        process.wait(timeout=5)
+    except subprocess.TimeoutExpired:
+        process.kill()
+
+
+@pytest.fixture
+def redis_url(redis_server: str) -> str:
+    """The suite's Redis, emptied before each test."""
+    client = redis.Redis.from_url(redis_server)
+    client.flushall()
+    client.close()
+    return redis_server
+
+
+@pytest.fixture
+async def redis_client(redis_url: str) -> AsyncIterator[aioredis.Redis]:
+    client = aioredis.Redis.from_url(redis_url)
+    yield client
+    await client.aclose()
+
+
+def _reset_postgres(url: str) -> None:
+    async def reset() -> None:
+        engine = create_engine(url)
+        async with engine.begin() as connection:
+            await connection.execute(text("DROP SCHEMA IF EXISTS public CASCADE"))
+            await connection.execute(text("CREATE SCHEMA public"))
+        await engine.dispose()
+
+    asyncio.run(reset())
+
+
+@pytest.fixture(params=BACKENDS)
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A migrated, empty database: SQLite, and PostgreSQL when configured."""
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path / 'tollgate.db'}"
+    else:
+        assert POSTGRES_URL is not None
+        _reset_postgres(POSTGRES_URL)
+        url = POSTGRES_URL
+    upgrade(url)
+    return url

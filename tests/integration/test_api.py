@@ -1,0 +1,120 @@
+"""The management API as a tenant's billing admin uses it, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from tests.integration.conftest import Stack
+
+
+async def problem(response: Any, status: int) -> dict[str, Any]:
+    assert response.status == status, await response.text()
+    assert response.content_type == "application/problem+json"
+    body: dict[str, Any] = await response.json()
+    assert body["status"] == status
+    return body
+
+
+async def test_only_the_operator_creates_tenants(stack: Stack) -> None:
+    await problem(await stack.api.post("/v1/tenants", json={"name": "x"}), 401)
+    tenant = await stack.new_tenant()
+    body = await problem(
+        await stack.api.post("/v1/tenants", json={"name": "x"}, headers=tenant.admin), 403
+    )
+    assert body["code"] == "forbidden"
+    await problem(
+        await stack.api.post(
+            "/v1/tenants", json={"name": "x"}, headers={"Authorization": "Bearer tgk_0.nope"}
+        ),
+        401,
+    )
+
+
+@pytest.mark.parametrize(
+    ("body", "field", "reason"),
+    [
+        ({"code": "pro", "name": "Pro", "currency": "USD", "amount": 49.0}, "amount",
+         "decimal strings"),
+        ({"code": "pro", "name": "Pro", "currency": "USD", "amount": "49.001"}, "amount",
+         "2 decimal places"),
+        ({"code": "pro", "name": "Pro", "currency": "XXQ", "amount": "49"}, "currency",
+         "not an ISO 4217"),
+        ({"code": "pro", "name": "Pro", "currency": "USD"}, "amount", "missing required"),
+        ({"code": "pro", "name": "Pro", "currency": "USD", "amount": "1", "colour": "red"},
+         "colour", "unknown field"),
+        ({"code": "Pro Plan", "name": "Pro", "currency": "USD", "amount": "1"}, "code",
+         "matching regex"),
+    ],
+)  # fmt: skip
+async def test_bad_input_names_the_field_and_the_reason(
+    stack: Stack, body: dict[str, Any], field: str, reason: str
+) -> None:
+    tenant = await stack.new_tenant()
+    result = await problem(await stack.api.post("/v1/plans", json=body, headers=tenant.admin), 422)
+    assert result["errors"][0]["field"] == field
+    assert reason in result["errors"][0]["reason"]
+
+
+async def test_malformed_json_is_a_400_not_a_500(stack: Stack) -> None:
+    tenant = await stack.new_tenant()
+    response = await stack.api.post("/v1/accounts", data=b"{nope", headers=tenant.admin)
+    assert (await problem(response, 400))["code"] == "malformed_body"
+
+
+async def test_a_tenant_never_sees_another_tenants_account(stack: Stack) -> None:
+    acme, globex = await stack.new_tenant("Acme"), await stack.new_tenant("Globex")
+    account_id = await stack.customer(acme, "alice")
+    own = await stack.api.get(f"/v1/accounts/{account_id}", headers=acme.admin)
+    assert own.status == 200
+    for path in (f"/v1/accounts/{account_id}", f"/v1/accounts/{account_id}/invoices"):
+        await problem(await stack.api.get(path, headers=globex.admin), 404)
+    pay = await stack.api.post(
+        f"/v1/accounts/{account_id}/payments",
+        json={"amount": "49.00", "currency": "USD"},
+        headers=globex.admin,
+    )
+    await problem(pay, 404)
+
+
+async def test_subscription_invoices_the_first_month_and_payment_settles_it(stack: Stack) -> None:
+    tenant = await stack.new_tenant()
+    account_id = await stack.customer(tenant, "alice", price="49.99")
+    invoices = await (
+        await stack.api.get(f"/v1/accounts/{account_id}/invoices", headers=tenant.admin)
+    ).json()
+    assert [(i["total"], i["balance"], i["status"]) for i in invoices["data"]] == [
+        ("49.99", "49.99", "open")
+    ]
+    paid = await stack.post(
+        f"/v1/accounts/{account_id}/payments", tenant, {"amount": "60.00", "currency": "USD"}
+    )
+    assert paid["account"]["balance_due"] == "0.00"
+    assert paid["account"]["credit"] == "10.01"  # the overpayment is kept as credit
+    assert paid["account"]["standing"] == "active"
+
+
+async def test_duplicate_user_is_a_conflict_naming_the_field(stack: Stack) -> None:
+    tenant = await stack.new_tenant()
+    account_id = await stack.customer(tenant, "alice")
+    response = await stack.api.post(
+        f"/v1/accounts/{account_id}/users", json={"external_id": "alice"}, headers=tenant.admin
+    )
+    assert (await problem(response, 409))["errors"][0]["field"] == "external_id"
+
+
+async def test_openapi_document_describes_the_routes(stack: Stack) -> None:
+    document = await (await stack.api.get("/openapi.json")).json()
+    assert document["openapi"].startswith("3.1")
+    assert "post" in document["paths"]["/v1/accounts/{account_id}/payments"]
+    assert "PaymentCreate" in document["components"]["schemas"]
+
+
+async def test_the_test_clock_is_refused_outside_test_mode_only(stack: Stack) -> None:
+    tenant = await stack.new_tenant()
+    moved = await stack.api.post("/v1/test/clock", json={"advance_days": 2}, headers=tenant.admin)
+    assert moved.status == 200
+    assert (await moved.json())["offset_seconds"] == pytest.approx(2 * 86400)
+    bad = await stack.api.post("/v1/test/clock", json={"advance_days": -1}, headers=tenant.admin)
+    assert (await problem(bad, 422))["errors"][0]["field"] == "advance_days"

@@ -1,0 +1,121 @@
+"""Worker -> outbox -> Redis -> gateway, in one process over real HTTP, Redis and SQL."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import redis.asyncio as aioredis
+
+from tests.integration.conftest import Stack
+
+
+async def test_unpaid_invoice_suspends_on_day_31_and_payment_reinstates(stack: Stack) -> None:
+    tenant = await stack.new_tenant()
+    account_id = await stack.customer(tenant, "alice")
+
+    async def decision() -> dict[str, Any]:
+        return await stack.authorize(tenant, "alice")
+
+    async def allowed() -> bool:
+        return bool((await decision())["allow"])
+
+    await stack.eventually(allowed)
+    assert (await decision())["standing"] == "grace"  # due today, unpaid: grace, still allowed
+
+    await stack.api.post("/v1/test/clock", json={"advance_days": 29}, headers=tenant.admin)
+    await stack.eventually(allowed)
+    assert (await decision())["reason"] == "payment_due"
+
+    await stack.api.post("/v1/test/clock", json={"advance_days": 1}, headers=tenant.admin)
+
+    async def suspended() -> bool:
+        return (await decision())["reason"] == "payment_overdue"
+
+    await stack.eventually(suspended)
+    assert (await decision())["allow"] is False
+
+    # By day 31 the next month has been invoiced too: pay everything owed.
+    account = await (await stack.api.get(f"/v1/accounts/{account_id}", headers=tenant.admin)).json()
+    assert account["balance_due"] == "98.00"
+    await stack.post(
+        f"/v1/accounts/{account_id}/payments", tenant, {"amount": "98.00", "currency": "USD"}
+    )
+    await stack.eventually(allowed, within=1.0)
+    assert (await decision())["standing"] == "active"
+
+
+async def test_unknown_user_and_other_tenants_user_get_the_same_answer(stack: Stack) -> None:
+    acme, globex = await stack.new_tenant("Acme"), await stack.new_tenant("Globex")
+    await stack.customer(globex, "bob")
+
+    async def globex_sees_bob() -> bool:
+        return bool((await stack.authorize(globex, "bob"))["allow"])
+
+    await stack.eventually(globex_sees_bob)
+    other_tenants_user = await stack.gateway.post(
+        "/v1/authorize", json={"user": "bob"}, headers=acme.gateway
+    )
+    unknown_user = await stack.gateway.post(
+        "/v1/authorize", json={"user": "nobody"}, headers=acme.gateway
+    )
+    assert other_tenants_user.status == unknown_user.status == 200
+    first, second = await other_tenants_user.json(), await unknown_user.json()
+    assert {**first, "user": None} == {**second, "user": None}
+    assert first["reason"] == "unknown_user"
+
+
+async def test_gateway_refuses_bad_keys_and_admin_keys(stack: Stack) -> None:
+    tenant = await stack.new_tenant()
+    for headers in ({}, {"Authorization": "Bearer nope"}, tenant.admin):
+        response = await stack.gateway.post("/v1/authorize", json={"user": "x"}, headers=headers)
+        assert response.status == 401
+        assert response.content_type == "application/problem+json"
+
+
+async def test_gateway_validates_the_body(stack: Stack) -> None:
+    tenant = await stack.new_tenant()
+
+    async def key_published() -> bool:
+        response = await stack.gateway.post(
+            "/v1/authorize", json={"user": "x"}, headers=tenant.gateway
+        )
+        return response.status == 200
+
+    await stack.eventually(key_published)
+    response = await stack.gateway.post("/v1/authorize", json={"usr": "x"}, headers=tenant.gateway)
+    assert response.status == 422
+    assert (await response.json())["errors"][0]["field"] == "user"
+
+
+async def test_flushed_redis_denies_and_rebuild_restores(
+    stack: Stack, redis_client: aioredis.Redis, database_url: str
+) -> None:
+    from billing_worker.db.engine import create_engine, session_factory
+    from billing_worker.rebuild import rebuild
+    from shared.clock import SystemClock
+
+    tenant = await stack.new_tenant()
+    await stack.customer(tenant, "alice")
+
+    async def allowed() -> bool:
+        response = await stack.gateway.post(
+            "/v1/authorize", json={"user": "alice"}, headers=tenant.gateway
+        )
+        return response.status == 200 and bool((await response.json())["allow"])
+
+    await stack.eventually(allowed)
+    await redis_client.flushall()
+
+    async def denied() -> bool:
+        return not await allowed()
+
+    await stack.eventually(denied)  # never a wrong allow from an empty Redis
+
+    engine = create_engine(database_url)
+    try:
+        counts = await rebuild(session_factory(engine), redis_client, SystemClock())
+    finally:
+        await engine.dispose()
+    assert counts["accounts"] == 1
+    assert counts["users"] == 1
+    await stack.eventually(allowed)
