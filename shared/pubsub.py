@@ -19,7 +19,7 @@ async def follow_channel(
     on_message: Callable[[bytes], None],
     on_subscribed: Callable[[], Awaitable[None]],
     stop: asyncio.Event,
-    poll: float = 0.5,
+    poll: float = 0.1,
 ) -> None:
     """Call ``on_message`` for each message on ``channel`` until ``stop`` is set.
 

@@ -17,6 +17,8 @@ from gateway.app import create_app as create_gateway_app
 from gateway.settings import GatewaySettings
 
 OPERATOR_KEY = "tgop_test_operator_key"
+#: The gateway's staleness bound in these tests (short, to keep the suite quick).
+NEAR_CACHE_TTL = 1.0
 
 
 @dataclass
@@ -99,7 +101,11 @@ async def stack(database_url: str, redis_url: str) -> AsyncIterator[Stack]:
         }
     )
     gateway_settings = GatewaySettings.from_env(
-        {"TOLLGATE_REDIS_URL": redis_url, "TOLLGATE_TEST_MODE": "true"}
+        {
+            "TOLLGATE_REDIS_URL": redis_url,
+            "TOLLGATE_TEST_MODE": "true",
+            "TOLLGATE_NEAR_CACHE_TTL": str(NEAR_CACHE_TTL),
+        }
     )
     api = TestClient(TestServer(create_worker_app(worker_settings)))
     gateway = TestClient(TestServer(create_gateway_app(gateway_settings)))

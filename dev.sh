@@ -1,0 +1,72 @@
+#!/bin/sh
+# The project's two everyday commands:
+#   ./dev.sh run    install into .venv and start Tollgate with a demo (Ctrl-C stops it all)
+#   ./dev.sh test   install what the tests need, then run every quality gate and the suite
+# Set TOLLGATE_TEST_POSTGRES_URL to run the database tests on PostgreSQL as well.
+set -eu
+cd "$(dirname "$0")"
+PYTHON=${PYTHON:-python3}
+VENV=${VENV:-.venv}
+
+is_root() { [ "$(id -u)" = 0 ]; }
+
+apt_install() {
+    if is_root && command -v apt-get >/dev/null 2>&1; then
+        echo "Installing Debian packages: $*"
+        DEBIAN_FRONTEND=noninteractive apt-get update -q
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -q "$@"
+    else
+        echo "Missing: $*. Install it with: sudo apt-get install $*" >&2
+        exit 1
+    fi
+}
+
+ensure_venv() {
+    if ! command -v "$PYTHON" >/dev/null 2>&1; then
+        apt_install python3 python3-venv
+    fi
+    if ! "$PYTHON" -c 'import sys; sys.exit(sys.version_info < (3, 11))'; then
+        echo "Tollgate needs Python 3.11 or newer; $PYTHON is $("$PYTHON" -V 2>&1)." >&2
+        exit 1
+    fi
+    if [ ! -x "$VENV/bin/python" ]; then
+        if ! "$PYTHON" -c 'import ensurepip, venv' >/dev/null 2>&1; then
+            apt_install python3-venv
+        fi
+        "$PYTHON" -m venv "$VENV"
+    fi
+    stamp="$VENV/.installed"
+    if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
+        echo "Installing Tollgate and its development tools into $VENV ..."
+        "$VENV/bin/python" -m pip install --quiet --upgrade pip
+        "$VENV/bin/python" -m pip install --quiet -e '.[dev]'
+        touch "$stamp"
+    fi
+}
+
+ensure_redis() {
+    command -v redis-server >/dev/null 2>&1 || apt_install redis-server
+}
+
+case "${1:-}" in
+    run)
+        shift
+        ensure_venv
+        exec "$VENV/bin/tollgate" up "$@"
+        ;;
+    test)
+        shift
+        ensure_venv
+        ensure_redis
+        echo "== ruff";          "$VENV/bin/ruff" check .
+        echo "== ruff format";   "$VENV/bin/ruff" format --check .
+        echo "== mypy";          "$VENV/bin/mypy"
+        echo "== import-linter"; "$VENV/bin/lint-imports"
+        echo "== pytest (databases: sqlite${TOLLGATE_TEST_POSTGRES_URL:+, postgresql})"
+        exec "$VENV/bin/pytest" "$@"
+        ;;
+    *)
+        echo "usage: ./dev.sh run [tollgate up options] | ./dev.sh test [pytest options]" >&2
+        exit 2
+        ;;
+esac
