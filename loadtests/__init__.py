@@ -1,0 +1,1 @@
+"""Locust scenarios for operators (run them with ``locust -f loadtests/locustfile.py``)."""

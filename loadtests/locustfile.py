@@ -1,0 +1,5 @@
+"""Entry point for Locust: imports the scenario classes, nothing else."""
+
+from loadtests.scenarios.application import ApplicationUser
+
+__all__ = ["ApplicationUser"]
