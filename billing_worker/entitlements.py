@@ -93,9 +93,12 @@ async def refresh_account(
         reason=result.reason,
         valid_until=int(result.access_until.timestamp()) if result.access_until else None,
         seat_limit=plan.seat_limit if plan else None,
-        session_policy=SessionPolicy.DENY_NEW,
+        session_policy=SessionPolicy(plan.session_policy) if plan else SessionPolicy.DENY_NEW,
         features=tuple(plan.features) if plan else (),
         plan=plan.code if plan else None,
+        read_only=result.standing is Standing.DEGRADED and tenant.degraded_read_only,
+        session_idle_seconds=tenant.session_idle_seconds,
+        fail_open_seconds=tenant.fail_open_seconds,
     )
     stage_record(session, record, now)
     return record

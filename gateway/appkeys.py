@@ -4,10 +4,16 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from gateway.metrics import GatewayMetrics
+from gateway.sessions import SessionStore
 from gateway.settings import GatewaySettings
 from gateway.store import EntitlementStore
+from gateway.writeback import WriteBack
 from shared.clock import Clock
 
 SETTINGS = web.AppKey("settings", GatewaySettings)
 STORE = web.AppKey("store", EntitlementStore)
+SESSIONS = web.AppKey("sessions", SessionStore)
+WRITEBACK = web.AppKey("writeback", WriteBack)
+METRICS = web.AppKey("metrics", GatewayMetrics)
 CLOCK = web.AppKey[Clock]("clock")

@@ -3,6 +3,10 @@
 Entries are dropped when the worker announces a change on the invalidation channel,
 and are never trusted longer than ``ttl`` seconds, so a lost announcement costs at
 most ``ttl`` of staleness. The size is bounded; the oldest entries go first.
+
+An entry past its ``ttl`` is no longer served as fresh, but stays as the *last known*
+value (with its age) until evicted or invalidated: the fail policy may use it while
+Redis is unreachable.
 """
 
 from __future__ import annotations
@@ -35,18 +39,20 @@ class NearCache:
         return len(self._entries)
 
     def get(self, key: str) -> Any:
-        """The cached value (``None`` is a cached absence), or :data:`MISS`."""
+        """The fresh cached value (``None`` is a cached absence), or :data:`MISS`."""
         entry = self._entries.get(key)
-        if entry is None:
-            self.misses += 1
-            return MISS
-        expires, value = entry
-        if self._clock() >= expires:
-            del self._entries[key]
+        if entry is None or self._clock() - entry[0] >= self._ttl:
             self.misses += 1
             return MISS
         self.hits += 1
-        return value
+        return entry[1]
+
+    def last_known(self, key: str) -> tuple[Any, float]:
+        """The last value read for ``key`` and its age in seconds, or (MISS, inf)."""
+        entry = self._entries.get(key)
+        if entry is None:
+            return MISS, float("inf")
+        return entry[1], self._clock() - entry[0]
 
     def put(self, key: str, value: Any, generation: int) -> None:
         """Cache ``value`` read when the cache was at ``generation``, unless it moved since."""
@@ -54,7 +60,7 @@ class NearCache:
             return
         if key not in self._entries and len(self._entries) >= self._max_size:
             del self._entries[next(iter(self._entries))]
-        self._entries[key] = (self._clock() + self._ttl, value)
+        self._entries[key] = (self._clock(), value)
 
     def invalidate(self, key: str) -> None:
         self.generation += 1

@@ -19,6 +19,8 @@ class Decision:
         return self.record.standing if self.record else None
 
 
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+UNAVAILABLE = Decision(False, "unavailable")
 UNKNOWN_USER = Decision(False, "unknown_user")
 USER_DISABLED = Decision(False, "user_disabled")
 NO_ENTITLEMENT = Decision(False, "no_entitlement")
@@ -48,3 +50,25 @@ def decide(
     if feature is not None and feature not in record.features:
         return Decision(False, "feature_not_included", record)
     return Decision(True, record.reason, record)
+
+
+def limit_method(decision: Decision, method: str) -> Decision:
+    """A read-only (degraded) account may use safe methods only."""
+    record = decision.record
+    if decision.allow and record is not None and record.read_only:
+        if method.upper() not in SAFE_METHODS:
+            return Decision(False, "read_only", record)
+    return decision
+
+
+def fail_open(decision: Decision, age: float) -> Decision:
+    """With Redis unreachable, keep a last-known allow only while the tenant permits.
+
+    ``age`` is how old the oldest value behind the decision is. The record's tenant says
+    how long such a decision may be served (0: never, fail closed). A last-known deny
+    (suspended, cancelled, unknown) stays a deny.
+    """
+    record = decision.record
+    if decision.allow and record is not None and age <= record.fail_open_seconds:
+        return decision
+    return Decision(False, "unavailable", record)

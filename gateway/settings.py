@@ -2,10 +2,20 @@
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from shared.settings import Env
+from shared.settings import Env, SettingsError
+
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+def _networks(variable: str, text: str) -> tuple[Network, ...]:
+    try:
+        return tuple(ipaddress.ip_network(part.strip()) for part in text.split(",") if part.strip())
+    except ValueError as exc:
+        raise SettingsError(f"{variable}: {exc}") from None
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -20,6 +30,12 @@ class GatewaySettings:
     #: Redis socket timeout: a slow Redis gives a quick "unavailable", never a hang.
     redis_timeout: float
     access_log: bool
+    #: Only these peers may tell /v1/auth the original method and URI.
+    trusted_proxies: tuple[Network, ...]
+    session_cookie: str
+    #: Envoy ext_authz (HTTP) sends the original request below this path prefix.
+    envoy_prefix: str
+    processes: int
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> GatewaySettings:
@@ -33,4 +49,10 @@ class GatewaySettings:
             near_cache_size=env.integer("NEAR_CACHE_SIZE", 100_000, minimum=0),
             redis_timeout=env.number("REDIS_TIMEOUT", 0.25, minimum=0.001),
             access_log=env.flag("ACCESS_LOG", False),
+            trusted_proxies=_networks(
+                env.name("TRUSTED_PROXIES"), env.text("TRUSTED_PROXIES", "127.0.0.1/32,::1/128")
+            ),
+            session_cookie=env.text("SESSION_COOKIE", "tollgate_session"),
+            envoy_prefix="/" + env.text("ENVOY_PREFIX", "/v1/envoy").strip("/"),
+            processes=env.integer("GATEWAY_PROCESSES", 1, minimum=1, maximum=256),
         )

@@ -1,16 +1,25 @@
-"""Reads the worker's published view (records, users, keys) through the near-cache."""
+"""Reads the worker's published view (records, users, keys) and sessions.
+
+Two readers share one interface. The live reader serves fresh near-cache entries and
+sends misses through the batcher (one MGET per event-loop turn); it raises
+:class:`StoreUnavailable` when Redis does not answer in time. The last-known reader
+serves whatever the near-cache last read, however old, and remembers the oldest age it
+served: the fail policy decides whether that age is acceptable.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import logging
 from collections.abc import Callable
-from typing import TypeVar
+from typing import Protocol, TypeVar
 
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
+from gateway.batcher import KeyBatcher
 from gateway.cache import MISS, NearCache
+from gateway.sessions import SessionEntry, SessionRef, StoreUnavailable, decode_session
 from shared import keys
 from shared.credentials import KeyEntry, decode_key_entry
 from shared.entitlement import (
@@ -24,10 +33,76 @@ from shared.pubsub import follow_channel
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+__all__ = ["EntitlementStore", "LastKnownReader", "LiveReader", "Reader", "StoreUnavailable"]
 
 
-class StoreUnavailable(Exception):
-    """Redis could not be reached in time."""
+class Reader(Protocol):
+    def prefetch(self, *keys: str) -> None: ...
+
+    async def read(self, key: str, decode: Callable[[bytes], T]) -> T | None: ...
+
+
+class LiveReader:
+    def __init__(self, cache: NearCache, batcher: KeyBatcher) -> None:
+        self._cache = cache
+        self._batcher = batcher
+        self.redis_errors = 0
+
+    def prefetch(self, *keys: str) -> None:
+        """Start reading keys that are not fresh in the cache, to share one round trip."""
+        for key in keys:
+            if self._cache.get(key) is MISS:
+                self._batcher.get(key)
+
+    async def read(self, key: str, decode: Callable[[bytes], T]) -> T | None:
+        cached = self._cache.get(key)
+        if cached is not MISS:
+            return cached  # type: ignore[no-any-return]
+        generation = self._cache.generation
+        try:
+            raw = await self._batcher.get(key)
+        except (RedisError, OSError) as exc:
+            self.redis_errors += 1
+            raise StoreUnavailable(str(exc)) from exc
+        value: T | None = None
+        if raw is not None:
+            try:
+                value = decode(raw)
+            except RecordError:
+                log.error("store.undecodable key=%s", key)
+        self._cache.put(key, value, generation)
+        return value
+
+
+class LastKnownReader:
+    def prefetch(self, *keys: str) -> None:
+        """Nothing to fetch: last-known values are in memory."""
+
+    def __init__(self, cache: NearCache) -> None:
+        self._cache = cache
+        #: The age of the oldest value served, in seconds (inf once anything was unknown).
+        self.max_age = 0.0
+
+    async def read(self, key: str, decode: Callable[[bytes], T]) -> T | None:
+        value, age = self._cache.last_known(key)
+        self.max_age = max(self.max_age, age)
+        return None if value is MISS else value
+
+
+async def read_user(reader: Reader, tenant_id: str, user_id: str) -> UserEntry | None:
+    return await reader.read(keys.user_key(tenant_id, user_id), decode_user)
+
+
+async def read_record(reader: Reader, tenant_id: str, account_id: str) -> EntitlementRecord | None:
+    return await reader.read(keys.account_key(tenant_id, account_id), decode_record)
+
+
+async def read_key(reader: Reader, key_id: str) -> KeyEntry | None:
+    return await reader.read(keys.api_key_key(key_id), decode_key_entry)
+
+
+async def read_session(reader: Reader, ref: SessionRef) -> SessionEntry | None:
+    return await reader.read(ref.key, decode_session)
 
 
 class EntitlementStore:
@@ -38,33 +113,11 @@ class EntitlementStore:
         #: A connection without the short read timeout, for the long-lived subscription.
         self._subscriber = subscriber
         self.cache = cache
+        self.batcher = KeyBatcher(client)
+        self.live = LiveReader(cache, self.batcher)
 
-    async def _read(self, key: str, decode: Callable[[bytes], T]) -> T | None:
-        cached = self.cache.get(key)
-        if cached is not MISS:
-            return cached  # type: ignore[no-any-return]
-        generation = self.cache.generation
-        try:
-            raw = await self._client.get(key)
-        except (RedisError, OSError) as exc:
-            raise StoreUnavailable(str(exc)) from exc
-        value: T | None = None
-        if isinstance(raw, bytes):
-            try:
-                value = decode(raw)
-            except RecordError:
-                log.error("store.undecodable key=%s", key)
-        self.cache.put(key, value, generation)
-        return value
-
-    async def user(self, tenant_id: str, user_id: str) -> UserEntry | None:
-        return await self._read(keys.user_key(tenant_id, user_id), decode_user)
-
-    async def record(self, tenant_id: str, account_id: str) -> EntitlementRecord | None:
-        return await self._read(keys.account_key(tenant_id, account_id), decode_record)
-
-    async def api_key(self, key_id: str) -> KeyEntry | None:
-        return await self._read(keys.api_key_key(key_id), decode_key_entry)
+    def last_known(self) -> LastKnownReader:
+        return LastKnownReader(self.cache)
 
     async def ping(self) -> bool:
         try:

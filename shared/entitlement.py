@@ -40,12 +40,20 @@ class EntitlementRecord:
     session_policy: SessionPolicy = SessionPolicy.DENY_NEW
     features: tuple[str, ...] = field(default_factory=tuple)
     plan: str | None = None
+    #: In ``degraded`` standing, allow only safe methods (GET, HEAD, OPTIONS) at the proxy.
+    read_only: bool = False
+    #: Sessions expire after this long without use.
+    session_idle_seconds: int = 1800
+    #: With Redis unreachable, a gateway may serve this record for so long (0: fail closed).
+    fail_open_seconds: int = 0
 
     def __post_init__(self) -> None:
         if self.version < 1:
             raise RecordError("version must be >= 1")
         if self.seat_limit is not None and self.seat_limit < 0:
             raise RecordError("seat_limit must be >= 0")
+        if self.session_idle_seconds < 1 or self.fail_open_seconds < 0:
+            raise RecordError("session_idle_seconds must be >= 1, fail_open_seconds >= 0")
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -72,6 +80,9 @@ def encode_record(record: EntitlementRecord) -> bytes:
         "session_policy": record.session_policy.value,
         "features": list(record.features),
         "plan": record.plan,
+        "read_only": record.read_only,
+        "session_idle": record.session_idle_seconds,
+        "fail_open": record.fail_open_seconds,
     }
     return bytes(msgpack.packb(payload, use_bin_type=True))
 
@@ -92,6 +103,9 @@ def decode_record(data: bytes) -> EntitlementRecord:
             session_policy=SessionPolicy(raw["session_policy"]),
             features=tuple(raw["features"]),
             plan=raw.get("plan"),
+            read_only=bool(raw.get("read_only", False)),
+            session_idle_seconds=int(raw.get("session_idle", 1800)),
+            fail_open_seconds=int(raw.get("fail_open", 0)),
         )
     except (KeyError, TypeError, ValueError, AttributeError, msgpack.UnpackException) as exc:
         raise RecordError(f"undecodable entitlement record: {exc}") from exc

@@ -28,6 +28,31 @@ def user_key(tenant_id: str, user_id: str) -> str:
     return f"{PREFIX}:{{{tenant_id}:u:{user_id}}}:user"
 
 
+def sessions_key(tenant_id: str, account_id: str) -> str:
+    """Sorted set of an account's live sessions, scored by last use (ms)."""
+    return f"{PREFIX}:{{{tenant_id}:{account_id}}}:sessions"
+
+
+def session_prefix(tenant_id: str, account_id: str) -> str:
+    """Prefix of an account's session keys (``<prefix><session id>``)."""
+    return f"{PREFIX}:{{{tenant_id}:{account_id}}}:sess:"
+
+
+def usage_key(tenant_id: str, account_id: str, day: str) -> str:
+    """Hash of one account's usage on one UTC day (``YYYY-MM-DD``): logins, peak sessions."""
+    return f"{PREFIX}:{{{tenant_id}:{account_id}}}:usage:{day}"
+
+
+def active_users_key(tenant_id: str, account_id: str, day: str) -> str:
+    """Set of the account's distinct active users on one UTC day."""
+    return f"{PREFIX}:{{{tenant_id}:{account_id}}}:active:{day}"
+
+
+def usage_accounts_key(day: str) -> str:
+    """Set of ``tenant:account`` that recorded usage on one UTC day (the fold's work list)."""
+    return f"{PREFIX}:usage:accounts:{day}"
+
+
 def api_key_key(key_id: str) -> str:
     """A gateway key's public id -> its tenant and hashed secret."""
     return f"{PREFIX}:key:{key_id}"

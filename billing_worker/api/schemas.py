@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Literal
 
-from msgspec import Meta, Struct
+from msgspec import UNSET, Meta, Struct, UnsetType
 
 Name = Annotated[str, Meta(min_length=1, max_length=200)]
 Email = Annotated[str, Meta(max_length=320, pattern=r"^[^@\s]+@[^@\s]+$")]
@@ -25,17 +25,44 @@ class Body(Struct, forbid_unknown_fields=True, kw_only=True):
     """Request bodies refuse unknown fields, so a typo is an error and not a silent no-op."""
 
 
+GraceDays = Annotated[int, Meta(ge=0, le=3650, description="Days past due before suspension")]
+NetTerms = Annotated[int, Meta(ge=0, le=365, description="Days from invoice to due date")]
+IdleSeconds = Annotated[int, Meta(ge=60, le=30 * 86400, description="Session idle expiry")]
+FailOpen = Annotated[
+    int, Meta(ge=0, le=3600,
+              description="With Redis unreachable, serve last known decisions this long (0: deny)")
+]  # fmt: skip
+
+
 class TenantCreate(Body):
     name: Name
-    grace_days: Annotated[int, Meta(ge=0, le=3650)] = 30
-    net_terms_days: Annotated[int, Meta(ge=0, le=365)] = 0
+    grace_days: GraceDays = 30
+    net_terms_days: NetTerms = 0
+    session_idle_seconds: IdleSeconds = 1800
+    fail_open_seconds: FailOpen = 0
+    degraded_read_only: bool = True
 
 
-class TenantCreated(Struct, kw_only=True):
+class TenantUpdate(Body):
+    name: Name | UnsetType = UNSET
+    grace_days: GraceDays | UnsetType = UNSET
+    net_terms_days: NetTerms | UnsetType = UNSET
+    session_idle_seconds: IdleSeconds | UnsetType = UNSET
+    fail_open_seconds: FailOpen | UnsetType = UNSET
+    degraded_read_only: bool | UnsetType = UNSET
+
+
+class TenantOut(Struct, kw_only=True):
     id: str
     name: str
     grace_days: int
     net_terms_days: int
+    session_idle_seconds: int
+    fail_open_seconds: int
+    degraded_read_only: bool
+
+
+class TenantCreated(TenantOut, kw_only=True):
     admin_key: str
     gateway_key: str
 
@@ -47,6 +74,7 @@ class PlanCreate(Body):
     amount: Amount
     features: list[Code] = []
     seat_limit: Annotated[int, Meta(ge=0, le=1_000_000)] | None = None
+    session_policy: Literal["deny_new", "evict_oldest"] = "deny_new"
 
 
 class PlanOut(Struct, kw_only=True):
@@ -58,6 +86,7 @@ class PlanOut(Struct, kw_only=True):
     interval: Literal["month"]
     features: list[str]
     seat_limit: int | None
+    session_policy: str
 
 
 class AccountCreate(Body):

@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
+import msgspec
 from aiohttp import web
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from billing_worker.api import schemas
 from billing_worker.api.appkeys import CLOCK, OUTBOX_WAKE, SESSIONS
 from billing_worker.api.auth import tenant_of
-from billing_worker.api.errors import Conflict, InvalidRequest
+from billing_worker.api.errors import Conflict, InvalidRequest, NotFound
 from billing_worker.api.routes import router
 from billing_worker.api.routing import Role, decode, respond
-from billing_worker.api.views import plan_view
-from billing_worker.db.models import ApiKey, Plan, Tenant
+from billing_worker.api.views import plan_view, tenant_view
+from billing_worker.db.models import Account, ApiKey, Plan, Tenant
 from billing_worker.ids import new_id
 from billing_worker.outbox import stage_api_key
 from shared.credentials import KeyKind, issue_key
@@ -36,6 +37,9 @@ async def create_tenant(request: web.Request) -> web.Response:
         name=body.name,
         grace_days=body.grace_days,
         net_terms_days=body.net_terms_days,
+        session_idle_seconds=body.session_idle_seconds,
+        fail_open_seconds=body.fail_open_seconds,
+        degraded_read_only=body.degraded_read_only,
         created_at=now,
     )
     admin, gateway = issue_key(), issue_key()
@@ -55,14 +59,52 @@ async def create_tenant(request: web.Request) -> web.Response:
             stage_api_key(session, key, now)
     request.app[OUTBOX_WAKE].set()
     created = schemas.TenantCreated(
-        id=tenant.id,
-        name=tenant.name,
-        grace_days=tenant.grace_days,
-        net_terms_days=tenant.net_terms_days,
+        **msgspec.structs.asdict(tenant_view(tenant)),
         admin_key=admin.token,
         gateway_key=gateway.token,
     )
     return respond(created, 201)
+
+
+@router.route(
+    "GET",
+    "/v1/tenant",
+    summary="Read the calling tenant's settings",
+    role=Role.TENANT,
+    response=schemas.TenantOut,
+)
+async def get_tenant(request: web.Request) -> web.Response:
+    async with request.app[SESSIONS]() as session:
+        tenant = await session.get(Tenant, tenant_of(request))
+        if tenant is None:
+            raise NotFound("the key's tenant no longer exists")
+        return respond(tenant_view(tenant))
+
+
+@router.route(
+    "PATCH",
+    "/v1/tenant",
+    summary="Change the tenant's settings; every account's entitlement is re-published",
+    role=Role.TENANT,
+    request=schemas.TenantUpdate,
+    response=schemas.TenantOut,
+)
+async def update_tenant(request: web.Request) -> web.Response:
+    body = await decode(request, schemas.TenantUpdate)
+    now = request.app[CLOCK].now()
+    async with request.app[SESSIONS]() as session, session.begin():
+        tenant = await session.get(Tenant, tenant_of(request), with_for_update=True)
+        if tenant is None:
+            raise NotFound("the key's tenant no longer exists")
+        for name, value in msgspec.structs.asdict(body).items():
+            if value is not msgspec.UNSET:
+                setattr(tenant, name, value)
+        # The scheduler re-evaluates (and re-publishes) every account that is due.
+        await session.execute(
+            update(Account).where(Account.tenant_id == tenant.id).values(next_evaluation_at=now)
+        )
+        out = tenant_view(tenant)
+    return respond(out)
 
 
 @router.route(
@@ -99,6 +141,7 @@ async def create_plan(request: web.Request) -> web.Response:
             amount_minor=price.minor,
             features=list(body.features),
             seat_limit=body.seat_limit,
+            session_policy=body.session_policy,
             created_at=request.app[CLOCK].now(),
         )
         session.add(plan)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from billing_worker.api import schemas
-from billing_worker.db.models import Account, Invoice, Payment, Plan, Subscription, User
+from billing_worker.db.models import Account, Invoice, Payment, Plan, Subscription, Tenant, User
 from shared.money import Money
 
 
@@ -29,6 +29,18 @@ def account_view(account: Account, balance_due_minor: int) -> schemas.AccountOut
     )
 
 
+def tenant_view(tenant: Tenant) -> schemas.TenantOut:
+    return schemas.TenantOut(
+        id=tenant.id,
+        name=tenant.name,
+        grace_days=tenant.grace_days,
+        net_terms_days=tenant.net_terms_days,
+        session_idle_seconds=tenant.session_idle_seconds,
+        fail_open_seconds=tenant.fail_open_seconds,
+        degraded_read_only=tenant.degraded_read_only,
+    )
+
+
 def plan_view(plan: Plan) -> schemas.PlanOut:
     return schemas.PlanOut(
         id=plan.id,
@@ -39,6 +51,7 @@ def plan_view(plan: Plan) -> schemas.PlanOut:
         interval="month",
         features=list(plan.features),
         seat_limit=plan.seat_limit,
+        session_policy=plan.session_policy,
     )
 
 

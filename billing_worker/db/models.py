@@ -19,6 +19,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.sql.expression import true as sa_true
 from sqlalchemy.types import JSON, TypeDecorator
 
 NAMING = {
@@ -61,6 +62,10 @@ class Tenant(Base):
     name: Mapped[str] = mapped_column(String(200))
     grace_days: Mapped[int] = mapped_column(Integer, default=30)
     net_terms_days: Mapped[int] = mapped_column(Integer, default=0)
+    #: Gateway policy, published in every account's record.
+    session_idle_seconds: Mapped[int] = mapped_column(Integer, default=1800, server_default="1800")
+    fail_open_seconds: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    degraded_read_only: Mapped[bool] = mapped_column(default=True, server_default=sa_true())
     created_at: Mapped[datetime]
 
 
@@ -129,6 +134,9 @@ class Plan(Base):
     amount_minor: Mapped[int] = mapped_column(BigInteger)
     features: Mapped[list[str]] = mapped_column(JSON, default=list)
     seat_limit: Mapped[int | None]
+    session_policy: Mapped[str] = mapped_column(
+        String(16), default="deny_new", server_default="deny_new"
+    )
     created_at: Mapped[datetime]
     __table_args__ = (
         UniqueConstraint("tenant_id", "code"),

@@ -1,0 +1,75 @@
+"""``POST /v1/authorize``: may this end user log in (or use this feature) right now?"""
+
+from __future__ import annotations
+
+import time
+
+from aiohttp import web
+
+from gateway.appkeys import CLOCK, METRICS, STORE, WRITEBACK
+from gateway.callers import tenant_for
+from gateway.decision import Decision, decide, fail_open
+from gateway.responses import (
+    decision_body,
+    invalid,
+    json_body,
+    json_response,
+    unauthorized,
+    unavailable,
+    user_field,
+)
+from gateway.store import Reader, StoreUnavailable, read_record, read_user
+
+
+async def _resolve(
+    reader: Reader, authorization: str | None, user_id: str, feature: str | None, now: float
+) -> Decision | None:
+    """None when the caller's key is not valid."""
+    tenant_id = await tenant_for(reader, authorization)
+    if tenant_id is None:
+        return None
+    user = await read_user(reader, tenant_id, user_id)
+    record = await read_record(reader, tenant_id, user.account_id) if user else None
+    return decide(user, record, now, feature)
+
+
+async def authorize(request: web.Request) -> web.Response:
+    started = time.perf_counter()
+    metrics = request.app[METRICS]
+    body = await json_body(request)
+    if isinstance(body, web.Response):
+        return body
+    user_id = user_field(body)
+    if isinstance(user_id, web.Response):
+        return user_id
+    feature = body.get("feature")
+    if feature is not None and not isinstance(feature, str):
+        return invalid("feature", "must be a string")
+    store = request.app[STORE]
+    now = request.app[CLOCK].timestamp()
+    authorization = request.headers.get("Authorization")
+    stale_age = 0.0
+    try:
+        decision = await _resolve(store.live, authorization, user_id, feature, now)
+    except StoreUnavailable:
+        reader = store.last_known()
+        decision = await _resolve(reader, authorization, user_id, feature, now)
+        stale_age = reader.max_age
+        if decision is not None:
+            decision = fail_open(decision, stale_age)
+        if decision is None or not decision.allow:
+            metrics.decided("authorize", "error", "unavailable", time.perf_counter() - started)
+            return unavailable()
+    if decision is None:
+        metrics.decided("authorize", "unauthorized", "bad_key", time.perf_counter() - started)
+        return unauthorized()
+    if decision.allow and decision.record is not None:
+        request.app[WRITEBACK].active(
+            decision.record.tenant_id, decision.record.account_id, user_id, now
+        )
+    response = json_response(decision_body(user_id, decision))
+    if stale_age:
+        response.headers["X-Tollgate-Stale"] = f"{stale_age:.1f}"
+    outcome = "allow" if decision.allow else "deny"
+    metrics.decided("authorize", outcome, decision.reason, time.perf_counter() - started)
+    return response

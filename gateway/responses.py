@@ -1,0 +1,85 @@
+"""Response helpers shared by the gateway's endpoints."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+from aiohttp import web
+
+from gateway.decision import Decision
+from shared.problem import problem_response
+
+MAX_BODY = 8 * 1024
+
+
+def json_response(payload: dict[str, Any], status: int = 200) -> web.Response:
+    return web.Response(body=orjson.dumps(payload), status=status, content_type="application/json")
+
+
+def invalid(field: str, reason: str) -> web.Response:
+    return problem_response(
+        422,
+        "invalid_request",
+        "The request has invalid fields.",
+        f"{field}: {reason}",
+        errors=[{"field": field, "reason": reason}],
+    )
+
+
+def unauthorized() -> web.Response:
+    return problem_response(
+        401,
+        "unauthorized",
+        "Missing or invalid gateway key",
+        "send 'Authorization: Bearer <gateway key>'",
+        headers={"WWW-Authenticate": 'Bearer realm="tollgate"'},
+    )
+
+
+def unavailable() -> web.Response:
+    return problem_response(
+        503,
+        "unavailable",
+        "Entitlements are unreachable",
+        "The entitlement store did not answer in time; nothing was authorized.",
+        headers={"Retry-After": "1"},
+    )
+
+
+async def json_body(request: web.Request) -> dict[str, Any] | web.Response:
+    """The request's JSON object, or the problem response to send instead."""
+    if request.content_length is not None and request.content_length > MAX_BODY:
+        return problem_response(413, "body_too_large", f"Bodies are limited to {MAX_BODY} bytes")
+    try:
+        body = orjson.loads(await request.read())
+    except orjson.JSONDecodeError:
+        return problem_response(400, "malformed_body", "The request body is not valid JSON.")
+    if not isinstance(body, dict):
+        return invalid("body", "must be a JSON object")
+    return body
+
+
+def user_field(body: dict[str, Any]) -> str | web.Response:
+    user_id = body.get("user")
+    if not isinstance(user_id, str) or not 0 < len(user_id) <= 200:
+        return invalid("user", "must be a string of 1 to 200 characters")
+    return user_id
+
+
+def decision_body(user_id: str, decision: Decision) -> dict[str, Any]:
+    record = decision.record
+    valid_until = None
+    if record is not None and record.valid_until is not None:
+        valid_until = datetime.fromtimestamp(record.valid_until, UTC).isoformat()
+    return {
+        "allow": decision.allow,
+        "user": user_id,
+        "account": record.account_id if record else None,
+        "standing": decision.standing.value if decision.standing else None,
+        "reason": decision.reason,
+        "plan": record.plan if record else None,
+        "features": list(record.features) if record else [],
+        "valid_until": valid_until,
+    }

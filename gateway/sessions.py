@@ -1,0 +1,212 @@
+"""Login sessions: tokens, the atomic seat-limited login, touches and logout.
+
+A session lives in the account's hash slot: ``<prefix><sid>`` holds the session (user,
+hash of its secret), and a sorted set of the account's sessions scored by last use
+counts seats. A token reads ``tgs_<tenant>.<account>.<sid>.<secret>``: the ids route a
+lookup straight to the account's keys; only the secret's hash is stored.
+"""
+
+from __future__ import annotations
+
+import functools
+import secrets
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from importlib.resources import files
+from typing import ParamSpec, TypeVar
+
+import msgpack
+import redis.asyncio as aioredis
+from redis.exceptions import RedisError
+
+from shared import keys
+from shared.credentials import hash_secret
+from shared.entitlement import EntitlementRecord, RecordError
+
+TOKEN_PREFIX = "tgs_"
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+class StoreUnavailable(Exception):
+    """Redis could not be reached in time."""
+
+
+def _translated(method: Callable[P, Awaitable[R]]) -> Callable[P, Awaitable[R]]:
+    """Redis and socket errors become :class:`StoreUnavailable`."""
+
+    @functools.wraps(method)
+    async def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return await method(*args, **kwargs)
+        except (RedisError, OSError) as exc:
+            raise StoreUnavailable(str(exc)) from exc
+
+    return wrapper
+
+
+USAGE_RETENTION_SECONDS = 35 * 86400
+_SCHEMA = 1
+LOGIN_SCRIPT = files("gateway").joinpath("lua", "login.lua").read_text(encoding="utf-8")
+
+
+@dataclass(frozen=True, slots=True)
+class SessionRef:
+    tenant_id: str
+    account_id: str
+    sid: str
+
+    @property
+    def key(self) -> str:
+        return keys.session_prefix(self.tenant_id, self.account_id) + self.sid
+
+    @property
+    def index(self) -> str:
+        return keys.sessions_key(self.tenant_id, self.account_id)
+
+    @property
+    def public_id(self) -> str:
+        """What the API calls the session: unique within the tenant."""
+        return f"{self.account_id}.{self.sid}"
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class SessionEntry:
+    user_id: str
+    secret_hash: str
+    created_ms: int
+
+
+def _valid_id(text: str, prefix: str) -> bool:
+    return text.startswith(prefix) and 4 < len(text) <= 40 and text[len(prefix) :].isalnum()
+
+
+def parse_token(token: str) -> tuple[SessionRef, str] | None:
+    if not token.startswith(TOKEN_PREFIX) or len(token) > 300:
+        return None
+    parts = token[len(TOKEN_PREFIX) :].split(".")
+    if len(parts) != 4:
+        return None
+    tenant_id, account_id, sid, secret = parts
+    if not (_valid_id(tenant_id, "ten_") and _valid_id(account_id, "acc_")):
+        return None
+    if not (sid.isalnum() and 0 < len(sid) <= 40 and secret):
+        return None
+    return SessionRef(tenant_id, account_id, sid), secret
+
+
+def parse_public_id(tenant_id: str, public_id: str) -> SessionRef | None:
+    account_id, dot, sid = public_id.partition(".")
+    if not dot or not _valid_id(account_id, "acc_") or not sid.isalnum() or len(sid) > 40:
+        return None
+    return SessionRef(tenant_id, account_id, sid)
+
+
+def encode_session(entry: SessionEntry) -> bytes:
+    payload = {
+        "schema": _SCHEMA,
+        "user": entry.user_id,
+        "hash": entry.secret_hash,
+        "created": entry.created_ms,
+    }
+    return bytes(msgpack.packb(payload, use_bin_type=True))
+
+
+def decode_session(data: bytes) -> SessionEntry:
+    try:
+        raw = msgpack.unpackb(data, raw=False)
+        if raw.get("schema") != _SCHEMA:
+            raise RecordError("unsupported session schema")
+        return SessionEntry(
+            user_id=raw["user"], secret_hash=raw["hash"], created_ms=int(raw["created"])
+        )
+    except (KeyError, TypeError, ValueError, AttributeError, msgpack.UnpackException) as exc:
+        raise RecordError(f"undecodable session: {exc}") from exc
+
+
+def utc_day(now: float) -> str:
+    return datetime.fromtimestamp(now, UTC).strftime("%Y-%m-%d")
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class LoginResult:
+    created: bool
+    live_sessions: int
+    evicted: tuple[str, ...]
+    ref: SessionRef | None = None
+    token: str | None = None
+
+
+class SessionStore:
+    def __init__(self, client: aioredis.Redis) -> None:
+        self._client = client
+        self._login = client.register_script(LOGIN_SCRIPT)
+
+    @_translated
+    async def login(self, record: EntitlementRecord, user_id: str, now: float) -> LoginResult:
+        """Create a session if the account has a free seat (or may evict the oldest)."""
+        ref = SessionRef(record.tenant_id, record.account_id, secrets.token_hex(12))
+        secret = secrets.token_urlsafe(24)
+        now_ms = int(now * 1000)
+        day = utc_day(now)
+        entry = SessionEntry(user_id=user_id, secret_hash=hash_secret(secret), created_ms=now_ms)
+        limit = -1 if record.seat_limit is None else record.seat_limit
+        result = await self._login(
+            keys=[
+                ref.index,
+                ref.key,
+                keys.usage_key(ref.tenant_id, ref.account_id, day),
+                keys.active_users_key(ref.tenant_id, ref.account_id, day),
+            ],
+            args=[
+                now_ms,
+                record.session_idle_seconds * 1000,
+                limit,
+                record.session_policy.value,
+                ref.sid,
+                encode_session(entry),
+                keys.session_prefix(ref.tenant_id, ref.account_id),
+                keys.INVALIDATION_CHANNEL,
+                user_id,
+                USAGE_RETENTION_SECONDS,
+            ],
+        )
+        created, live, *evicted = (x.decode() if isinstance(x, bytes) else x for x in result)
+        if not created:
+            return LoginResult(created=False, live_sessions=int(live), evicted=())
+        token = f"{TOKEN_PREFIX}{ref.tenant_id}.{ref.account_id}.{ref.sid}.{secret}"
+        return LoginResult(
+            created=True,
+            live_sessions=int(live),
+            evicted=tuple(f"{ref.account_id}.{sid}" for sid in evicted),
+            ref=ref,
+            token=token,
+        )
+
+    @_translated
+    async def end(self, ref: SessionRef) -> bool:
+        """Log out: free the seat and tell every gateway to forget the session."""
+        async with self._client.pipeline(transaction=True) as pipe:
+            pipe.zrem(ref.index, ref.sid)
+            pipe.delete(ref.key)
+            pipe.publish(keys.INVALIDATION_CHANNEL, ref.key)
+            _removed, deleted, _ = await pipe.execute()
+        return bool(deleted)
+
+    @_translated
+    async def touch(self, ref: SessionRef, idle_seconds: int, now: float) -> bool:
+        """Extend the session's idle expiry now; False if it has already expired."""
+        async with self._client.pipeline(transaction=False) as pipe:
+            queue_touch(pipe, ref, idle_seconds, now)
+            alive, *_ = await pipe.execute()
+        return bool(alive)
+
+
+def queue_touch(
+    pipe: aioredis.client.Pipeline, ref: SessionRef, idle_seconds: int, now: float
+) -> None:
+    idle_ms = idle_seconds * 1000
+    pipe.pexpire(ref.key, idle_ms)
+    pipe.zadd(ref.index, {ref.sid: int(now * 1000)}, xx=True, gt=True)
+    pipe.pexpire(ref.index, idle_ms)

@@ -1,0 +1,70 @@
+"""Writes the hot path owes Redis but need not wait for, flushed about once a second.
+
+- Session touches: a session used through ``/v1/auth`` has its idle expiry extended.
+- Active users: the first time this process sees a user of an account on a UTC day, the
+  user joins that day's active-user set (what active-user plans bill from).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+import redis.asyncio as aioredis
+from redis.exceptions import RedisError
+
+from gateway.sessions import USAGE_RETENTION_SECONDS, SessionRef, queue_touch, utc_day
+from shared import keys
+
+log = logging.getLogger(__name__)
+
+
+class WriteBack:
+    def __init__(self, client: aioredis.Redis, *, interval: float = 1.0) -> None:
+        self._client = client
+        self._interval = interval
+        self._touches: dict[SessionRef, tuple[int, float]] = {}
+        self._active: set[tuple[str, str, str, str]] = set()
+        self._seen: set[tuple[str, str, str, str]] = set()
+        self._seen_day = ""
+
+    def touched(self, ref: SessionRef, idle_seconds: int, now: float) -> None:
+        self._touches[ref] = (idle_seconds, now)
+
+    def active(self, tenant_id: str, account_id: str, user_id: str, now: float) -> None:
+        day = utc_day(now)
+        if day != self._seen_day:
+            self._seen.clear()
+            self._seen_day = day
+        mark = (tenant_id, account_id, user_id, day)
+        if mark not in self._seen:
+            self._seen.add(mark)
+            self._active.add(mark)
+
+    async def flush(self) -> None:
+        touches, self._touches = self._touches, {}
+        active, self._active = self._active, set()
+        if not touches and not active:
+            return
+        async with self._client.pipeline(transaction=False) as pipe:
+            for ref, (idle_seconds, now) in touches.items():
+                queue_touch(pipe, ref, idle_seconds, now)
+            for tenant_id, account_id, user_id, day in active:
+                users = keys.active_users_key(tenant_id, account_id, day)
+                pipe.sadd(users, user_id)
+                pipe.expire(users, USAGE_RETENTION_SECONDS)
+                pipe.sadd(keys.usage_accounts_key(day), f"{tenant_id}:{account_id}")
+                pipe.expire(keys.usage_accounts_key(day), USAGE_RETENTION_SECONDS)
+            await pipe.execute()
+
+    async def run(self, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            try:
+                async with asyncio.timeout(self._interval):
+                    await stop.wait()
+            except TimeoutError:
+                pass
+            try:
+                await self.flush()
+            except (RedisError, OSError) as exc:
+                log.warning("writeback.flush_failed: %s", exc)
