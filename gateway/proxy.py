@@ -103,17 +103,17 @@ async def _decide(request: web.Request, method: str, endpoint: str) -> web.Respo
         stale_age = reader.max_age
         if resolved is not None:
             resolved = resolved[0], fail_open(resolved[1], stale_age)
+        elif stale_age == float("inf"):
+            # A session this gateway never saw cannot be checked now: deny, but do not
+            # send the user to log in again (that cannot work either until Redis is back).
+            return _forbidden(request, endpoint, "unavailable", started)
     if resolved is None:
         return _unauthorized(request, endpoint, started)
     user_id, decision = resolved
     decision = limit_method(decision, method)
     record = decision.record
     if not decision.allow or record is None:
-        app[METRICS].decided(endpoint, "deny", decision.reason, time.perf_counter() - started)
-        return web.Response(
-            status=403,
-            headers={"X-Tollgate-Reason": decision.reason, "Cache-Control": "no-store"},
-        )
+        return _forbidden(request, endpoint, decision.reason, started)
     if not stale_age:
         app[WRITEBACK].touched(ref, record.session_idle_seconds, now)
     app[WRITEBACK].active(ref.tenant_id, ref.account_id, user_id, now)
@@ -132,6 +132,13 @@ async def _decide(request: web.Request, method: str, endpoint: str) -> web.Respo
         headers["X-Tollgate-Stale"] = f"{stale_age:.1f}"
     app[METRICS].decided(endpoint, "allow", decision.reason, time.perf_counter() - started)
     return web.Response(status=200, headers=headers)
+
+
+def _forbidden(request: web.Request, endpoint: str, reason: str, started: float) -> web.Response:
+    request.app[METRICS].decided(endpoint, "deny", reason, time.perf_counter() - started)
+    return web.Response(
+        status=403, headers={"X-Tollgate-Reason": reason, "Cache-Control": "no-store"}
+    )
 
 
 def _unauthorized(request: web.Request, endpoint: str, started: float) -> web.Response:

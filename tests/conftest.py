@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import signal
 import subprocess
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -76,3 +77,35 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
         url = POSTGRES_URL
     upgrade(url)
     return url
+
+
+class OwnRedis:
+    """A redis-server only this test uses, so it can be stopped, paused and restarted."""
+
+    def __init__(self, workdir: Path) -> None:
+        self.port = free_port()
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+        self._workdir = workdir
+        self.process = start_redis(self.port, workdir)
+
+    def pause(self) -> None:
+        self.process.send_signal(signal.SIGSTOP)
+
+    def resume(self) -> None:
+        self.process.send_signal(signal.SIGCONT)
+
+    def stop(self) -> None:
+        self.process.send_signal(signal.SIGCONT)
+        self.process.terminate()
+        self.process.wait(timeout=5)
+
+    def start(self) -> None:
+        self.process = start_redis(self.port, self._workdir)
+
+
+@pytest.fixture
+def own_redis(tmp_path: Path) -> Iterator[OwnRedis]:
+    server = OwnRedis(tmp_path / "own-redis")
+    yield server
+    if server.process.poll() is None:
+        server.stop()

@@ -79,6 +79,28 @@ class Stack:
         result: dict[str, Any] = await response.json()
         return result
 
+    async def wait_allowed(self, tenant: Tenant, user: str, within: float = 5.0) -> float:
+        """Until the tenant's key, the user and an allowing record have reached the gateway."""
+
+        async def ready() -> bool:
+            response = await self.gateway.post(
+                "/v1/authorize", json={"user": user}, headers=tenant.gateway
+            )
+            return response.status == 200 and bool((await response.json())["allow"])
+
+        return await self.eventually(ready, within)
+
+    async def wait_key(self, tenant: Tenant) -> float:
+        """Until the tenant's gateway key has reached the gateway."""
+
+        async def published() -> bool:
+            response = await self.gateway.post(
+                "/v1/authorize", json={"user": "-"}, headers=tenant.gateway
+            )
+            return response.status == 200
+
+        return await self.eventually(published)
+
     async def eventually(self, check: Callable[[], Awaitable[bool]], within: float = 5.0) -> float:
         """Poll ``check`` until true; returns the seconds it took."""
         start = time.monotonic()
@@ -90,7 +112,22 @@ class Stack:
 
 
 @pytest.fixture
-async def stack(database_url: str, redis_url: str) -> AsyncIterator[Stack]:
+def gateway_env() -> dict[str, str]:
+    """Extra gateway settings; a test overrides this fixture to change them."""
+    return {}
+
+
+@pytest.fixture
+def stack_redis_url(redis_url: str) -> str:
+    """The Redis the stack uses; a test overrides this to use a Redis it can stop."""
+    return redis_url
+
+
+@pytest.fixture
+async def stack(
+    database_url: str, stack_redis_url: str, gateway_env: dict[str, str]
+) -> AsyncIterator[Stack]:
+    redis_url = stack_redis_url
     worker_settings = WorkerSettings.from_env(
         {
             "TOLLGATE_DATABASE_URL": database_url,
@@ -105,6 +142,7 @@ async def stack(database_url: str, redis_url: str) -> AsyncIterator[Stack]:
             "TOLLGATE_REDIS_URL": redis_url,
             "TOLLGATE_TEST_MODE": "true",
             "TOLLGATE_NEAR_CACHE_TTL": str(NEAR_CACHE_TTL),
+            **gateway_env,
         }
     )
     api = TestClient(TestServer(create_worker_app(worker_settings)))

@@ -19,7 +19,7 @@ async def test_unpaid_invoice_suspends_on_day_31_and_payment_reinstates(stack: S
     async def allowed() -> bool:
         return bool((await decision())["allow"])
 
-    await stack.eventually(allowed)
+    await stack.wait_allowed(tenant, "alice")
     assert (await decision())["standing"] == "grace"  # due today, unpaid: grace, still allowed
 
     await stack.api.post("/v1/test/clock", json={"advance_days": 29}, headers=tenant.admin)
@@ -48,10 +48,8 @@ async def test_unknown_user_and_other_tenants_user_get_the_same_answer(stack: St
     acme, globex = await stack.new_tenant("Acme"), await stack.new_tenant("Globex")
     await stack.customer(globex, "bob")
 
-    async def globex_sees_bob() -> bool:
-        return bool((await stack.authorize(globex, "bob"))["allow"])
-
-    await stack.eventually(globex_sees_bob)
+    await stack.wait_allowed(globex, "bob")
+    await stack.wait_key(acme)
     other_tenants_user = await stack.gateway.post(
         "/v1/authorize", json={"user": "bob"}, headers=acme.gateway
     )
@@ -74,14 +72,7 @@ async def test_gateway_refuses_bad_keys_and_admin_keys(stack: Stack) -> None:
 
 async def test_gateway_validates_the_body(stack: Stack) -> None:
     tenant = await stack.new_tenant()
-
-    async def key_published() -> bool:
-        response = await stack.gateway.post(
-            "/v1/authorize", json={"user": "x"}, headers=tenant.gateway
-        )
-        return response.status == 200
-
-    await stack.eventually(key_published)
+    await stack.wait_key(tenant)
     response = await stack.gateway.post("/v1/authorize", json={"usr": "x"}, headers=tenant.gateway)
     assert response.status == 422
     assert (await response.json())["errors"][0]["field"] == "user"

@@ -1,0 +1,104 @@
+"""What /v1/auth tells a reverse proxy: read-only accounts, trusted headers, Envoy."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import pytest
+import redis.asyncio as aioredis
+
+from shared import keys
+from shared.entitlement import decode_record, encode_record
+from shared.redis_scripts import CAS_SET
+from shared.states import Standing
+from tests.integration.conftest import Stack
+from tests.integration.test_sessions import login, wait_published
+
+
+async def degrade(client: aioredis.Redis, tenant_id: str, account_id: str) -> None:
+    """Publish a degraded, read-only record as the worker's dunning would."""
+    key = keys.account_key(tenant_id, account_id)
+    raw = await client.get(key)
+    assert raw is not None
+    current = decode_record(raw)
+    degraded = replace(
+        current,
+        version=current.version + 1,
+        standing=Standing.DEGRADED,
+        reason="payment_overdue",
+        read_only=True,
+    )
+    cas = client.register_script(CAS_SET)
+    await cas(
+        keys=[key],
+        args=[degraded.version, encode_record(degraded), keys.INVALIDATION_CHANNEL],
+    )
+
+
+@pytest.fixture
+async def degraded_token(stack: Stack, redis_client: aioredis.Redis) -> str:
+    tenant = await stack.new_tenant()
+    account_id = await stack.customer(tenant, "alice")
+    await wait_published(stack, tenant, "alice")
+    token = str((await (await login(stack, tenant, "alice")).json())["token"])
+    await degrade(redis_client, tenant.id, account_id)
+
+    async def degraded() -> bool:
+        response = await stack.gateway.get("/v1/auth", headers={"Authorization": f"Bearer {token}"})
+        return response.headers.get("X-Tollgate-Standing") == "degraded"
+
+    await stack.eventually(degraded)
+    return token
+
+
+@pytest.mark.parametrize(
+    ("header", "method", "status"),
+    [
+        ("X-Original-Method", "GET", 200),  # nginx
+        ("X-Original-Method", "HEAD", 200),
+        ("X-Original-Method", "POST", 403),
+        ("X-Forwarded-Method", "DELETE", 403),  # Traefik, Caddy
+        ("X-Forwarded-Method", "OPTIONS", 200),
+    ],
+)
+async def test_read_only_account_may_only_read(
+    stack: Stack, degraded_token: str, header: str, method: str, status: int
+) -> None:
+    response = await stack.gateway.get(
+        "/v1/auth", headers={"Authorization": f"Bearer {degraded_token}", header: method}
+    )
+    assert response.status == status
+    if status == 403:
+        assert response.headers["X-Tollgate-Reason"] == "read_only"
+    else:
+        assert response.headers["X-Tollgate-Read-Only"] == "true"
+
+
+@pytest.mark.parametrize(("method", "status"), [("GET", 200), ("POST", 403), ("PUT", 403)])
+async def test_envoy_sends_the_original_method_and_path(
+    stack: Stack, degraded_token: str, method: str, status: int
+) -> None:
+    response = await stack.gateway.request(
+        method, "/v1/envoy/reports/42", headers={"Authorization": f"Bearer {degraded_token}"}
+    )
+    assert response.status == status
+
+
+@pytest.fixture
+def gateway_env(request: pytest.FixtureRequest) -> dict[str, str]:
+    if request.node.get_closest_marker("untrusted_proxy"):
+        return {"TOLLGATE_TRUSTED_PROXIES": "10.255.255.0/24"}
+    return {}
+
+
+@pytest.mark.untrusted_proxy
+async def test_method_headers_from_untrusted_peers_are_ignored(
+    stack: Stack, degraded_token: str
+) -> None:
+    # The test client is not a trusted proxy: its claim of a GET changes nothing, and the
+    # subrequest's own method (GET) is what counts.
+    response = await stack.gateway.get(
+        "/v1/auth",
+        headers={"Authorization": f"Bearer {degraded_token}", "X-Original-Method": "POST"},
+    )
+    assert response.status == 200

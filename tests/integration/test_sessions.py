@@ -1,0 +1,177 @@
+"""Login sessions and seat limits against a real Redis, driven over HTTP."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+
+from tests.integration.conftest import Stack, Tenant
+
+
+async def seats_plan(stack: Stack, tenant: Tenant, seats: int, policy: str) -> None:
+    await stack.post(
+        "/v1/plans",
+        tenant,
+        {"code": f"team-{policy}", "name": "Team", "currency": "USD", "amount": "10.00",
+         "seat_limit": seats, "session_policy": policy},
+    )  # fmt: skip
+
+
+async def enterprise(stack: Stack, tenant: Tenant, users: list[str], plan: str) -> str:
+    account = await stack.post("/v1/accounts", tenant, {"name": "Big Co", "kind": "enterprise"})
+    for user in users:
+        await stack.post(f"/v1/accounts/{account['id']}/users", tenant, {"external_id": user})
+    await stack.post(f"/v1/accounts/{account['id']}/subscriptions", tenant, {"plan": plan})
+    await stack.post(
+        f"/v1/accounts/{account['id']}/payments", tenant, {"amount": "10.00", "currency": "USD"}
+    )
+    return str(account["id"])
+
+
+async def login(stack: Stack, tenant: Tenant, user: str) -> Any:
+    return await stack.gateway.post("/v1/sessions", json={"user": user}, headers=tenant.gateway)
+
+
+async def auth(stack: Stack, token: str, method: str = "GET") -> Any:
+    return await stack.gateway.get(
+        "/v1/auth", headers={"Authorization": f"Bearer {token}", "X-Original-Method": method}
+    )
+
+
+async def wait_published(stack: Stack, tenant: Tenant, user: str) -> None:
+    await stack.wait_allowed(tenant, user)
+
+
+async def test_login_gives_a_token_the_proxy_accepts_until_logout(stack: Stack) -> None:
+    tenant = await stack.new_tenant()
+    await stack.customer(tenant, "alice")
+    await wait_published(stack, tenant, "alice")
+    response = await login(stack, tenant, "alice")
+    assert response.status == 201, await response.text()
+    session = await response.json()
+    allowed = await auth(stack, session["token"])
+    assert allowed.status == 200
+    assert allowed.headers["X-Tollgate-User"] == "alice"
+    assert allowed.headers["X-Tollgate-Standing"] == "grace"
+    assert allowed.headers["X-Tollgate-Features"] == "reports"
+
+    refreshed = await stack.gateway.post(
+        f"/v1/sessions/{session['session_id']}/refresh", headers=tenant.gateway
+    )
+    assert refreshed.status == 200
+    ended = await stack.gateway.delete(
+        f"/v1/sessions/{session['session_id']}", headers=tenant.gateway
+    )
+    assert ended.status == 204
+    assert (await auth(stack, session["token"])).status == 401
+    gone = await stack.gateway.delete(
+        f"/v1/sessions/{session['session_id']}", headers=tenant.gateway
+    )
+    assert gone.status == 404
+
+
+async def test_fifty_simultaneous_logins_get_exactly_ten_seats(stack: Stack) -> None:
+    tenant = await stack.new_tenant()
+    await seats_plan(stack, tenant, 10, "deny_new")
+    users = [f"user{n}@big.test" for n in range(50)]
+    await enterprise(stack, tenant, users, "team-deny_new")
+    await wait_published(stack, tenant, users[0])
+    responses = await asyncio.gather(*(login(stack, tenant, user) for user in users))
+    statuses = sorted(r.status for r in responses)
+    assert statuses == [201] * 10 + [403] * 40
+    refused = [await r.json() for r in responses if r.status == 403]
+    assert {body["reason"] for body in refused} == {"seat_limit_reached"}
+    assert all(body["seat_limit"] == 10 for body in refused)
+
+
+async def test_evict_oldest_keeps_the_newest_sessions(stack: Stack) -> None:
+    tenant = await stack.new_tenant()
+    await seats_plan(stack, tenant, 3, "evict_oldest")
+    users = [f"user{n}@big.test" for n in range(8)]
+    await enterprise(stack, tenant, users, "team-evict_oldest")
+    await wait_published(stack, tenant, users[0])
+    tokens = []
+    for user in users:
+        response = await login(stack, tenant, user)
+        assert response.status == 201
+        body = await response.json()
+        assert body["live_sessions"] <= 3
+        tokens.append(body["token"])
+    statuses = [(await auth(stack, token)).status for token in tokens]
+    assert statuses == [401] * 5 + [200] * 3
+
+    responses = await asyncio.gather(*(login(stack, tenant, user) for user in users))
+    assert all(r.status == 201 for r in responses)
+    live = [t for t in [(await r.json())["token"] for r in responses]]
+    assert sorted([(await auth(stack, t)).status for t in live]) == [200] * 3 + [401] * 5
+
+
+async def test_suspended_account_cannot_log_in_and_its_sessions_stop(stack: Stack) -> None:
+    tenant = await stack.new_tenant()
+    account_id = await stack.customer(tenant, "alice")
+    await wait_published(stack, tenant, "alice")
+    token = (await (await login(stack, tenant, "alice")).json())["token"]
+    assert (await auth(stack, token)).status == 200
+
+    await stack.api.post("/v1/test/clock", json={"advance_days": 31}, headers=tenant.admin)
+
+    async def refused() -> bool:
+        response = await auth(stack, token)
+        return response.status == 403 and response.headers["X-Tollgate-Reason"] in (
+            "payment_overdue",
+            "entitlement_expired",
+        )
+
+    await stack.eventually(refused)
+    denied = await login(stack, tenant, "alice")
+    assert denied.status == 403
+    assert denied.content_type == "application/problem+json"
+    assert (await denied.json())["code"] == "login_denied"
+
+    owed = (await (await stack.api.get(f"/v1/accounts/{account_id}", headers=tenant.admin)).json())[
+        "balance_due"
+    ]
+    await stack.post(f"/v1/accounts/{account_id}/payments", tenant,
+                     {"amount": owed, "currency": "USD"})  # fmt: skip
+
+    async def back() -> bool:
+        return (await auth(stack, token)).status == 200
+
+    await stack.eventually(back, within=1.0)
+
+
+@pytest.mark.parametrize(
+    "token",
+    [
+        None,
+        "garbage",
+        "tgs_ten_1.acc_1.abc.secret",  # well formed, no such session
+    ],
+)
+async def test_every_unauthorized_answer_is_the_same(stack: Stack, token: str | None) -> None:
+    tenant = await stack.new_tenant()
+    await stack.customer(tenant, "alice")
+    await wait_published(stack, tenant, "alice")
+    real = await (await login(stack, tenant, "alice")).json()
+    forged = real["token"].rsplit(".", 1)[0] + ".wrong-secret"
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    first = await stack.gateway.get("/v1/auth", headers=headers)
+    second = await stack.gateway.get("/v1/auth", headers={"Authorization": f"Bearer {forged}"})
+    for response in (first, second):
+        assert response.status == 401
+    shape = {k: v for k, v in first.headers.items() if k.startswith(("WWW", "X-", "Cache"))}
+    assert shape == {
+        k: v for k, v in second.headers.items() if k.startswith(("WWW", "X-", "Cache"))
+    }
+    assert await first.read() == await second.read()
+
+
+async def test_cookie_carries_the_session_too(stack: Stack) -> None:
+    tenant = await stack.new_tenant()
+    await stack.customer(tenant, "alice")
+    await wait_published(stack, tenant, "alice")
+    token = (await (await login(stack, tenant, "alice")).json())["token"]
+    response = await stack.gateway.get("/v1/auth", cookies={"tollgate_session": token})
+    assert response.status == 200
