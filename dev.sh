@@ -44,8 +44,10 @@ ensure_venv() {
     fi
 }
 
-ensure_redis() {
+ensure_test_services() {
     command -v redis-server >/dev/null 2>&1 || apt_install redis-server
+    # nginx with auth_request, for the reverse-proxy contract test
+    command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || apt_install nginx-light
 }
 
 case "${1:-}" in
@@ -57,7 +59,7 @@ case "${1:-}" in
     test)
         shift
         ensure_venv
-        ensure_redis
+        ensure_test_services
         echo "== ruff";          "$VENV/bin/ruff" check .
         echo "== ruff format";   "$VENV/bin/ruff" format --check .
         echo "== mypy";          "$VENV/bin/mypy"

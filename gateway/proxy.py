@@ -10,6 +10,9 @@ original method (needed to hold a read-only account to safe methods) comes from
 ``X-Forwarded-Method`` (Traefik, Caddy) or ``X-Original-Method`` (nginx), trusted only
 from the configured proxy addresses; Envoy sends the original method and path itself,
 below a path prefix.
+
+A proxy in front of one tenant's application scopes the check to that tenant with
+``?tenant=<id>`` or an ``X-Tollgate-Tenant`` header; scoping can only narrow access.
 """
 
 from __future__ import annotations
@@ -93,6 +96,11 @@ async def _decide(request: web.Request, method: str, endpoint: str) -> web.Respo
     if parsed is None:
         return _unauthorized(request, endpoint, started)
     ref, secret = parsed
+    scope = request.query.get("tenant") or request.headers.get("X-Tollgate-Tenant")
+    if scope and scope != ref.tenant_id:
+        # The proxy protects one tenant's application: another tenant's session is, to it,
+        # no session at all.
+        return _unauthorized(request, endpoint, started)
     store, now = app[STORE], app[CLOCK].timestamp()
     stale_age = 0.0
     try:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import replace
+from typing import Any
 
 import pytest
 import redis.asyncio as aioredis
@@ -15,23 +16,34 @@ from tests.integration.conftest import Stack
 from tests.integration.test_sessions import login, wait_published
 
 
-async def degrade(client: aioredis.Redis, tenant_id: str, account_id: str) -> None:
-    """Publish a degraded, read-only record as the worker's dunning would."""
+async def republish(
+    client: aioredis.Redis, tenant_id: str, account_id: str, **changes: Any
+) -> None:
+    """Publish a changed record the way the worker does (next version, compare-and-set)."""
     key = keys.account_key(tenant_id, account_id)
     raw = await client.get(key)
     assert raw is not None
     current = decode_record(raw)
-    degraded = replace(
-        current,
-        version=current.version + 1,
+    changed = replace(current, version=current.version + 1, **changes)
+    cas = client.register_script(CAS_SET)
+    await cas(keys=[key], args=[changed.version, encode_record(changed), keys.INVALIDATION_CHANNEL])
+
+
+async def degrade(client: aioredis.Redis, tenant_id: str, account_id: str) -> None:
+    """A degraded, read-only account, as the dunning ladder will publish it."""
+    await republish(
+        client,
+        tenant_id,
+        account_id,
         standing=Standing.DEGRADED,
         reason="payment_overdue",
         read_only=True,
     )
-    cas = client.register_script(CAS_SET)
-    await cas(
-        keys=[key],
-        args=[degraded.version, encode_record(degraded), keys.INVALIDATION_CHANNEL],
+
+
+async def suspend(client: aioredis.Redis, tenant_id: str, account_id: str) -> None:
+    await republish(
+        client, tenant_id, account_id, standing=Standing.SUSPENDED, reason="payment_overdue"
     )
 
 
