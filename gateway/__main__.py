@@ -1,18 +1,59 @@
-"""``python -m gateway``: serve the gateway with the settings from the environment."""
+"""``python -m gateway``: serve the gateway with the settings from the environment.
+
+With ``TOLLGATE_GATEWAY_PROCESSES`` > 1 this process supervises that many gateway
+processes sharing the port (``SO_REUSEPORT``: the kernel spreads connections); a signal
+stops them all, and if one dies the others are stopped too.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import os
+import signal
+import subprocess
+import sys
+import time
 
 from gateway.app import create_app
 from gateway.settings import GatewaySettings
 from shared.runtime import configure_logging, install_uvloop, serve
 
 
+def _supervise(processes: int) -> int:
+    env = {**os.environ, "TOLLGATE_GATEWAY_PROCESSES": "1"}
+    children = [
+        subprocess.Popen([sys.executable, "-m", "gateway"], env=env) for _ in range(processes)
+    ]
+    stopping = False
+
+    def stop(_signum: int, _frame: object) -> None:
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    status = 0
+    while not stopping:
+        if any(child.poll() is not None for child in children):
+            status = 1
+            break
+        time.sleep(0.2)
+    for child in children:
+        if child.poll() is None:
+            child.send_signal(signal.SIGTERM)
+    for child in children:
+        try:
+            child.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            child.kill()
+    return status
+
+
 def main() -> None:
     configure_logging(os.environ.get("TOLLGATE_LOG_LEVEL", "INFO"))
     settings = GatewaySettings.from_env(os.environ)
+    if settings.processes > 1:
+        sys.exit(_supervise(settings.processes))
     install_uvloop()
     asyncio.run(
         serve(

@@ -22,6 +22,7 @@ _FLAG_ENV = {
     "api_port": "TOLLGATE_API_PORT",
     "gateway_host": "TOLLGATE_GATEWAY_HOST",
     "gateway_port": "TOLLGATE_GATEWAY_PORT",
+    "processes": "TOLLGATE_GATEWAY_PROCESSES",
 }
 
 
@@ -131,6 +132,9 @@ def build_parser() -> argparse.ArgumentParser:
     gateway.add_argument("--redis-url")
     gateway.add_argument("--host", dest="gateway_host")
     gateway.add_argument("--port", dest="gateway_port", type=int)
+    gateway.add_argument(
+        "--processes", type=int, help="gateway processes sharing the port (SO_REUSEPORT)"
+    )
     gateway.set_defaults(func=_cmd_gateway)
 
     worker = commands.add_parser("worker", help="serve the management API and run the billing jobs")

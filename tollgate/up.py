@@ -140,7 +140,10 @@ def run_up(options: UpOptions) -> int:
         nonlocal stop_requested
         stop_requested = True
 
+    # Handle SIGINT ourselves: a process started in the background inherits it ignored,
+    # and then Python never raises KeyboardInterrupt.
     signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
     try:
         redis_url = options.redis_url
         if redis_url is None:

@@ -1,0 +1,64 @@
+"""``tollgate up`` as a user runs it: it prints working allow and deny curls, and a
+signal stops everything it started, Redis included."""
+
+from __future__ import annotations
+
+import os
+import re
+import shlex
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import psutil
+import pytest
+
+from tollgate.redis_server import free_port
+
+pytestmark = pytest.mark.e2e
+
+
+def _curl(line: str) -> str:
+    return subprocess.run(
+        shlex.split(line.strip()), capture_output=True, text=True, check=True, timeout=10
+    ).stdout
+
+
+@pytest.mark.parametrize("stop_signal", [signal.SIGINT, signal.SIGTERM])
+def test_up_prints_an_allow_and_a_deny_and_stops_everything(
+    tmp_path: Path, stop_signal: signal.Signals
+) -> None:
+    api, gateway = free_port(), free_port()
+    command = [sys.executable, "-m", "tollgate.cli", "up", "--state-dir", str(tmp_path),
+               "--api-port", str(api), "--gateway-port", str(gateway)]  # fmt: skip
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TOLLGATE_")}
+    up = subprocess.Popen(
+        command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env
+    )
+    assert up.stdout is not None
+    lines: list[str] = []
+    deadline = time.monotonic() + 60
+    while not any("Press Ctrl-C" in line for line in lines):
+        assert time.monotonic() < deadline, "".join(lines)
+        line = up.stdout.readline()
+        assert line or up.poll() is None, "".join(lines)
+        lines.append(line)
+    output = "".join(lines)
+    children = psutil.Process(up.pid).children(recursive=True)
+    assert {c.name() for c in children} >= {"redis-server"}
+
+    allow_curl = re.search(r"An allow.*\n\s+(curl .*)\n", output)
+    deny_curl = re.search(r"A deny.*\n\s+(curl .*)\n", output)
+    assert allow_curl, output
+    assert deny_curl, output
+    assert '"allow":true' in _curl(allow_curl.group(1))
+    denied = _curl(deny_curl.group(1))
+    assert '"allow":false' in denied
+    assert '"payment_overdue"' in denied
+
+    up.send_signal(stop_signal)
+    assert up.wait(timeout=30) == 0
+    up.stdout.close()
+    assert not [c for c in children if c.is_running() and c.status() != psutil.STATUS_ZOMBIE]
