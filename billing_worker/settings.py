@@ -17,6 +17,7 @@ class WorkerSettings:
     operator_key: Secret
     test_mode: bool
     scheduler_interval: float
+    usage_fold_interval: float
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> WorkerSettings:
@@ -29,4 +30,5 @@ class WorkerSettings:
             operator_key=env.secret("OPERATOR_KEY"),
             test_mode=env.flag("TEST_MODE", False),
             scheduler_interval=env.number("SCHEDULER_INTERVAL", 1.0, minimum=0.05),
+            usage_fold_interval=env.number("USAGE_FOLD_INTERVAL", 60.0, minimum=0.1),
         )

@@ -20,7 +20,15 @@ from billing_worker.api.views import (
     user_view,
 )
 from billing_worker.billing import bill_due_periods, record_payment
-from billing_worker.db.models import Account, Invoice, Plan, Subscription, Tenant, User
+from billing_worker.db.models import (
+    Account,
+    Invoice,
+    Plan,
+    Subscription,
+    Tenant,
+    UsageDaily,
+    User,
+)
 from billing_worker.entitlements import lock_account, refresh_account
 from billing_worker.ids import new_id
 from billing_worker.outbox import stage_user
@@ -270,3 +278,43 @@ async def list_invoices(request: web.Request) -> web.Response:
             )
         ).all()
     return respond(schemas.InvoiceList(data=[invoice_view(inv) for inv in invoices]))
+
+
+@router.route(
+    "GET",
+    ACCOUNT + "/usage",
+    summary="Daily usage the gateways recorded: logins, distinct active users, peak sessions",
+    role=Role.TENANT,
+    response=schemas.UsageList,
+    errors=(404,),
+)
+async def list_usage(request: web.Request) -> web.Response:
+    tenant_id = tenant_of(request)
+    account_id = request.match_info["account_id"]
+    async with request.app[SESSIONS]() as session:
+        exists = await session.scalar(
+            select(Account.id).where(Account.tenant_id == tenant_id, Account.id == account_id)
+        )
+        if exists is None:
+            raise NotFound(f"no account {account_id!r}")
+        rows = (
+            await session.scalars(
+                select(UsageDaily)
+                .where(UsageDaily.tenant_id == tenant_id, UsageDaily.account_id == account_id)
+                .order_by(UsageDaily.day.desc())
+                .limit(400)
+            )
+        ).all()
+    return respond(
+        schemas.UsageList(
+            data=[
+                schemas.UsageDay(
+                    day=row.day,
+                    logins=row.logins,
+                    active_users=row.active_users,
+                    peak_sessions=row.peak_sessions,
+                )
+                for row in rows
+            ]
+        )
+    )

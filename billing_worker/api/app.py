@@ -24,6 +24,7 @@ from billing_worker.db.engine import create_engine, session_factory
 from billing_worker.publisher import OutboxPublisher
 from billing_worker.scheduler import Scheduler
 from billing_worker.settings import WorkerSettings
+from billing_worker.usage import UsageFolder
 from shared.clock import RedisTestClock, SystemClock
 
 log = logging.getLogger(__name__)
@@ -80,9 +81,13 @@ async def _jobs(app: web.Application) -> AsyncIterator[None]:
         interval=app[SETTINGS].scheduler_interval,
         on_change=publisher.wake.set,
     )
+    folder = UsageFolder(
+        app[SESSIONS], app[REDIS], app[CLOCK], interval=app[SETTINGS].usage_fold_interval
+    )
     tasks = [
         _named(publisher.run(stop), "outbox-publisher"),
         _named(scheduler.run(stop), "scheduler"),
+        _named(folder.run(stop), "usage-folder"),
     ]
     yield
     # Let each job finish the transaction it is in; cancel only what does not stop in time.

@@ -187,3 +187,14 @@ class ClockMove(Body):
 class ClockOut(Struct, kw_only=True):
     now: datetime
     offset_seconds: float
+
+
+class UsageDay(Struct, kw_only=True):
+    day: str
+    logins: int
+    active_users: int
+    peak_sessions: int
+
+
+class UsageList(Struct, kw_only=True):
+    data: list[UsageDay]

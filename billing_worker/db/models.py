@@ -214,3 +214,16 @@ class OutboxEntry(Base):
     version: Mapped[int] = mapped_column(BigInteger)
     payload: Mapped[bytes] = mapped_column(LargeBinary)
     created_at: Mapped[datetime]
+
+
+class UsageDaily(Base):
+    """What the gateways counted for one account on one UTC day (folded, idempotently)."""
+
+    __tablename__ = "usage_daily"
+    account_id: Mapped[str] = mapped_column(ForeignKey("accounts.id"), primary_key=True)
+    day: Mapped[str] = mapped_column(String(10), primary_key=True)
+    tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id"), index=True)
+    logins: Mapped[int] = mapped_column(Integer, default=0)
+    active_users: Mapped[int] = mapped_column(Integer, default=0)
+    peak_sessions: Mapped[int] = mapped_column(Integer, default=0)
+    updated_at: Mapped[datetime]

@@ -1,0 +1,43 @@
+"""Usage the gateways record reaches SQL, and folding it again changes nothing."""
+
+from __future__ import annotations
+
+import asyncio
+
+import redis.asyncio as aioredis
+
+from billing_worker.db.engine import create_engine, session_factory
+from billing_worker.usage import UsageFolder
+from shared.clock import SystemClock
+from tests.integration.conftest import Stack
+from tests.integration.test_sessions import enterprise, login, seats_plan, wait_published
+
+
+async def test_logins_active_users_and_peak_sessions_are_billed_from_sql(
+    stack: Stack, redis_client: aioredis.Redis, database_url: str
+) -> None:
+    tenant = await stack.new_tenant()
+    await seats_plan(stack, tenant, 5, "deny_new")
+    users = ["ann", "bob", "cat"]
+    account_id = await enterprise(stack, tenant, users, "team-deny_new")
+    await wait_published(stack, tenant, "ann")
+    for user in ["ann", "ann", "bob", "cat"]:  # four logins by three users
+        assert (await login(stack, tenant, user)).status == 201
+    await asyncio.sleep(1.5)  # the gateway's write-back flushes about once a second
+
+    engine = create_engine(database_url)
+    try:
+        folder = UsageFolder(session_factory(engine), redis_client, SystemClock())
+        assert await folder.fold_recent() == 1
+        first = await (
+            await stack.api.get(f"/v1/accounts/{account_id}/usage", headers=tenant.admin)
+        ).json()
+        assert await folder.fold_recent() == 1  # again: same totals, nothing added
+    finally:
+        await engine.dispose()
+    second = await (
+        await stack.api.get(f"/v1/accounts/{account_id}/usage", headers=tenant.admin)
+    ).json()
+    assert first == second
+    [today] = first["data"]
+    assert (today["logins"], today["active_users"], today["peak_sessions"]) == (4, 3, 4)
