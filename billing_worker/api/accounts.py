@@ -53,6 +53,18 @@ async def _account_out(session: AsyncSession, account: Account) -> schemas.Accou
     return account_view(account, await _balance_due(session, account))
 
 
+async def _account(session: AsyncSession, request: web.Request) -> Account:
+    """The path's account, if it belongs to the calling tenant (else 404)."""
+    account = await session.scalar(
+        select(Account).where(
+            Account.tenant_id == tenant_of(request), Account.id == request.match_info["account_id"]
+        )
+    )
+    if account is None:
+        raise NotFound(f"no account {request.match_info['account_id']!r}")
+    return account
+
+
 async def _locked(session: AsyncSession, request: web.Request) -> tuple[Tenant, Account]:
     tenant_id = tenant_of(request)
     account = await lock_account(session, tenant_id, request.match_info["account_id"])
@@ -123,16 +135,8 @@ async def create_account(request: web.Request) -> web.Response:
     errors=(404,),
 )
 async def get_account(request: web.Request) -> web.Response:
-    tenant_id = tenant_of(request)
     async with request.app[SESSIONS]() as session:
-        account = await session.scalar(
-            select(Account).where(
-                Account.tenant_id == tenant_id, Account.id == request.match_info["account_id"]
-            )
-        )
-        if account is None:
-            raise NotFound(f"no account {request.match_info['account_id']!r}")
-        return respond(await _account_out(session, account))
+        return respond(await _account_out(session, await _account(session, request)))
 
 
 @router.route(
@@ -262,14 +266,9 @@ async def create_payment(request: web.Request) -> web.Response:
     errors=(404,),
 )
 async def list_invoices(request: web.Request) -> web.Response:
-    tenant_id = tenant_of(request)
-    account_id = request.match_info["account_id"]
     async with request.app[SESSIONS]() as session:
-        exists = await session.scalar(
-            select(Account.id).where(Account.tenant_id == tenant_id, Account.id == account_id)
-        )
-        if exists is None:
-            raise NotFound(f"no account {account_id!r}")
+        account = await _account(session, request)
+        tenant_id, account_id = account.tenant_id, account.id
         invoices = (
             await session.scalars(
                 select(Invoice)
@@ -289,14 +288,9 @@ async def list_invoices(request: web.Request) -> web.Response:
     errors=(404,),
 )
 async def list_usage(request: web.Request) -> web.Response:
-    tenant_id = tenant_of(request)
-    account_id = request.match_info["account_id"]
     async with request.app[SESSIONS]() as session:
-        exists = await session.scalar(
-            select(Account.id).where(Account.tenant_id == tenant_id, Account.id == account_id)
-        )
-        if exists is None:
-            raise NotFound(f"no account {account_id!r}")
+        account = await _account(session, request)
+        tenant_id, account_id = account.tenant_id, account.id
         rows = (
             await session.scalars(
                 select(UsageDaily)
