@@ -112,6 +112,59 @@ def _cmd_cache_rebuild(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_seed(args: argparse.Namespace) -> int:
+    _export(args)
+    import time
+
+    import redis.asyncio as aioredis
+
+    from billing_worker.db.engine import create_engine, session_factory
+    from billing_worker.migrate import upgrade
+    from shared.clock import RedisTestClock, SystemClock
+    from tollgate.seed import SeedPlan, seed, write_key_file
+
+    try:
+        plan = SeedPlan(
+            users=args.users,
+            tenants=args.tenants,
+            enterprise_share=args.enterprise_share,
+            users_per_enterprise=args.users_per_enterprise,
+            grace=args.grace,
+            suspended=args.suspended,
+            cancelled=args.cancelled,
+        )
+    except ValueError as exc:
+        print(f"tollgate seed: {exc}", file=sys.stderr)
+        return 2
+    upgrade(_database_url())
+
+    async def go() -> list[object]:
+        engine = create_engine(_database_url())
+        client = aioredis.Redis.from_url(
+            os.environ.get("TOLLGATE_REDIS_URL", "redis://127.0.0.1:6379/0")
+        )
+        try:
+            clock: SystemClock | RedisTestClock = SystemClock()
+            if os.environ.get("TOLLGATE_TEST_MODE", "").lower() in ("1", "true", "yes", "on"):
+                clock = RedisTestClock(client)
+                await clock.refresh()
+            tenants = await seed(session_factory(engine), client, plan, clock.now())
+            write_key_file(Path(args.keys_file), tenants)
+            return list(tenants)
+        finally:
+            await client.aclose()
+            await engine.dispose()
+
+    started = time.monotonic()
+    tenants = asyncio.run(go())
+    elapsed = time.monotonic() - started
+    print(
+        f"seeded {plan.users} users in {len(tenants)} tenant(s) in {elapsed:.1f}s "
+        f"({plan.users / elapsed:,.0f} users/s); keys and sample users: {args.keys_file}"
+    )
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="tollgate", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -151,6 +204,21 @@ def build_parser() -> argparse.ArgumentParser:
     db_upgrade.add_argument("--database-url")
     db_upgrade.add_argument("--revision", default="head")
     db_upgrade.set_defaults(func=_cmd_db_upgrade)
+
+    seed = commands.add_parser("seed", help="create a realistic population for load tests")
+    seed.add_argument("--users", type=int, default=100_000)
+    seed.add_argument("--tenants", type=int, default=1)
+    seed.add_argument(
+        "--enterprise-share", type=float, default=0.3, help="share of users in enterprise accounts"
+    )
+    seed.add_argument("--users-per-enterprise", type=int, default=50)
+    seed.add_argument("--grace", type=float, default=0.05, help="share of accounts in grace")
+    seed.add_argument("--suspended", type=float, default=0.05)
+    seed.add_argument("--cancelled", type=float, default=0.02)
+    seed.add_argument("--keys-file", default="loadtests/keys.json")
+    seed.add_argument("--database-url")
+    seed.add_argument("--redis-url")
+    seed.set_defaults(func=_cmd_seed)  # fmt: skip
 
     cache = commands.add_parser("cache", help="the Redis entitlement view").add_subparsers(
         dest="cache_command", required=True, metavar="ACTION"

@@ -1,0 +1,298 @@
+"""``tollgate seed``: a realistic population, fast, straight into SQL and Redis.
+
+Tenants, consumer and enterprise accounts, users and subscriptions, with a chosen share of
+accounts in grace, suspended and cancelled standing. Rows are inserted in bulk; each
+account's standing is computed with the same rule the scheduler applies, so the worker
+finds nothing to change; the Redis view is written directly. A key file lists the keys and
+sample users of each standing for the load tests.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import secrets
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import redis.asyncio as aioredis
+from sqlalchemy import insert
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from tqdm import tqdm
+
+from billing_worker.db.models import Account, ApiKey, Invoice, Plan, Subscription, Tenant, User
+from billing_worker.domain.periods import add_months
+from billing_worker.domain.standing import (
+    GracePolicy,
+    RenewalOutlook,
+    UnpaidInvoice,
+    evaluate_standing,
+)
+from billing_worker.ids import new_id
+from billing_worker.outbox import key_entry
+from shared import keys
+from shared.credentials import KeyKind, encode_key_entry, issue_key
+from shared.entitlement import (
+    EntitlementRecord,
+    UserEntry,
+    encode_record,
+    encode_user,
+)
+from shared.money import Money
+from shared.states import SessionPolicy, Standing, UserStatus
+
+CHUNK = 2_000
+SAMPLE = 2_000
+PRICE_MINOR = {"pro": 4900, "team": 19900}
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class SeedPlan:
+    users: int = 100_000
+    tenants: int = 1
+    #: Share of *users* that belong to enterprise accounts.
+    enterprise_share: float = 0.3
+    users_per_enterprise: int = 50
+    grace: float = 0.05
+    suspended: float = 0.05
+    cancelled: float = 0.02
+    seed: int = 7
+
+    def __post_init__(self) -> None:
+        if self.users < 1 or self.tenants < 1 or self.users_per_enterprise < 1:
+            raise ValueError("users, tenants and users_per_enterprise must be >= 1")
+        shares = (self.enterprise_share, self.grace, self.suspended, self.cancelled)
+        if any(not 0 <= share <= 1 for share in shares):
+            raise ValueError("shares must be between 0 and 1")
+        if self.grace + self.suspended + self.cancelled > 1:
+            raise ValueError("grace + suspended + cancelled must not exceed 1")
+
+
+@dataclass
+class TenantKeys:
+    id: str
+    admin_key: str
+    gateway_key: str
+    users: dict[str, list[str]] = field(default_factory=dict)
+    accounts: dict[str, list[str]] = field(default_factory=dict)
+
+
+def _standings(plan: SeedPlan, rng: random.Random) -> Iterator[Standing]:
+    while True:
+        roll = rng.random()
+        if roll < plan.cancelled:
+            yield Standing.CANCELLED
+        elif roll < plan.cancelled + plan.suspended:
+            yield Standing.SUSPENDED
+        elif roll < plan.cancelled + plan.suspended + plan.grace:
+            yield Standing.GRACE
+        else:
+            yield Standing.ACTIVE
+
+
+#: How long ago each standing's subscription started (unpaid unless active).
+_STARTED_DAYS_AGO = {Standing.ACTIVE: 10, Standing.GRACE: 10, Standing.SUSPENDED: 45}
+
+
+class _Batch:
+    """Rows and Redis writes of one chunk of accounts."""
+
+    def __init__(self) -> None:
+        self.rows: dict[type, list[dict[str, Any]]] = {
+            Account: [],
+            User: [],
+            Subscription: [],
+            Invoice: [],
+        }
+        self.redis: list[tuple[str, bytes]] = []
+
+
+def _account(
+    batch: _Batch,
+    tenant: Tenant,
+    plan: Plan,
+    kind: str,
+    users: list[str],
+    wanted: Standing,
+    now: datetime,
+) -> Standing:
+    account_id = new_id("acc")
+    unpaid: list[UnpaidInvoice] = []
+    renewals: list[RenewalOutlook] = []
+    if wanted is not Standing.CANCELLED:
+        start = now - timedelta(days=_STARTED_DAYS_AGO[wanted])
+        sub_id = new_id("sub")
+        period_start = start
+        while period_start <= now:
+            period_end = add_months(period_start, 1, start.day)
+            paid = wanted is Standing.ACTIVE
+            invoice_id = new_id("inv")
+            batch.rows[Invoice].append(
+                {"id": invoice_id, "tenant_id": tenant.id, "account_id": account_id,
+                 "subscription_id": sub_id, "period_start": period_start,
+                 "period_end": period_end, "issued_at": period_start, "due_at": period_start,
+                 "currency": "USD", "total_minor": plan.amount_minor,
+                 "paid_minor": plan.amount_minor if paid else 0,
+                 "status": "paid" if paid else "open"}
+            )  # fmt: skip
+            if not paid:
+                balance = Money.from_minor(plan.amount_minor, "USD")
+                unpaid.append(
+                    UnpaidInvoice(invoice_id=invoice_id, due_at=period_start, balance=balance)
+                )
+            period_start = period_end
+        renewals.append(RenewalOutlook(next_invoice_at=period_start, net_terms=timedelta(0)))
+        batch.rows[Subscription].append(
+            {"id": sub_id, "tenant_id": tenant.id, "account_id": account_id,
+             "plan_id": plan.id, "status": "active", "cycle_day": start.day,
+             "started_at": start, "next_billing_at": period_start, "created_at": now}
+        )  # fmt: skip
+    result = evaluate_standing(
+        unpaid=unpaid,
+        renewals=renewals,
+        has_active_subscription=wanted is not Standing.CANCELLED,
+        policy=GracePolicy(grace_days=tenant.grace_days),
+        now=now,
+    )
+    batch.rows[Account].append(
+        {"id": account_id, "tenant_id": tenant.id, "external_id": account_id,
+         "name": f"Seeded {kind} {account_id[-6:]}", "email": None, "kind": kind,
+         "currency": "USD", "net_terms_days": 0, "credit_minor": 0,
+         "standing": result.standing.value, "standing_reason": result.reason,
+         "valid_until": result.access_until, "next_evaluation_at": result.next_change_at,
+         "ent_version": 1, "created_at": now}
+    )  # fmt: skip
+    record = EntitlementRecord(
+        tenant_id=tenant.id,
+        account_id=account_id,
+        version=1,
+        standing=result.standing,
+        reason=result.reason,
+        valid_until=int(result.access_until.timestamp()) if result.access_until else None,
+        seat_limit=plan.seat_limit,
+        session_policy=SessionPolicy(plan.session_policy),
+        features=tuple(plan.features),
+        plan=plan.code,
+        session_idle_seconds=tenant.session_idle_seconds,
+        fail_open_seconds=tenant.fail_open_seconds,
+    )
+    batch.redis.append((keys.account_key(tenant.id, account_id), encode_record(record)))
+    for user in users:
+        batch.rows[User].append(
+            {"id": new_id("usr"), "tenant_id": tenant.id, "account_id": account_id,
+             "external_id": user, "email": None, "status": "active", "version": 1,
+             "created_at": now}
+        )  # fmt: skip
+        entry = UserEntry(
+            tenant_id=tenant.id,
+            user_id=user,
+            account_id=account_id,
+            status=UserStatus.ACTIVE,
+            version=1,
+        )
+        batch.redis.append((keys.user_key(tenant.id, user), encode_user(entry)))
+    return result.standing
+
+
+async def _flush(
+    sessions: async_sessionmaker[AsyncSession], client: aioredis.Redis, batch: _Batch
+) -> None:
+    async with sessions() as session, session.begin():
+        for model in (Account, Subscription, Invoice, User):  # foreign keys first
+            if batch.rows[model]:
+                await session.execute(insert(model), batch.rows[model])
+    async with client.pipeline(transaction=False) as pipe:
+        for key, value in batch.redis:
+            pipe.set(key, value)
+        await pipe.execute()
+
+
+async def _tenant(
+    sessions: async_sessionmaker[AsyncSession], client: aioredis.Redis, index: int, now: datetime
+) -> tuple[Tenant, dict[str, Plan], TenantKeys]:
+    tenant = Tenant(id=new_id("ten"), name=f"Seeded SaaS {index + 1}", grace_days=30,
+                    net_terms_days=0, session_idle_seconds=1800, fail_open_seconds=0,
+                    degraded_read_only=True, created_at=now)  # fmt: skip
+    admin, gateway = issue_key(), issue_key()
+    plans = {
+        "pro": Plan(id=new_id("plan"), tenant_id=tenant.id, code="pro", name="Pro",
+                    currency="USD", amount_minor=PRICE_MINOR["pro"], features=["reports"],
+                    seat_limit=3, session_policy="evict_oldest", created_at=now),
+        "team": Plan(id=new_id("plan"), tenant_id=tenant.id, code="team", name="Team",
+                     currency="USD", amount_minor=PRICE_MINOR["team"],
+                     features=["reports", "sso"], seat_limit=None,
+                     session_policy="deny_new", created_at=now),
+    }  # fmt: skip
+    async with sessions() as session, session.begin():
+        session.add(tenant)
+        await session.flush()
+        session.add_all(plans.values())
+        for kind, issued in ((KeyKind.ADMIN, admin), (KeyKind.GATEWAY, gateway)):
+            key = ApiKey(id=issued.key_id, tenant_id=tenant.id, kind=kind.value,
+                         secret_hash=issued.secret_hash, version=1, created_at=now)  # fmt: skip
+            session.add(key)
+            if kind is KeyKind.GATEWAY:
+                await client.set(keys.api_key_key(key.id), encode_key_entry(key_entry(key)))
+    return tenant, plans, TenantKeys(tenant.id, admin.token, gateway.token)
+
+
+async def seed(
+    sessions: async_sessionmaker[AsyncSession],
+    client: aioredis.Redis,
+    plan: SeedPlan,
+    now: datetime,
+    *,
+    progress: bool = True,
+) -> list[TenantKeys]:
+    """Create the population; returns each tenant's keys and sample users by standing."""
+    rng = random.Random(plan.seed)
+    standings = _standings(plan, rng)
+    result: list[TenantKeys] = []
+    per_tenant = [plan.users // plan.tenants + (i < plan.users % plan.tenants)
+                  for i in range(plan.tenants)]  # fmt: skip
+    bar = tqdm(total=plan.users, unit="user", desc="seeding", disable=not progress)
+    for index, users_here in enumerate(per_tenant):
+        tenant, plans, tenant_keys = await _tenant(sessions, client, index, now)
+        result.append(tenant_keys)
+        enterprise_users = int(users_here * plan.enterprise_share)
+        made, batch, token = 0, _Batch(), secrets.token_hex(3)
+        while made < users_here:
+            enterprise = made < enterprise_users
+            size = min(plan.users_per_enterprise, enterprise_users - made) if enterprise else 1
+            users = [f"u{index}-{token}-{made + n}@seed.test" for n in range(size)]
+            kind, chosen = (
+                ("enterprise", plans["team"]) if enterprise else ("consumer", plans["pro"])
+            )
+            standing = _account(batch, tenant, chosen, kind, users, next(standings), now)
+            for bucket in (standing.value, f"{kind}:{standing.value}"):
+                sample = tenant_keys.users.setdefault(bucket, [])
+                if len(sample) < SAMPLE:
+                    sample.extend(users[: SAMPLE - len(sample)])
+            accounts = tenant_keys.accounts.setdefault(standing.value, [])
+            if len(accounts) < SAMPLE:
+                accounts.append(batch.rows[Account][-1]["id"])
+            made += size
+            if len(batch.rows[User]) >= CHUNK:
+                await _flush(sessions, client, batch)
+                bar.update(len(batch.rows[User]))
+                batch = _Batch()
+        await _flush(sessions, client, batch)
+        bar.update(len(batch.rows[User]))
+    bar.close()
+    return result
+
+
+def write_key_file(path: Path, tenants: list[TenantKeys]) -> None:
+    document = {
+        "tenants": [
+            {"id": t.id, "admin_key": t.admin_key, "gateway_key": t.gateway_key,
+             "users": t.users, "accounts": t.accounts}
+            for t in tenants
+        ],
+    }  # fmt: skip
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(document, indent=1))
+    path.chmod(0o600)
