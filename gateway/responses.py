@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from datetime import UTC, datetime
 from typing import Any
 
@@ -68,11 +69,17 @@ def user_field(body: dict[str, Any]) -> str | web.Response:
     return user_id
 
 
+@functools.lru_cache(maxsize=4096)
+def _iso(timestamp: int) -> str:
+    """Records share few distinct ``valid_until`` values: render each once."""
+    return datetime.fromtimestamp(timestamp, UTC).isoformat()
+
+
 def decision_body(user_id: str, decision: Decision) -> dict[str, Any]:
     record = decision.record
     valid_until = None
     if record is not None and record.valid_until is not None:
-        valid_until = datetime.fromtimestamp(record.valid_until, UTC).isoformat()
+        valid_until = _iso(record.valid_until)
     return {
         "allow": decision.allow,
         "user": user_id,

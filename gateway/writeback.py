@@ -17,6 +17,7 @@ from gateway.sessions import USAGE_RETENTION_SECONDS, SessionRef, queue_touch, u
 from shared import keys
 
 log = logging.getLogger(__name__)
+DAY = 86400.0
 
 
 class WriteBack:
@@ -27,16 +28,18 @@ class WriteBack:
         self._active: set[tuple[str, str, str, str]] = set()
         self._seen: set[tuple[str, str, str, str]] = set()
         self._seen_day = ""
+        #: The UNIX time at which ``_seen_day`` ends: the date is formatted once a day.
+        self._day_ends = 0.0
 
     def touched(self, ref: SessionRef, idle_seconds: int, now: float) -> None:
         self._touches[ref] = (idle_seconds, now)
 
     def active(self, tenant_id: str, account_id: str, user_id: str, now: float) -> None:
-        day = utc_day(now)
-        if day != self._seen_day:
+        if not self._day_ends - DAY <= now < self._day_ends:
             self._seen.clear()
-            self._seen_day = day
-        mark = (tenant_id, account_id, user_id, day)
+            self._seen_day = utc_day(now)
+            self._day_ends = (now // DAY + 1) * DAY
+        mark = (tenant_id, account_id, user_id, self._seen_day)
         if mark not in self._seen:
             self._seen.add(mark)
             self._active.add(mark)

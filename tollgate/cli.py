@@ -165,6 +165,34 @@ def _cmd_seed(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_bench(args: argparse.Namespace) -> int:
+    import shutil
+
+    from tollgate.bench.runner import Profile, run_bench, workspace
+    from tollgate.redis_server import find_redis_server
+
+    missing = [tool for tool in ("wrk", "taskset") if shutil.which(tool) is None]
+    if shutil.which("nginx") is None and not Path("/usr/sbin/nginx").exists():
+        missing.append("nginx")
+    if missing:
+        print(
+            f"tollgate bench needs {', '.join(missing)}: sudo apt-get install "
+            + " ".join(
+                {"wrk": "wrk", "taskset": "util-linux", "nginx": "nginx-light"}[m] for m in missing
+            ),
+            file=sys.stderr,
+        )
+        return 2
+    find_redis_server()
+    profile = Profile.quick() if args.quick else Profile.full()
+    postgres_url = args.postgres_url or os.environ.get("TOLLGATE_BENCH_POSTGRES_URL")
+    with workspace() as workdir:
+        run_bench(profile, workdir, Path(args.out), postgres_url)
+    print(f"\nresults: {args.out}/bench.md, bench.json, bench.png")
+    print((Path(args.out) / "bench.md").read_text())
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="tollgate", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -219,6 +247,16 @@ def build_parser() -> argparse.ArgumentParser:
     seed.add_argument("--database-url")
     seed.add_argument("--redis-url")
     seed.set_defaults(func=_cmd_seed)  # fmt: skip
+
+    bench = commands.add_parser("bench", help="measure Tollgate against baselines (wrk)")
+    bench.add_argument("--quick", action="store_true", help="short runs, small data (~2 min)")
+    bench.add_argument(
+        "--postgres-url",
+        help="a PostgreSQL database the benchmark may wipe (also TOLLGATE_BENCH_POSTGRES_URL); "
+        "it is created if missing",
+    )
+    bench.add_argument("--out", default="loadtests/results")
+    bench.set_defaults(func=_cmd_bench)
 
     cache = commands.add_parser("cache", help="the Redis entitlement view").add_subparsers(
         dest="cache_command", required=True, metavar="ACTION"

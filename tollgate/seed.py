@@ -77,7 +77,8 @@ class TenantKeys:
     admin_key: str
     gateway_key: str
     users: dict[str, list[str]] = field(default_factory=dict)
-    accounts: dict[str, list[str]] = field(default_factory=dict)
+    #: Sample (account id, one of its users) by standing.
+    accounts: dict[str, list[tuple[str, str]]] = field(default_factory=dict)
 
 
 def _standings(plan: SeedPlan, rng: random.Random) -> Iterator[Standing]:
@@ -273,7 +274,7 @@ async def seed(
                     sample.extend(users[: SAMPLE - len(sample)])
             accounts = tenant_keys.accounts.setdefault(standing.value, [])
             if len(accounts) < SAMPLE:
-                accounts.append(batch.rows[Account][-1]["id"])
+                accounts.append((batch.rows[Account][-1]["id"], users[0]))
             made += size
             if len(batch.rows[User]) >= CHUNK:
                 await _flush(sessions, client, batch)
