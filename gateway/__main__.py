@@ -16,7 +16,7 @@ import time
 
 from gateway.app import create_app
 from gateway.settings import GatewaySettings
-from shared.runtime import configure_logging, install_uvloop, serve
+from shared.runtime import configure_logging, install_uvloop, serve, terminate
 
 
 def _supervise(processes: int) -> int:
@@ -38,14 +38,7 @@ def _supervise(processes: int) -> int:
             status = 1
             break
         time.sleep(0.2)
-    for child in children:
-        if child.poll() is None:
-            child.send_signal(signal.SIGTERM)
-    for child in children:
-        try:
-            child.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            child.kill()
+    terminate(children)
     return status
 
 

@@ -34,7 +34,9 @@ def _export(args: argparse.Namespace) -> None:
 
 
 def _database_url() -> str:
-    return os.environ.get("TOLLGATE_DATABASE_URL") or "sqlite:///tollgate.db"
+    from tollgate.storage import database_url
+
+    return database_url()
 
 
 def _cmd_up(args: argparse.Namespace) -> int:
@@ -80,32 +82,18 @@ def _cmd_db_upgrade(args: argparse.Namespace) -> int:
 
 def _cmd_cache_rebuild(args: argparse.Namespace) -> int:
     _export(args)
-    import redis.asyncio as aioredis
-
-    from billing_worker.db.engine import create_engine, session_factory
     from billing_worker.rebuild import rebuild
-    from shared.clock import RedisTestClock, SystemClock
+    from tollgate.storage import storage
 
     async def go() -> dict[str, int]:
-        engine = create_engine(_database_url())
-        client = aioredis.Redis.from_url(
-            os.environ.get("TOLLGATE_REDIS_URL", "redis://127.0.0.1:6379/0")
-        )
-        try:
-            clock: SystemClock | RedisTestClock = SystemClock()
-            if os.environ.get("TOLLGATE_TEST_MODE", "").lower() in ("1", "true", "yes", "on"):
-                clock = RedisTestClock(client)
-                await clock.refresh()
+        async with storage() as store:
             return await rebuild(
-                session_factory(engine),
-                client,
-                clock,
+                store.sessions,
+                store.redis,
+                store.clock,
                 clean=args.clean,
                 progress=lambda what, n: print(f"  {what}: {n}", file=sys.stderr, flush=True),
             )
-        finally:
-            await client.aclose()
-            await engine.dispose()
 
     counts = asyncio.run(go())
     print("rebuilt: " + ", ".join(f"{k}={v}" for k, v in counts.items()))
@@ -116,12 +104,9 @@ def _cmd_seed(args: argparse.Namespace) -> int:
     _export(args)
     import time
 
-    import redis.asyncio as aioredis
-
-    from billing_worker.db.engine import create_engine, session_factory
     from billing_worker.migrate import upgrade
-    from shared.clock import RedisTestClock, SystemClock
     from tollgate.seed import SeedPlan, seed, write_key_file
+    from tollgate.storage import storage
 
     try:
         plan = SeedPlan(
@@ -139,21 +124,10 @@ def _cmd_seed(args: argparse.Namespace) -> int:
     upgrade(_database_url())
 
     async def go() -> list[object]:
-        engine = create_engine(_database_url())
-        client = aioredis.Redis.from_url(
-            os.environ.get("TOLLGATE_REDIS_URL", "redis://127.0.0.1:6379/0")
-        )
-        try:
-            clock: SystemClock | RedisTestClock = SystemClock()
-            if os.environ.get("TOLLGATE_TEST_MODE", "").lower() in ("1", "true", "yes", "on"):
-                clock = RedisTestClock(client)
-                await clock.refresh()
-            tenants = await seed(session_factory(engine), client, plan, clock.now())
-            write_key_file(Path(args.keys_file), tenants)
-            return list(tenants)
-        finally:
-            await client.aclose()
-            await engine.dispose()
+        async with storage() as store:
+            tenants = await seed(store.sessions, store.redis, plan, store.clock.now())
+        write_key_file(Path(args.keys_file), tenants)
+        return list(tenants)
 
     started = time.monotonic()
     tenants = asyncio.run(go())

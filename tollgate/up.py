@@ -22,6 +22,7 @@ from billing_worker.db.engine import create_engine, session_factory
 from billing_worker.migrate import upgrade
 from billing_worker.rebuild import rebuild
 from shared.clock import SystemClock
+from shared.runtime import terminate
 from tollgate.demo import Demo, load_demo, save_demo, seed_demo
 from tollgate.redis_server import free_port, start_redis, wait_for_port
 
@@ -47,19 +48,6 @@ def _operator_key(state_dir: Path) -> str:
     path.write_text(key)
     path.chmod(0o600)
     return key
-
-
-def _stop(processes: list[subprocess.Popen[bytes]]) -> None:
-    for process in reversed(processes):
-        if process.poll() is None:
-            process.send_signal(signal.SIGTERM)
-    deadline = time.monotonic() + 10
-    for process in reversed(processes):
-        try:
-            process.wait(timeout=max(0.1, deadline - time.monotonic()))
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
 
 
 async def _wait_healthy(url: str, process: subprocess.Popen[bytes], name: str) -> None:
@@ -194,4 +182,4 @@ def run_up(options: UpOptions) -> int:
     finally:
         signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not cut the stop
         print("\nStopping ...", flush=True)
-        _stop(processes)
+        terminate(processes)

@@ -1,0 +1,44 @@
+"""The SQL database, Redis and clock of one-shot commands (``cache rebuild``, ``seed``)."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+import redis.asyncio as aioredis
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from billing_worker.db.engine import create_engine, session_factory
+from shared.clock import Clock, RedisTestClock, SystemClock
+from shared.settings import Env
+
+
+@dataclass(frozen=True, slots=True)
+class Storage:
+    sessions: async_sessionmaker[AsyncSession]
+    redis: aioredis.Redis
+    clock: Clock
+
+
+def database_url() -> str:
+    return Env(os.environ).text("DATABASE_URL", "sqlite:///tollgate.db")
+
+
+@contextlib.asynccontextmanager
+async def storage() -> AsyncIterator[Storage]:
+    """From ``TOLLGATE_DATABASE_URL``, ``TOLLGATE_REDIS_URL`` and ``TOLLGATE_TEST_MODE``."""
+    env = Env(os.environ)
+    engine = create_engine(database_url())
+    client = aioredis.Redis.from_url(env.text("REDIS_URL", "redis://127.0.0.1:6379/0"))
+    try:
+        clock: Clock = SystemClock()
+        if env.flag("TEST_MODE"):
+            test_clock = RedisTestClock(client)
+            await test_clock.refresh()
+            clock = test_clock
+        yield Storage(session_factory(engine), client, clock)
+    finally:
+        await client.aclose()
+        await engine.dispose()
