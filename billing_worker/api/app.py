@@ -9,6 +9,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
+import signal
 from collections.abc import AsyncIterator, Coroutine
 from typing import Any
 
@@ -102,10 +104,13 @@ async def _jobs(app: web.Application) -> AsyncIterator[None]:
 
 def _named(coro: Coroutine[Any, Any, None], name: str) -> asyncio.Task[None]:
     task = asyncio.create_task(coro, name=name)
-    task.add_done_callback(_crash_loudly)
+    task.add_done_callback(_stop_if_died)
     return task
 
 
-def _crash_loudly(task: asyncio.Task[None]) -> None:
+def _stop_if_died(task: asyncio.Task[None]) -> None:
+    """A worker whose job died must not live on half-working: stop it, gracefully, so that
+    its supervisor (systemd, Kubernetes, ``tollgate up``) restarts it."""
     if not task.cancelled() and task.exception() is not None:
         log.critical("worker.job_died job=%s", task.get_name(), exc_info=task.exception())
+        os.kill(os.getpid(), signal.SIGTERM)

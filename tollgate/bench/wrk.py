@@ -50,6 +50,8 @@ class Traffic:
     bodies: tuple[str, ...] = ()
     varied_header: str | None = None
     header_values: tuple[str, ...] = ()
+    #: Pause each connection this long between requests: a paced, below-saturation load.
+    delay_ms: float | None = None
 
     def lua(self) -> str:
         def table(items: tuple[str, ...]) -> str:
@@ -70,6 +72,11 @@ class Traffic:
                 "  if #bodies > 0 then body = bodies[math.random(#bodies)] end",
                 "  return wrk.format(nil, path, headers, body)",
                 "end",
+                *(
+                    [f"delay = function() return {self.delay_ms:.3f} end"]
+                    if self.delay_ms is not None
+                    else []
+                ),
                 "",
             ]
         )
