@@ -76,10 +76,18 @@ async def _rebuild_cache(database_url: str, redis_url: str) -> None:
         await engine.dispose()
 
 
+async def _still_valid(demo: Demo, api_url: str) -> bool:
+    """The saved demo's admin key still works (the database may have been replaced)."""
+    async with aiohttp.ClientSession() as http:
+        headers = {"Authorization": f"Bearer {demo.admin_key}"}
+        async with http.get(f"{api_url}/v1/tenant", headers=headers) as response:
+            return response.status == 200
+
+
 async def _demo(state_dir: Path, api_url: str, operator_key: str) -> Demo:
     path = state_dir / "demo.json"
     demo = load_demo(path)
-    if demo is None:
+    if demo is None or not await _still_valid(demo, api_url):
         print("Seeding the demo tenant ...", flush=True)
         demo = await seed_demo(api_url, operator_key)
         save_demo(demo, path)
