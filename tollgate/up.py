@@ -94,6 +94,29 @@ async def _demo(state_dir: Path, api_url: str, operator_key: str) -> Demo:
     return demo
 
 
+async def _until_published(demo: Demo, gateway_url: str) -> None:
+    """Wait until the gateway answers the banner's curls as the banner says it will.
+
+    The demo is written through the outbox, which the worker publishes a moment later.
+    """
+    headers = {"Authorization": f"Bearer {demo.gateway_key}"}
+    expected = {demo.allowed_user: True, demo.denied_user: False}
+    deadline = time.monotonic() + 15
+    async with aiohttp.ClientSession() as http:
+        while time.monotonic() < deadline:
+            answers = {}
+            for user in expected:
+                async with http.post(
+                    f"{gateway_url}/v1/authorize", json={"user": user}, headers=headers
+                ) as response:
+                    body = await response.json() if response.status == 200 else {}
+                answers[user] = body.get("allow") if body.get("account") else None
+            if answers == expected:
+                return
+            await asyncio.sleep(0.05)
+    raise SystemExit("the demo did not reach the gateway within 15 s; see the logs")
+
+
 def _banner(demo: Demo, gateway_url: str, api_url: str, operator_key: str) -> str:
     curl = (
         f"curl -s -X POST {gateway_url}/v1/authorize "
@@ -176,6 +199,7 @@ def run_up(options: UpOptions) -> int:
         asyncio.run(_wait_healthy(f"{gateway_url}/healthz", processes[-1], "the gateway"))
         wait_for_port(options.gateway_port, host=options.host)
         demo = asyncio.run(_demo(state, api_url, operator_key))
+        asyncio.run(_until_published(demo, gateway_url))
         print(_banner(demo, gateway_url, api_url, operator_key), flush=True)
         print(f"Logs: {logs}/", flush=True)
         while not stop_requested:

@@ -38,27 +38,37 @@ def test_up_prints_an_allow_and_a_deny_and_stops_everything(
         command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env
     )
     assert up.stdout is not None
-    lines: list[str] = []
-    deadline = time.monotonic() + 60
-    while not any("Press Ctrl-C" in line for line in lines):
-        assert time.monotonic() < deadline, "".join(lines)
-        line = up.stdout.readline()
-        assert line or up.poll() is None, "".join(lines)
-        lines.append(line)
-    output = "".join(lines)
-    children = psutil.Process(up.pid).children(recursive=True)
-    assert {c.name() for c in children} >= {"redis-server"}
+    children: list[psutil.Process] = []
+    try:
+        lines: list[str] = []
+        deadline = time.monotonic() + 60
+        while not any("Press Ctrl-C" in line for line in lines):
+            assert time.monotonic() < deadline, "".join(lines)
+            line = up.stdout.readline()
+            assert line or up.poll() is None, "".join(lines)
+            lines.append(line)
+        output = "".join(lines)
+        children = psutil.Process(up.pid).children(recursive=True)
+        assert {c.name() for c in children} >= {"redis-server"}
 
-    allow_curl = re.search(r"An allow.*\n\s+(curl .*)\n", output)
-    deny_curl = re.search(r"A deny.*\n\s+(curl .*)\n", output)
-    assert allow_curl, output
-    assert deny_curl, output
-    assert '"allow":true' in _curl(allow_curl.group(1))
-    denied = _curl(deny_curl.group(1))
-    assert '"allow":false' in denied
-    assert '"payment_overdue"' in denied
+        allow_curl = re.search(r"An allow.*\n\s+(curl .*)\n", output)
+        deny_curl = re.search(r"A deny.*\n\s+(curl .*)\n", output)
+        assert allow_curl, output
+        assert deny_curl, output
+        assert '"allow":true' in _curl(allow_curl.group(1))
+        denied = _curl(deny_curl.group(1))
+        assert '"allow":false' in denied
+        assert '"payment_overdue"' in denied
 
-    up.send_signal(stop_signal)
-    assert up.wait(timeout=30) == 0
-    up.stdout.close()
-    assert not [c for c in children if c.is_running() and c.status() != psutil.STATUS_ZOMBIE]
+        up.send_signal(stop_signal)
+        assert up.wait(timeout=30) == 0
+        survivors = [c for c in children if c.is_running() and c.status() != psutil.STATUS_ZOMBIE]
+    finally:  # whatever failed, leave nothing running behind
+        if up.poll() is None:
+            up.kill()
+            up.wait()
+        up.stdout.close()
+        for child in children:
+            if child.is_running():
+                child.kill()
+    assert survivors == []  # up stopped everything it started, Redis included
