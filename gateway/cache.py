@@ -47,6 +47,11 @@ class NearCache:
         self.hits += 1
         return entry[1]
 
+    def is_fresh(self, key: str) -> bool:
+        """Whether ``get`` would serve ``key`` from memory; counts nothing."""
+        entry = self._entries.get(key)
+        return entry is not None and self._clock() - entry[0] < self._ttl
+
     def last_known(self, key: str) -> tuple[Any, float]:
         """The last value read for ``key`` and its age in seconds, or (MISS, inf)."""
         entry = self._entries.get(key)

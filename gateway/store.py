@@ -51,7 +51,7 @@ class LiveReader:
     def prefetch(self, *keys: str) -> None:
         """Start reading keys that are not fresh in the cache, to share one round trip."""
         for key in keys:
-            if self._cache.get(key) is MISS:
+            if not self._cache.is_fresh(key):
                 self._batcher.get(key)
 
     async def read(self, key: str, decode: Callable[[bytes], T]) -> T | None:

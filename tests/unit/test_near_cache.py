@@ -47,3 +47,14 @@ def test_disabled_cache_keeps_nothing() -> None:
     cache = NearCache(ttl=0, max_size=10)
     cache.put("k", "v", cache.generation)
     assert cache.get("k") is MISS
+
+
+def test_checking_freshness_counts_no_hit_or_miss() -> None:
+    clock = FakeTime()
+    cache = NearCache(ttl=5, max_size=10, clock=clock)
+    cache.put("k", "v", cache.generation)
+    assert cache.is_fresh("k")
+    assert not cache.is_fresh("other")
+    clock.now = 5.0
+    assert not cache.is_fresh("k")
+    assert (cache.hits, cache.misses) == (0, 0)  # /metrics counts real lookups only
