@@ -9,37 +9,23 @@ from __future__ import annotations
 
 import asyncio
 import os
-import signal
 import subprocess
 import sys
-import time
 
 from gateway.app import create_app
 from gateway.settings import GatewaySettings
-from shared.runtime import configure_logging, install_uvloop, serve, terminate
+from shared.runtime import Supervisor, configure_logging, install_uvloop, serve, terminate
 
 
 def _supervise(processes: int) -> int:
+    supervisor = Supervisor()
     env = {**os.environ, "TOLLGATE_GATEWAY_PROCESSES": "1"}
     children = [
         subprocess.Popen([sys.executable, "-m", "gateway"], env=env) for _ in range(processes)
     ]
-    stopping = False
-
-    def stop(_signum: int, _frame: object) -> None:
-        nonlocal stopping
-        stopping = True
-
-    signal.signal(signal.SIGTERM, stop)
-    signal.signal(signal.SIGINT, stop)
-    status = 0
-    while not stopping:
-        if any(child.poll() is not None for child in children):
-            status = 1
-            break
-        time.sleep(0.2)
+    died = supervisor.watch(children, poll=0.2)
     terminate(children)
-    return status
+    return 0 if died is None else 1
 
 
 def main() -> None:

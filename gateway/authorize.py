@@ -12,11 +12,10 @@ from gateway.decision import Decision, decide, fail_open
 from gateway.responses import (
     decision_body,
     invalid,
-    json_body,
     json_response,
     unauthorized,
     unavailable,
-    user_field,
+    user_request,
 )
 from gateway.store import Reader, StoreUnavailable, read_record, read_user
 
@@ -36,12 +35,10 @@ async def _resolve(
 async def authorize(request: web.Request) -> web.Response:
     started = time.perf_counter()
     metrics = request.app[METRICS]
-    body = await json_body(request)
-    if isinstance(body, web.Response):
-        return body
-    user_id = user_field(body)
-    if isinstance(user_id, web.Response):
-        return user_id
+    parsed = await user_request(request)
+    if isinstance(parsed, web.Response):
+        return parsed
+    body, user_id = parsed
     feature = body.get("feature")
     if feature is not None and not isinstance(feature, str):
         return invalid("feature", "must be a string")

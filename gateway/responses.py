@@ -62,11 +62,15 @@ async def json_body(request: web.Request) -> dict[str, Any] | web.Response:
     return body
 
 
-def user_field(body: dict[str, Any]) -> str | web.Response:
+async def user_request(request: web.Request) -> tuple[dict[str, Any], str] | web.Response:
+    """The JSON body and its ``user``, or the problem response to send instead."""
+    body = await json_body(request)
+    if isinstance(body, web.Response):
+        return body
     user_id = body.get("user")
     if not isinstance(user_id, str) or not 0 < len(user_id) <= 200:
         return invalid("user", "must be a string of 1 to 200 characters")
-    return user_id
+    return body, user_id
 
 
 @functools.lru_cache(maxsize=4096)

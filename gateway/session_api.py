@@ -15,11 +15,10 @@ from gateway.callers import tenant_for
 from gateway.decision import Decision, decide
 from gateway.responses import (
     decision_body,
-    json_body,
     json_response,
     unauthorized,
     unavailable,
-    user_field,
+    user_request,
 )
 from gateway.sessions import SessionRef, StoreUnavailable, parse_public_id
 from gateway.store import read_record, read_session, read_user
@@ -39,12 +38,10 @@ def _denied(user_id: str, decision: Decision, **extra: Any) -> web.Response:
 
 
 async def create_session(request: web.Request) -> web.Response:
-    body = await json_body(request)
-    if isinstance(body, web.Response):
-        return body
-    user_id = user_field(body)
-    if isinstance(user_id, web.Response):
-        return user_id
+    parsed = await user_request(request)
+    if isinstance(parsed, web.Response):
+        return parsed
+    _body, user_id = parsed
     store, now = request.app[STORE], request.app[CLOCK].timestamp()
     try:
         tenant_id = await tenant_for(store.live, request.headers.get("Authorization"))

@@ -70,3 +70,31 @@ def terminate(processes: Sequence[subprocess.Popen[bytes]], timeout: float = 10.
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
+
+
+class Supervisor:
+    """Runs until SIGINT or SIGTERM, or until a watched child process exits.
+
+    The handlers are installed explicitly: a process started in the background by a
+    non-interactive shell inherits SIGINT as ignored, and Python then never raises
+    KeyboardInterrupt.
+    """
+
+    def __init__(self) -> None:
+        self.stopping = False
+        signal.signal(signal.SIGTERM, self._stop)
+        signal.signal(signal.SIGINT, self._stop)
+
+    def _stop(self, _signum: int, _frame: object) -> None:
+        self.stopping = True
+
+    def watch(
+        self, processes: Sequence[subprocess.Popen[bytes]], poll: float = 0.5
+    ) -> subprocess.Popen[bytes] | None:
+        """Block until a signal (returns None) or a child's exit (returns that child)."""
+        while not self.stopping:
+            for process in processes:
+                if process.poll() is not None:
+                    return process
+            time.sleep(poll)
+        return None

@@ -22,7 +22,7 @@ from billing_worker.db.engine import create_engine, session_factory
 from billing_worker.migrate import upgrade
 from billing_worker.rebuild import rebuild
 from shared.clock import SystemClock
-from shared.runtime import terminate
+from shared.runtime import Supervisor, terminate
 from tollgate.demo import Demo, load_demo, save_demo, seed_demo
 from tollgate.redis_server import free_port, start_redis, wait_for_port
 
@@ -153,16 +153,7 @@ def run_up(options: UpOptions) -> int:
     database_url = options.database_url or f"sqlite:///{state / 'tollgate.db'}"
     operator_key = _operator_key(state)
     processes: list[subprocess.Popen[bytes]] = []
-    stop_requested = False
-
-    def on_signal(_signum: int, _frame: object) -> None:
-        nonlocal stop_requested
-        stop_requested = True
-
-    # Handle SIGINT ourselves: a process started in the background inherits it ignored,
-    # and then Python never raises KeyboardInterrupt.
-    signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGINT, on_signal)
+    supervisor = Supervisor()
     try:
         redis_url = options.redis_url
         if redis_url is None:
@@ -202,12 +193,10 @@ def run_up(options: UpOptions) -> int:
         asyncio.run(_until_published(demo, gateway_url))
         print(_banner(demo, gateway_url, api_url, operator_key), flush=True)
         print(f"Logs: {logs}/", flush=True)
-        while not stop_requested:
-            for process in processes:
-                if process.poll() is not None:
-                    print(f"A child process exited ({process.args!r}); stopping.", flush=True)
-                    return 1
-            time.sleep(0.5)
+        died = supervisor.watch(processes)
+        if died is not None:
+            print(f"A child process exited ({died.args!r}); stopping.", flush=True)
+            return 1
         return 0
     except KeyboardInterrupt:
         return 0
