@@ -1,0 +1,430 @@
+"""A subscription's life as data, and the two views billing and access take of it.
+
+A subscription is its creation terms plus dated events (plan changes, quantity changes,
+pauses, a cancellation). Nothing here is stored state: the *billing view* (which plan,
+phase, price list and quantity is billed on each day) and the *entitlement view* (on which
+days its users have access) are derived from those terms, so a change, an uncancel or a
+pause is a new event and every amount follows from the events alone.
+
+Entitlement and billing have their own dates: access can start before billing (a beta),
+and a cancellation can end access now while billing runs to the end of the term.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
+from datetime import date
+from itertools import pairwise
+
+from billing_worker.domain.calendar import (
+    BillingPeriod,
+    Cycle,
+    Span,
+    account_cycle,
+    anniversary_cycle,
+)
+from billing_worker.domain.catalog import (
+    DEFAULT_PRICE_LIST,
+    BillingAlignment,
+    Catalog,
+    Category,
+    ChangePolicy,
+    PhaseAlignment,
+    PhaseType,
+)
+
+#: The end of an open-ended span.
+FOREVER = date(9999, 12, 31)
+
+CatalogAt = Callable[[date], Catalog]
+
+
+class SubscriptionError(ValueError):
+    """A change that the subscription's terms or the catalog do not allow."""
+
+    def __init__(self, field: str, message: str) -> None:
+        self.field = field
+        super().__init__(message)
+
+
+@dataclass(frozen=True, slots=True)
+class PlanChange:
+    effective: date
+    plan: str
+    price_list: str = DEFAULT_PRICE_LIST
+    #: Start the new plan's phases at the change (else keep the subscription's phase clock).
+    restart_phases: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class QuantityChange:
+    effective: date
+    quantity: int
+
+
+@dataclass(frozen=True, slots=True)
+class Pause:
+    """Access and billing both stop from ``start`` until ``resume`` (None: not yet)."""
+
+    start: date
+    resume: date | None = None
+
+    @property
+    def span(self) -> Span:
+        return Span(self.start, self.resume or FOREVER)
+
+
+@dataclass(frozen=True, slots=True)
+class Cancellation:
+    entitlement_end: date
+    billing_end: date
+
+
+@dataclass(frozen=True, slots=True)
+class Terms:
+    id: str
+    plan: str
+    entitlement_start: date
+    billing_start: date
+    price_list: str = DEFAULT_PRICE_LIST
+    quantity: int = 1
+    #: The subscription's own billing cycle day (None: the account's, or its anniversary).
+    cycle_day: int | None = None
+    #: For an add-on, the base subscription it belongs to.
+    base_id: str | None = None
+    changes: tuple[PlanChange, ...] = ()
+    quantities: tuple[QuantityChange, ...] = ()
+    pauses: tuple[Pause, ...] = ()
+    cancellation: Cancellation | None = None
+
+    @property
+    def billing_end(self) -> date:
+        return self.cancellation.billing_end if self.cancellation else FOREVER
+
+    @property
+    def entitlement_end(self) -> date:
+        return self.cancellation.entitlement_end if self.cancellation else FOREVER
+
+
+@dataclass(frozen=True, slots=True)
+class Segment:
+    """Days billed alike: one plan, phase, price list and quantity."""
+
+    span: Span
+    plan: str
+    phase: PhaseType
+    phase_start: date
+    price_list: str
+    quantity: int
+    #: The catalog version the plan was chosen under (dates the plan's definition).
+    catalog_date: date
+
+
+@dataclass(frozen=True, slots=True)
+class _PlanRun:
+    span: Span
+    plan: str
+    price_list: str
+    phase_clock: date
+    chosen_on: date
+
+
+def _plan_runs(terms: Terms, start: date, end: date) -> list[_PlanRun]:
+    runs: list[_PlanRun] = []
+    current = _PlanRun(Span(start, end), terms.plan, terms.price_list, start, terms.billing_start)
+    for change in sorted(terms.changes, key=lambda c: c.effective):
+        at = min(max(change.effective, start), end)
+        if at > current.span.start:
+            runs.append(replace(current, span=Span(current.span.start, at)))
+        clock = at if change.restart_phases else current.phase_clock
+        current = _PlanRun(Span(at, end), change.plan, change.price_list, clock, change.effective)
+    if current.span.days > 0:
+        runs.append(current)
+    return runs
+
+
+def _phase_spans(catalog: Catalog, plan: str, clock: date) -> list[tuple[PhaseType, Span]]:
+    spans: list[tuple[PhaseType, Span]] = []
+    start = clock
+    for phase in catalog.plan(plan).phases:
+        end = phase.duration.after(start) or FOREVER
+        spans.append((phase.type, Span(start, end)))
+        if end >= FOREVER:
+            break
+        start = end
+    return spans
+
+
+def _cut(spans: Sequence[Span], holes: Sequence[Span]) -> list[Span]:
+    """``spans`` with the days of ``holes`` removed."""
+    out = list(spans)
+    for hole in holes:
+        kept: list[Span] = []
+        for span in out:
+            if hole.intersect(span) is None:
+                kept.append(span)
+                continue
+            if span.start < hole.start:
+                kept.append(Span(span.start, hole.start))
+            if hole.end < span.end:
+                kept.append(Span(hole.end, span.end))
+        out = kept
+    return out
+
+
+def quantity_on(terms: Terms, day: date) -> int:
+    quantity = terms.quantity
+    for change in sorted(terms.quantities, key=lambda c: c.effective):
+        if change.effective <= day:
+            quantity = change.quantity
+    return quantity
+
+
+def billing_segments(terms: Terms, catalog_at: CatalogAt) -> list[Segment]:
+    """The billing view: every billed day, split wherever what is billed changes."""
+    end = terms.billing_end
+    if end <= terms.billing_start:
+        return []
+    cuts = sorted({q.effective for q in terms.quantities})
+    segments: list[Segment] = []
+    for run in _plan_runs(terms, terms.billing_start, end):
+        catalog = catalog_at(run.chosen_on)
+        for phase, phase_span in _phase_spans(catalog, run.plan, run.phase_clock):
+            piece = phase_span.intersect(run.span)
+            if piece is None:
+                continue
+            bounds = [piece.start, *[c for c in cuts if piece.start < c < piece.end], piece.end]
+            for start, stop in pairwise(bounds):
+                for span in _cut([Span(start, stop)], [p.span for p in terms.pauses]):
+                    segments.append(
+                        Segment(
+                            span=span,
+                            plan=run.plan,
+                            phase=phase,
+                            phase_start=phase_span.start,
+                            price_list=run.price_list,
+                            quantity=quantity_on(terms, span.start),
+                            catalog_date=catalog.effective_date,
+                        )
+                    )
+    return segments
+
+
+def entitlement_spans(terms: Terms) -> list[Span]:
+    """The days on which the subscription grants access."""
+    if terms.entitlement_end <= terms.entitlement_start:
+        return []
+    whole = Span(terms.entitlement_start, terms.entitlement_end)
+    return _cut([whole], [p.span for p in terms.pauses])
+
+
+def plan_on(terms: Terms, day: date) -> tuple[str, str]:
+    """The plan and price list in force on ``day`` (the first plan before billing starts)."""
+    plan, price_list = terms.plan, terms.price_list
+    for change in sorted(terms.changes, key=lambda c: c.effective):
+        if change.effective <= day:
+            plan, price_list = change.plan, change.price_list
+    return plan, price_list
+
+
+def phase_on(terms: Terms, catalog_at: CatalogAt, day: date) -> PhaseType | None:
+    """The billing phase on ``day`` (None outside billing or during a pause)."""
+    for segment in billing_segments(terms, catalog_at):
+        if day in segment.span:
+            return segment.phase
+    return None
+
+
+def entitled_on(terms: Terms, day: date) -> bool:
+    return any(day in span for span in entitlement_spans(terms))
+
+
+# -- billing cycles --------------------------------------------------------------------------
+
+
+def cycle_for(
+    segment: Segment,
+    terms: Terms,
+    catalog: Catalog,
+    *,
+    anchor: date,
+    account_cycle_day: int | None,
+    period: BillingPeriod | None = None,
+) -> Cycle:
+    """The cycle that bills ``segment`` (or its usage, with ``period``).
+
+    Args:
+        segment: the billed days.
+        terms: the subscription (for its own billing cycle day).
+        catalog: the catalog the segment's plan comes from.
+        anchor: the first billed day of the run of segments sharing this billing period.
+        account_cycle_day: the account's billing cycle day (None: the anchor's day).
+        period: a period other than the plan's (for usage).
+    """
+    plan = catalog.plan(segment.plan)
+    kind = period or plan.billing_period
+    if catalog.billing_alignment(segment.plan) is BillingAlignment.SUBSCRIPTION:
+        if terms.cycle_day is not None:
+            return account_cycle(kind, anchor, terms.cycle_day)
+        return anniversary_cycle(kind, anchor)
+    day = terms.cycle_day or account_cycle_day or anchor.day
+    return account_cycle(kind, anchor, day)
+
+
+def current_term(
+    terms: Terms, catalog_at: CatalogAt, day: date, account_cycle_day: int | None
+) -> Span | None:
+    """The billing period that ``day`` falls in (None when nothing is billed that day)."""
+    segments = billing_segments(terms, catalog_at)
+    for i, segment in enumerate(segments):
+        if day not in segment.span:
+            continue
+        catalog = catalog_at(segment.catalog_date)
+        period = catalog.plan(segment.plan).billing_period
+        if period is BillingPeriod.NONE:
+            return Span(segment.span.start, segment.span.end)
+        anchor = run_anchor(segments, i, catalog_at)
+        return cycle_for(
+            segment, terms, catalog, anchor=anchor, account_cycle_day=account_cycle_day
+        ).containing(day)
+    return None
+
+
+def run_anchor(segments: Sequence[Segment], index: int, catalog_at: CatalogAt) -> date:
+    """The first day of the run of billed segments, up to ``index``, with one billing period.
+
+    For subscription alignment a trial without a recurring price does not move the
+    anniversary: the run starts where the first priced phase does.
+    """
+
+    def period_of(s: Segment) -> BillingPeriod:
+        return catalog_at(s.catalog_date).plan(s.plan).billing_period
+
+    kind = period_of(segments[index])
+    start = index
+    while start > 0 and period_of(segments[start - 1]) is kind:
+        start -= 1
+    for segment in segments[start : index + 1]:
+        prices = catalog_at(segment.catalog_date).plan(segment.plan).phase(segment.phase)
+        if prices.recurring:
+            return segment.span.start
+    return segments[start].span.start
+
+
+# -- policies ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class CancelRequest:
+    requested_on: date
+    #: IMMEDIATE, END_OF_TERM, or None for the catalog's rule; ignored with a date.
+    entitlement_policy: ChangePolicy | None = None
+    entitlement_date: date | None = None
+    #: "immediate" (prorated credit), "end_of_term" (no credit) or "start_of_term" (full
+    #: credit of the current period); None for the catalog's rule.
+    billing_policy: str | None = None
+
+
+BILLING_POLICIES = ("immediate", "end_of_term", "start_of_term")
+
+
+def cancellation_for(
+    terms: Terms, catalog_at: CatalogAt, request: CancelRequest, account_cycle_day: int | None
+) -> Cancellation:
+    """Resolve a cancel request into the day access ends and the day billing ends."""
+    if (
+        terms.cancellation is not None
+        and terms.cancellation.entitlement_end <= request.requested_on
+    ):
+        raise SubscriptionError("subscription", "the subscription is already cancelled")
+    day = request.requested_on
+    catalog = catalog_at(day)
+    plan, _ = plan_on(terms, day)
+    phase = phase_on(terms, catalog_at, day) or catalog.plan(plan).phases[0].type
+    default = catalog.cancel_policy(plan=plan, phase_type=phase)
+    term = current_term(terms, catalog_at, day, account_cycle_day)
+    if request.billing_policy is not None and request.billing_policy not in BILLING_POLICIES:
+        raise SubscriptionError("billing_policy", f"must be one of {', '.join(BILLING_POLICIES)}")
+    billing_policy = request.billing_policy or default.value
+    if day < terms.billing_start:
+        billing_end = terms.billing_start  # cancelled before billing began: nothing billed
+    elif term is None or billing_policy == "immediate":
+        billing_end = day
+    elif billing_policy == "end_of_term":
+        billing_end = term.end
+    else:
+        billing_end = term.start
+    if request.entitlement_date is not None:
+        if request.entitlement_date < day:
+            raise SubscriptionError("entitlement_date", "must not be in the past")
+        entitlement_end = request.entitlement_date
+    elif (request.entitlement_policy or default) is ChangePolicy.IMMEDIATE or term is None:
+        entitlement_end = day
+    else:
+        entitlement_end = term.end
+    return Cancellation(entitlement_end=entitlement_end, billing_end=billing_end)
+
+
+@dataclass(frozen=True, slots=True)
+class ChangeRequest:
+    requested_on: date
+    plan: str
+    price_list: str | None = None
+    #: IMMEDIATE or END_OF_TERM, or None for the catalog's rule.
+    policy: ChangePolicy | None = None
+
+
+def plan_change_for(
+    terms: Terms, catalog_at: CatalogAt, request: ChangeRequest, account_cycle_day: int | None
+) -> PlanChange:
+    """Resolve a change request: when it takes effect and how the new plan's phases align."""
+    day = request.requested_on
+    catalog = catalog_at(day)
+    if request.plan not in catalog.plans:
+        raise SubscriptionError("plan", f"the catalog has no plan {request.plan!r}")
+    current_plan, current_list = plan_on(terms, day)
+    price_list = request.price_list or current_list
+    if not catalog.has_price_list(price_list):
+        raise SubscriptionError("price_list", f"the catalog has no price list {price_list!r}")
+    old_product = catalog.product_of(current_plan)
+    new_product = catalog.product_of(request.plan)
+    if old_product.category is not new_product.category:
+        raise SubscriptionError(
+            "plan",
+            f"{request.plan!r} is a {new_product.category} plan; the subscription is "
+            f"{old_product.category}",
+        )
+    if terms.cancellation is not None and terms.cancellation.entitlement_end <= day:
+        raise SubscriptionError("subscription", "a cancelled subscription cannot change plan")
+    phase = phase_on(terms, catalog_at, day) or catalog.plan(current_plan).phases[0].type
+    policy = request.policy or catalog.change_policy(
+        from_plan=current_plan,
+        to_plan=request.plan,
+        from_price_list=current_list,
+        to_price_list=price_list,
+        phase_type=phase,
+    )
+    effective = day
+    if policy is ChangePolicy.END_OF_TERM:
+        term = current_term(terms, catalog_at, day, account_cycle_day)
+        effective = term.end if term else day
+    return PlanChange(
+        effective=effective,
+        plan=request.plan,
+        price_list=price_list,
+        restart_phases=catalog.rules.phase_alignment is PhaseAlignment.RESTART,
+    )
+
+
+def add_on_allowed(catalog: Catalog, base_plan: str, add_on_plan: str) -> str | None:
+    """Why ``add_on_plan`` cannot be bought for ``base_plan`` (None: it can)."""
+    add_on = catalog.product_of(add_on_plan)
+    if add_on.category is not Category.ADD_ON:
+        return f"{add_on_plan!r} is not an add-on plan"
+    base = catalog.product_of(base_plan)
+    if add_on.name in base.included:
+        return f"{add_on.name!r} is included in {base.name!r}"
+    if add_on.name not in base.available:
+        return f"{add_on.name!r} is not available for {base.name!r}"
+    return None

@@ -1,0 +1,101 @@
+"""Properties of invoicing over random subscription lives."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import replace
+from datetime import date, timedelta
+from decimal import Decimal
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from billing_worker.domain.invoicing import ItemKind, assemble
+from billing_worker.domain.subscriptions import (
+    CancelRequest,
+    Pause,
+    QuantityChange,
+    SubscriptionError,
+    Terms,
+    cancellation_for,
+)
+from shared.money import Money
+from tests.unit.catalog_fixture import catalog_at
+from tests.unit.test_invoicing import Ledger
+
+START = date(2027, 1, 1)
+
+actions = st.lists(
+    st.tuples(
+        st.integers(min_value=0, max_value=40),  # days after the previous step
+        st.sampled_from(["invoice", "cancel", "uncancel", "pause", "resume", "seats"]),
+        st.sampled_from(["immediate", "end_of_term", "start_of_term"]),
+        st.integers(min_value=1, max_value=20),
+    ),
+    min_size=1,
+    max_size=12,
+)
+
+
+def step(terms: Terms, day: date, action: str, policy: str, n: int) -> Terms:
+    if action == "cancel":
+        try:
+            request = CancelRequest(requested_on=day, billing_policy=policy)
+            return replace(terms, cancellation=cancellation_for(terms, catalog_at, request, 1))
+        except SubscriptionError:
+            return terms
+    if action == "uncancel" and terms.cancellation and terms.cancellation.billing_end > day:
+        return replace(terms, cancellation=None)
+    if action == "pause" and not any(p.resume is None for p in terms.pauses):
+        last = max((p.resume for p in terms.pauses if p.resume), default=START)
+        if day >= last and day >= terms.billing_start:
+            return replace(terms, pauses=(*terms.pauses, Pause(day)))
+    if action == "resume" and terms.pauses and terms.pauses[-1].resume is None:
+        if day > terms.pauses[-1].start:
+            open_pause = replace(terms.pauses[-1], resume=day)
+            return replace(terms, pauses=(*terms.pauses[:-1], open_pause))
+    if action == "seats" and terms.plan == "team-monthly":
+        return replace(terms, quantities=(*terms.quantities, QuantityChange(day, n)))
+    return terms
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    plan=st.sampled_from(["pro-monthly", "pro-annual", "team-monthly", "pro-trial"]),
+    cycle_day=st.integers(min_value=1, max_value=31),
+    offset=st.integers(min_value=0, max_value=60),
+    life=actions,
+)
+def test_invoicing_is_idempotent_and_repairs_never_exceed_the_charge(
+    plan: str, cycle_day: int, offset: int, life: list[tuple[int, str, str, int]]
+) -> None:
+    start = START + timedelta(days=offset)
+    terms = Terms(id="s", plan=plan, quantity=3, entitlement_start=start, billing_start=start)
+    ledger = Ledger(cycle_day=cycle_day)
+    day = start
+    credit = Money.zero("USD")
+    for gap, action, policy, n in life:
+        day += timedelta(days=gap)
+        terms = step(terms, day, action, policy, n)
+        before = len(ledger.items)
+        ledger.invoice(terms, day)
+        new = ledger.items[before:]
+        # Re-running for the same day bills nothing.
+        assert ledger.invoice(terms, day) == []
+        draft = assemble(new, credit=credit, day=day)
+        if draft is not None:
+            assert draft.total.amount >= 0
+            assert draft.credit_after.amount >= 0
+            credit = draft.credit_after
+
+    repairs: dict[str, Money] = defaultdict(lambda: Money.zero("USD"))
+    for item in ledger.items:
+        assert isinstance(item.amount.amount, Decimal)
+        assert item.amount.quantize() == item.amount  # whole minor units
+        if item.kind is ItemKind.REPAIR:
+            assert item.linked_to is not None
+            repairs[item.linked_to] += item.amount
+    for item in ledger.items:
+        if item.kind is ItemKind.RECURRING and item.id in repairs:
+            kept = item.amount + repairs[item.id]
+            assert Money.zero("USD") <= kept <= item.amount
