@@ -1,69 +1,16 @@
-"""Issuing invoices for due periods and applying payments (the foundation's minimal billing)."""
+"""Applying payments and account credit to open invoices, oldest due first."""
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from billing_worker.db.models import (
-    Account,
-    Invoice,
-    Payment,
-    PaymentAllocation,
-    Plan,
-    Subscription,
-)
+from billing_worker.db.models import Account, Invoice, Payment, PaymentAllocation
 from billing_worker.domain.payments import OpenBalance, allocate_payment
-from billing_worker.domain.periods import periods_due
 from billing_worker.ids import new_id
 from shared.money import Money
-
-
-async def bill_due_periods(session: AsyncSession, account: Account, now: datetime) -> list[Invoice]:
-    """Invoice, in advance, every period of the account's subscriptions that has started.
-
-    Idempotent: ``next_billing_at`` moves with each invoice in the same transaction, and
-    a unique (subscription, period start) constraint refuses a second invoice for a period.
-    """
-    subscriptions = (
-        await session.scalars(
-            select(Subscription).where(
-                Subscription.tenant_id == account.tenant_id,
-                Subscription.account_id == account.id,
-                Subscription.status == "active",
-                Subscription.next_billing_at <= now,
-            )
-        )
-    ).all()
-    issued: list[Invoice] = []
-    for sub in subscriptions:
-        plan = await session.get(Plan, sub.plan_id)
-        if plan is None or plan.tenant_id != account.tenant_id:
-            raise LookupError(f"subscription {sub.id} names a missing plan")
-        for period in periods_due(next_start=sub.next_billing_at, cycle_day=sub.cycle_day, now=now):
-            invoice = Invoice(
-                id=new_id("inv"),
-                tenant_id=account.tenant_id,
-                account_id=account.id,
-                subscription_id=sub.id,
-                period_start=period.start,
-                period_end=period.end,
-                issued_at=max(period.start, sub.started_at),
-                due_at=period.start + timedelta(days=account.net_terms_days),
-                currency=plan.currency,
-                total_minor=plan.amount_minor,
-                paid_minor=0,
-                status="open" if plan.amount_minor > 0 else "paid",
-            )
-            session.add(invoice)
-            issued.append(invoice)
-            sub.next_billing_at = period.end
-    if issued:
-        await session.flush()
-        await apply_account_credit(session, account)
-    return issued
 
 
 async def _open_invoices(session: AsyncSession, account: Account) -> list[Invoice]:

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from billing_worker.db.models import Account, Invoice, Plan, Subscription, Tenant
+from billing_worker.catalogs import CatalogBook, load_book
+from billing_worker.db.models import Account, Invoice, Subscription, Tenant
+from billing_worker.domain.catalog import Category
 from billing_worker.domain.standing import (
     GracePolicy,
     RenewalOutlook,
@@ -15,30 +19,107 @@ from billing_worker.domain.standing import (
     UnpaidInvoice,
     evaluate_standing,
 )
+from billing_worker.domain.subscriptions import (
+    FOREVER,
+    entitlement_spans,
+    plan_on,
+    quantity_on,
+)
+from billing_worker.invoicer import local_midnight, local_today
 from billing_worker.outbox import stage_record
+from billing_worker.terms import terms_of
 from shared.entitlement import EntitlementRecord
 from shared.money import Money
 from shared.states import SessionPolicy, Standing
 
 
+@dataclass(frozen=True, slots=True)
+class Access:
+    """What an account's subscriptions grant today, and until when."""
+
+    plan: str | None = None
+    features: tuple[str, ...] = ()
+    seat_limit: int | None = None
+    session_policy: SessionPolicy = SessionPolicy.DENY_NEW
+    #: When today's access ends by the subscriptions' own dates (None: it does not).
+    ends_at: datetime | None = None
+    #: The next moment a subscription's dates change what is granted.
+    next_change_at: datetime | None = None
+
+
+def _access(subs: Sequence[Subscription], book: CatalogBook, today: date, tz: str) -> Access:
+    entitled = []
+    boundaries: list[date] = []
+    for sub in subs:
+        terms = terms_of(sub)
+        spans = entitlement_spans(terms)
+        boundaries += [d for s in spans for d in (s.start, s.end) if d > today]
+        boundaries += [c.effective for c in terms.changes if c.effective > today]
+        boundaries += [q.effective for q in terms.quantities if q.effective > today]
+        current = next((s for s in spans if today in s), None)
+        if current is not None:
+            entitled.append((terms, current))
+    upcoming = min(boundaries, default=None)
+    next_change = local_midnight(upcoming, tz) if upcoming and upcoming < FOREVER else None
+    if not entitled:
+        return Access(next_change_at=next_change)
+    catalog = book.at(today)
+    features: list[str] = []
+    base = None
+    for terms, _span in entitled:
+        plan_name, _ = plan_on(terms, today)
+        plan = book.at(today).plans.get(plan_name)
+        if plan is None:
+            continue
+        features += [f for f in plan.entitlement.features if f not in features]
+        if base is None and catalog.products[plan.product].category is not Category.ADD_ON:
+            base = (plan, quantity_on(terms, today))
+    end = max(span.end for _terms, span in entitled)
+    ends_at = local_midnight(end, tz) if end < FOREVER else None
+    if base is None:
+        return Access(features=tuple(features), ends_at=ends_at, next_change_at=next_change)
+    plan, quantity = base
+    return Access(
+        plan=plan.name,
+        features=tuple(features),
+        seat_limit=quantity if plan.per_seat else plan.entitlement.seat_limit,
+        session_policy=SessionPolicy(plan.entitlement.session_policy),
+        ends_at=ends_at,
+        next_change_at=next_change,
+    )
+
+
+async def standing_source(session: AsyncSession, tenant: Tenant, account: Account) -> Account:
+    """The account whose unpaid invoices decide ``account``'s standing."""
+    if account.parent_id is None:
+        return account
+    parent = await session.get(Account, account.parent_id)
+    if parent is None:
+        return account
+    if account.payment_delegated:
+        return parent
+    if parent.kind == "reseller" and tenant.channel_overdue == "follow":
+        return parent
+    return account
+
+
 async def evaluate_account(
     session: AsyncSession, tenant: Tenant, account: Account, now: datetime
-) -> tuple[StandingResult, Plan | None]:
-    """Run the standing rule for one account on its current SQL state."""
-    subscriptions = (
+) -> tuple[StandingResult, Access]:
+    """Run the standing rule and the entitlement view for one account on its SQL state."""
+    subs = (
         await session.scalars(
             select(Subscription).where(
-                Subscription.tenant_id == tenant.id,
-                Subscription.account_id == account.id,
-                Subscription.status == "active",
+                Subscription.tenant_id == tenant.id, Subscription.account_id == account.id
             )
         )
     ).all()
+    source = await standing_source(session, tenant, account)
     invoices = (
         await session.scalars(
             select(Invoice).where(
                 Invoice.tenant_id == tenant.id,
-                Invoice.account_id == account.id,
+                Invoice.account_id == source.id,
                 Invoice.status == "open",
             )
         )
@@ -51,25 +132,30 @@ async def evaluate_account(
         )
         for inv in invoices
     ]
-    renewals = [
-        RenewalOutlook(
-            next_invoice_at=sub.next_billing_at,
-            net_terms=timedelta(days=account.net_terms_days),
+    access = Access()
+    if subs:
+        book = await load_book(session, tenant.id)
+        access = _access(subs, book, local_today(now, account.timezone), account.timezone)
+    renewals = []
+    if source.next_bill_on is not None:
+        renewals.append(
+            RenewalOutlook(
+                next_invoice_at=local_midnight(source.next_bill_on, source.timezone),
+                net_terms=timedelta(days=source.net_terms_days),
+            )
         )
-        for sub in subscriptions
-    ]
     result = evaluate_standing(
         unpaid=unpaid,
         renewals=renewals,
-        has_active_subscription=bool(subscriptions),
+        has_active_subscription=access.plan is not None or bool(access.features),
         policy=GracePolicy(grace_days=tenant.grace_days),
         now=now,
     )
-    plan = None
-    if subscriptions:
-        first = min(subscriptions, key=lambda s: s.started_at)
-        plan = await session.get(Plan, first.plan_id)
-    return result, plan
+    return result, access
+
+
+def _earliest(*moments: datetime | None) -> datetime | None:
+    return min((m for m in moments if m is not None), default=None)
 
 
 async def refresh_account(
@@ -79,29 +165,52 @@ async def refresh_account(
 
     The caller holds the account row (``lock_account``) so versions never collide.
     """
-    result, plan = await evaluate_account(session, tenant, account, now)
+    result, access = await evaluate_account(session, tenant, account, now)
     account.ent_version += 1
     account.standing = result.standing.value
     account.standing_reason = result.reason
-    account.valid_until = result.access_until
-    account.next_evaluation_at = result.next_change_at
+    valid_until = _earliest(result.access_until, access.ends_at)
+    if result.standing in (Standing.SUSPENDED, Standing.CANCELLED):
+        valid_until = None
+    account.valid_until = valid_until
+    next_bill = (
+        local_midnight(account.next_bill_on, account.timezone) if account.next_bill_on else None
+    )
+    account.next_evaluation_at = _earliest(result.next_change_at, access.next_change_at, next_bill)
     record = EntitlementRecord(
         tenant_id=tenant.id,
         account_id=account.id,
         version=account.ent_version,
         standing=Standing(result.standing),
         reason=result.reason,
-        valid_until=int(result.access_until.timestamp()) if result.access_until else None,
-        seat_limit=plan.seat_limit if plan else None,
-        session_policy=SessionPolicy(plan.session_policy) if plan else SessionPolicy.DENY_NEW,
-        features=tuple(plan.features) if plan else (),
-        plan=plan.code if plan else None,
+        valid_until=int(valid_until.timestamp()) if valid_until else None,
+        seat_limit=access.seat_limit,
+        session_policy=access.session_policy,
+        features=access.features,
+        plan=access.plan,
         read_only=result.standing is Standing.DEGRADED and tenant.degraded_read_only,
         session_idle_seconds=tenant.session_idle_seconds,
         fail_open_seconds=tenant.fail_open_seconds,
     )
     stage_record(session, record, now)
     return record
+
+
+async def refresh_followers(
+    session: AsyncSession, tenant: Tenant, account: Account, now: datetime
+) -> None:
+    """Re-publish the children whose standing follows ``account`` (locked parent first)."""
+    children = (
+        await session.scalars(
+            select(Account)
+            .where(Account.tenant_id == tenant.id, Account.parent_id == account.id)
+            .order_by(Account.id)
+            .with_for_update()
+        )
+    ).all()
+    for child in children:
+        if (await standing_source(session, tenant, child)).id == account.id:
+            await refresh_account(session, tenant, child, now)
 
 
 async def lock_account(session: AsyncSession, tenant_id: str, account_id: str) -> Account | None:

@@ -10,9 +10,9 @@ from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from billing_worker.billing import bill_due_periods
 from billing_worker.db.models import Account, Tenant
-from billing_worker.entitlements import refresh_account
+from billing_worker.entitlements import refresh_account, refresh_followers
+from billing_worker.invoicer import bill_to, invoice_account
 from shared.clock import Clock, RedisTestClock
 
 log = logging.getLogger(__name__)
@@ -43,8 +43,10 @@ async def run_due(
             if tenant is None:
                 raise LookupError(f"account {account.id} has no tenant")
             tenants[tenant.id] = tenant
-            await bill_due_periods(session, account, now)
+            if (await bill_to(session, account)).id == account.id:
+                await invoice_account(session, tenant, account, now)
             await refresh_account(session, tenant, account, now)
+            await refresh_followers(session, tenant, account, now)
     return len(accounts)
 
 

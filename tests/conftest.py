@@ -67,16 +67,20 @@ def _reset_postgres(url: str) -> None:
 
 
 @pytest.fixture(params=BACKENDS)
-def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    """A migrated, empty database: SQLite, and PostgreSQL when configured."""
+def blank_database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """An empty database without any schema: SQLite, and PostgreSQL when configured."""
     if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path / 'tollgate.db'}"
-    else:
-        assert POSTGRES_URL is not None
-        _reset_postgres(POSTGRES_URL)
-        url = POSTGRES_URL
-    upgrade(url)
-    return url
+        return f"sqlite:///{tmp_path / 'tollgate.db'}"
+    assert POSTGRES_URL is not None
+    _reset_postgres(POSTGRES_URL)
+    return POSTGRES_URL
+
+
+@pytest.fixture
+def database_url(blank_database_url: str) -> str:
+    """A migrated, empty database: SQLite, and PostgreSQL when configured."""
+    upgrade(blank_database_url)
+    return blank_database_url
 
 
 class OwnRedis:

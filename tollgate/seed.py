@@ -14,7 +14,7 @@ import random
 import secrets
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +23,16 @@ from sqlalchemy import insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from tqdm import tqdm
 
-from billing_worker.db.models import Account, ApiKey, Invoice, Plan, Subscription, Tenant, User
+from billing_worker.db.models import (
+    Account,
+    ApiKey,
+    CatalogVersion,
+    Invoice,
+    InvoiceItem,
+    Subscription,
+    Tenant,
+    User,
+)
 from billing_worker.domain.periods import add_months
 from billing_worker.domain.standing import (
     GracePolicy,
@@ -98,6 +107,30 @@ def _standings(plan: SeedPlan, rng: random.Random) -> Iterator[Standing]:
 _STARTED_DAYS_AGO = {Standing.ACTIVE: 10, Standing.GRACE: 10, Standing.SUSPENDED: 45}
 
 
+@dataclass(frozen=True, slots=True)
+class _Plan:
+    code: str
+    amount_minor: int
+    features: tuple[str, ...]
+    seat_limit: int | None
+    session_policy: str
+
+    def catalog_entry(self) -> dict[str, Any]:
+        entitlement: dict[str, Any] = {
+            "features": list(self.features),
+            "session_policy": self.session_policy,
+        }
+        if self.seat_limit:
+            entitlement["seat_limit"] = self.seat_limit
+        amount = str(Money.from_minor(self.amount_minor, "USD").amount)
+        return {
+            "product": self.code,
+            "billing_period": "monthly",
+            "entitlement": entitlement,
+            "phases": [{"type": "evergreen", "recurring": {"USD": amount}}],
+        }
+
+
 class _Batch:
     """Rows and Redis writes of one chunk of accounts."""
 
@@ -107,6 +140,7 @@ class _Batch:
             User: [],
             Subscription: [],
             Invoice: [],
+            InvoiceItem: [],
         }
         self.redis: list[tuple[str, bytes]] = []
 
@@ -114,7 +148,7 @@ class _Batch:
 def _account(
     batch: _Batch,
     tenant: Tenant,
-    plan: Plan,
+    plan: _Plan,
     kind: str,
     users: list[str],
     wanted: Standing,
@@ -123,6 +157,8 @@ def _account(
     account_id = new_id("acc")
     unpaid: list[UnpaidInvoice] = []
     renewals: list[RenewalOutlook] = []
+    cycle_day: int | None = None
+    next_bill_on: date | None = None
     if wanted is not Standing.CANCELLED:
         start = now - timedelta(days=_STARTED_DAYS_AGO[wanted])
         sub_id = new_id("sub")
@@ -133,11 +169,18 @@ def _account(
             invoice_id = new_id("inv")
             batch.rows[Invoice].append(
                 {"id": invoice_id, "tenant_id": tenant.id, "account_id": account_id,
-                 "subscription_id": sub_id, "period_start": period_start,
-                 "period_end": period_end, "issued_at": period_start, "due_at": period_start,
-                 "currency": "USD", "total_minor": plan.amount_minor,
+                 "invoice_date": period_start.date(), "issued_at": period_start,
+                 "due_at": period_start, "currency": "USD", "total_minor": plan.amount_minor,
                  "paid_minor": plan.amount_minor if paid else 0,
                  "status": "paid" if paid else "open"}
+            )  # fmt: skip
+            batch.rows[InvoiceItem].append(
+                {"id": new_id("ii"), "tenant_id": tenant.id, "invoice_id": invoice_id,
+                 "account_id": account_id, "subscription_id": sub_id, "kind": "recurring",
+                 "start_date": period_start.date(), "end_date": period_end.date(),
+                 "amount_minor": plan.amount_minor, "currency": "USD",
+                 "rate": f"{plan.code}/evergreen/default", "plan": plan.code,
+                 "phase": "evergreen", "quantity": 1, "linked_item_id": None}
             )  # fmt: skip
             if not paid:
                 balance = Money.from_minor(plan.amount_minor, "USD")
@@ -146,10 +189,13 @@ def _account(
                 )
             period_start = period_end
         renewals.append(RenewalOutlook(next_invoice_at=period_start, net_terms=timedelta(0)))
+        cycle_day, next_bill_on = start.day, period_start.date()
         batch.rows[Subscription].append(
-            {"id": sub_id, "tenant_id": tenant.id, "account_id": account_id,
-             "plan_id": plan.id, "status": "active", "cycle_day": start.day,
-             "started_at": start, "next_billing_at": period_start, "created_at": now}
+            {"id": sub_id, "tenant_id": tenant.id, "account_id": account_id, "base_id": None,
+             "external_id": None, "plan": plan.code, "price_list": "default", "quantity": 1,
+             "cycle_day": None, "entitlement_start": start.date(),
+             "billing_start": start.date(), "entitlement_end": None, "billing_end": None,
+             "events": [], "reconcile_from": None, "status": "active", "created_at": now}
         )  # fmt: skip
     result = evaluate_standing(
         unpaid=unpaid,
@@ -161,7 +207,9 @@ def _account(
     batch.rows[Account].append(
         {"id": account_id, "tenant_id": tenant.id, "external_id": account_id,
          "name": f"Seeded {kind} {account_id[-6:]}", "email": None, "kind": kind,
-         "currency": "USD", "net_terms_days": 0, "credit_minor": 0,
+         "currency": "USD", "net_terms_days": 0, "credit_minor": 0, "timezone": "UTC",
+         "cycle_day": cycle_day, "parent_id": None, "payment_delegated": False,
+         "price_list": None, "next_bill_on": next_bill_on,
          "standing": result.standing.value, "standing_reason": result.reason,
          "valid_until": result.access_until, "next_evaluation_at": result.next_change_at,
          "ent_version": 1, "created_at": now}
@@ -202,7 +250,7 @@ async def _flush(
     sessions: async_sessionmaker[AsyncSession], client: aioredis.Redis, batch: _Batch
 ) -> None:
     async with sessions() as session, session.begin():
-        for model in (Account, Subscription, Invoice, User):  # foreign keys first
+        for model in (Account, Subscription, Invoice, InvoiceItem, User):  # foreign keys first
             if batch.rows[model]:
                 await session.execute(insert(model), batch.rows[model])
     async with client.pipeline(transaction=False) as pipe:
@@ -213,24 +261,26 @@ async def _flush(
 
 async def _tenant(
     sessions: async_sessionmaker[AsyncSession], client: aioredis.Redis, index: int, now: datetime
-) -> tuple[Tenant, dict[str, Plan], TenantKeys]:
+) -> tuple[Tenant, dict[str, _Plan], TenantKeys]:
     tenant = Tenant(id=new_id("ten"), name=f"Seeded SaaS {index + 1}", grace_days=30,
                     net_terms_days=0, session_idle_seconds=1800, fail_open_seconds=0,
                     degraded_read_only=True, created_at=now)  # fmt: skip
     admin, gateway = issue_key(), issue_key()
     plans = {
-        "pro": Plan(id=new_id("plan"), tenant_id=tenant.id, code="pro", name="Pro",
-                    currency="USD", amount_minor=PRICE_MINOR["pro"], features=["reports"],
-                    seat_limit=3, session_policy="evict_oldest", created_at=now),
-        "team": Plan(id=new_id("plan"), tenant_id=tenant.id, code="team", name="Team",
-                     currency="USD", amount_minor=PRICE_MINOR["team"],
-                     features=["reports", "sso"], seat_limit=None,
-                     session_policy="deny_new", created_at=now),
-    }  # fmt: skip
+        "pro": _Plan("pro", PRICE_MINOR["pro"], ("reports",), 3, "evict_oldest"),
+        "team": _Plan("team", PRICE_MINOR["team"], ("reports", "sso"), None, "deny_new"),
+    }
+    document = {
+        "effective_date": "2000-01-01",
+        "currencies": ["USD"],
+        "products": {code: {"category": "base"} for code in plans},
+        "plans": {code: p.catalog_entry() for code, p in plans.items()},
+    }
     async with sessions() as session, session.begin():
         session.add(tenant)
         await session.flush()
-        session.add_all(plans.values())
+        session.add(CatalogVersion(tenant_id=tenant.id, effective_date=date(2000, 1, 1),
+                                   document=document, created_at=now))  # fmt: skip
         for kind, issued in ((KeyKind.ADMIN, admin), (KeyKind.GATEWAY, gateway)):
             key = ApiKey(id=issued.key_id, tenant_id=tenant.id, kind=kind.value,
                          secret_hash=issued.secret_hash, version=1, created_at=now)  # fmt: skip

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
 from aiohttp import web
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -12,25 +14,26 @@ from billing_worker.api.auth import tenant_of
 from billing_worker.api.errors import Conflict, InvalidRequest, NotFound
 from billing_worker.api.routes import router
 from billing_worker.api.routing import Role, decode, respond
+from billing_worker.api.subscriptions import invoice_preview, lock_family
 from billing_worker.api.views import (
     account_view,
     invoice_view,
+    money,
     payment_view,
-    subscription_view,
     user_view,
 )
-from billing_worker.billing import bill_due_periods, record_payment
+from billing_worker.billing import record_payment
 from billing_worker.db.models import (
     Account,
     Invoice,
-    Plan,
-    Subscription,
+    InvoiceItem,
     Tenant,
     UsageDaily,
     User,
 )
-from billing_worker.entitlements import lock_account, refresh_account
+from billing_worker.entitlements import lock_account, refresh_account, refresh_followers
 from billing_worker.ids import new_id
+from billing_worker.invoicer import commit_invoice, invoice_account, local_today
 from billing_worker.outbox import stage_user
 from shared.money import Money, MoneyError, is_currency
 from shared.states import Standing, UserStatus
@@ -74,6 +77,25 @@ async def _locked(session: AsyncSession, request: web.Request) -> tuple[Tenant, 
     return tenant, account
 
 
+async def _check_parent(session: AsyncSession, tenant_id: str, body: schemas.AccountCreate) -> None:
+    if body.parent_id is None:
+        if body.payment_delegated:
+            raise InvalidRequest.field("payment_delegated", "needs a parent_id to pay for it")
+        return
+    parent = await session.scalar(
+        select(Account).where(Account.tenant_id == tenant_id, Account.id == body.parent_id)
+    )
+    if parent is None:
+        raise InvalidRequest.field("parent_id", f"no account {body.parent_id!r}")
+    if parent.parent_id is not None:
+        raise InvalidRequest.field("parent_id", "a child account cannot be a parent")
+    pays = body.payment_delegated or parent.kind == "reseller"
+    if pays and parent.currency != body.currency:
+        raise InvalidRequest.field(
+            "currency", f"the paying parent is billed in {parent.currency}, not {body.currency}"
+        )
+
+
 @router.route(
     "POST",
     "/v1/accounts",
@@ -89,6 +111,12 @@ async def create_account(request: web.Request) -> web.Response:
     body = await decode(request, schemas.AccountCreate)
     if not is_currency(body.currency):
         raise InvalidRequest.field("currency", f"{body.currency!r} is not an ISO 4217 currency")
+    try:
+        ZoneInfo(body.timezone)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise InvalidRequest.field(
+            "timezone", f"{body.timezone!r} is not an IANA time zone"
+        ) from exc
     now = request.app[CLOCK].now()
     async with request.app[SESSIONS]() as session, session.begin():
         tenant = await session.get(Tenant, tenant_id)
@@ -101,6 +129,7 @@ async def create_account(request: web.Request) -> web.Response:
             )
             if taken:
                 raise Conflict.field("external_id", f"account {body.external_id!r} exists")
+        await _check_parent(session, tenant_id, body)
         account = Account(
             id=new_id("acc"),
             tenant_id=tenant_id,
@@ -113,6 +142,11 @@ async def create_account(request: web.Request) -> web.Response:
                 body.net_terms_days if body.net_terms_days is not None else tenant.net_terms_days
             ),
             credit_minor=0,
+            timezone=body.timezone,
+            cycle_day=body.cycle_day,
+            parent_id=body.parent_id,
+            payment_delegated=body.payment_delegated,
+            price_list=body.price_list,
             standing=Standing.CANCELLED.value,
             standing_reason="no_active_subscription",
             ent_version=0,
@@ -179,52 +213,6 @@ async def create_user(request: web.Request) -> web.Response:
 
 @router.route(
     "POST",
-    ACCOUNT + "/subscriptions",
-    summary="Subscribe an account to a plan; the first period is invoiced at its start",
-    role=Role.TENANT,
-    request=schemas.SubscriptionCreate,
-    response=schemas.SubscriptionOut,
-    status=201,
-    errors=(404,),
-)
-async def create_subscription(request: web.Request) -> web.Response:
-    body = await decode(request, schemas.SubscriptionCreate)
-    now = request.app[CLOCK].now()
-    if body.start_at is not None and body.start_at.tzinfo is None:
-        raise InvalidRequest.field("start_at", "needs a timezone, e.g. 2026-01-31T00:00:00Z")
-    start = body.start_at or now
-    async with request.app[SESSIONS]() as session, session.begin():
-        tenant, account = await _locked(session, request)
-        plan = await session.scalar(
-            select(Plan).where(Plan.tenant_id == tenant.id, Plan.code == body.plan)
-        )
-        if plan is None:
-            raise InvalidRequest.field("plan", f"no plan with code {body.plan!r}")
-        if plan.currency != account.currency:
-            raise InvalidRequest.field(
-                "plan", f"plan is priced in {plan.currency}, the account pays in {account.currency}"
-            )
-        sub = Subscription(
-            id=new_id("sub"),
-            tenant_id=tenant.id,
-            account_id=account.id,
-            plan_id=plan.id,
-            status="active",
-            cycle_day=start.day,
-            started_at=start,
-            next_billing_at=start,
-            created_at=now,
-        )
-        session.add(sub)
-        await session.flush()
-        await bill_due_periods(session, account, now)
-        await refresh_account(session, tenant, account, now)
-    request.app[OUTBOX_WAKE].set()
-    return respond(subscription_view(sub, plan), 201)
-
-
-@router.route(
-    "POST",
     ACCOUNT + "/payments",
     summary="Record a payment received; it pays the oldest invoices first, surplus is credit",
     role=Role.TENANT,
@@ -260,7 +248,7 @@ async def create_payment(request: web.Request) -> web.Response:
 @router.route(
     "GET",
     ACCOUNT + "/invoices",
-    summary="List an account's invoices, newest first",
+    summary="List an account's invoices with their items, newest first",
     role=Role.TENANT,
     response=schemas.InvoiceList,
     errors=(404,),
@@ -273,10 +261,108 @@ async def list_invoices(request: web.Request) -> web.Response:
             await session.scalars(
                 select(Invoice)
                 .where(Invoice.tenant_id == tenant_id, Invoice.account_id == account_id)
-                .order_by(Invoice.period_start.desc(), Invoice.id)
+                .order_by(Invoice.invoice_date.desc(), Invoice.issued_at.desc(), Invoice.id)
+                .limit(500)
             )
         ).all()
-    return respond(schemas.InvoiceList(data=[invoice_view(inv) for inv in invoices]))
+        items = (
+            await session.scalars(
+                select(InvoiceItem)
+                .where(
+                    InvoiceItem.tenant_id == tenant_id,
+                    InvoiceItem.invoice_id.in_([i.id for i in invoices]),
+                )
+                .order_by(InvoiceItem.start_date, InvoiceItem.id)
+            )
+        ).all()
+    by_invoice: dict[str, list[InvoiceItem]] = {}
+    for item in items:
+        by_invoice.setdefault(item.invoice_id, []).append(item)
+    return respond(
+        schemas.InvoiceList(data=[invoice_view(i, by_invoice.get(i.id, [])) for i in invoices])
+    )
+
+
+@router.route(
+    "POST",
+    ACCOUNT + "/invoices",
+    summary="Invoice the account now (to a target date); dry_run says what it would bill",
+    role=Role.TENANT,
+    request=schemas.InvoiceCreate,
+    response=schemas.InvoicePreview,
+    errors=(404,),
+)
+async def create_invoice(request: web.Request) -> web.Response:
+    body = await decode(request, schemas.InvoiceCreate)
+    now = request.app[CLOCK].now()
+    preview: schemas.InvoicePreview | None = None
+
+    class Rollback(Exception):
+        pass
+
+    try:
+        async with request.app[SESSIONS]() as session, session.begin():
+            tenant, account, payer = await lock_family(
+                session, tenant_of(request), request.match_info["account_id"]
+            )
+            if payer.id != account.id:
+                raise InvalidRequest.field(
+                    "account_id", f"this account is invoiced through its parent {payer.id}"
+                )
+            invoice = await invoice_account(session, tenant, account, now, target=body.target_date)
+            preview = await invoice_preview(session, invoice)
+            if preview is None:
+                preview = schemas.InvoicePreview(
+                    invoice_date=body.target_date or local_today(now, account.timezone),
+                    currency=account.currency,
+                    items=[],
+                    total=money(0, account.currency),
+                    credit_after="",
+                )
+            preview.credit_after = money(account.credit_minor, account.currency)
+            if body.dry_run:
+                raise Rollback
+            await refresh_account(session, tenant, account, now)
+            await refresh_followers(session, tenant, account, now)
+    except Rollback:
+        return respond(preview)
+    request.app[OUTBOX_WAKE].set()
+    return respond(preview, 201 if preview.items else 200)
+
+
+@router.route(
+    "POST",
+    "/v1/invoices/{invoice_id}/commit",
+    summary="Commit a draft invoice: it is issued, due by the account's terms",
+    role=Role.TENANT,
+    response=schemas.InvoiceOut,
+    errors=(404, 409),
+)
+async def commit_draft(request: web.Request) -> web.Response:
+    now = request.app[CLOCK].now()
+    tenant_id = tenant_of(request)
+    async with request.app[SESSIONS]() as session, session.begin():
+        found = await session.scalar(
+            select(Invoice).where(
+                Invoice.tenant_id == tenant_id, Invoice.id == request.match_info["invoice_id"]
+            )
+        )
+        if found is None:
+            raise NotFound(f"no invoice {request.match_info['invoice_id']!r}")
+        tenant, account, _payer = await lock_family(session, tenant_id, found.account_id)
+        invoice = await session.get(Invoice, found.id, with_for_update=True)
+        assert invoice is not None
+        if invoice.status != "draft":
+            raise Conflict(f"invoice {invoice.id} is {invoice.status}, not a draft")
+        await commit_invoice(session, account, invoice, now)
+        await refresh_account(session, tenant, account, now)
+        await refresh_followers(session, tenant, account, now)
+        items = (
+            await session.scalars(select(InvoiceItem).where(InvoiceItem.invoice_id == invoice.id))
+        ).all()
+        out = invoice_view(invoice, list(items))
+    request.app[OUTBOX_WAKE].set()
+    return respond(out)
 
 
 @router.route(

@@ -17,7 +17,14 @@ from typing import Any
 import redis.asyncio as aioredis
 from aiohttp import web
 
-from billing_worker.api import accounts, meta, tenants, testing  # noqa: F401  (registers routes)
+from billing_worker.api import (  # noqa: F401  (registers routes)
+    accounts,
+    catalog,
+    meta,
+    subscriptions,
+    tenants,
+    testing,
+)
 from billing_worker.api.appkeys import CLOCK, OUTBOX_WAKE, REDIS, SESSIONS, SETTINGS, TEST_CLOCK
 from billing_worker.api.auth import auth_middleware
 from billing_worker.api.errors import problem_middleware

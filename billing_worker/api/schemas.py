@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Annotated, Literal
+from datetime import date, datetime
+from typing import Annotated, Any, Literal
 
 from msgspec import UNSET, Meta, Struct, UnsetType
 
@@ -18,6 +18,7 @@ Amount = Annotated[
     str, Meta(pattern=r"^\d{1,15}(\.\d{1,6})?$",
               description="Decimal string with at most the currency's digits, e.g. \"12.50\"")
 ]  # fmt: skip
+CycleDay = Annotated[int, Meta(ge=1, le=31, description="Billing cycle day (month-end fallback)")]
 Code = Annotated[str, Meta(min_length=1, max_length=100, pattern=r"^[a-z0-9][a-z0-9_.-]*$")]
 
 
@@ -41,6 +42,8 @@ class TenantCreate(Body):
     session_idle_seconds: IdleSeconds = 1800
     fail_open_seconds: FailOpen = 0
     degraded_read_only: bool = True
+    draft_invoices: bool = False
+    channel_overdue: Literal["follow", "ignore"] = "follow"
 
 
 class TenantUpdate(Body):
@@ -50,6 +53,8 @@ class TenantUpdate(Body):
     session_idle_seconds: IdleSeconds | UnsetType = UNSET
     fail_open_seconds: FailOpen | UnsetType = UNSET
     degraded_read_only: bool | UnsetType = UNSET
+    draft_invoices: bool | UnsetType = UNSET
+    channel_overdue: Literal["follow", "ignore"] | UnsetType = UNSET
 
 
 class TenantOut(Struct, kw_only=True):
@@ -60,6 +65,8 @@ class TenantOut(Struct, kw_only=True):
     session_idle_seconds: int
     fail_open_seconds: int
     degraded_read_only: bool
+    draft_invoices: bool
+    channel_overdue: str
 
 
 class TenantCreated(TenantOut, kw_only=True):
@@ -78,7 +85,6 @@ class PlanCreate(Body):
 
 
 class PlanOut(Struct, kw_only=True):
-    id: str
     code: str
     name: str
     currency: str
@@ -89,13 +95,29 @@ class PlanOut(Struct, kw_only=True):
     session_policy: str
 
 
+class CatalogOut(Struct, kw_only=True):
+    effective_date: date
+    currencies: list[str]
+    products: list[str]
+    plans: list[str]
+    price_lists: list[str]
+    document: dict[str, Any]
+
+
 class AccountCreate(Body):
     name: Name
     external_id: ExternalId | None = None
     email: Email | None = None
-    kind: Literal["consumer", "enterprise"] = "consumer"
+    kind: Literal["consumer", "enterprise", "reseller"] = "consumer"
     currency: Currency = "USD"
     net_terms_days: Annotated[int, Meta(ge=0, le=365)] | None = None
+    timezone: Annotated[str, Meta(max_length=64, description="IANA zone, e.g. Europe/Paris")] = (
+        "UTC"
+    )
+    cycle_day: CycleDay | None = None
+    parent_id: str | None = None
+    payment_delegated: bool = False
+    price_list: Code | None = None
 
 
 class AccountOut(Struct, kw_only=True):
@@ -106,6 +128,11 @@ class AccountOut(Struct, kw_only=True):
     kind: str
     currency: str
     net_terms_days: int
+    timezone: str
+    cycle_day: int | None
+    parent_id: str | None
+    payment_delegated: bool
+    price_list: str | None
     standing: str
     standing_reason: str
     valid_until: datetime | None
@@ -129,16 +156,130 @@ class UserOut(Struct, kw_only=True):
 
 class SubscriptionCreate(Body):
     plan: Code
+    price_list: Code | None = None
+    quantity: Annotated[int, Meta(ge=1, le=10_000_000)] = 1
+    start_date: date | None = None
+    entitlement_start: date | None = None
+    billing_start: date | None = None
     start_at: datetime | None = None
+    cycle_day: CycleDay | None = None
+    base_subscription_id: str | None = None
+    external_id: ExternalId | None = None
+    dry_run: bool = False
 
 
 class SubscriptionOut(Struct, kw_only=True):
     id: str
     account_id: str
+    base_subscription_id: str | None
     plan: str
+    price_list: str
+    quantity: int
     status: str
-    started_at: datetime
-    next_billing_at: datetime
+    entitlement_start: date
+    billing_start: date
+    entitlement_end: date | None
+    billing_end: date | None
+    phase: str | None
+    pauses: list[dict[str, str | None]]
+    pending_changes: list[dict[str, str]]
+
+
+Policy = Literal["immediate", "end_of_term"]
+
+
+class PlanChangeIn(Body):
+    plan: Code
+    price_list: Code | None = None
+    policy: Policy | None = None
+    dry_run: bool = False
+
+
+class CancelIn(Body):
+    entitlement_policy: Policy | None = None
+    entitlement_date: date | None = None
+    billing_policy: Literal["immediate", "end_of_term", "start_of_term"] | None = None
+    dry_run: bool = False
+
+
+class PauseIn(Body):
+    start_date: date | None = None
+    resume_date: date | None = None
+    dry_run: bool = False
+
+
+class ResumeIn(Body):
+    resume_date: date | None = None
+    dry_run: bool = False
+
+
+class QuantityIn(Body):
+    quantity: Annotated[int, Meta(ge=1, le=10_000_000)]
+    effective_date: date | None = None
+    dry_run: bool = False
+
+
+class UsageIn(Body):
+    record_id: Annotated[str, Meta(min_length=1, max_length=200)]
+    name: Code
+    units: Annotated[int, Meta(ge=0, le=10**15)]
+    day: date | None = None
+
+
+class UsageOut(Struct, kw_only=True):
+    record_id: str
+    subscription_id: str
+    name: str
+    units: int
+    day: date
+    duplicate: bool
+
+
+class InvoiceItemOut(Struct, kw_only=True):
+    kind: str
+    subscription_id: str | None
+    plan: str | None
+    phase: str | None
+    start_date: date
+    end_date: date
+    quantity: int
+    amount: str
+    linked_item_id: str | None
+    id: str | None
+
+
+class InvoicePreview(Struct, kw_only=True):
+    invoice_date: date
+    currency: str
+    items: list[InvoiceItemOut]
+    total: str
+    credit_after: str
+
+
+class ChangeOut(Struct, kw_only=True):
+    """A change to a subscription and the invoice it produced (or would, on a dry run)."""
+
+    subscription: SubscriptionOut
+    invoice: InvoicePreview | None
+    dry_run: bool
+
+
+class InvoiceCreate(Body):
+    target_date: date | None = None
+    dry_run: bool = False
+
+
+class InvoiceRunCreate(Body):
+    target_date: date | None = None
+
+
+class InvoiceRunOut(Struct, kw_only=True):
+    id: str
+    status: str
+    target_date: date | None
+    total: int
+    done: int
+    invoices: int
 
 
 class PaymentCreate(Body):
@@ -161,9 +302,8 @@ class PaymentOut(Struct, kw_only=True):
 
 class InvoiceOut(Struct, kw_only=True):
     id: str
-    subscription_id: str
-    period_start: datetime
-    period_end: datetime
+    account_id: str
+    invoice_date: date
     issued_at: datetime
     due_at: datetime
     currency: str
@@ -171,6 +311,7 @@ class InvoiceOut(Struct, kw_only=True):
     paid: str
     balance: str
     status: str
+    items: list[InvoiceItemOut]
 
 
 class InvoiceList(Struct, kw_only=True):

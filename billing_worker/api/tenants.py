@@ -1,23 +1,22 @@
-"""Tenants (operator) and their plans (tenant admin)."""
+"""Tenants (operator key) and their settings (tenant admin key)."""
 
 from __future__ import annotations
 
 import msgspec
 from aiohttp import web
-from sqlalchemy import select, update
+from sqlalchemy import update
 
 from billing_worker.api import schemas
 from billing_worker.api.appkeys import CLOCK, OUTBOX_WAKE, SESSIONS
 from billing_worker.api.auth import tenant_of
-from billing_worker.api.errors import Conflict, InvalidRequest, NotFound
+from billing_worker.api.errors import NotFound
 from billing_worker.api.routes import router
 from billing_worker.api.routing import Role, decode, respond
-from billing_worker.api.views import plan_view, tenant_view
-from billing_worker.db.models import Account, ApiKey, Plan, Tenant
+from billing_worker.api.views import tenant_view
+from billing_worker.db.models import Account, ApiKey, Tenant
 from billing_worker.ids import new_id
 from billing_worker.outbox import stage_api_key
 from shared.credentials import KeyKind, issue_key
-from shared.money import Money, MoneyError, is_currency
 
 
 @router.route(
@@ -40,6 +39,8 @@ async def create_tenant(request: web.Request) -> web.Response:
         session_idle_seconds=body.session_idle_seconds,
         fail_open_seconds=body.fail_open_seconds,
         degraded_read_only=body.degraded_read_only,
+        draft_invoices=body.draft_invoices,
+        channel_overdue=body.channel_overdue,
         created_at=now,
     )
     admin, gateway = issue_key(), issue_key()
@@ -105,44 +106,3 @@ async def update_tenant(request: web.Request) -> web.Response:
         )
         out = tenant_view(tenant)
     return respond(out)
-
-
-@router.route(
-    "POST",
-    "/v1/plans",
-    summary="Create a monthly plan with a price, features and an optional seat limit",
-    role=Role.TENANT,
-    request=schemas.PlanCreate,
-    response=schemas.PlanOut,
-    status=201,
-    errors=(409,),
-)
-async def create_plan(request: web.Request) -> web.Response:
-    tenant_id = tenant_of(request)
-    body = await decode(request, schemas.PlanCreate)
-    if not is_currency(body.currency):
-        raise InvalidRequest.field("currency", f"{body.currency!r} is not an ISO 4217 currency")
-    try:
-        price = Money.parse(body.amount, body.currency)
-    except MoneyError as exc:
-        raise InvalidRequest.field("amount", str(exc)) from exc
-    async with request.app[SESSIONS]() as session, session.begin():
-        taken = await session.scalar(
-            select(Plan.id).where(Plan.tenant_id == tenant_id, Plan.code == body.code)
-        )
-        if taken:
-            raise Conflict.field("code", f"plan {body.code!r} already exists")
-        plan = Plan(
-            id=new_id("plan"),
-            tenant_id=tenant_id,
-            code=body.code,
-            name=body.name,
-            currency=body.currency,
-            amount_minor=price.minor,
-            features=list(body.features),
-            seat_limit=body.seat_limit,
-            session_policy=body.session_policy,
-            created_at=request.app[CLOCK].now(),
-        )
-        session.add(plan)
-    return respond(plan_view(plan), 201)

@@ -2,8 +2,21 @@
 
 from __future__ import annotations
 
+from datetime import date
+
 from billing_worker.api import schemas
-from billing_worker.db.models import Account, Invoice, Payment, Plan, Subscription, Tenant, User
+from billing_worker.db.models import (
+    Account,
+    Invoice,
+    InvoiceItem,
+    Payment,
+    Subscription,
+    Tenant,
+    User,
+)
+from billing_worker.domain.invoicing import Item
+from billing_worker.domain.subscriptions import plan_on, quantity_on
+from billing_worker.terms import terms_of
 from shared.money import Money
 
 
@@ -20,6 +33,11 @@ def account_view(account: Account, balance_due_minor: int) -> schemas.AccountOut
         kind=account.kind,
         currency=account.currency,
         net_terms_days=account.net_terms_days,
+        timezone=account.timezone,
+        cycle_day=account.cycle_day,
+        parent_id=account.parent_id,
+        payment_delegated=account.payment_delegated,
+        price_list=account.price_list,
         standing=account.standing,
         standing_reason=account.standing_reason,
         valid_until=account.valid_until,
@@ -38,20 +56,8 @@ def tenant_view(tenant: Tenant) -> schemas.TenantOut:
         session_idle_seconds=tenant.session_idle_seconds,
         fail_open_seconds=tenant.fail_open_seconds,
         degraded_read_only=tenant.degraded_read_only,
-    )
-
-
-def plan_view(plan: Plan) -> schemas.PlanOut:
-    return schemas.PlanOut(
-        id=plan.id,
-        code=plan.code,
-        name=plan.name,
-        currency=plan.currency,
-        amount=money(plan.amount_minor, plan.currency),
-        interval="month",
-        features=list(plan.features),
-        seat_limit=plan.seat_limit,
-        session_policy=plan.session_policy,
+        draft_invoices=tenant.draft_invoices,
+        channel_overdue=tenant.channel_overdue,
     )
 
 
@@ -65,23 +71,82 @@ def user_view(user: User) -> schemas.UserOut:
     )
 
 
-def subscription_view(sub: Subscription, plan: Plan) -> schemas.SubscriptionOut:
+def subscription_view(sub: Subscription, today: date, phase: str | None) -> schemas.SubscriptionOut:
+    terms = terms_of(sub)
+    if terms.entitlement_end <= today and terms.billing_end <= today:
+        status = "cancelled"
+    elif any(today in p.span for p in terms.pauses):
+        status = "paused"
+    elif today < terms.entitlement_start:
+        status = "future"
+    elif terms.cancellation is not None:
+        status = "pending_cancellation"
+    else:
+        status = "active"
+    pending = [
+        {"type": "change", "effective": c.effective.isoformat(), "plan": c.plan}
+        for c in terms.changes
+        if c.effective > today
+    ] + [
+        {"type": "quantity", "effective": q.effective.isoformat(), "quantity": str(q.quantity)}
+        for q in terms.quantities
+        if q.effective > today
+    ]
+    current_plan, current_list = plan_on(terms, today)
     return schemas.SubscriptionOut(
         id=sub.id,
         account_id=sub.account_id,
-        plan=plan.code,
-        status=sub.status,
-        started_at=sub.started_at,
-        next_billing_at=sub.next_billing_at,
+        base_subscription_id=sub.base_id,
+        plan=current_plan,
+        price_list=current_list,
+        quantity=quantity_on(terms, today),
+        status=status,
+        entitlement_start=sub.entitlement_start,
+        billing_start=sub.billing_start,
+        entitlement_end=sub.entitlement_end,
+        billing_end=sub.billing_end,
+        phase=phase,
+        pauses=[
+            {"start": p.start.isoformat(), "resume": p.resume.isoformat() if p.resume else None}
+            for p in terms.pauses
+        ],
+        pending_changes=pending,
     )
 
 
-def invoice_view(inv: Invoice) -> schemas.InvoiceOut:
+def item_view(item: Item | InvoiceItem) -> schemas.InvoiceItemOut:
+    if isinstance(item, InvoiceItem):
+        return schemas.InvoiceItemOut(
+            id=item.id,
+            kind=item.kind,
+            subscription_id=item.subscription_id,
+            plan=item.plan,
+            phase=item.phase,
+            start_date=item.start_date,
+            end_date=item.end_date,
+            quantity=item.quantity,
+            amount=money(item.amount_minor, item.currency),
+            linked_item_id=item.linked_item_id,
+        )
+    return schemas.InvoiceItemOut(
+        id=item.id,
+        kind=item.kind.value,
+        subscription_id=item.subscription_id,
+        plan=item.plan,
+        phase=item.phase.value if item.phase else None,
+        start_date=item.span.start,
+        end_date=item.span.end,
+        quantity=item.quantity,
+        amount=item.amount.format(),
+        linked_item_id=item.linked_to,
+    )
+
+
+def invoice_view(inv: Invoice, items: list[InvoiceItem]) -> schemas.InvoiceOut:
     return schemas.InvoiceOut(
         id=inv.id,
-        subscription_id=inv.subscription_id,
-        period_start=inv.period_start,
-        period_end=inv.period_end,
+        account_id=inv.account_id,
+        invoice_date=inv.invoice_date,
         issued_at=inv.issued_at,
         due_at=inv.due_at,
         currency=inv.currency,
@@ -89,6 +154,7 @@ def invoice_view(inv: Invoice) -> schemas.InvoiceOut:
         paid=money(inv.paid_minor, inv.currency),
         balance=money(inv.total_minor - inv.paid_minor, inv.currency),
         status=inv.status,
+        items=[item_view(i) for i in items],
     )
 
 

@@ -26,19 +26,30 @@ def async_url(url: str) -> str:
     return parsed.set(drivername=driver).render_as_string(hide_password=False)
 
 
-def create_engine(url: str, *, echo: bool = False) -> AsyncEngine:
+def create_engine(url: str, *, echo: bool = False, foreign_keys: bool = True) -> AsyncEngine:
+    """An async engine; on SQLite, WAL with write-locking transactions.
+
+    ``foreign_keys=False`` is for migrations only: SQLite rebuilds a table to alter it,
+    which its foreign key checks would refuse while other tables reference it.
+    """
     engine = create_async_engine(async_url(url), echo=echo, pool_pre_ping=True)
     if engine.dialect.name == "sqlite":
-        event.listen(engine.sync_engine, "connect", _sqlite_connect)
+        event.listen(
+            engine.sync_engine, "connect", _sqlite_connect if foreign_keys else _sqlite_connect_raw
+        )
         event.listen(engine.sync_engine, "begin", _sqlite_begin)
     return engine
 
 
-def _sqlite_connect(dbapi_connection: Any, _record: object) -> None:
+def _sqlite_connect_raw(dbapi_connection: Any, _record: object) -> None:
+    _sqlite_connect(dbapi_connection, _record, foreign_keys=False)
+
+
+def _sqlite_connect(dbapi_connection: Any, _record: object, *, foreign_keys: bool = True) -> None:
     # Let SQLAlchemy, not the driver, decide when a transaction begins (see below).
     dbapi_connection.isolation_level = None
     cursor = dbapi_connection.cursor()
-    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute(f"PRAGMA foreign_keys={'ON' if foreign_keys else 'OFF'}")
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA busy_timeout=5000")
     cursor.close()

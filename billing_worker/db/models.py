@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any, ClassVar
 
 from sqlalchemy import (
     BigInteger,
     CheckConstraint,
+    Date,
     DateTime,
     ForeignKey,
     Index,
@@ -19,6 +20,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.sql.expression import false as sa_false
 from sqlalchemy.sql.expression import true as sa_true
 from sqlalchemy.types import JSON, TypeDecorator
 
@@ -66,7 +68,30 @@ class Tenant(Base):
     session_idle_seconds: Mapped[int] = mapped_column(Integer, default=1800, server_default="1800")
     fail_open_seconds: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     degraded_read_only: Mapped[bool] = mapped_column(default=True, server_default=sa_true())
+    #: New invoices wait as drafts until committed (else they are issued at once).
+    draft_invoices: Mapped[bool] = mapped_column(default=False, server_default=sa_false())
+    #: What a reseller's overdue standing does to its customers: "follow" or "ignore".
+    channel_overdue: Mapped[str] = mapped_column(
+        String(16), default="follow", server_default="follow"
+    )
     created_at: Mapped[datetime]
+    __table_args__ = (
+        CheckConstraint("channel_overdue IN ('follow', 'ignore')", name="channel_overdue"),
+    )
+
+
+class CatalogVersion(Base):
+    """One uploaded catalog document; the latest upload per effective date is in force."""
+
+    __tablename__ = "catalogs"
+    id: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    )
+    tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id"))
+    effective_date: Mapped[date] = mapped_column(Date)
+    document: Mapped[dict[str, Any]] = mapped_column(JSON)
+    created_at: Mapped[datetime]
+    __table_args__ = (Index("ix_catalogs_tenant_effective", "tenant_id", "effective_date"),)
 
 
 class ApiKey(Base):
@@ -94,6 +119,17 @@ class Account(Base):
     currency: Mapped[str] = mapped_column(String(3))
     net_terms_days: Mapped[int] = mapped_column(Integer)
     credit_minor: Mapped[int] = mapped_column(BigInteger, default=0)
+    #: IANA time zone deciding the account's local dates (billing days, due dates).
+    timezone: Mapped[str] = mapped_column(String(64), default="UTC", server_default="UTC")
+    #: Billing cycle day (1..31); set from the first subscription when not given.
+    cycle_day: Mapped[int | None]
+    #: A parent pays for its delegating children; a reseller for all its customers.
+    parent_id: Mapped[str | None] = mapped_column(ForeignKey("accounts.id"), index=True)
+    payment_delegated: Mapped[bool] = mapped_column(default=False, server_default=sa_false())
+    #: Price list the account is billed on (a reseller's wholesale list), if not the default.
+    price_list: Mapped[str | None] = mapped_column(String(100))
+    #: Local date on which something next becomes billable (None: nothing will).
+    next_bill_on: Mapped[date | None] = mapped_column(Date)
     standing: Mapped[str] = mapped_column(String(16))
     standing_reason: Mapped[str] = mapped_column(String(64))
     valid_until: Mapped[datetime | None]
@@ -104,7 +140,7 @@ class Account(Base):
     __table_args__ = (
         UniqueConstraint("tenant_id", "external_id"),
         Index("ix_accounts_tenant", "tenant_id", "id"),
-        CheckConstraint("kind IN ('consumer', 'enterprise')", name="kind"),
+        CheckConstraint("kind IN ('consumer', 'enterprise', 'reseller')", name="kind"),
         CheckConstraint("credit_minor >= 0", name="credit_not_negative"),
     )
 
@@ -124,40 +160,35 @@ class User(Base):
     __table_args__ = (UniqueConstraint("tenant_id", "external_id"),)
 
 
-class Plan(Base):
-    __tablename__ = "plans"
-    id: Mapped[str] = mapped_column(String(32), primary_key=True)
-    tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id"))
-    code: Mapped[str] = mapped_column(String(100))
-    name: Mapped[str] = mapped_column(String(200))
-    currency: Mapped[str] = mapped_column(String(3))
-    amount_minor: Mapped[int] = mapped_column(BigInteger)
-    features: Mapped[list[str]] = mapped_column(JSON, default=list)
-    seat_limit: Mapped[int | None]
-    session_policy: Mapped[str] = mapped_column(
-        String(16), default="deny_new", server_default="deny_new"
-    )
-    created_at: Mapped[datetime]
-    __table_args__ = (
-        UniqueConstraint("tenant_id", "code"),
-        CheckConstraint("amount_minor >= 0", name="amount_not_negative"),
-    )
-
-
 class Subscription(Base):
+    """Creation terms plus dated events; billing and access are derived from them."""
+
     __tablename__ = "subscriptions"
     id: Mapped[str] = mapped_column(String(32), primary_key=True)
     tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id"))
     account_id: Mapped[str] = mapped_column(ForeignKey("accounts.id"), index=True)
-    plan_id: Mapped[str] = mapped_column(ForeignKey("plans.id"))
+    #: For an add-on, its base subscription.
+    base_id: Mapped[str | None] = mapped_column(ForeignKey("subscriptions.id"))
+    external_id: Mapped[str | None] = mapped_column(String(200))
+    plan: Mapped[str] = mapped_column(String(100))
+    price_list: Mapped[str] = mapped_column(String(100))
+    quantity: Mapped[int] = mapped_column(Integer)
+    cycle_day: Mapped[int | None]
+    entitlement_start: Mapped[date] = mapped_column(Date)
+    billing_start: Mapped[date] = mapped_column(Date)
+    entitlement_end: Mapped[date | None] = mapped_column(Date)
+    billing_end: Mapped[date | None] = mapped_column(Date)
+    #: Plan changes, quantity changes and pauses, in the order they were made.
+    events: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    #: Billing before this day cannot change; invoicing looks no further back.
+    reconcile_from: Mapped[date | None] = mapped_column(Date)
     status: Mapped[str] = mapped_column(String(16))
-    cycle_day: Mapped[int] = mapped_column(Integer)
-    started_at: Mapped[datetime]
-    #: Start of the next period to bill (billing in advance).
-    next_billing_at: Mapped[datetime]
-    cancelled_at: Mapped[datetime | None]
     created_at: Mapped[datetime]
-    __table_args__ = (CheckConstraint("status IN ('active', 'cancelled')", name="status"),)
+    __table_args__ = (
+        CheckConstraint("status IN ('active', 'cancelled')", name="status"),
+        CheckConstraint("quantity >= 1", name="quantity_positive"),
+        UniqueConstraint("tenant_id", "external_id"),
+    )
 
 
 class Invoice(Base):
@@ -165,9 +196,8 @@ class Invoice(Base):
     id: Mapped[str] = mapped_column(String(32), primary_key=True)
     tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id"))
     account_id: Mapped[str] = mapped_column(ForeignKey("accounts.id"), index=True)
-    subscription_id: Mapped[str] = mapped_column(ForeignKey("subscriptions.id"))
-    period_start: Mapped[datetime]
-    period_end: Mapped[datetime]
+    #: The account-local day the invoice bills up to.
+    invoice_date: Mapped[date] = mapped_column(Date)
     issued_at: Mapped[datetime]
     due_at: Mapped[datetime]
     currency: Mapped[str] = mapped_column(String(3))
@@ -175,11 +205,77 @@ class Invoice(Base):
     paid_minor: Mapped[int] = mapped_column(BigInteger, default=0)
     status: Mapped[str] = mapped_column(String(16))
     __table_args__ = (
-        # Billing a period twice is impossible, whatever crashes and re-runs.
-        UniqueConstraint("subscription_id", "period_start"),
+        CheckConstraint("total_minor >= 0", name="total_not_negative"),
         CheckConstraint("paid_minor >= 0 AND paid_minor <= total_minor", name="paid_range"),
-        CheckConstraint("status IN ('open', 'paid', 'void')", name="status"),
+        CheckConstraint("status IN ('draft', 'open', 'paid', 'void')", name="status"),
     )
+
+
+class InvoiceItem(Base):
+    """One line of an invoice. Charges are positive, credits negative; never edited."""
+
+    __tablename__ = "invoice_items"
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id"))
+    invoice_id: Mapped[str] = mapped_column(ForeignKey("invoices.id"), index=True)
+    account_id: Mapped[str] = mapped_column(ForeignKey("accounts.id"))
+    subscription_id: Mapped[str | None] = mapped_column(ForeignKey("subscriptions.id"))
+    kind: Mapped[str] = mapped_column(String(24))
+    start_date: Mapped[date] = mapped_column(Date)
+    end_date: Mapped[date] = mapped_column(Date)
+    amount_minor: Mapped[int] = mapped_column(BigInteger)
+    currency: Mapped[str] = mapped_column(String(3))
+    rate: Mapped[str] = mapped_column(String(400))
+    plan: Mapped[str | None] = mapped_column(String(100))
+    phase: Mapped[str | None] = mapped_column(String(16))
+    quantity: Mapped[int] = mapped_column(BigInteger, default=1)
+    linked_item_id: Mapped[str | None] = mapped_column(ForeignKey("invoice_items.id"))
+    __table_args__ = (
+        Index("ix_invoice_items_subscription", "subscription_id", "end_date"),
+        CheckConstraint(
+            "kind IN ('recurring', 'fixed', 'usage', 'repair', 'credit_applied',"
+            " 'credit_generated')",
+            name="kind",
+        ),
+    )
+
+
+class UsageRecord(Base):
+    """Units a tenant reported for a subscription on one local day; ``record_id`` dedupes."""
+
+    __tablename__ = "usage_records"
+    id: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    )
+    tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id"))
+    subscription_id: Mapped[str] = mapped_column(ForeignKey("subscriptions.id"))
+    record_id: Mapped[str] = mapped_column(String(200))
+    name: Mapped[str] = mapped_column(String(100))
+    day: Mapped[date] = mapped_column(Date)
+    units: Mapped[int] = mapped_column(BigInteger)
+    created_at: Mapped[datetime]
+    __table_args__ = (
+        UniqueConstraint("tenant_id", "record_id"),
+        Index("ix_usage_records_subscription_day", "subscription_id", "day"),
+        CheckConstraint("units >= 0", name="units_not_negative"),
+    )
+
+
+class InvoiceRun(Base):
+    """Invoicing many accounts for one day; ``cursor`` makes it resumable after a crash."""
+
+    __tablename__ = "invoice_runs"
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    tenant_id: Mapped[str | None] = mapped_column(ForeignKey("tenants.id"))
+    target_date: Mapped[date | None] = mapped_column(Date)
+    status: Mapped[str] = mapped_column(String(16))
+    total: Mapped[int] = mapped_column(Integer)
+    done: Mapped[int] = mapped_column(Integer, default=0)
+    invoices: Mapped[int] = mapped_column(Integer, default=0)
+    cursor: Mapped[str] = mapped_column(String(32), default="")
+    started_at: Mapped[datetime]
+    finished_at: Mapped[datetime | None]
+    __table_args__ = (CheckConstraint("status IN ('running', 'finished')", name="status"),)
 
 
 class Payment(Base):

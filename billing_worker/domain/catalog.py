@@ -230,6 +230,17 @@ class Catalog:
     def product_of(self, plan: str) -> Product:
         return self.products[self.plan(plan).product]
 
+    def priced_in(self, plan: str, currency: str) -> bool:
+        """Whether every price of ``plan`` has an amount in ``currency``."""
+        for phase in self.plan(plan).phases:
+            for prices in (phase.fixed, phase.recurring):
+                if prices is not None and currency not in prices:
+                    return False
+            for usage in phase.usages:
+                if any(currency not in tier.price for tier in usage.tiers):
+                    return False
+        return True
+
     def has_price_list(self, name: str) -> bool:
         return name == DEFAULT_PRICE_LIST or name in self.price_lists
 
@@ -395,9 +406,6 @@ class _Reader:
                 self.fail(where, "must not be negative")
                 continue
             prices[currency] = money.amount
-        for currency in currencies:
-            if node and currency not in node:
-                self.fail(path, f"has no price in {currency}")
         return prices
 
     def each(

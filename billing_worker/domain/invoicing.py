@@ -66,6 +66,8 @@ class Item:
     quantity: int = 1
     #: For a repair, the item it credits.
     linked_to: str | None = None
+    #: The day the item became billable (None for repairs and credits: at once).
+    bill_on: date | None = None
     #: Set once stored.
     id: str | None = None
 
@@ -206,6 +208,7 @@ class _Proposer:
                     rate=f"{self._rate(segment, price_list)}/{day.isoformat()}",
                     plan=segment.plan,
                     phase=segment.phase,
+                    bill_on=day,
                 ),
                 bill_on=day,
             )
@@ -250,6 +253,7 @@ class _Proposer:
                         plan=segment.plan,
                         phase=segment.phase,
                         quantity=quantity,
+                        bill_on=bill_on,
                     ),
                     bill_on=bill_on,
                     period=period,
@@ -287,6 +291,7 @@ class _Proposer:
                     plan=bucket.segment.plan,
                     phase=bucket.segment.phase,
                     quantity=total_units,
+                    bill_on=span.end,
                 ),
                 bill_on=span.end,
             )
@@ -431,6 +436,7 @@ def _repairs(
                         amount=credit,
                         span=run,
                         linked_to=item.id,
+                        bill_on=None,
                         id=None,
                     )
                 )
@@ -452,7 +458,7 @@ def _uncovered(proposal: Proposal, covered: set[int]) -> list[Item]:
     for run in _runs(missing):
         amount = prorate(full, run.days, period.days)
         if not amount.is_zero():
-            out.append(replace(item, amount=amount, span=run))
+            out.append(replace(item, amount=amount, span=run, bill_on=run.start))
     return out
 
 
@@ -489,6 +495,20 @@ def assemble(items: Sequence[Item], *, credit: Money, day: date) -> Draft | None
         credit = credit - spent
         total = total - spent
     return Draft(items=tuple(lines), total=total, credit_after=credit)
+
+
+def by_billing_day(items: Sequence[Item], today: date) -> list[tuple[date, list[Item]]]:
+    """Split new items by the day they became billable, oldest first.
+
+    A run that catches up (a back-dated subscription, a worker that was down) issues the
+    invoices it would have issued on time, so due dates do not move with the outage.
+    Repairs and other immediate items go on today's invoice.
+    """
+    days: dict[date, list[Item]] = defaultdict(list)
+    for item in items:
+        day = item.bill_on if item.bill_on is not None and item.bill_on < today else today
+        days[day].append(item)
+    return sorted(days.items())
 
 
 def invoice_total(items: Iterable[Item], currency: str) -> Money:

@@ -26,7 +26,7 @@ def _run(connection: Connection) -> None:
 
 
 async def _run_async() -> None:
-    engine = create_engine(config.get_main_option("sqlalchemy.url") or "")
+    engine = create_engine(config.get_main_option("sqlalchemy.url") or "", foreign_keys=False)
     async with engine.connect() as connection:
         await connection.run_sync(_run)
         await connection.commit()

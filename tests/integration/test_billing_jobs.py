@@ -8,7 +8,7 @@ from datetime import timedelta
 from sqlalchemy import func, select
 
 from billing_worker.db.engine import create_engine, session_factory
-from billing_worker.db.models import Invoice
+from billing_worker.db.models import Invoice, InvoiceItem
 from billing_worker.scheduler import run_due
 from shared.clock import ManualClock, SystemClock
 from tests.integration.conftest import Stack
@@ -42,15 +42,26 @@ async def test_racing_invoice_runs_bill_each_period_once(stack: Stack, database_
                     .group_by(Invoice.account_id)
                 )
             ).all()
+            items = (
+                await session.execute(
+                    select(InvoiceItem.account_id, func.count())
+                    .where(InvoiceItem.account_id.in_(account_ids), InvoiceItem.kind == "recurring")
+                    .group_by(InvoiceItem.account_id)
+                )
+            ).all()
             periods = (
                 await session.execute(
-                    select(Invoice.subscription_id, Invoice.period_start, func.count())
-                    .group_by(Invoice.subscription_id, Invoice.period_start)
+                    select(InvoiceItem.subscription_id, InvoiceItem.start_date, func.count())
+                    .where(InvoiceItem.kind == "recurring")
+                    .group_by(InvoiceItem.subscription_id, InvoiceItem.start_date)
                     .having(func.count() > 1)
                 )
             ).all()
     finally:
         for engine in engines:
             await engine.dispose()
-    assert sorted(n for _account, n in counts) == [4, 4, 4]  # the first month + three
+    # The first month at subscription, then the three missed months, each on its own
+    # invoice dated the day it became billable (so an outage never moves a due date).
+    assert sorted(n for _account, n in counts) == [4, 4, 4]
+    assert sorted(n for _account, n in items) == [4, 4, 4]
     assert periods == []

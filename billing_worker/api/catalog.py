@@ -1,0 +1,160 @@
+"""The tenant's catalog: upload a version (YAML or JSON), read it, or add a simple plan."""
+
+from __future__ import annotations
+
+import copy
+from datetime import date
+from typing import Any
+
+import yaml
+from aiohttp import web
+
+from billing_worker.api import schemas
+from billing_worker.api.appkeys import CLOCK, SESSIONS
+from billing_worker.api.auth import tenant_of
+from billing_worker.api.errors import Conflict, FieldError, InvalidRequest, MalformedBody, NotFound
+from billing_worker.api.routes import router
+from billing_worker.api.routing import Role, decode, respond
+from billing_worker.catalogs import latest_document, store_catalog
+from billing_worker.domain.catalog import Catalog, CatalogError, parse_catalog
+from shared.money import Money, MoneyError, is_currency
+
+CATALOG_MAX_BYTES = 1024 * 1024
+
+
+def _catalog_out(catalog: Catalog, document: dict[str, Any]) -> schemas.CatalogOut:
+    return schemas.CatalogOut(
+        effective_date=catalog.effective_date,
+        currencies=list(catalog.currencies),
+        products=sorted(catalog.products),
+        plans=sorted(catalog.plans),
+        price_lists=["default", *sorted(catalog.price_lists)],
+        document=document,
+    )
+
+
+def _rejected(exc: CatalogError) -> InvalidRequest:
+    errors = [FieldError(p.path, p.message) for p in exc.problems]
+    return InvalidRequest(
+        f"the catalog is invalid ({len(errors)} problem(s)); the previous one stays in force",
+        errors=errors,
+    )
+
+
+def _normalized(document: Any) -> Any:
+    """YAML dates and numbers to the strings the JSON column keeps."""
+    if isinstance(document, dict):
+        return {str(k): _normalized(v) for k, v in document.items()}
+    if isinstance(document, list):
+        return [_normalized(v) for v in document]
+    if isinstance(document, date):
+        return document.isoformat()
+    return document
+
+
+@router.route(
+    "PUT",
+    "/v1/catalog",
+    summary="Upload a catalog version (YAML or JSON); an invalid one is rejected whole",
+    role=Role.TENANT,
+    response=schemas.CatalogOut,
+    status=201,
+)
+async def put_catalog(request: web.Request) -> web.Response:
+    raw = await request.read()
+    if len(raw) > CATALOG_MAX_BYTES:
+        raise MalformedBody(f"a catalog is at most {CATALOG_MAX_BYTES} bytes")
+    try:
+        # JSON is YAML; floats stay floats so the catalog can refuse them by path.
+        document = _normalized(yaml.safe_load(raw.decode("utf-8")))
+    except (yaml.YAMLError, UnicodeDecodeError) as exc:
+        raise MalformedBody(f"body is neither valid YAML nor JSON: {exc}") from exc
+    async with request.app[SESSIONS]() as session, session.begin():
+        try:
+            catalog = await store_catalog(
+                session, tenant_of(request), document, request.app[CLOCK].now()
+            )
+        except CatalogError as exc:
+            raise _rejected(exc) from exc
+    return respond(_catalog_out(catalog, document), 201)
+
+
+@router.route(
+    "GET",
+    "/v1/catalog",
+    summary="The newest catalog version",
+    role=Role.TENANT,
+    response=schemas.CatalogOut,
+    errors=(404,),
+)
+async def get_catalog(request: web.Request) -> web.Response:
+    async with request.app[SESSIONS]() as session:
+        document = await latest_document(session, tenant_of(request))
+    if document is None:
+        raise NotFound("no catalog yet: PUT /v1/catalog, or POST /v1/plans for a simple plan")
+    return respond(_catalog_out(parse_catalog(document), document))
+
+
+def _with_plan(document: dict[str, Any] | None, body: schemas.PlanCreate, today: date) -> Any:
+    doc: dict[str, Any] = copy.deepcopy(document) if document else {
+        "effective_date": today.isoformat(), "currencies": [], "products": {}, "plans": {},
+    }  # fmt: skip
+    if body.code in doc.get("plans", {}):
+        raise Conflict.field("code", f"plan {body.code!r} already exists")
+    if body.code in doc.get("products", {}):
+        raise Conflict.field("code", f"a product named {body.code!r} already exists")
+    if body.currency not in doc["currencies"]:
+        doc["currencies"].append(body.currency)
+    entitlement: dict[str, Any] = {"features": list(body.features),
+                                   "session_policy": body.session_policy}  # fmt: skip
+    if body.seat_limit:
+        entitlement["seat_limit"] = body.seat_limit
+    doc.setdefault("products", {})[body.code] = {"category": "base"}
+    doc.setdefault("plans", {})[body.code] = {
+        "product": body.code,
+        "billing_period": "monthly",
+        "entitlement": entitlement,
+        "phases": [{"type": "evergreen", "recurring": {body.currency: body.amount}}],
+    }
+    return doc
+
+
+@router.route(
+    "POST",
+    "/v1/plans",
+    summary="Add a simple monthly plan to the catalog (a new version of the newest one)",
+    role=Role.TENANT,
+    request=schemas.PlanCreate,
+    response=schemas.PlanOut,
+    status=201,
+    errors=(409,),
+)
+async def create_plan(request: web.Request) -> web.Response:
+    body = await decode(request, schemas.PlanCreate)
+    if not is_currency(body.currency):
+        raise InvalidRequest.field("currency", f"{body.currency!r} is not an ISO 4217 currency")
+    try:
+        price = Money.parse(body.amount, body.currency)
+    except MoneyError as exc:
+        raise InvalidRequest.field("amount", str(exc)) from exc
+    now = request.app[CLOCK].now()
+    async with request.app[SESSIONS]() as session, session.begin():
+        current = await latest_document(session, tenant_of(request))
+        document = _with_plan(current, body, now.date())
+        try:
+            await store_catalog(session, tenant_of(request), document, now)
+        except CatalogError as exc:
+            raise _rejected(exc) from exc
+    return respond(
+        schemas.PlanOut(
+            code=body.code,
+            name=body.name,
+            currency=body.currency,
+            amount=price.format(),
+            interval="month",
+            features=list(body.features),
+            seat_limit=body.seat_limit,
+            session_policy=body.session_policy,
+        ),
+        201,
+    )

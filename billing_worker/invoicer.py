@@ -1,0 +1,262 @@
+"""Invoicing an account: the domain's reconciliation, wrapped with SQL.
+
+The caller holds the bill-to account's row lock (``lock_account``), so two invoicing
+runs of one account serialize; everything an invoice changes (the invoice, its items, the
+account's credit, the next billing day) commits together, so a crash bills nothing and a
+re-run bills only what is still missing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from billing_worker.billing import apply_account_credit
+from billing_worker.catalogs import CatalogBook, load_book
+from billing_worker.db.models import (
+    Account,
+    Invoice,
+    InvoiceItem,
+    Subscription,
+    Tenant,
+    UsageRecord,
+)
+from billing_worker.domain.calendar import Span
+from billing_worker.domain.catalog import PhaseType
+from billing_worker.domain.invoicing import (
+    Billing,
+    Item,
+    ItemKind,
+    assemble,
+    by_billing_day,
+    next_items,
+)
+from billing_worker.domain.invoicing import (
+    UsageRecord as DomainUsage,
+)
+from billing_worker.ids import new_id
+from billing_worker.terms import terms_of
+from shared.money import Money
+
+#: How far back an invoicing run looks once a subscription is billed (a year and a bit:
+#: longer than any billing period, so a repair always finds the item it credits).
+LOOKBACK = timedelta(days=400)
+
+
+def local_today(now: datetime, timezone: str) -> date:
+    return now.astimezone(ZoneInfo(timezone)).date()
+
+
+def local_midnight(day: date, timezone: str) -> datetime:
+    """The UTC instant at which ``day`` begins in ``timezone``."""
+    return datetime.combine(day, time(), ZoneInfo(timezone)).astimezone(UTC)
+
+
+async def bill_to(session: AsyncSession, account: Account) -> Account:
+    """The account whose invoices carry ``account``'s charges."""
+    if account.parent_id is None:
+        return account
+    parent = await session.get(Account, account.parent_id)
+    if parent is None or parent.tenant_id != account.tenant_id:
+        raise LookupError(f"account {account.id} names a missing parent")
+    if account.payment_delegated or parent.kind == "reseller":
+        return parent
+    return account
+
+
+async def billed_accounts(session: AsyncSession, account: Account) -> list[Account]:
+    """The accounts whose subscriptions ``account`` is invoiced for (itself first)."""
+    children = (
+        await session.scalars(
+            select(Account)
+            .where(Account.tenant_id == account.tenant_id, Account.parent_id == account.id)
+            .order_by(Account.id)
+        )
+    ).all()
+    paid_for = [c for c in children if c.payment_delegated or account.kind == "reseller"]
+    return [account, *paid_for]
+
+
+def _item_of(row: InvoiceItem) -> Item:
+    return Item(
+        kind=ItemKind(row.kind),
+        amount=Money.from_minor(row.amount_minor, row.currency),
+        span=Span(row.start_date, row.end_date),
+        subscription_id=row.subscription_id,
+        rate=row.rate,
+        plan=row.plan,
+        phase=PhaseType(row.phase) if row.phase else None,
+        quantity=row.quantity,
+        linked_to=row.linked_item_id,
+        id=row.id,
+    )
+
+
+async def _existing(
+    session: AsyncSession, tenant_id: str, sub_ids: Sequence[str], since: date | None
+) -> list[Item]:
+    query = (
+        select(InvoiceItem)
+        .join(Invoice, Invoice.id == InvoiceItem.invoice_id)
+        .where(
+            InvoiceItem.tenant_id == tenant_id,
+            InvoiceItem.subscription_id.in_(sub_ids),
+            Invoice.status != "void",
+        )
+        .order_by(InvoiceItem.start_date, InvoiceItem.id)
+    )
+    if since is not None:
+        query = query.where(InvoiceItem.end_date > since)
+    return [_item_of(row) for row in (await session.scalars(query)).all()]
+
+
+async def _usage(
+    session: AsyncSession, tenant_id: str, sub_ids: Sequence[str], since: date | None
+) -> list[DomainUsage]:
+    query = select(UsageRecord).where(
+        UsageRecord.tenant_id == tenant_id, UsageRecord.subscription_id.in_(sub_ids)
+    )
+    if since is not None:
+        query = query.where(UsageRecord.day >= since - timedelta(days=366))
+    return [
+        DomainUsage(r.subscription_id, r.name, r.day, r.units)
+        for r in (await session.scalars(query)).all()
+    ]
+
+
+async def invoice_account(
+    session: AsyncSession,
+    tenant: Tenant,
+    account: Account,
+    now: datetime,
+    *,
+    target: date | None = None,
+    book: CatalogBook | None = None,
+) -> Invoice | None:
+    """Invoice a bill-to account for everything billable up to ``target`` (default today).
+
+    Returns the new invoice, or None when nothing is owed or credited.
+    """
+    accounts = await billed_accounts(session, account)
+    subs = (
+        await session.scalars(
+            select(Subscription)
+            .where(
+                Subscription.tenant_id == tenant.id,
+                Subscription.account_id.in_([a.id for a in accounts]),
+            )
+            .order_by(Subscription.created_at, Subscription.id)
+        )
+    ).all()
+    day = target or local_today(now, account.timezone)
+    if not subs:
+        account.next_bill_on = None
+        return None
+    book = book or await load_book(session, tenant.id)
+    froms = [s.reconcile_from for s in subs]
+    since = None if any(f is None for f in froms) else min(f for f in froms if f is not None)
+    sub_ids = [s.id for s in subs]
+    existing = await _existing(session, tenant.id, sub_ids, since)
+    items, next_on = next_items(
+        [Billing(terms_of(s), account.price_list) for s in subs],
+        book.at,
+        existing=existing,
+        currency=account.currency,
+        account_cycle_day=account.cycle_day,
+        target=day,
+        since=since,
+        usage=await _usage(session, tenant.id, sub_ids, since),
+    )
+    account.next_bill_on = next_on
+    for sub in subs:
+        sub.reconcile_from = max(sub.reconcile_from or date.min, day - LOOKBACK)
+    latest: Invoice | None = None
+    for bill_day, group in by_billing_day(items, day):
+        latest = await _issue(session, tenant, account, group, bill_day, now) or latest
+    return latest
+
+
+async def _issue(
+    session: AsyncSession,
+    tenant: Tenant,
+    account: Account,
+    items: Sequence[Item],
+    day: date,
+    now: datetime,
+) -> Invoice | None:
+    credit = Money.from_minor(account.credit_minor, account.currency)
+    draft = assemble(items, credit=credit, day=day)
+    if draft is None:
+        return None
+    status = "draft" if tenant.draft_invoices else ("open" if draft.total.is_positive() else "paid")
+    invoice = Invoice(
+        id=new_id("inv"),
+        tenant_id=tenant.id,
+        account_id=account.id,
+        invoice_date=day,
+        issued_at=now,
+        due_at=local_midnight(day + timedelta(days=account.net_terms_days), account.timezone),
+        currency=account.currency,
+        total_minor=draft.total.minor,
+        paid_minor=0,
+        status=status,
+    )
+    session.add(invoice)
+    await session.flush()
+    for item in draft.items:
+        session.add(
+            InvoiceItem(
+                id=new_id("ii"),
+                tenant_id=tenant.id,
+                invoice_id=invoice.id,
+                account_id=account.id,
+                subscription_id=item.subscription_id,
+                kind=item.kind.value,
+                start_date=item.span.start,
+                end_date=item.span.end,
+                amount_minor=item.amount.minor,
+                currency=item.amount.currency,
+                rate=item.rate,
+                plan=item.plan,
+                phase=item.phase.value if item.phase else None,
+                quantity=item.quantity,
+                linked_item_id=item.linked_to,
+            )
+        )
+    account.credit_minor = draft.credit_after.minor
+    await session.flush()
+    if status != "draft":
+        await apply_account_credit(session, account)
+    return invoice
+
+
+async def commit_invoice(
+    session: AsyncSession, account: Account, invoice: Invoice, now: datetime
+) -> None:
+    """Issue a draft: it becomes due from today and account credit pays what it can."""
+    if invoice.status != "draft":
+        raise ValueError(f"invoice {invoice.id} is {invoice.status}, not a draft")
+    day = local_today(now, account.timezone)
+    invoice.issued_at = now
+    invoice.due_at = local_midnight(day + timedelta(days=account.net_terms_days), account.timezone)
+    invoice.status = "open" if invoice.total_minor > 0 else "paid"
+    await session.flush()
+    await apply_account_credit(session, account)
+
+
+async def open_drafts(session: AsyncSession, account: Account) -> list[Invoice]:
+    return list(
+        (
+            await session.scalars(
+                select(Invoice).where(
+                    Invoice.tenant_id == account.tenant_id,
+                    Invoice.account_id == account.id,
+                    Invoice.status == "draft",
+                )
+            )
+        ).all()
+    )

@@ -1,0 +1,92 @@
+"""Subscription rows to the domain's terms and back."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+from billing_worker.db.models import Subscription
+from billing_worker.domain.subscriptions import (
+    Cancellation,
+    Pause,
+    PlanChange,
+    QuantityChange,
+    Terms,
+)
+
+
+def _day(value: str | None) -> date | None:
+    return None if value is None else date.fromisoformat(value)
+
+
+def terms_of(sub: Subscription) -> Terms:
+    changes: list[PlanChange] = []
+    quantities: list[QuantityChange] = []
+    pauses: list[Pause] = []
+    for event in sub.events:
+        kind = event["type"]
+        if kind == "change":
+            changes.append(
+                PlanChange(
+                    effective=date.fromisoformat(event["effective"]),
+                    plan=event["plan"],
+                    price_list=event["price_list"],
+                    restart_phases=event["restart_phases"],
+                )
+            )
+        elif kind == "quantity":
+            quantities.append(
+                QuantityChange(date.fromisoformat(event["effective"]), event["quantity"])
+            )
+        elif kind == "pause":
+            pauses.append(Pause(date.fromisoformat(event["start"]), _day(event.get("resume"))))
+    cancellation = None
+    if sub.entitlement_end is not None and sub.billing_end is not None:
+        cancellation = Cancellation(
+            entitlement_end=sub.entitlement_end, billing_end=sub.billing_end
+        )
+    return Terms(
+        id=sub.id,
+        plan=sub.plan,
+        entitlement_start=sub.entitlement_start,
+        billing_start=sub.billing_start,
+        price_list=sub.price_list,
+        quantity=sub.quantity,
+        cycle_day=sub.cycle_day,
+        base_id=sub.base_id,
+        changes=tuple(changes),
+        quantities=tuple(quantities),
+        pauses=tuple(pauses),
+        cancellation=cancellation,
+    )
+
+
+def save_terms(sub: Subscription, terms: Terms) -> None:
+    """Write ``terms`` back; events keep the order they were made in."""
+    events: list[dict[str, Any]] = [
+        {
+            "type": "change",
+            "effective": c.effective.isoformat(),
+            "plan": c.plan,
+            "price_list": c.price_list,
+            "restart_phases": c.restart_phases,
+        }
+        for c in terms.changes
+    ]
+    events += [
+        {"type": "quantity", "effective": q.effective.isoformat(), "quantity": q.quantity}
+        for q in terms.quantities
+    ]
+    events += [
+        {
+            "type": "pause",
+            "start": p.start.isoformat(),
+            "resume": p.resume.isoformat() if p.resume else None,
+        }
+        for p in terms.pauses
+    ]
+    sub.events = events
+    sub.entitlement_end = terms.cancellation.entitlement_end if terms.cancellation else None
+    sub.billing_end = terms.cancellation.billing_end if terms.cancellation else None
+    sub.quantity = terms.quantity
+    sub.status = "active"
