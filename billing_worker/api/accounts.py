@@ -14,7 +14,7 @@ from billing_worker.api.auth import tenant_of
 from billing_worker.api.errors import Conflict, InvalidRequest, NotFound
 from billing_worker.api.routes import router
 from billing_worker.api.routing import Role, decode, respond
-from billing_worker.api.subscriptions import invoice_preview, lock_family
+from billing_worker.api.subscriptions import DryRun, invoice_preview, lock_family
 from billing_worker.api.views import (
     account_view,
     invoice_view,
@@ -295,11 +295,6 @@ async def list_invoices(request: web.Request) -> web.Response:
 async def create_invoice(request: web.Request) -> web.Response:
     body = await decode(request, schemas.InvoiceCreate)
     now = request.app[CLOCK].now()
-    preview: schemas.InvoicePreview | None = None
-
-    class Rollback(Exception):
-        pass
-
     try:
         async with request.app[SESSIONS]() as session, session.begin():
             tenant, account, payer = await lock_family(
@@ -310,22 +305,19 @@ async def create_invoice(request: web.Request) -> web.Response:
                     "account_id", f"this account is invoiced through its parent {payer.id}"
                 )
             invoice = await invoice_account(session, tenant, account, now, target=body.target_date)
-            preview = await invoice_preview(session, invoice)
-            if preview is None:
-                preview = schemas.InvoicePreview(
-                    invoice_date=body.target_date or local_today(now, account.timezone),
-                    currency=account.currency,
-                    items=[],
-                    total=money(0, account.currency),
-                    credit_after="",
-                )
-            preview.credit_after = money(account.credit_minor, account.currency)
+            preview = await invoice_preview(session, invoice, account) or schemas.InvoicePreview(
+                invoice_date=body.target_date or local_today(now, account.timezone),
+                currency=account.currency,
+                items=[],
+                total=money(0, account.currency),
+                credit_after=money(account.credit_minor, account.currency),
+            )
             if body.dry_run:
-                raise Rollback
+                raise DryRun(preview)
             await refresh_account(session, tenant, account, now)
             await refresh_followers(session, tenant, account, now)
-    except Rollback:
-        return respond(preview)
+    except DryRun as dry:
+        return respond(dry.payload)
     request.app[OUTBOX_WAKE].set()
     return respond(preview, 201 if preview.items else 200)
 

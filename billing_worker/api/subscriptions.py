@@ -8,6 +8,7 @@ real thing can never disagree.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from datetime import date, datetime, timedelta
 from typing import NoReturn
@@ -55,10 +56,10 @@ from billing_worker.terms import save_terms, terms_of
 SUBSCRIPTION = "/v1/subscriptions/{subscription_id}"
 
 
-class _DryRun(Exception):
+class DryRun(Exception):
     """Carries a dry run's answer out of the transaction, which rolls it back."""
 
-    def __init__(self, payload: schemas.ChangeOut) -> None:
+    def __init__(self, payload: object) -> None:
         self.payload = payload
 
 
@@ -90,8 +91,9 @@ def _field_error(exc: SubscriptionError) -> NoReturn:
 
 
 async def invoice_preview(
-    session: AsyncSession, invoice: Invoice | None
+    session: AsyncSession, invoice: Invoice | None, payer: Account
 ) -> schemas.InvoicePreview | None:
+    """The invoice as the API shows it, with the payer's credit after it."""
     if invoice is None:
         return None
     items = (
@@ -106,7 +108,7 @@ async def invoice_preview(
         currency=invoice.currency,
         items=[item_view(i) for i in items],
         total=money(invoice.total_minor, invoice.currency),
-        credit_after="",
+        credit_after=money(payer.credit_minor, payer.currency),
     )
 
 
@@ -124,9 +126,7 @@ async def settle(
     what that would do and undo it."""
     await session.flush()
     invoice = await invoice_account(session, tenant, payer, now)
-    preview = await invoice_preview(session, invoice)
-    if preview is not None:
-        preview.credit_after = money(payer.credit_minor, payer.currency)
+    preview = await invoice_preview(session, invoice, payer)
     book = await load_book(session, tenant.id)
     today = local_today(now, account.timezone)
     phase = phase_on(terms_of(sub), book.at, today)
@@ -136,7 +136,7 @@ async def settle(
         dry_run=dry_run,
     )
     if dry_run:
-        raise _DryRun(out)
+        raise DryRun(out)
     await refresh_account(session, tenant, payer, now)
     if payer.id != account.id:
         await refresh_account(session, tenant, account, now)
@@ -144,12 +144,16 @@ async def settle(
     return out
 
 
-async def _run(request: web.Request, change: object, status: int = 200) -> web.Response:
-    """Run ``change`` (a coroutine producing a ChangeOut) in a transaction; answer it."""
+async def _run(
+    request: web.Request,
+    change: Callable[[AsyncSession], Awaitable[schemas.ChangeOut]],
+    status: int = 200,
+) -> web.Response:
+    """Run ``change`` in a transaction and answer with what it returns (or its dry run)."""
     try:
         async with request.app[SESSIONS]() as session, session.begin():
-            out = await change(session)  # type: ignore[operator]
-    except _DryRun as dry:
+            out = await change(session)
+    except DryRun as dry:
         return respond(dry.payload, 200)
     request.app[OUTBOX_WAKE].set()
     return respond(out, status)
