@@ -33,7 +33,7 @@ from billing_worker.db.models import (
     Tenant,
     User,
 )
-from billing_worker.domain.periods import add_months
+from billing_worker.domain.calendar import add_months
 from billing_worker.domain.standing import (
     GracePolicy,
     RenewalOutlook,
@@ -164,7 +164,9 @@ def _account(
         sub_id = new_id("sub")
         period_start = start
         while period_start <= now:
-            period_end = add_months(period_start, 1, start.day)
+            period_end = datetime.combine(
+                add_months(period_start.date(), 1, start.day), start.timetz()
+            )
             paid = wanted is Standing.ACTIVE
             invoice_id = new_id("inv")
             batch.rows[Invoice].append(
