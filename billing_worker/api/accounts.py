@@ -267,12 +267,10 @@ async def list_invoices(request: web.Request) -> web.Response:
         ).all()
         items = (
             await session.scalars(
-                select(InvoiceItem)
-                .where(
+                select(InvoiceItem).where(
                     InvoiceItem.tenant_id == tenant_id,
                     InvoiceItem.invoice_id.in_([i.id for i in invoices]),
                 )
-                .order_by(InvoiceItem.start_date, InvoiceItem.id)
             )
         ).all()
     by_invoice: dict[str, list[InvoiceItem]] = {}

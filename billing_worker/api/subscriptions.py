@@ -24,7 +24,7 @@ from billing_worker.api.auth import tenant_of
 from billing_worker.api.errors import Conflict, InvalidRequest, NotFound
 from billing_worker.api.routes import router
 from billing_worker.api.routing import Role, decode, respond
-from billing_worker.api.views import item_view, money, subscription_view
+from billing_worker.api.views import in_invoice_order, item_view, money, subscription_view
 from billing_worker.catalogs import CatalogBook, NoCatalog, load_book
 from billing_worker.db.models import (
     Account,
@@ -96,13 +96,11 @@ async def invoice_preview(
     """The invoice as the API shows it, with the payer's credit after it."""
     if invoice is None:
         return None
-    items = (
-        await session.scalars(
-            select(InvoiceItem)
-            .where(InvoiceItem.invoice_id == invoice.id)
-            .order_by(InvoiceItem.start_date, InvoiceItem.id)
-        )
-    ).all()
+    items = in_invoice_order(
+        (
+            await session.scalars(select(InvoiceItem).where(InvoiceItem.invoice_id == invoice.id))
+        ).all()
+    )
     return schemas.InvoicePreview(
         invoice_date=invoice.invoice_date,
         currency=invoice.currency,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import date
 
 from billing_worker.api import schemas
@@ -142,6 +143,14 @@ def item_view(item: Item | InvoiceItem) -> schemas.InvoiceItemOut:
     )
 
 
+_CREDITS = ("credit_applied", "credit_generated")
+
+
+def in_invoice_order(items: Iterable[InvoiceItem]) -> list[InvoiceItem]:
+    """Charges and repairs by date, then the account-credit lines that balance them."""
+    return sorted(items, key=lambda i: (i.kind in _CREDITS, i.start_date, i.kind, i.id))
+
+
 def invoice_view(inv: Invoice, items: list[InvoiceItem]) -> schemas.InvoiceOut:
     return schemas.InvoiceOut(
         id=inv.id,
@@ -154,7 +163,7 @@ def invoice_view(inv: Invoice, items: list[InvoiceItem]) -> schemas.InvoiceOut:
         paid=money(inv.paid_minor, inv.currency),
         balance=money(inv.total_minor - inv.paid_minor, inv.currency),
         status=inv.status,
-        items=[item_view(i) for i in items],
+        items=[item_view(i) for i in in_invoice_order(items)],
     )
 
 
