@@ -13,6 +13,9 @@ import subprocess
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
+# Imported here, at a shallow stack: the hypothesis plugin otherwise imports it at session
+# end through pytest's assertion rewriter, which CPython 3.11.7's parser can crash on.
+import hypothesis  # noqa: F401
 import pytest
 import redis
 import redis.asyncio as aioredis
