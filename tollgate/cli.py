@@ -139,6 +139,29 @@ def _cmd_seed(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_invoice_run(args: argparse.Namespace) -> int:
+    _export(args)
+    from datetime import date
+
+    from tollgate.invoice_run import RunOptions, invoice_run
+    from tollgate.storage import storage
+
+    try:
+        target = date.fromisoformat(args.date) if args.date else None
+    except ValueError:
+        print(f"tollgate invoice-run: --date {args.date!r} is not YYYY-MM-DD", file=sys.stderr)
+        return 2
+    options = RunOptions(args.tenant, target, args.batch_size, progress=not args.quiet)
+
+    async def go() -> int:
+        async with storage() as store:
+            run, _resumed = await invoice_run(store, options)
+        print(f"{run.id}: {run.done:,} accounts, {run.invoices:,} invoices")
+        return 0
+
+    return asyncio.run(go())
+
+
 def _cmd_bench(args: argparse.Namespace) -> int:
     import shutil
 
@@ -221,6 +244,17 @@ def build_parser() -> argparse.ArgumentParser:
     seed.add_argument("--database-url")
     seed.add_argument("--redis-url")
     seed.set_defaults(func=_cmd_seed)  # fmt: skip
+
+    run = commands.add_parser(
+        "invoice-run", help="invoice every due account now (resumes an unfinished run)"
+    )
+    run.add_argument("--tenant", help="one tenant's accounts (default: every tenant)")
+    run.add_argument("--date", help="bill up to YYYY-MM-DD (default: each account's own today)")
+    run.add_argument("--batch-size", type=int, default=200, help="accounts per transaction")
+    run.add_argument("--quiet", action="store_true", help="no progress bar")
+    run.add_argument("--database-url")
+    run.add_argument("--redis-url")
+    run.set_defaults(func=_cmd_invoice_run)
 
     bench = commands.add_parser("bench", help="measure Tollgate against baselines (wrk)")
     bench.add_argument("--quick", action="store_true", help="short runs, small data (~2 min)")

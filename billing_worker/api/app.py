@@ -20,16 +20,26 @@ from aiohttp import web
 from billing_worker.api import (  # noqa: F401  (registers routes)
     accounts,
     catalog,
+    invoice_runs,
     meta,
     subscriptions,
     tenants,
     testing,
 )
-from billing_worker.api.appkeys import CLOCK, OUTBOX_WAKE, REDIS, SESSIONS, SETTINGS, TEST_CLOCK
+from billing_worker.api.appkeys import (
+    CLOCK,
+    INVOICE_RUNS_WAKE,
+    OUTBOX_WAKE,
+    REDIS,
+    SESSIONS,
+    SETTINGS,
+    TEST_CLOCK,
+)
 from billing_worker.api.auth import auth_middleware
 from billing_worker.api.errors import problem_middleware
 from billing_worker.api.routes import router
 from billing_worker.db.engine import create_engine, session_factory
+from billing_worker.invoice_runs import InvoiceRunner
 from billing_worker.publisher import OutboxPublisher
 from billing_worker.scheduler import Scheduler
 from billing_worker.settings import WorkerSettings
@@ -43,6 +53,7 @@ def create_app(settings: WorkerSettings, *, jobs: bool = True) -> web.Applicatio
     app = web.Application(middlewares=[problem_middleware, auth_middleware])
     app[SETTINGS] = settings
     app[OUTBOX_WAKE] = asyncio.Event()
+    app[INVOICE_RUNS_WAKE] = asyncio.Event()
     app.cleanup_ctx.append(_database)
     app.cleanup_ctx.append(_redis)
     app.cleanup_ctx.append(_clock)
@@ -93,15 +104,24 @@ async def _jobs(app: web.Application) -> AsyncIterator[None]:
     folder = UsageFolder(
         app[SESSIONS], app[REDIS], app[CLOCK], interval=app[SETTINGS].usage_fold_interval
     )
+    runner = InvoiceRunner(
+        app[SESSIONS],
+        app[CLOCK],
+        interval=app[SETTINGS].scheduler_interval * 5,
+        on_batch=publisher.wake.set,
+    )
+    runner.wake = app[INVOICE_RUNS_WAKE]
     tasks = [
         _named(publisher.run(stop), "outbox-publisher"),
         _named(scheduler.run(stop), "scheduler"),
+        _named(runner.run(stop), "invoice-runs"),
         _named(folder.run(stop), "usage-folder"),
     ]
     yield
     # Let each job finish the transaction it is in; cancel only what does not stop in time.
     stop.set()
     publisher.wake.set()
+    runner.wake.set()
     _done, pending = await asyncio.wait(tasks, timeout=app[SETTINGS].scheduler_interval + 5)
     for task in pending:
         task.cancel()

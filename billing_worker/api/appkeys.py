@@ -18,3 +18,5 @@ CLOCK = web.AppKey[Clock]("clock")
 TEST_CLOCK = web.AppKey[RedisTestClock | None]("test_clock")
 #: Set after every commit that staged outbox rows, so the publisher drains at once.
 OUTBOX_WAKE = web.AppKey("outbox_wake", asyncio.Event)
+#: Set when a new invoice run is created, so the worker starts it at once.
+INVOICE_RUNS_WAKE = web.AppKey("invoice_runs_wake", asyncio.Event)

@@ -280,6 +280,12 @@ class InvoiceRunOut(Struct, kw_only=True):
     total: int
     done: int
     invoices: int
+    started_at: datetime
+    finished_at: datetime | None
+
+
+class InvoiceRunList(Struct, kw_only=True):
+    data: list[InvoiceRunOut]
 
 
 class PaymentCreate(Body):

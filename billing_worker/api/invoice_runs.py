@@ -1,0 +1,92 @@
+"""Invoice runs through the API: start one for the caller's tenant, watch its progress."""
+
+from __future__ import annotations
+
+from aiohttp import web
+from sqlalchemy import select
+
+from billing_worker.api import schemas
+from billing_worker.api.appkeys import CLOCK, INVOICE_RUNS_WAKE, SESSIONS
+from billing_worker.api.auth import tenant_of
+from billing_worker.api.errors import NotFound
+from billing_worker.api.routes import router
+from billing_worker.api.routing import Role, decode, respond
+from billing_worker.db.models import InvoiceRun
+from billing_worker.invoice_runs import start_run, unfinished
+
+
+def run_view(run: InvoiceRun) -> schemas.InvoiceRunOut:
+    return schemas.InvoiceRunOut(
+        id=run.id,
+        status=run.status,
+        target_date=run.target_date,
+        total=run.total,
+        done=run.done,
+        invoices=run.invoices,
+        started_at=run.started_at,
+        finished_at=run.finished_at,
+    )
+
+
+@router.route(
+    "POST",
+    "/v1/invoice-runs",
+    summary="Invoice every due account of the tenant; the worker runs it in the background",
+    role=Role.TENANT,
+    request=schemas.InvoiceRunCreate,
+    response=schemas.InvoiceRunOut,
+    status=202,
+)
+async def create_run(request: web.Request) -> web.Response:
+    body = await decode(request, schemas.InvoiceRunCreate)
+    tenant_id = tenant_of(request)
+    sessions = request.app[SESSIONS]
+    running = await unfinished(sessions, tenant_id=tenant_id, target=body.target_date)
+    run = running[0] if running else None
+    if run is None:
+        run = await start_run(
+            sessions, request.app[CLOCK].now(), tenant_id=tenant_id, target=body.target_date
+        )
+    request.app[INVOICE_RUNS_WAKE].set()
+    return respond(run_view(run), 202)
+
+
+@router.route(
+    "GET",
+    "/v1/invoice-runs",
+    summary="The tenant's invoice runs, newest first",
+    role=Role.TENANT,
+    response=schemas.InvoiceRunList,
+)
+async def list_runs(request: web.Request) -> web.Response:
+    async with request.app[SESSIONS]() as session:
+        runs = (
+            await session.scalars(
+                select(InvoiceRun)
+                .where(InvoiceRun.tenant_id == tenant_of(request))
+                .order_by(InvoiceRun.started_at.desc(), InvoiceRun.id.desc())
+                .limit(100)
+            )
+        ).all()
+    return respond(schemas.InvoiceRunList(data=[run_view(r) for r in runs]))
+
+
+@router.route(
+    "GET",
+    "/v1/invoice-runs/{run_id}",
+    summary="One invoice run's progress: accounts done of total, invoices issued",
+    role=Role.TENANT,
+    response=schemas.InvoiceRunOut,
+    errors=(404,),
+)
+async def read_run(request: web.Request) -> web.Response:
+    async with request.app[SESSIONS]() as session:
+        run = await session.scalar(
+            select(InvoiceRun).where(
+                InvoiceRun.tenant_id == tenant_of(request),
+                InvoiceRun.id == request.match_info["run_id"],
+            )
+        )
+    if run is None:
+        raise NotFound(f"no invoice run {request.match_info['run_id']!r}")
+    return respond(run_view(run))

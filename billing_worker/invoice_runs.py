@@ -1,0 +1,203 @@
+"""Invoice runs: bill every due account of a tenant (or of all tenants) up to a day.
+
+A run is a row in ``invoice_runs``. It walks the due bill-to accounts in id order, one
+batch per transaction; the batch's invoices and the run's ``cursor`` (the last account id
+done) commit together. A crash therefore loses at most the batch in flight, which rolled
+back whole, and resuming continues after the cursor. Invoicing is itself idempotent, so
+even an account billed twice over would gain nothing: the cursor only saves the work.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable
+from datetime import date, datetime, timedelta
+
+from sqlalchemy import ColumnElement, and_, func, select
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from billing_worker.catalogs import CatalogBook, NoCatalog, load_book
+from billing_worker.db.models import Account, InvoiceRun, Tenant
+from billing_worker.entitlements import refresh_account, refresh_followers
+from billing_worker.ids import new_id
+from billing_worker.invoicer import bill_to, invoice_account
+from shared.clock import Clock
+
+log = logging.getLogger(__name__)
+
+Progress = Callable[[InvoiceRun], None]
+
+
+def _due(run: InvoiceRun) -> ColumnElement[bool]:
+    """Accounts the run covers: bill-to accounts whose next invoice falls by the target.
+
+    Without a target each account bills up to its own local today; one day past UTC's
+    today covers every time zone, and the invoicer stops at the account's local date.
+    """
+    last_day = run.target_date or (run.started_at + timedelta(days=1)).date()
+    due = and_(Account.next_bill_on.is_not(None), Account.next_bill_on <= last_day)
+    if run.tenant_id is not None:
+        due = and_(due, Account.tenant_id == run.tenant_id)
+    return due
+
+
+async def start_run(
+    sessions: async_sessionmaker[AsyncSession],
+    now: datetime,
+    *,
+    tenant_id: str | None = None,
+    target: date | None = None,
+) -> InvoiceRun:
+    """Create a run over the accounts due now (its ``total``); nothing is billed yet."""
+    async with sessions() as session, session.begin():
+        run = InvoiceRun(
+            id=new_id("run"),
+            tenant_id=tenant_id,
+            target_date=target,
+            status="running",
+            total=0,
+            done=0,
+            invoices=0,
+            cursor="",
+            started_at=now,
+        )
+        run.total = await session.scalar(select(func.count()).where(_due(run))) or 0
+        session.add(run)
+    return run
+
+
+async def unfinished(
+    sessions: async_sessionmaker[AsyncSession],
+    *,
+    tenant_id: str | None = None,
+    target: date | None = None,
+    any_scope: bool = False,
+) -> list[InvoiceRun]:
+    """Runs a crash (or a stop) left running, oldest first; all of them with ``any_scope``."""
+    query = select(InvoiceRun).where(InvoiceRun.status == "running")
+    if not any_scope:
+        query = query.where(
+            InvoiceRun.tenant_id.is_not_distinct_from(tenant_id),
+            InvoiceRun.target_date.is_not_distinct_from(target),
+        )
+    async with sessions() as session:
+        return list((await session.scalars(query.order_by(InvoiceRun.started_at))).all())
+
+
+async def _batch(
+    session: AsyncSession, run: InvoiceRun, clock: Clock, batch_size: int
+) -> tuple[int, int]:
+    accounts = (
+        await session.scalars(
+            select(Account)
+            .where(_due(run), Account.id > run.cursor)
+            .order_by(Account.id)
+            .limit(batch_size)
+            .with_for_update()
+        )
+    ).all()
+    tenants: dict[str, Tenant] = {}
+    books: dict[str, CatalogBook] = {}
+    invoices = 0
+    now = clock.now()
+    for account in accounts:
+        tenant = tenants.get(account.tenant_id) or await session.get(Tenant, account.tenant_id)
+        if tenant is None:
+            raise LookupError(f"account {account.id} has no tenant")
+        tenants[tenant.id] = tenant
+        if (await bill_to(session, account)).id == account.id:
+            if tenant.id not in books:
+                try:
+                    books[tenant.id] = await load_book(session, tenant.id)
+                except NoCatalog:
+                    continue
+            issued = await invoice_account(
+                session, tenant, account, now, target=run.target_date, book=books[tenant.id]
+            )
+            invoices += issued is not None
+            await refresh_account(session, tenant, account, now)
+            await refresh_followers(session, tenant, account, now)
+    if accounts:
+        run.cursor = accounts[-1].id
+    return len(accounts), invoices
+
+
+async def resume_run(
+    sessions: async_sessionmaker[AsyncSession],
+    clock: Clock,
+    run_id: str,
+    *,
+    batch_size: int = 200,
+    progress: Progress | None = None,
+    on_batch: Callable[[], None] | None = None,
+    stop: asyncio.Event | None = None,
+) -> InvoiceRun:
+    """Drive a run from its cursor to the end (or until ``stop``, between batches);
+    safe to call for a finished run.
+
+    Each batch locks the run's row first, so two drivers of one run (the worker and a
+    ``tollgate invoice-run`` started by hand) take turns rather than interleave.
+    """
+    while True:
+        async with sessions() as session, session.begin():
+            run = await session.get(InvoiceRun, run_id, with_for_update=True)
+            if run is None:
+                raise LookupError(f"no invoice run {run_id}")
+            if run.status == "finished":
+                return run
+            count, invoices = await _batch(session, run, clock, batch_size)
+            run.done += count
+            run.invoices += invoices
+            if count < batch_size:
+                run.status = "finished"
+                run.finished_at = clock.now()
+                run.total = max(run.total, run.done)
+        if on_batch is not None and count:
+            on_batch()
+        if progress is not None:
+            progress(run)
+        if run.status == "finished" or (stop is not None and stop.is_set()):
+            return run
+
+
+class InvoiceRunner:
+    """The worker's job that drives runs: any left running at start, then each new one.
+
+    A run created through the API sets ``wake``; without a wake the runner still looks
+    every ``interval`` seconds, so a run created by another process is picked up too.
+    """
+
+    def __init__(
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        clock: Clock,
+        *,
+        interval: float,
+        on_batch: Callable[[], None],
+    ) -> None:
+        self._sessions = sessions
+        self._clock = clock
+        self._interval = interval
+        self._on_batch = on_batch
+        self.wake = asyncio.Event()
+
+    async def run(self, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            try:
+                for pending in await unfinished(self._sessions, any_scope=True):
+                    await resume_run(
+                        self._sessions,
+                        self._clock,
+                        pending.id,
+                        on_batch=self._on_batch,
+                        stop=stop,
+                    )
+            except SQLAlchemyError as exc:
+                log.warning("invoice_run.failed: %s", exc)
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(self._interval):
+                    await self.wake.wait()  # the worker sets it on stop too
+            self.wake.clear()
