@@ -162,6 +162,22 @@ def _cmd_invoice_run(args: argparse.Namespace) -> int:
     return asyncio.run(go())
 
 
+def _cmd_simulate(args: argparse.Namespace) -> int:
+    from tollgate.simulate.command import simulate_files
+
+    paths = [Path(p) for p in args.files]
+    files = [f for p in paths for f in (sorted(p.glob("*.yaml")) if p.is_dir() else [p])]
+    missing = [str(f) for f in files if not f.is_file()]
+    if missing or not files:
+        print(f"tollgate simulate: no such scenario file: {', '.join(missing)}", file=sys.stderr)
+        return 2
+    failed = asyncio.run(
+        simulate_files(files, database_url=args.database_url, redis_url=args.redis_url)
+    )
+    print(f"{len(files) - failed} of {len(files)} scenario(s) passed")
+    return 1 if failed else 0
+
+
 def _cmd_bench(args: argparse.Namespace) -> int:
     import shutil
 
@@ -255,6 +271,18 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--database-url")
     run.add_argument("--redis-url")
     run.set_defaults(func=_cmd_invoice_run)
+
+    simulate = commands.add_parser(
+        "simulate", help="run timeline scenarios (YAML) against the real stack on the test clock"
+    )
+    simulate.add_argument("files", nargs="+", help="scenario files, or folders of *.yaml")
+    simulate.add_argument(
+        "--database-url", help="a migrated database to write to (default: a new SQLite per file)"
+    )
+    simulate.add_argument(
+        "--redis-url", help="a Redis the simulation may flush (default: a private redis-server)"
+    )
+    simulate.set_defaults(func=_cmd_simulate)
 
     bench = commands.add_parser("bench", help="measure Tollgate against baselines (wrk)")
     bench.add_argument("--quick", action="store_true", help="short runs, small data (~2 min)")

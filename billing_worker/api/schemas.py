@@ -336,6 +336,11 @@ class ClockOut(Struct, kw_only=True):
     offset_seconds: float
 
 
+class Settled(Struct, kw_only=True):
+    evaluated: int
+    now: datetime
+
+
 class UsageDay(Struct, kw_only=True):
     day: str
     logins: int

@@ -1,16 +1,21 @@
-"""Test mode only: read and move the clock that billing and every gateway share."""
+"""Test mode only: read and move the clock that billing and every gateway share, and let
+a simulation wait until the worker has caught up with it."""
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime, timedelta
 
 from aiohttp import web
+from sqlalchemy import func, select
 
 from billing_worker.api import schemas
-from billing_worker.api.appkeys import CLOCK, TEST_CLOCK
+from billing_worker.api.appkeys import CLOCK, OUTBOX_WAKE, SESSIONS, TEST_CLOCK
 from billing_worker.api.errors import InvalidRequest, NotFound
 from billing_worker.api.routes import router
 from billing_worker.api.routing import Role, decode, respond
+from billing_worker.db.models import Account, OutboxEntry
+from billing_worker.scheduler import run_due
 from shared.clock import RedisTestClock
 
 
@@ -65,3 +70,35 @@ async def move_clock(request: web.Request) -> web.Response:
     await clock.set_offset(offset)
     assert request.app[CLOCK] is clock
     return respond(_clock_out(clock))
+
+
+@router.route(
+    "POST",
+    "/v1/test/settle",
+    summary="Do now what the worker would do by this time, and publish it (test mode only)",
+    role=Role.ANY,
+    response=schemas.Settled,
+    errors=(404,),
+)
+async def settle(request: web.Request) -> web.Response:
+    """Run every due account and drain the outbox into Redis before answering.
+
+    The worker's own scheduler and publisher may be working on some of it at the same
+    moment (they skip rows another transaction holds), so this waits until nothing is due
+    and nothing is unpublished rather than trusting its own share of the work.
+    """
+    clock = _test_clock(request)
+    sessions = request.app[SESSIONS]
+    evaluated = 0
+    for _ in range(1000):
+        evaluated += await run_due(sessions, clock)
+        async with sessions() as session:
+            due = await session.scalar(
+                select(func.count()).where(Account.next_evaluation_at <= clock.now())
+            )
+            unpublished = await session.scalar(select(func.count()).select_from(OutboxEntry))
+        if not due and not unpublished:
+            return respond(schemas.Settled(evaluated=evaluated, now=clock.now()))
+        request.app[OUTBOX_WAKE].set()
+        await asyncio.sleep(0.005)
+    raise RuntimeError("the worker did not settle: accounts stay due or the outbox stays full")

@@ -1,0 +1,483 @@
+"""Runs a scenario against a running stack over HTTP, day by day on the test clock.
+
+Between two steps the clock moves one day at a time (noon UTC) and the worker is settled
+each day, so invoices, standing changes and their publication happen on the day they
+would in production. Everything observed is printed as a timeline; the first expectation
+that does not hold stops the scenario with what was expected and what happened.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from typing import Any, TextIO
+
+import aiohttp
+
+from tollgate.simulate.scenario import NOON, Scenario, Step
+
+#: How long a decision may take to reach the gateway after the worker has published it.
+DECISION_WITHIN = 2.0
+
+
+#: Actions that are one POST to the subscription's own endpoint, with the step's arguments.
+_SUBSCRIPTION_PATHS = {
+    "change_plan": "change",
+    "cancel": "cancel",
+    "uncancel": "uncancel",
+    "pause": "pause",
+    "resume": "resume",
+    "set_quantity": "quantity",
+    "record_usage": "usage",
+}
+
+
+class Mismatch(Exception):
+    """An expectation that did not hold, or an action the API refused unexpectedly."""
+
+
+@dataclass
+class _Account:
+    id: str
+    state: tuple[str, str, str] = ("", "", "")
+
+
+@dataclass
+class _Outcome:
+    status: int
+    body: Any
+    logins: dict[str, str] = field(default_factory=dict)
+
+
+def _json_default(value: object) -> str:
+    if isinstance(value, date):
+        return value.isoformat()
+    raise TypeError(f"cannot encode {type(value).__name__}")
+
+
+def _plain(value: Any) -> Any:
+    """YAML values as the API renders them: dates as ISO strings."""
+    return json.loads(json.dumps(value, default=_json_default))
+
+
+class Simulation:
+    def __init__(
+        self,
+        scenario: Scenario,
+        http: aiohttp.ClientSession,
+        *,
+        api: str,
+        gateway: str,
+        operator_key: str,
+        out: TextIO,
+    ) -> None:
+        self.scenario = scenario
+        self._http = http
+        self._api = api
+        self._gateway = gateway
+        self._operator = {"Authorization": f"Bearer {operator_key}"}
+        self._admin: dict[str, str] = {}
+        self._gate: dict[str, str] = {}
+        self._out = out
+        self._accounts: dict[str, _Account] = {}
+        self._subscriptions: dict[str, str] = {}
+        self._seen_invoices: set[str] = set()
+        self._new_invoices: list[dict[str, Any]] = []
+        self._names: dict[str, str] = {}
+        self._printed_day: date | None = None
+        self._now: datetime | None = None
+
+    # -- output ---------------------------------------------------------------------------
+
+    def _say(self, day: date, text: str) -> None:
+        stamp = f"{day:%Y-%m-%d}" if day != self._printed_day else " " * 10
+        self._printed_day = day
+        self._out.write(f"{stamp}  {text}\n")
+
+    # -- HTTP -----------------------------------------------------------------------------
+
+    async def _call(
+        self, method: str, url: str, headers: Mapping[str, str], body: Any = None
+    ) -> tuple[int, Any]:
+        data = None if body is None else json.dumps(body, default=_json_default)
+        async with self._http.request(
+            method, url, data=data, headers={**headers, "Content-Type": "application/json"}
+        ) as response:
+            text = await response.text()
+            return response.status, (json.loads(text) if text else None)
+
+    async def _admin_call(self, method: str, path: str, body: Any = None) -> tuple[int, Any]:
+        return await self._call(method, self._api + path, self._admin, body)
+
+    async def _ok(self, method: str, path: str, body: Any = None) -> Any:
+        status, payload = await self._admin_call(method, path, body)
+        if status >= 300:
+            raise Mismatch(f"{method} {path} answered {status}: {_problem(payload)}")
+        return payload
+
+    # -- time -----------------------------------------------------------------------------
+
+    async def _move_to(self, moment: datetime) -> None:
+        status, body = await self._call(
+            "POST", self._api + "/v1/test/clock", self._operator, {"set_to": moment.isoformat()}
+        )
+        if status != 200:
+            raise Mismatch(f"the test clock did not move ({status}): {_problem(body)}")
+        self._now = moment
+        await self._settle(moment.date())
+
+    async def _settle(self, day: date) -> None:
+        status, body = await self._call("POST", self._api + "/v1/test/settle", self._operator)
+        if status != 200:
+            raise Mismatch(f"the worker did not settle ({status}): {_problem(body)}")
+        if body["evaluated"]:
+            await self._observe(day)
+
+    async def _advance(self, step: Step) -> None:
+        assert self._now is not None
+        day = self._now.date()
+        while day < step.day:
+            day += timedelta(days=1)
+            await self._move_to(step.at if day == step.day else datetime.combine(day, NOON))
+        if step.at > self._now:
+            await self._move_to(step.at)
+
+    # -- setup ----------------------------------------------------------------------------
+
+    async def _setup(self) -> None:
+        scenario = self.scenario
+        await self._move_to(scenario.start)
+        status, tenant = await self._call(
+            "POST",
+            self._api + "/v1/tenants",
+            self._operator,
+            {"name": scenario.name[:200], **scenario.tenant},
+        )
+        if status != 201:
+            raise Mismatch(f"tenant refused ({status}): {_problem(tenant)}")
+        self._admin = {"Authorization": f"Bearer {tenant['admin_key']}"}
+        self._gate = {"Authorization": f"Bearer {tenant['gateway_key']}"}
+        if scenario.catalog is not None:
+            await self._ok("PUT", "/v1/catalog", scenario.catalog)
+        for name, spec in scenario.accounts.items():
+            body = {"name": name, "external_id": name, **spec.fields}
+            if spec.parent is not None:
+                body["parent_id"] = self._accounts[spec.parent].id
+            account = await self._ok("POST", "/v1/accounts", body)
+            self._accounts[name] = _Account(account["id"])
+            self._names[account["id"]] = name
+            for user in spec.users:
+                await self._ok("POST", f"/v1/accounts/{account['id']}/users", {"external_id": user})
+        self._say(scenario.start.date(), f"start: {len(scenario.accounts)} account(s)")
+
+    # -- observation ----------------------------------------------------------------------
+
+    async def _observe(self, day: date) -> None:
+        """Print what changed: new invoices, and each account's standing and balances."""
+        for name, account in self._accounts.items():
+            invoices = await self._ok("GET", f"/v1/accounts/{account.id}/invoices")
+            for invoice in sorted(
+                invoices["data"], key=lambda i: (i["invoice_date"], i["issued_at"])
+            ):
+                if invoice["id"] in self._seen_invoices:
+                    continue
+                self._seen_invoices.add(invoice["id"])
+                self._new_invoices.append({**invoice, "account": name})
+                self._say(
+                    day,
+                    f"  invoice {invoice['invoice_date']} for {name}: total {invoice['total']}, "
+                    f"balance {invoice['balance']} ({invoice['status']})",
+                )
+                for item in invoice["items"]:
+                    self._say(day, "    " + _item_line(item))
+            found = await self._ok("GET", f"/v1/accounts/{account.id}")
+            state = (found["standing"], found["balance_due"], found["credit"])
+            if state != account.state:
+                account.state = state
+                self._say(
+                    day,
+                    f"  {name}: {state[0]} ({found['standing_reason']}), "
+                    f"balance {state[1]}, credit {state[2]}",
+                )
+
+    # -- actions --------------------------------------------------------------------------
+
+    def _sub(self, step: Step) -> str:
+        name = step.args["subscription"]
+        if name not in self._subscriptions:
+            raise Mismatch(f"no subscription named {name!r} yet (name one with 'as:')")
+        return self._subscriptions[name]
+
+    def _account_id(self, step: Step) -> str:
+        return self._accounts[step.args["account"]].id
+
+    def _body(self, step: Step, *drop: str) -> dict[str, Any]:
+        return {k: v for k, v in step.args.items() if k not in drop}
+
+    async def _act(self, step: Step) -> _Outcome:
+        assert step.action is not None
+        if step.action in _SUBSCRIPTION_PATHS:
+            body = self._body(step, "subscription")
+            if step.action == "record_usage":
+                body.setdefault("record_id", f"step-{step.index}")
+            path = f"/v1/subscriptions/{self._sub(step)}/{_SUBSCRIPTION_PATHS[step.action]}"
+            return _Outcome(*await self._admin_call("POST", path, body))
+        act: Callable[[Step], Awaitable[_Outcome]] = getattr(self, f"_do_{step.action}")
+        return await act(step)
+
+    async def _do_subscribe(self, step: Step) -> _Outcome:
+        body = self._body(step, "account", "as", "base")
+        if "base" in step.args:
+            body["base_subscription_id"] = self._subscriptions.get(
+                step.args["base"], step.args["base"]
+            )
+        status, payload = await self._admin_call(
+            "POST", f"/v1/accounts/{self._account_id(step)}/subscriptions", body
+        )
+        if status == 201 and not step.args.get("dry_run"):
+            name = str(step.args.get("as", f"sub{len(self._subscriptions) + 1}"))
+            self._subscriptions[name] = payload["subscription"]["id"]
+        return _Outcome(status, payload)
+
+    async def _do_invoice(self, step: Step) -> _Outcome:
+        path = f"/v1/accounts/{self._account_id(step)}/invoices"
+        return _Outcome(*await self._admin_call("POST", path, self._body(step, "account")))
+
+    async def _do_commit_draft(self, step: Step) -> _Outcome:
+        invoices = await self._ok("GET", f"/v1/accounts/{self._account_id(step)}/invoices")
+        drafts = [i for i in invoices["data"] if i["status"] == "draft"]
+        if not drafts:
+            raise Mismatch("commit_draft: the account has no draft invoice")
+        results = [await self._admin_call("POST", f"/v1/invoices/{d['id']}/commit") for d in drafts]
+        self._seen_invoices -= {d["id"] for d in drafts}  # shown again, as issued
+        return _Outcome(*results[-1])
+
+    async def _do_pay(self, step: Step) -> _Outcome:
+        account = await self._ok("GET", f"/v1/accounts/{self._account_id(step)}")
+        amount = step.args["amount"]
+        body = {
+            "amount": account["balance_due"] if amount == "balance" else amount,
+            "currency": account["currency"],
+            **self._body(step, "account", "amount"),
+        }
+        path = f"/v1/accounts/{self._account_id(step)}/payments"
+        return _Outcome(*await self._admin_call("POST", path, body))
+
+    async def _do_upload_catalog(self, step: Step) -> _Outcome:
+        return _Outcome(*await self._admin_call("PUT", "/v1/catalog", step.args["catalog"]))
+
+    async def _do_update_tenant(self, step: Step) -> _Outcome:
+        return _Outcome(*await self._admin_call("PATCH", "/v1/tenant", step.args["settings"]))
+
+    async def _do_login(self, step: Step) -> _Outcome:
+        logins: dict[str, str] = {}
+        for user in step.args["users"]:
+            status, payload = await self._call(
+                "POST", self._gateway + "/v1/sessions", self._gate, {"user": user}
+            )
+            logins[user] = "allowed" if status == 201 else str(payload.get("reason"))
+            self._say(step.day, f"  login {user}: {logins[user]}")
+        return _Outcome(200, None, logins)
+
+    def _describe(self, step: Step) -> str:
+        words = [step.action or "check"]
+        words += [f"{k}={_short(v)}" for k, v in step.args.items()]
+        return " ".join(words)
+
+    # -- expectations ---------------------------------------------------------------------
+
+    async def _check(self, step: Step, outcome: _Outcome) -> None:
+        expect = step.expect
+        if "error" in expect:
+            _check_error(expect["error"], outcome)
+        elif outcome.status >= 300:
+            raise Mismatch(f"{step.action} answered {outcome.status}: {_problem(outcome.body)}")
+        if "preview" in expect:
+            body = outcome.body or {}
+            preview = body.get("invoice", body) if "items" not in body else body
+            if preview is None:
+                raise Mismatch("preview: the action billed and credited nothing")
+            _check_invoice("preview", _plain(expect["preview"]), preview)
+        if "invoices" in expect:
+            _check_invoices(_plain(expect["invoices"]), self._new_invoices)
+        for user, wanted in _plain(expect.get("logins") or {}).items():
+            got = outcome.logins.get(user)
+            if got != wanted and not (wanted == "denied" and got not in (None, "allowed")):
+                raise Mismatch(f"login of {user}: expected {wanted}, got {got}")
+        await self._check_state(step)
+        if expect:
+            self._say(step.day, f"  ✓ {', '.join(expect)}")
+
+    async def _check_state(self, step: Step) -> None:
+        """Expectations read from the API and the gateway after the step."""
+        expect = step.expect
+        accounts = dict(_plain(expect.get("accounts") or {}))
+        if "account" in expect:
+            accounts[step.args.get("account") or self._only_account()] = _plain(expect["account"])
+        for name, wanted in accounts.items():
+            await self._check_account(name, wanted)
+        for name, wanted in _plain(expect.get("subscription") or {}).items():
+            found = await self._ok("GET", f"/v1/subscriptions/{self._subscriptions[name]}")
+            _check_fields(f"subscription {name}", wanted, found)
+        for user, wanted in _plain(expect.get("authorize") or {}).items():
+            await self._check_decision(user, wanted)
+
+    def _only_account(self) -> str:
+        if len(self._accounts) != 1:
+            raise Mismatch("expect.account needs the step's account; use expect.accounts")
+        return next(iter(self._accounts))
+
+    async def _check_account(self, name: str, wanted: Mapping[str, Any]) -> None:
+        if name not in self._accounts:
+            raise Mismatch(f"expect.accounts: no account {name!r}")
+        found = await self._ok("GET", f"/v1/accounts/{self._accounts[name].id}")
+        renamed = {"balance": "balance_due", "reason": "standing_reason"}
+        _check_fields(f"account {name}", {renamed.get(k, k): v for k, v in wanted.items()}, found)
+
+    async def _check_decision(self, user: str, wanted: Any) -> None:
+        fields = {"allow": wanted == "allow"} if isinstance(wanted, str) else dict(wanted)
+        if isinstance(wanted, str) and wanted not in ("allow", "deny"):
+            raise Mismatch(f"authorize {user}: say allow, deny, or a mapping of fields")
+        deadline = time.monotonic() + DECISION_WITHIN
+        while True:
+            status, body = await self._call(
+                "POST", self._gateway + "/v1/authorize", self._gate, {"user": user}
+            )
+            try:
+                if status != 200:
+                    raise Mismatch(f"authorize {user} answered {status}: {_problem(body)}")
+                _check_fields(f"authorize {user}", fields, body)
+                break
+            except Mismatch:
+                if time.monotonic() > deadline:
+                    raise
+                await asyncio.sleep(0.02)
+        verdict = "allow" if body["allow"] else f"deny ({body['reason']})"
+        assert self._now is not None
+        self._say(self._now.date(), f"  authorize {user}: {verdict}")
+
+    # -- the run --------------------------------------------------------------------------
+
+    async def run(self) -> bool:
+        """Run every step; False (with the reason printed) at the first mismatch."""
+        scenario = self.scenario
+        self._out.write(f"== {scenario.name}  ({scenario.source})\n")
+        step: Step | None = None
+        try:
+            await self._setup()
+            for step in scenario.steps:
+                # Expectations on invoices see those issued since the previous step.
+                self._new_invoices = []
+                await self._advance(step)
+                if step.note:
+                    self._say(step.day, f"# {step.note}")
+                self._say(step.day, f"{self._describe(step)}")
+                outcome = await self._act(step) if step.action else _Outcome(200, None)
+                await self._settle(step.day)
+                await self._observe(step.day)
+                await self._check(step, outcome)
+        except Mismatch as exc:
+            where = f"steps[{step.index}] on {step.day}" if step else "setup"
+            self._out.write(f"FAILED at {where}: {exc}\n")
+            return False
+        self._out.write(f"passed: {len(scenario.steps)} steps\n")
+        return True
+
+
+# -- comparisons (module level: pure) -------------------------------------------------------
+
+
+def _problem(body: Any) -> str:
+    if isinstance(body, dict) and "title" in body:
+        return f"{body['title']} {body.get('detail', '')}".strip()
+    return str(body)
+
+
+def _short(value: Any) -> str:
+    text = json.dumps(_plain(value)) if not isinstance(value, str) else value
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def _item_line(item: Mapping[str, Any]) -> str:
+    what = item.get("plan") or ""
+    if item.get("quantity", 1) != 1:
+        what += f" x{item['quantity']}"
+    period = f"{item['start_date']}..{item['end_date']}"
+    return f"{item['kind']:<17} {what:<24} {period:<22} {item['amount']:>10}"
+
+
+def _issue_order(invoice: Mapping[str, Any]) -> tuple[str, str]:
+    return invoice["invoice_date"], invoice["issued_at"]
+
+
+def _item_fields(item: Mapping[str, Any]) -> dict[str, Any]:
+    return {**item, "period": f"{item['start_date']}..{item['end_date']}"}
+
+
+def _check_fields(what: str, wanted: Mapping[str, Any], found: Mapping[str, Any]) -> None:
+    for key, value in wanted.items():
+        if key not in found:
+            raise Mismatch(f"{what}: has no field {key!r} (fields: {', '.join(sorted(found))})")
+        if found[key] != value:
+            raise Mismatch(f"{what}: {key} expected {value!r}, got {found[key]!r}")
+
+
+def _matches(wanted: Mapping[str, Any], found: Mapping[str, Any]) -> bool:
+    fields = _item_fields(found)
+    return all(fields.get(k) == v for k, v in wanted.items())
+
+
+def _check_items(
+    what: str, wanted: list[Mapping[str, Any]], found: list[Mapping[str, Any]]
+) -> None:
+    """Every expected item matches one actual item, and no actual item is left over."""
+    left = list(found)
+    missing = []
+    for item in wanted:
+        match = next((f for f in left if _matches(item, f)), None)
+        if match is None:
+            missing.append(item)
+        else:
+            left.remove(match)
+    if missing or left:
+        lines = [f"{what}: items differ"]
+        lines += [f"    expected, not found: {_plain(m)}" for m in missing]
+        lines += [f"    found, not expected: {_item_line(f)}" for f in left]
+        raise Mismatch("\n".join(lines))
+
+
+def _check_invoice(what: str, wanted: Mapping[str, Any], found: Mapping[str, Any]) -> None:
+    renamed = {"date": "invoice_date"}
+    for key, value in wanted.items():
+        if key == "items":
+            _check_items(what, list(value), list(found["items"]))
+        else:
+            _check_fields(what, {renamed.get(key, key): value}, found)
+
+
+def _check_invoices(
+    wanted: Sequence[Mapping[str, Any]], found: Sequence[Mapping[str, Any]]
+) -> None:
+    if len(wanted) != len(found):
+        issued = ", ".join(f"{i['account']} {i['invoice_date']} {i['total']}" for i in found)
+        raise Mismatch(
+            f"invoices: expected {len(wanted)} new, found {len(found)} ({issued or 'none'})"
+        )
+    for n, (expected, invoice) in enumerate(zip(wanted, found, strict=True)):
+        _check_invoice(f"invoices[{n}]", expected, invoice)
+
+
+def _check_error(wanted: Any, outcome: _Outcome) -> None:
+    wanted = _plain(wanted)
+    status = wanted.get("status") if isinstance(wanted, dict) else wanted
+    if outcome.status != status:
+        raise Mismatch(f"error: expected status {status}, got {outcome.status}: {outcome.body}")
+    field_name = wanted.get("field") if isinstance(wanted, dict) else None
+    if field_name is not None:
+        fields = [e.get("field") for e in (outcome.body or {}).get("errors", [])]
+        if field_name not in fields:
+            raise Mismatch(f"error: expected a problem with {field_name!r}, got {outcome.body}")

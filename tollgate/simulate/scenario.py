@@ -1,0 +1,264 @@
+"""The scenario format: a catalog, accounts and dated steps with expectations.
+
+A scenario is read whole and every problem is reported with its path (``steps[3].do``),
+like a catalog upload, so an author fixes a file in one pass. See ``docs/scenarios.md``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+#: Each action, the arguments it requires and the ones it also accepts.
+ACTIONS: Mapping[str, tuple[frozenset[str], frozenset[str]]] = {
+    "subscribe": (
+        frozenset({"account", "plan"}),
+        frozenset(
+            {
+                "as",
+                "price_list",
+                "quantity",
+                "start_date",
+                "entitlement_start",
+                "billing_start",
+                "cycle_day",
+                "base",
+                "dry_run",
+            }
+        ),
+    ),
+    "change_plan": (
+        frozenset({"subscription", "plan"}),
+        frozenset({"price_list", "policy", "dry_run"}),
+    ),
+    "cancel": (
+        frozenset({"subscription"}),
+        frozenset({"entitlement_policy", "entitlement_date", "billing_policy", "dry_run"}),
+    ),
+    "uncancel": (frozenset({"subscription"}), frozenset()),
+    "pause": (frozenset({"subscription"}), frozenset({"start_date", "resume_date", "dry_run"})),
+    "resume": (frozenset({"subscription"}), frozenset({"resume_date", "dry_run"})),
+    "set_quantity": (
+        frozenset({"subscription", "quantity"}),
+        frozenset({"effective_date", "dry_run"}),
+    ),
+    "record_usage": (
+        frozenset({"subscription", "name", "units"}),
+        frozenset({"day", "record_id"}),
+    ),
+    "invoice": (frozenset({"account"}), frozenset({"target_date", "dry_run"})),
+    "commit_draft": (frozenset({"account"}), frozenset()),
+    "pay": (frozenset({"account", "amount"}), frozenset({"method", "reference"})),
+    "upload_catalog": (frozenset({"catalog"}), frozenset()),
+    "update_tenant": (frozenset({"settings"}), frozenset()),
+    "login": (frozenset({"users"}), frozenset()),
+}
+
+EXPECTATIONS = frozenset(
+    {"invoices", "preview", "account", "accounts", "authorize", "subscription", "logins", "error"}
+)
+
+ACCOUNT_FIELDS = frozenset(
+    {"currency", "timezone", "cycle_day", "kind", "parent", "payment_delegated", "price_list",
+     "net_terms_days", "users", "email"}
+)  # fmt: skip
+
+#: Steps given as a date run at noon UTC: the same local date from UTC-11 to UTC+11.
+NOON = time(12, tzinfo=UTC)
+
+
+class ScenarioError(ValueError):
+    def __init__(self, source: str, problems: list[str]) -> None:
+        super().__init__(f"{source}: " + "; ".join(problems))
+        self.source = source
+        self.problems = problems
+
+
+@dataclass(frozen=True, slots=True)
+class AccountSpec:
+    name: str
+    fields: Mapping[str, Any]
+    parent: str | None
+    users: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Step:
+    index: int
+    at: datetime
+    action: str | None
+    args: Mapping[str, Any]
+    expect: Mapping[str, Any]
+    note: str | None
+
+    @property
+    def day(self) -> date:
+        return self.at.date()
+
+
+@dataclass(frozen=True, slots=True)
+class Scenario:
+    name: str
+    source: str
+    start: datetime
+    tenant: Mapping[str, Any]
+    catalog: Mapping[str, Any] | None
+    accounts: Mapping[str, AccountSpec]
+    steps: tuple[Step, ...]
+    description: str = ""
+    users: Mapping[str, str] = field(default_factory=dict)
+
+
+def load_scenario(path: Path) -> Scenario:
+    try:
+        document = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as exc:
+        raise ScenarioError(str(path), [f"not valid YAML: {exc}"]) from exc
+    return parse_scenario(document, str(path))
+
+
+def _moment(value: Any) -> datetime | None:
+    if isinstance(value, datetime):
+        return value if value.tzinfo else value.replace(tzinfo=UTC)
+    if isinstance(value, date):
+        return datetime.combine(value, NOON)
+    return None
+
+
+def parse_scenario(document: Any, source: str) -> Scenario:
+    problems: list[str] = []
+    if not isinstance(document, dict):
+        raise ScenarioError(source, ["a scenario is a mapping with name, start, accounts, steps"])
+    unknown = set(document) - {"name", "description", "start", "tenant", "catalog", "accounts",
+                               "steps"}  # fmt: skip
+    problems += [f"{key}: unknown key" for key in sorted(unknown)]
+    name = document.get("name")
+    if not isinstance(name, str) or not name:
+        problems.append("name: required, a short title")
+    start = _moment(document.get("start"))
+    if start is None:
+        problems.append("start: required, a date (YYYY-MM-DD) or a timestamp")
+    tenant = document.get("tenant") or {}
+    if not isinstance(tenant, dict):
+        problems.append("tenant: must be a mapping of tenant settings")
+        tenant = {}
+    catalog = document.get("catalog")
+    if catalog is not None and not isinstance(catalog, dict):
+        problems.append("catalog: must be a catalog document (a mapping)")
+        catalog = None
+    accounts = _accounts(document.get("accounts"), problems)
+    users = {user: spec.name for spec in accounts.values() for user in spec.users}
+    steps = _steps(document.get("steps"), start, accounts, problems)
+    if problems:
+        raise ScenarioError(source, problems)
+    assert isinstance(name, str)
+    assert start is not None
+    return Scenario(
+        name=name,
+        source=source,
+        start=start,
+        tenant=tenant,
+        catalog=catalog,
+        accounts=accounts,
+        steps=tuple(steps),
+        description=str(document.get("description") or "").strip(),
+        users=users,
+    )
+
+
+def _accounts(raw: Any, problems: list[str]) -> dict[str, AccountSpec]:
+    if not isinstance(raw, dict) or not raw:
+        problems.append("accounts: required, a mapping of account name to its settings")
+        return {}
+    accounts: dict[str, AccountSpec] = {}
+    for name, spec in raw.items():
+        where = f"accounts.{name}"
+        spec = spec or {}
+        if not isinstance(spec, dict):
+            problems.append(f"{where}: must be a mapping")
+            continue
+        problems += [f"{where}.{k}: unknown key" for k in sorted(set(spec) - ACCOUNT_FIELDS)]
+        users = spec.get("users", [])
+        if not isinstance(users, list) or not all(isinstance(u, str) for u in users):
+            problems.append(f"{where}.users: must be a list of user ids")
+            users = []
+        parent = spec.get("parent")
+        fields = {k: v for k, v in spec.items() if k not in {"users", "parent"}}
+        accounts[str(name)] = AccountSpec(str(name), fields, parent, tuple(users))
+    for name, spec in accounts.items():
+        if spec.parent is not None and spec.parent not in accounts:
+            problems.append(f"accounts.{name}.parent: no account {spec.parent!r} in this scenario")
+        if spec.parent is not None and list(accounts).index(spec.parent) > list(accounts).index(
+            name
+        ):
+            problems.append(f"accounts.{name}.parent: declare {spec.parent!r} before its children")
+    seen: dict[str, str] = {}
+    for name, spec in accounts.items():
+        for user in spec.users:
+            if user in seen:
+                problems.append(f"accounts.{name}.users: {user!r} already belongs to {seen[user]}")
+            seen[user] = name
+    return accounts
+
+
+def _steps(
+    raw: Any, start: datetime | None, accounts: Mapping[str, AccountSpec], problems: list[str]
+) -> list[Step]:
+    if not isinstance(raw, list) or not raw:
+        problems.append("steps: required, a list of dated steps")
+        return []
+    steps: list[Step] = []
+    previous = start
+    for index, entry in enumerate(raw):
+        where = f"steps[{index}]"
+        if not isinstance(entry, dict):
+            problems.append(f"{where}: must be a mapping")
+            continue
+        entry = dict(entry)
+        if True in entry:  # YAML 1.1 reads a bare ``on`` key as the boolean true
+            entry["on"] = entry.pop(True)
+        when_raw = entry.pop("at", None) if "at" in entry else entry.pop("on", None)
+        entry.pop("on", None)
+        at = _moment(when_raw)
+        if at is None:
+            problems.append(f"{where}.on: required, the step's date (or 'at' with a timestamp)")
+            continue
+        if previous is not None and at < previous:
+            problems.append(f"{where}.on: {at:%Y-%m-%d %H:%M} is before the previous step")
+        previous = at
+        action = entry.pop("do", None)
+        expect = entry.pop("expect", None) or {}
+        note = entry.pop("note", None)
+        if not isinstance(expect, dict):
+            problems.append(f"{where}.expect: must be a mapping")
+            expect = {}
+        problems += [
+            f"{where}.expect.{k}: unknown expectation (one of {', '.join(sorted(EXPECTATIONS))})"
+            for k in sorted(set(expect) - EXPECTATIONS)
+        ]
+        if action is None:
+            problems += [f"{where}.{k}: only an action takes arguments" for k in sorted(entry)]
+        elif action not in ACTIONS:
+            problems.append(f"{where}.do: unknown action {action!r} (one of {', '.join(ACTIONS)})")
+        else:
+            required, optional = ACTIONS[action]
+            problems += [
+                f"{where}.{k}: required by {action}" for k in sorted(required - set(entry))
+            ]
+            problems += [
+                f"{where}.{k}: {action} takes no {k!r}"
+                for k in sorted(set(entry) - required - optional)
+            ]
+            account = entry.get("account")
+            if account is not None and account not in accounts:
+                problems.append(f"{where}.account: no account {account!r} in this scenario")
+            amount = entry.get("amount")
+            if action == "pay" and not isinstance(amount, str):
+                problems.append(f"{where}.amount: a quoted decimal such as '49.00', or 'balance'")
+        steps.append(Step(index, at, action, entry, expect, note))
+    return steps
