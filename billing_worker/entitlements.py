@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from billing_worker.catalogs import CatalogBook, load_book
@@ -25,7 +25,7 @@ from billing_worker.domain.subscriptions import (
     plan_on,
     quantity_on,
 )
-from billing_worker.invoicer import local_midnight, local_today
+from billing_worker.invoicer import billed_accounts, local_midnight, local_today
 from billing_worker.outbox import stage_record
 from billing_worker.terms import terms_of
 from shared.entitlement import EntitlementRecord
@@ -144,14 +144,35 @@ async def evaluate_account(
                 net_terms=timedelta(days=source.net_terms_days),
             )
         )
+    today = local_today(now, account.timezone)
+    active = access.plan is not None or bool(access.features)
     result = evaluate_standing(
         unpaid=unpaid,
         renewals=renewals,
-        has_active_subscription=access.plan is not None or bool(access.features),
+        has_active_subscription=active or await _pays_for_active(session, account, today),
         policy=GracePolicy(grace_days=tenant.grace_days),
         now=now,
     )
     return result, access
+
+
+async def _pays_for_active(session: AsyncSession, account: Account, today: date) -> bool:
+    """Whether ``account`` pays for another account's subscription that is still running
+    (a parent for delegating children, a reseller for its customers): such a payer is in
+    business, and judged by its invoices, even with no subscription of its own."""
+    others = [a.id for a in await billed_accounts(session, account) if a.id != account.id]
+    if not others:
+        return False
+    running = await session.scalar(
+        select(Subscription.id)
+        .where(
+            Subscription.tenant_id == account.tenant_id,
+            Subscription.account_id.in_(others),
+            or_(Subscription.entitlement_end.is_(None), Subscription.entitlement_end > today),
+        )
+        .limit(1)
+    )
+    return running is not None
 
 
 def _earliest(*moments: datetime | None) -> datetime | None:

@@ -240,6 +240,7 @@ async def create_payment(request: web.Request) -> web.Response:
             session, account, amount, method=body.method, reference=body.reference, now=now
         )
         await refresh_account(session, tenant, account, now)
+        await refresh_followers(session, tenant, account, now)  # children judged by this payer
         out = payment_view(payment, await _account_out(session, account))
     request.app[OUTBOX_WAKE].set()
     return respond(out, 201)

@@ -422,6 +422,8 @@ def _check_fields(what: str, wanted: Mapping[str, Any], found: Mapping[str, Any]
     for key, value in wanted.items():
         if key not in found:
             raise Mismatch(f"{what}: has no field {key!r} (fields: {', '.join(sorted(found))})")
+        if key == "features" and isinstance(value, list) and sorted(value) == sorted(found[key]):
+            continue  # a set, whatever the order
         if found[key] != value:
             raise Mismatch(f"{what}: {key} expected {value!r}, got {found[key]!r}")
 

@@ -119,10 +119,30 @@ def load_scenario(path: Path) -> Scenario:
         document = yaml.safe_load(path.read_text())
     except yaml.YAMLError as exc:
         raise ScenarioError(str(path), [f"not valid YAML: {exc}"]) from exc
+    if isinstance(document, dict):
+        # A catalog may live in its own file, named relative to the scenario.
+        if isinstance(document.get("catalog"), str):
+            document["catalog"] = _included(path, document["catalog"], "catalog")
+        for n, step in enumerate(document.get("steps") or []):
+            if isinstance(step, dict) and isinstance(step.get("catalog"), str):
+                step["catalog"] = _included(path, step["catalog"], f"steps[{n}].catalog")
     return parse_scenario(document, str(path))
 
 
+def _included(scenario: Path, name: str, where: str) -> Any:
+    included = scenario.parent / name
+    try:
+        return yaml.safe_load(included.read_text())
+    except (OSError, yaml.YAMLError) as exc:
+        raise ScenarioError(str(scenario), [f"{where}: cannot read {included}: {exc}"]) from exc
+
+
 def _moment(value: Any) -> datetime | None:
+    if isinstance(value, str):
+        try:
+            value = date.fromisoformat(value) if len(value) == 10 else datetime.fromisoformat(value)
+        except ValueError:
+            return None
     if isinstance(value, datetime):
         return value if value.tzinfo else value.replace(tzinfo=UTC)
     if isinstance(value, date):
@@ -190,12 +210,13 @@ def _accounts(raw: Any, problems: list[str]) -> dict[str, AccountSpec]:
         parent = spec.get("parent")
         fields = {k: v for k, v in spec.items() if k not in {"users", "parent"}}
         accounts[str(name)] = AccountSpec(str(name), fields, parent, tuple(users))
+    order = list(accounts)
     for name, spec in accounts.items():
-        if spec.parent is not None and spec.parent not in accounts:
+        if spec.parent is None:
+            continue
+        if spec.parent not in accounts:
             problems.append(f"accounts.{name}.parent: no account {spec.parent!r} in this scenario")
-        if spec.parent is not None and list(accounts).index(spec.parent) > list(accounts).index(
-            name
-        ):
+        elif order.index(spec.parent) > order.index(name):
             problems.append(f"accounts.{name}.parent: declare {spec.parent!r} before its children")
     seen: dict[str, str] = {}
     for name, spec in accounts.items():
@@ -241,6 +262,10 @@ def _steps(
             f"{where}.expect.{k}: unknown expectation (one of {', '.join(sorted(EXPECTATIONS))})"
             for k in sorted(set(expect) - EXPECTATIONS)
         ]
+        problems += [
+            f"{path}: a float; write amounts as quoted decimals such as '31.00'"
+            for path in _floats(expect, f"{where}.expect")
+        ]
         if action is None:
             problems += [f"{where}.{k}: only an action takes arguments" for k in sorted(entry)]
         elif action not in ACTIONS:
@@ -262,3 +287,14 @@ def _steps(
                 problems.append(f"{where}.amount: a quoted decimal such as '49.00', or 'balance'")
         steps.append(Step(index, at, action, entry, expect, note))
     return steps
+
+
+def _floats(value: Any, path: str) -> list[str]:
+    """Paths of float values: YAML reads an unquoted 31.00 as a float, never money."""
+    if isinstance(value, float):
+        return [path]
+    if isinstance(value, dict):
+        return [p for k, v in value.items() for p in _floats(v, f"{path}.{k}")]
+    if isinstance(value, list):
+        return [p for n, v in enumerate(value) for p in _floats(v, f"{path}[{n}]")]
+    return []
