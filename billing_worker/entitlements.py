@@ -21,6 +21,7 @@ from billing_worker.domain.standing import (
 )
 from billing_worker.domain.subscriptions import (
     FOREVER,
+    Terms,
     entitlement_spans,
     plan_on,
     quantity_on,
@@ -52,7 +53,7 @@ def _access(subs: Sequence[Subscription], book: CatalogBook, today: date, tz: st
     boundaries: list[date] = []
     for sub in subs:
         terms = terms_of(sub)
-        spans = entitlement_spans(terms)
+        spans = entitlement_spans(terms, book.at)
         boundaries += [d for s in spans for d in (s.start, s.end) if d > today]
         boundaries += [c.effective for c in terms.changes if c.effective > today]
         boundaries += [q.effective for q in terms.quantities if q.effective > today]
@@ -150,10 +151,15 @@ async def evaluate_account(
         unpaid=unpaid,
         renewals=renewals,
         has_active_subscription=active or await _pays_for_active(session, account, today),
+        paused=not active and any(_paused_on(terms_of(sub), today) for sub in subs),
         policy=GracePolicy(grace_days=tenant.grace_days),
         now=now,
     )
     return result, access
+
+
+def _paused_on(terms: Terms, day: date) -> bool:
+    return day < terms.entitlement_end and any(day in pause.span for pause in terms.pauses)
 
 
 async def _pays_for_active(session: AsyncSession, account: Account, today: date) -> bool:
@@ -191,7 +197,7 @@ async def refresh_account(
     account.standing = result.standing.value
     account.standing_reason = result.reason
     valid_until = _earliest(result.access_until, access.ends_at)
-    if result.standing in (Standing.SUSPENDED, Standing.CANCELLED):
+    if not result.standing.grants_access:
         valid_until = None
     account.valid_until = valid_until
     next_bill = (

@@ -13,6 +13,8 @@ class Standing(StrEnum):
     DEGRADED = "degraded"
     SUSPENDED = "suspended"
     CANCELLED = "cancelled"
+    #: Not a rung of the ladder: every subscription that would grant access is paused.
+    PAUSED = "paused"
 
     @property
     def grants_access(self) -> bool:

@@ -59,6 +59,7 @@ def evaluate_standing(
     has_active_subscription: bool,
     policy: GracePolicy,
     now: datetime,
+    paused: bool = False,
 ) -> StandingResult:
     """Evaluate the ladder for one account.
 
@@ -66,6 +67,7 @@ def evaluate_standing(
         unpaid: invoices with a positive balance.
         renewals: for each renewing subscription, when its next invoice is issued.
         has_active_subscription: whether any subscription currently grants access.
+        paused: whether, granting none, a subscription is paused (rather than ended).
         policy: the grace period.
         now: the evaluation time.
 
@@ -73,6 +75,13 @@ def evaluate_standing(
         The standing, its reason, the moment access would lapse without payment, and
         the next moment the answer changes by the passing of time alone.
     """
+    if not has_active_subscription and paused:
+        return StandingResult(
+            standing=Standing.PAUSED,
+            reason="subscription_paused",
+            access_until=None,
+            next_change_at=None,
+        )
     if not has_active_subscription:
         return StandingResult(
             standing=Standing.CANCELLED,

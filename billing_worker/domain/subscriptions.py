@@ -211,12 +211,26 @@ def billing_segments(terms: Terms, catalog_at: CatalogAt) -> list[Segment]:
     return segments
 
 
-def entitlement_spans(terms: Terms) -> list[Span]:
-    """The days on which the subscription grants access."""
-    if terms.entitlement_end <= terms.entitlement_start:
+def plan_end(terms: Terms, catalog_at: CatalogAt) -> date:
+    """The day the current plan's phases run out: FOREVER when its last phase is unlimited
+    (a plan ending in a fixed term ends the subscription there)."""
+    runs = _plan_runs(terms, terms.billing_start, FOREVER)
+    if not runs:
+        return FOREVER
+    last = runs[-1]
+    spans = _phase_spans(catalog_at(last.chosen_on), last.plan, last.phase_clock)
+    return spans[-1][1].end
+
+
+def entitlement_spans(terms: Terms, catalog_at: CatalogAt | None = None) -> list[Span]:
+    """The days on which the subscription grants access; with the catalog, access also
+    ends where the plan's phases do."""
+    end = terms.entitlement_end
+    if catalog_at is not None:
+        end = min(end, plan_end(terms, catalog_at))
+    if end <= terms.entitlement_start:
         return []
-    whole = Span(terms.entitlement_start, terms.entitlement_end)
-    return _cut([whole], [p.span for p in terms.pauses])
+    return _cut([Span(terms.entitlement_start, end)], [p.span for p in terms.pauses])
 
 
 def plan_on(terms: Terms, day: date) -> tuple[str, str]:
