@@ -28,6 +28,7 @@ from billing_worker.domain.subscriptions import (
 )
 from billing_worker.invoicer import billed_accounts, local_midnight, local_today
 from billing_worker.outbox import stage_record
+from billing_worker.prefetch import Prefetched
 from billing_worker.terms import terms_of
 from shared.entitlement import EntitlementRecord
 from shared.money import Money
@@ -105,26 +106,40 @@ async def standing_source(session: AsyncSession, tenant: Tenant, account: Accoun
 
 
 async def evaluate_account(
-    session: AsyncSession, tenant: Tenant, account: Account, now: datetime
+    session: AsyncSession,
+    tenant: Tenant,
+    account: Account,
+    now: datetime,
+    *,
+    book: CatalogBook | None = None,
+    prefetched: Prefetched | None = None,
 ) -> tuple[StandingResult, Access]:
     """Run the standing rule and the entitlement view for one account on its SQL state."""
-    subs = (
-        await session.scalars(
-            select(Subscription).where(
-                Subscription.tenant_id == tenant.id, Subscription.account_id == account.id
+    subs: Sequence[Subscription]
+    if prefetched is not None and account.id in prefetched.accounts:
+        subs = prefetched.subscriptions.get(account.id, [])
+    else:
+        subs = (
+            await session.scalars(
+                select(Subscription).where(
+                    Subscription.tenant_id == tenant.id, Subscription.account_id == account.id
+                )
             )
-        )
-    ).all()
+        ).all()
     source = await standing_source(session, tenant, account)
-    invoices = (
-        await session.scalars(
-            select(Invoice).where(
-                Invoice.tenant_id == tenant.id,
-                Invoice.account_id == source.id,
-                Invoice.status == "open",
+    invoices: Sequence[Invoice]
+    if prefetched is not None and source.id in prefetched.accounts:
+        invoices = [i for i in prefetched.open_invoices.get(source.id, []) if i.status == "open"]
+    else:
+        invoices = (
+            await session.scalars(
+                select(Invoice).where(
+                    Invoice.tenant_id == tenant.id,
+                    Invoice.account_id == source.id,
+                    Invoice.status == "open",
+                )
             )
-        )
-    ).all()
+        ).all()
     unpaid = [
         UnpaidInvoice(
             invoice_id=inv.id,
@@ -135,7 +150,7 @@ async def evaluate_account(
     ]
     access = Access()
     if subs:
-        book = await load_book(session, tenant.id)
+        book = book or await load_book(session, tenant.id)
         access = _access(subs, book, local_today(now, account.timezone), account.timezone)
     renewals = []
     if source.next_bill_on is not None:
@@ -150,7 +165,8 @@ async def evaluate_account(
     result = evaluate_standing(
         unpaid=unpaid,
         renewals=renewals,
-        has_active_subscription=active or await _pays_for_active(session, account, today),
+        has_active_subscription=active
+        or await _pays_for_active(session, account, today, prefetched),
         paused=not active and any(_paused_on(terms_of(sub), today) for sub in subs),
         policy=GracePolicy(grace_days=tenant.grace_days),
         now=now,
@@ -162,13 +178,22 @@ def _paused_on(terms: Terms, day: date) -> bool:
     return day < terms.entitlement_end and any(day in pause.span for pause in terms.pauses)
 
 
-async def _pays_for_active(session: AsyncSession, account: Account, today: date) -> bool:
+async def _pays_for_active(
+    session: AsyncSession, account: Account, today: date, prefetched: Prefetched | None
+) -> bool:
     """Whether ``account`` pays for another account's subscription that is still running
     (a parent for delegating children, a reseller for its customers): such a payer is in
     business, and judged by its invoices, even with no subscription of its own."""
-    others = [a.id for a in await billed_accounts(session, account) if a.id != account.id]
+    payer = await billed_accounts(session, account, prefetched)
+    others = [a.id for a in payer if a.id != account.id]
     if not others:
         return False
+    if prefetched is not None and prefetched.accounts.issuperset(others):
+        return any(
+            s.entitlement_end is None or s.entitlement_end > today
+            for other in others
+            for s in prefetched.subscriptions.get(other, [])
+        )
     running = await session.scalar(
         select(Subscription.id)
         .where(
@@ -186,13 +211,21 @@ def _earliest(*moments: datetime | None) -> datetime | None:
 
 
 async def refresh_account(
-    session: AsyncSession, tenant: Tenant, account: Account, now: datetime
+    session: AsyncSession,
+    tenant: Tenant,
+    account: Account,
+    now: datetime,
+    *,
+    book: CatalogBook | None = None,
+    prefetched: Prefetched | None = None,
 ) -> EntitlementRecord:
     """Re-evaluate the account, store its standing and stage the new record.
 
     The caller holds the account row (``lock_account``) so versions never collide.
     """
-    result, access = await evaluate_account(session, tenant, account, now)
+    result, access = await evaluate_account(
+        session, tenant, account, now, book=book, prefetched=prefetched
+    )
     account.ent_version += 1
     account.standing = result.standing.value
     account.standing_reason = result.reason
@@ -224,20 +257,30 @@ async def refresh_account(
 
 
 async def refresh_followers(
-    session: AsyncSession, tenant: Tenant, account: Account, now: datetime
+    session: AsyncSession,
+    tenant: Tenant,
+    account: Account,
+    now: datetime,
+    *,
+    book: CatalogBook | None = None,
+    prefetched: Prefetched | None = None,
 ) -> None:
     """Re-publish the children whose standing follows ``account`` (locked parent first)."""
-    children = (
-        await session.scalars(
-            select(Account)
-            .where(Account.tenant_id == tenant.id, Account.parent_id == account.id)
-            .order_by(Account.id)
-            .with_for_update()
-        )
-    ).all()
+    children: Sequence[Account]
+    if prefetched is not None and account.id in prefetched.accounts:
+        children = prefetched.children.get(account.id, [])  # locked when prefetched
+    else:
+        children = (
+            await session.scalars(
+                select(Account)
+                .where(Account.tenant_id == tenant.id, Account.parent_id == account.id)
+                .order_by(Account.id)
+                .with_for_update()
+            )
+        ).all()
     for child in children:
         if (await standing_source(session, tenant, child)).id == account.id:
-            await refresh_account(session, tenant, child, now)
+            await refresh_account(session, tenant, child, now, book=book, prefetched=prefetched)
 
 
 async def lock_account(session: AsyncSession, tenant_id: str, account_id: str) -> Account | None:

@@ -19,11 +19,9 @@ from sqlalchemy import ColumnElement, and_, func, select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from billing_worker.catalogs import CatalogBook, NoCatalog, load_book
-from billing_worker.db.models import Account, InvoiceRun, Tenant
-from billing_worker.entitlements import refresh_account, refresh_followers
+from billing_worker.batches import bill_and_refresh
+from billing_worker.db.models import Account, InvoiceRun
 from billing_worker.ids import new_id
-from billing_worker.invoicer import bill_to, invoice_account
 from shared.clock import Clock
 
 log = logging.getLogger(__name__)
@@ -99,27 +97,7 @@ async def _batch(
             .with_for_update()
         )
     ).all()
-    tenants: dict[str, Tenant] = {}
-    books: dict[str, CatalogBook] = {}
-    invoices = 0
-    now = clock.now()
-    for account in accounts:
-        tenant = tenants.get(account.tenant_id) or await session.get(Tenant, account.tenant_id)
-        if tenant is None:
-            raise LookupError(f"account {account.id} has no tenant")
-        tenants[tenant.id] = tenant
-        if (await bill_to(session, account)).id == account.id:
-            if tenant.id not in books:
-                try:
-                    books[tenant.id] = await load_book(session, tenant.id)
-                except NoCatalog:
-                    continue
-            issued = await invoice_account(
-                session, tenant, account, now, target=run.target_date, book=books[tenant.id]
-            )
-            invoices += issued is not None
-            await refresh_account(session, tenant, account, now)
-            await refresh_followers(session, tenant, account, now)
+    invoices = await bill_and_refresh(session, accounts, clock.now(), target=run.target_date)
     if accounts:
         run.cursor = accounts[-1].id
     return len(accounts), invoices

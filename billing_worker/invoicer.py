@@ -39,6 +39,7 @@ from billing_worker.domain.invoicing import (
     UsageRecord as DomainUsage,
 )
 from billing_worker.ids import new_id
+from billing_worker.prefetch import Prefetched
 from billing_worker.terms import terms_of
 from shared.money import Money
 
@@ -68,15 +69,20 @@ async def bill_to(session: AsyncSession, account: Account) -> Account:
     return account
 
 
-async def billed_accounts(session: AsyncSession, account: Account) -> list[Account]:
+async def billed_accounts(
+    session: AsyncSession, account: Account, prefetched: Prefetched | None = None
+) -> list[Account]:
     """The accounts whose subscriptions ``account`` is invoiced for (itself first)."""
-    children = (
-        await session.scalars(
-            select(Account)
-            .where(Account.tenant_id == account.tenant_id, Account.parent_id == account.id)
-            .order_by(Account.id)
-        )
-    ).all()
+    if prefetched is not None and account.id in prefetched.accounts:
+        children: Sequence[Account] = prefetched.children.get(account.id, [])
+    else:
+        children = (
+            await session.scalars(
+                select(Account)
+                .where(Account.tenant_id == account.tenant_id, Account.parent_id == account.id)
+                .order_by(Account.id)
+            )
+        ).all()
     paid_for = [c for c in children if c.payment_delegated or account.kind == "reseller"]
     return [account, *paid_for]
 
@@ -136,22 +142,15 @@ async def invoice_account(
     *,
     target: date | None = None,
     book: CatalogBook | None = None,
+    prefetched: Prefetched | None = None,
 ) -> Invoice | None:
     """Invoice a bill-to account for everything billable up to ``target`` (default today).
 
-    Returns the new invoice, or None when nothing is owed or credited.
+    Returns the new invoice, or None when nothing is owed or credited. With ``prefetched``
+    (a batch job) it reads from there and leaves writing to the batch's flush.
     """
-    accounts = await billed_accounts(session, account)
-    subs = (
-        await session.scalars(
-            select(Subscription)
-            .where(
-                Subscription.tenant_id == tenant.id,
-                Subscription.account_id.in_([a.id for a in accounts]),
-            )
-            .order_by(Subscription.created_at, Subscription.id)
-        )
-    ).all()
+    accounts = await billed_accounts(session, account, prefetched)
+    subs = await _subscriptions(session, tenant.id, [a.id for a in accounts], prefetched)
     day = target or local_today(now, account.timezone)
     if not subs:
         account.next_bill_on = None
@@ -160,7 +159,24 @@ async def invoice_account(
     froms = [s.reconcile_from for s in subs]
     since = None if any(f is None for f in froms) else min(f for f in froms if f is not None)
     sub_ids = [s.id for s in subs]
-    existing = await _existing(session, tenant.id, sub_ids, since)
+    if prefetched is not None:
+        existing = [
+            _item_of(row)
+            for row in sorted(
+                (r for i in sub_ids for r in prefetched.items.get(i, [])),
+                key=lambda r: (r.start_date, r.id),
+            )
+            if since is None or row.end_date > since
+        ]
+        usage = [
+            DomainUsage(r.subscription_id, r.name, r.day, r.units)
+            for i in sub_ids
+            for r in prefetched.usage.get(i, [])
+            if since is None or r.day >= since - timedelta(days=366)
+        ]
+    else:
+        existing = await _existing(session, tenant.id, sub_ids, since)
+        usage = await _usage(session, tenant.id, sub_ids, since)
     items, next_on = next_items(
         [Billing(terms_of(s), account.price_list) for s in subs],
         book.at,
@@ -169,15 +185,38 @@ async def invoice_account(
         account_cycle_day=account.cycle_day,
         target=day,
         since=since,
-        usage=await _usage(session, tenant.id, sub_ids, since),
+        usage=usage,
     )
     account.next_bill_on = next_on
     for sub in subs:
         sub.reconcile_from = max(sub.reconcile_from or date.min, day - LOOKBACK)
     latest: Invoice | None = None
     for bill_day, group in by_billing_day(items, day):
-        latest = await _issue(session, tenant, account, group, bill_day, now) or latest
+        issued = await _issue(session, tenant, account, group, bill_day, now, prefetched)
+        latest = issued or latest
     return latest
+
+
+async def _subscriptions(
+    session: AsyncSession,
+    tenant_id: str,
+    account_ids: Sequence[str],
+    prefetched: Prefetched | None,
+) -> list[Subscription]:
+    if prefetched is not None and prefetched.accounts.issuperset(account_ids):
+        found = [s for a in account_ids for s in prefetched.subscriptions.get(a, [])]
+        return sorted(found, key=lambda s: (s.created_at, s.id))
+    return list(
+        (
+            await session.scalars(
+                select(Subscription)
+                .where(
+                    Subscription.tenant_id == tenant_id, Subscription.account_id.in_(account_ids)
+                )
+                .order_by(Subscription.created_at, Subscription.id)
+            )
+        ).all()
+    )
 
 
 async def _issue(
@@ -187,6 +226,7 @@ async def _issue(
     items: Sequence[Item],
     day: date,
     now: datetime,
+    prefetched: Prefetched | None = None,
 ) -> Invoice | None:
     credit = Money.from_minor(account.credit_minor, account.currency)
     draft = assemble(items, credit=credit, day=day)
@@ -206,7 +246,8 @@ async def _issue(
         status=status,
     )
     session.add(invoice)
-    await session.flush()
+    if prefetched is None:
+        await session.flush()
     for item in draft.items:
         session.add(
             InvoiceItem(
@@ -228,7 +269,10 @@ async def _issue(
             )
         )
     account.credit_minor = draft.credit_after.minor
-    await session.flush()
+    if prefetched is None:
+        await session.flush()
+    elif status == "open":
+        prefetched.open_invoices[account.id].append(invoice)
     if status != "draft":
         await apply_account_credit(session, account)
     return invoice

@@ -10,9 +10,8 @@ from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from billing_worker.db.models import Account, Tenant
-from billing_worker.entitlements import refresh_account, refresh_followers
-from billing_worker.invoicer import bill_to, invoice_account
+from billing_worker.batches import bill_and_refresh
+from billing_worker.db.models import Account
 from shared.clock import Clock, RedisTestClock
 
 log = logging.getLogger(__name__)
@@ -37,16 +36,7 @@ async def run_due(
                 .with_for_update(skip_locked=True)
             )
         ).all()
-        tenants: dict[str, Tenant] = {}
-        for account in accounts:
-            tenant = tenants.get(account.tenant_id) or await session.get(Tenant, account.tenant_id)
-            if tenant is None:
-                raise LookupError(f"account {account.id} has no tenant")
-            tenants[tenant.id] = tenant
-            if (await bill_to(session, account)).id == account.id:
-                await invoice_account(session, tenant, account, now)
-            await refresh_account(session, tenant, account, now)
-            await refresh_followers(session, tenant, account, now)
+        await bill_and_refresh(session, accounts, now)
     return len(accounts)
 
 
