@@ -13,8 +13,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from billing_worker.db.models import CatalogVersion
 from billing_worker.domain.catalog import Catalog, parse_catalog
 
-#: Parsed catalogs by row id; rows are never updated, so entries never go stale.
-_PARSED: dict[int, Catalog] = {}
+#: Parsed catalogs by (tenant id, row id); rows are never updated, so entries never go
+#: stale. The tenant's random id keeps two databases served by one process (tests,
+#: ``tollgate simulate``) from sharing an entry through equal row numbers.
+_PARSED: dict[tuple[str, int], Catalog] = {}
 _PARSED_LIMIT = 4096
 
 
@@ -41,11 +43,12 @@ class CatalogBook:
 
 
 def _parsed(row: CatalogVersion) -> Catalog:
-    catalog = _PARSED.get(row.id)
+    key = (row.tenant_id, row.id)
+    catalog = _PARSED.get(key)
     if catalog is None:
         if len(_PARSED) >= _PARSED_LIMIT:
             _PARSED.clear()
-        catalog = _PARSED[row.id] = parse_catalog(row.document)
+        catalog = _PARSED[key] = parse_catalog(row.document)
     return catalog
 
 
@@ -81,7 +84,7 @@ async def store_catalog(
     )
     session.add(row)
     await session.flush()
-    _PARSED[row.id] = catalog
+    _PARSED[(tenant_id, row.id)] = catalog
     return catalog
 
 

@@ -34,8 +34,8 @@ import aiohttp
 import redis.asyncio as aioredis
 
 from billing_worker.db.engine import create_engine, session_factory
+from billing_worker.invoice_runs import resume_run, start_run
 from billing_worker.migrate import upgrade
-from billing_worker.scheduler import run_due
 from shared.clock import ManualClock
 from tollgate.bench.wrk import Traffic, WrkResult, run
 from tollgate.redis_server import free_port, start_redis, wait_for_port
@@ -501,7 +501,7 @@ async def _pay_and_watch(
 
 
 async def _invoice_run(database_url: str, redis_url: str, accounts: int) -> float:
-    """Seconds for the scheduler to bill a month for ``accounts`` paid-up consumer accounts."""
+    """Seconds for an invoice run to bill a month for ``accounts`` paid-up consumer accounts."""
     await asyncio.to_thread(upgrade, database_url)
     engine = create_engine(database_url)
     client = aioredis.Redis.from_url(redis_url)
@@ -512,9 +512,12 @@ async def _invoice_run(database_url: str, redis_url: str, accounts: int) -> floa
         await seed(sessions, client, plan, now, progress=False)
         later = ManualClock(now + timedelta(days=32))
         started = time.perf_counter()
-        while await run_due(sessions, later, batch_size=500):
-            pass
-        return time.perf_counter() - started
+        run = await start_run(sessions, later.now())
+        run = await resume_run(sessions, later, run.id, batch_size=500)
+        elapsed = time.perf_counter() - started
+        if run.invoices != accounts:
+            raise RuntimeError(f"the run issued {run.invoices} invoices for {accounts} accounts")
+        return elapsed
     finally:
         await client.aclose()
         await engine.dispose()
