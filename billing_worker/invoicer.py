@@ -150,6 +150,8 @@ async def invoice_account(
     (a batch job) it reads from there and leaves writing to the batch's flush.
     """
     accounts = await billed_accounts(session, account, prefetched)
+    if prefetched is not None and not prefetched.accounts.issuperset(a.id for a in accounts):
+        prefetched = None  # not one of the batch's accounts: read everything from SQL
     subs = await _subscriptions(session, tenant.id, [a.id for a in accounts], prefetched)
     day = target or local_today(now, account.timezone)
     if not subs:
@@ -203,7 +205,7 @@ async def _subscriptions(
     account_ids: Sequence[str],
     prefetched: Prefetched | None,
 ) -> list[Subscription]:
-    if prefetched is not None and prefetched.accounts.issuperset(account_ids):
+    if prefetched is not None:
         found = [s for a in account_ids for s in prefetched.subscriptions.get(a, [])]
         return sorted(found, key=lambda s: (s.created_at, s.id))
     return list(

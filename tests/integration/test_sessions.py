@@ -92,7 +92,8 @@ async def test_evict_oldest_keeps_the_newest_sessions(stack: Stack) -> None:
     await seats_plan(stack, tenant, 3, "evict_oldest")
     users = [f"user{n}@big.test" for n in range(8)]
     await enterprise(stack, tenant, users, "team-evict_oldest")
-    await wait_published(stack, tenant, users[0])
+    for user in users:  # every user must reach the gateway before the logins
+        await wait_published(stack, tenant, user)
     tokens = []
     for user in users:
         response = await login(stack, tenant, user)
