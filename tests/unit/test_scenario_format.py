@@ -60,4 +60,4 @@ def test_a_bare_on_key_and_an_included_catalog_are_read(tmp_path: Path) -> None:
     scenario = load_scenario(scenario_file)
     assert scenario.catalog == {"effective_date": scenario.start.date(), "currencies": ["USD"]}
     assert scenario.steps[0].day.isoformat() == "2027-01-02"
-    assert scenario.users == {"ann": "ann"}
+    assert scenario.accounts["ann"].users == ("ann",)

@@ -7,7 +7,7 @@ like a catalog upload, so an author fixes a file in one pass. See ``docs/scenari
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
 from pathlib import Path
 from typing import Any
@@ -111,7 +111,6 @@ class Scenario:
     accounts: Mapping[str, AccountSpec]
     steps: tuple[Step, ...]
     description: str = ""
-    users: Mapping[str, str] = field(default_factory=dict)
 
 
 def load_scenario(path: Path) -> Scenario:
@@ -172,7 +171,6 @@ def parse_scenario(document: Any, source: str) -> Scenario:
         problems.append("catalog: must be a catalog document (a mapping)")
         catalog = None
     accounts = _accounts(document.get("accounts"), problems)
-    users = {user: spec.name for spec in accounts.values() for user in spec.users}
     steps = _steps(document.get("steps"), start, accounts, problems)
     if problems:
         raise ScenarioError(source, problems)
@@ -187,7 +185,6 @@ def parse_scenario(document: Any, source: str) -> Scenario:
         accounts=accounts,
         steps=tuple(steps),
         description=str(document.get("description") or "").strip(),
-        users=users,
     )
 
 
