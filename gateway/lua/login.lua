@@ -17,6 +17,13 @@ local sessions = KEYS[1]
 -- Sessions idle past expiry no longer hold a seat (their own keys expired already).
 redis.call('ZREMRANGEBYSCORE', sessions, '-inf', now - idle)
 local live = redis.call('ZCARD', sessions)
+-- The new session is the newest even when logins share a millisecond, so "oldest" is
+-- never decided by the random session ids of a tie.
+local score = now
+local newest = redis.call('ZRANGE', sessions, -1, -1, 'WITHSCORES')
+if newest[2] and tonumber(newest[2]) >= score then
+  score = tonumber(newest[2]) + 0.001
+end
 local evicted = {}
 if limit >= 0 and live >= limit then
   if ARGV[4] ~= 'evict_oldest' or limit == 0 then
@@ -32,7 +39,7 @@ if limit >= 0 and live >= limit then
   live = live - #evicted
 end
 
-redis.call('ZADD', sessions, now, ARGV[5])
+redis.call('ZADD', sessions, score, ARGV[5])
 redis.call('PEXPIRE', sessions, idle)
 redis.call('SET', KEYS[2], ARGV[6], 'PX', idle)
 live = live + 1
