@@ -222,7 +222,7 @@ async def create_user(request: web.Request) -> web.Response:
     errors=(404,),
 )
 async def create_payment(request: web.Request) -> web.Response:
-    body = await decode(request, schemas.PaymentCreate)
+    body = await decode(request, schemas.PaymentCreate, refuse_card_data=True)
     now = request.app[CLOCK].now()
     async with request.app[SESSIONS]() as session, session.begin():
         tenant, account = await _locked(session, request)

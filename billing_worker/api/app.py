@@ -22,6 +22,7 @@ from billing_worker.api import (  # noqa: F401  (registers routes)
     catalog,
     invoice_runs,
     meta,
+    payment_methods,
     subscriptions,
     tenants,
     testing,
@@ -30,6 +31,7 @@ from billing_worker.api.appkeys import (
     CLOCK,
     INVOICE_RUNS_WAKE,
     OUTBOX_WAKE,
+    PROVIDERS,
     REDIS,
     SESSIONS,
     SETTINGS,
@@ -40,6 +42,7 @@ from billing_worker.api.errors import problem_middleware
 from billing_worker.api.routes import router
 from billing_worker.db.engine import create_engine, session_factory
 from billing_worker.invoice_runs import InvoiceRunner
+from billing_worker.providers import SandboxProvider
 from billing_worker.publisher import OutboxPublisher
 from billing_worker.scheduler import Scheduler
 from billing_worker.settings import WorkerSettings
@@ -54,6 +57,7 @@ def create_app(settings: WorkerSettings, *, jobs: bool = True) -> web.Applicatio
     app[SETTINGS] = settings
     app[OUTBOX_WAKE] = asyncio.Event()
     app[INVOICE_RUNS_WAKE] = asyncio.Event()
+    app[PROVIDERS] = (SandboxProvider(),)
     app.cleanup_ctx.append(_database)
     app.cleanup_ctx.append(_redis)
     app.cleanup_ctx.append(_clock)

@@ -8,6 +8,7 @@ import redis.asyncio as aioredis
 from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from billing_worker.providers import PaymentProvider
 from billing_worker.settings import WorkerSettings
 from shared.clock import Clock, RedisTestClock
 
@@ -20,3 +21,5 @@ TEST_CLOCK = web.AppKey[RedisTestClock | None]("test_clock")
 OUTBOX_WAKE = web.AppKey("outbox_wake", asyncio.Event)
 #: Set when a new invoice run is created, so the worker starts it at once.
 INVOICE_RUNS_WAKE = web.AppKey("invoice_runs_wake", asyncio.Event)
+#: The payment providers tokens may belong to (the built-in sandbox by default).
+PROVIDERS = web.AppKey("providers", tuple[PaymentProvider, ...])

@@ -14,7 +14,13 @@ from typing import Any, TypeVar
 import msgspec
 from aiohttp import web
 
-from billing_worker.api.errors import MalformedBody, from_validation_error
+from billing_worker.api.errors import (
+    FieldError,
+    InvalidRequest,
+    MalformedBody,
+    from_validation_error,
+)
+from billing_worker.domain.card_data import card_data_fields
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 T = TypeVar("T")
@@ -80,19 +86,44 @@ class Router:
         return Role.PUBLIC
 
 
-async def decode(request: web.Request, kind: type[T]) -> T:
-    """Read and validate a JSON body; errors name the field and the reason."""
+async def decode(request: web.Request, kind: type[T], *, refuse_card_data: bool = False) -> T:
+    """Read and validate a JSON body; errors name the field and the reason.
+
+    With ``refuse_card_data`` (payment endpoints) a body holding anything shaped like card
+    data is refused before it is validated, let alone stored.
+    """
     if request.content_length is not None and request.content_length > MAX_BODY:
         raise MalformedBody(f"body exceeds {MAX_BODY} bytes")
     raw = await request.read()
     if not raw.strip():
         raw = b"{}"
+    if refuse_card_data:
+        _refuse_card_data(raw)
     try:
         return msgspec.json.decode(raw, type=kind)
     except msgspec.ValidationError as exc:
         raise from_validation_error(exc) from exc
     except msgspec.DecodeError as exc:
         raise MalformedBody(f"body is not valid JSON: {exc}") from exc
+
+
+CARD_DATA_REASON = (
+    "looks like card data, which Tollgate never accepts: tokenize the card with your "
+    "payment provider and send its token"
+)
+
+
+def _refuse_card_data(raw: bytes) -> None:
+    try:
+        document = msgspec.json.decode(raw)
+    except msgspec.DecodeError:
+        return  # the typed decode reports it
+    fields = list(card_data_fields(document))
+    if fields:
+        raise InvalidRequest(
+            f"{', '.join(fields)}: {CARD_DATA_REASON}",
+            errors=[FieldError(f, CARD_DATA_REASON) for f in fields],
+        )
 
 
 def respond(payload: Any, status: int = 200) -> web.Response:

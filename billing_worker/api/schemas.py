@@ -288,6 +288,28 @@ class InvoiceRunList(Struct, kw_only=True):
     data: list[InvoiceRunOut]
 
 
+class PaymentMethodCreate(Body):
+    token: Annotated[
+        str, Meta(min_length=1, max_length=200, description="the payment provider's token")
+    ]
+    label: Annotated[str, Meta(max_length=100, description="e.g. 'Visa ending 4242'")] | None = None
+    default: bool = True
+
+
+class PaymentMethodOut(Struct, kw_only=True):
+    id: str
+    account_id: str
+    provider: str
+    token: str
+    label: str | None
+    default: bool
+    created_at: datetime
+
+
+class PaymentMethodList(Struct, kw_only=True):
+    data: list[PaymentMethodOut]
+
+
 class PaymentCreate(Body):
     amount: Amount
     currency: Currency

@@ -278,6 +278,21 @@ class InvoiceRun(Base):
     __table_args__ = (CheckConstraint("status IN ('running', 'finished')", name="status"),)
 
 
+class PaymentMethod(Base):
+    """A payment-provider token for an account; card data itself never reaches Tollgate."""
+
+    __tablename__ = "payment_methods"
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id"))
+    account_id: Mapped[str] = mapped_column(ForeignKey("accounts.id"), index=True)
+    provider: Mapped[str] = mapped_column(String(32))
+    token: Mapped[str] = mapped_column(String(200))
+    label: Mapped[str | None] = mapped_column(String(100))
+    is_default: Mapped[bool]
+    created_at: Mapped[datetime]
+    __table_args__ = (UniqueConstraint("account_id", "token"),)
+
+
 class Payment(Base):
     __tablename__ = "payments"
     id: Mapped[str] = mapped_column(String(32), primary_key=True)

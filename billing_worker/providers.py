@@ -1,0 +1,94 @@
+"""Payment providers: the one third party Tollgate cannot reach in tests.
+
+A provider charges a *token* (never card data) for an amount under an idempotency key and
+says what happened. An unknown outcome (a timeout) is never retried under a new key: it is
+looked up later with the same key. ``SandboxProvider`` is built in: the token decides the
+outcome, so demos and tests can script any story.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Protocol
+
+from shared.money import Money
+
+
+class Outcome(StrEnum):
+    SUCCEEDED = "succeeded"
+    DECLINED = "declined"
+    #: The provider failed to process it; nothing was charged and a retry may work.
+    FAILED = "failed"
+    #: No answer (a timeout): the charge may or may not have happened; look it up.
+    UNKNOWN = "unknown"
+
+
+@dataclass(frozen=True, slots=True)
+class ChargeResult:
+    outcome: Outcome
+    #: Why a charge did not succeed: insufficient_funds, stolen_card, expired_card,
+    #: processing_error, timeout.
+    reason: str | None = None
+    #: A hard decline (stolen or expired card): retrying the same token is pointless.
+    hard: bool = False
+    reference: str | None = None
+
+
+class PaymentProvider(Protocol):
+    name: str
+
+    def accepts(self, token: str) -> bool:
+        """Whether ``token`` is one of this provider's tokens."""
+        ...
+
+    async def charge(self, token: str, amount: Money, idempotency_key: str) -> ChargeResult:
+        """Charge once per key: the same key returns the first answer."""
+        ...
+
+    async def lookup(self, idempotency_key: str) -> ChargeResult | None:
+        """What became of a charge made with this key (None: the provider never saw it)."""
+        ...
+
+
+#: Sandbox tokens and what charging them does.
+SANDBOX_TOKENS: dict[str, ChargeResult] = {
+    "tok_sandbox_success": ChargeResult(Outcome.SUCCEEDED),
+    "tok_sandbox_insufficient_funds": ChargeResult(Outcome.DECLINED, "insufficient_funds"),
+    "tok_sandbox_stolen": ChargeResult(Outcome.DECLINED, "stolen_card", hard=True),
+    "tok_sandbox_expired": ChargeResult(Outcome.DECLINED, "expired_card", hard=True),
+    "tok_sandbox_processing_error": ChargeResult(Outcome.FAILED, "processing_error"),
+    "tok_sandbox_timeout": ChargeResult(Outcome.UNKNOWN, "timeout"),
+}
+
+
+class SandboxProvider:
+    """Outcomes chosen by the token; a timeout's charge turns out to have succeeded."""
+
+    name = "sandbox"
+
+    def __init__(self) -> None:
+        self._charges: dict[str, tuple[str, Money, ChargeResult]] = {}
+
+    def accepts(self, token: str) -> bool:
+        return token in SANDBOX_TOKENS
+
+    async def charge(self, token: str, amount: Money, idempotency_key: str) -> ChargeResult:
+        if token not in SANDBOX_TOKENS:
+            return ChargeResult(Outcome.DECLINED, "unknown_token", hard=True)
+        if idempotency_key in self._charges:
+            return self._charges[idempotency_key][2]
+        scripted = SANDBOX_TOKENS[token]
+        reference = f"sbx_{idempotency_key}"
+        result = ChargeResult(scripted.outcome, scripted.reason, scripted.hard, reference)
+        self._charges[idempotency_key] = (token, amount, result)
+        return result
+
+    async def lookup(self, idempotency_key: str) -> ChargeResult | None:
+        found = self._charges.get(idempotency_key)
+        if found is None:
+            return None
+        _token, _amount, result = found
+        if result.outcome is Outcome.UNKNOWN:
+            return ChargeResult(Outcome.SUCCEEDED, reference=result.reference)
+        return result
