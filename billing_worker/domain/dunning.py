@@ -1,0 +1,155 @@
+"""The dunning ladder as a pure function of (unpaid invoices, policy, now).
+
+One timeline, anchored on the due date of the oldest unpaid invoice: reminders every
+``reminder_every_days`` days from the due date, payment retries on ``retry_days``, and
+rungs of the ladder (grace, degraded, suspended, cancelled) each reached when the account
+is that many days past due and, optionally, owes at least an amount or a number of
+invoices. A hard decline stops retries and may jump to a rung at once.
+
+``evaluate`` also returns the next moment its answer can change with no event, so the
+worker wakes exactly then: no rung, reminder or retry is skipped, and a partial payment
+that moves the anchor simply yields a new evaluation from the new anchor.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from shared.money import Money
+from shared.states import Standing
+
+DAY = timedelta(days=1)
+_ORDER = (Standing.ACTIVE, Standing.GRACE, Standing.DEGRADED, Standing.SUSPENDED,
+          Standing.CANCELLED)  # fmt: skip
+
+
+class PolicyError(ValueError):
+    pass
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Rung:
+    """Reached ``days`` days past due, if the account owes enough (when set)."""
+
+    standing: Standing
+    days: int
+    min_balance: Money | None = None
+    min_invoices: int | None = None
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class DunningPolicy:
+    rungs: tuple[Rung, ...]
+    reminder_every_days: int | None = 1
+    retry_days: tuple[int, ...] = (1, 3, 7, 14)
+    #: Where a hard decline (stolen or expired card) puts the account at once, if anywhere.
+    hard_decline_standing: Standing | None = None
+
+    def __post_init__(self) -> None:
+        previous = -1
+        for rung in self.rungs:
+            if rung.standing not in _ORDER[1:]:
+                raise PolicyError(f"{rung.standing} is not a rung of the ladder")
+            if rung.days <= previous:
+                raise PolicyError("rungs must come in order of days past due")
+            previous = rung.days
+        if self.reminder_every_days is not None and self.reminder_every_days < 1:
+            raise PolicyError("reminder_every_days must be at least 1")
+        if list(self.retry_days) != sorted(set(self.retry_days)) or any(
+            d < 0 for d in self.retry_days
+        ):
+            raise PolicyError("retry_days must be increasing days past due")
+
+    @classmethod
+    def classic(cls) -> DunningPolicy:
+        """Daily reminders, retries on days 1, 3, 7 and 14, suspended on day 31."""
+        return cls(rungs=(Rung(standing=Standing.GRACE, days=0),
+                          Rung(standing=Standing.SUSPENDED, days=30)))  # fmt: skip
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Unpaid:
+    invoice_id: str
+    due_at: datetime
+    balance: Money
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Dunning:
+    standing: Standing
+    #: The due date the timeline runs from (the oldest unpaid invoice's), if any.
+    anchor: datetime | None
+    days_past_due: int
+    #: The reminder this moment falls in (1 on the due date), for deduplication; or None.
+    reminder: int | None
+    #: Whether a payment retry is due now (the worker records it under this number).
+    retry: int | None
+    #: The next moment the answer can change with no payment or other event.
+    next_change_at: datetime | None
+
+
+def _rank(standing: Standing) -> int:
+    return _ORDER.index(standing)
+
+
+def _holds(rung: Rung, owed: Money, count: int, days: int) -> bool:
+    if days < rung.days:
+        return False
+    if rung.min_balance is not None and owed < rung.min_balance:
+        return False
+    return rung.min_invoices is None or count >= rung.min_invoices
+
+
+def evaluate(
+    unpaid: Sequence[Unpaid],
+    policy: DunningPolicy,
+    now: datetime,
+    *,
+    hard_declined: bool = False,
+) -> Dunning:
+    owing = [u for u in unpaid if u.balance.is_positive()]
+    overdue = [u for u in owing if u.due_at <= now]
+    if not overdue:
+        upcoming = min((u.due_at for u in owing), default=None)
+        return Dunning(
+            standing=Standing.ACTIVE,
+            anchor=None,
+            days_past_due=0,
+            reminder=None,
+            retry=None,
+            next_change_at=upcoming,
+        )
+    anchor = min(u.due_at for u in overdue)
+    days = (now - anchor) // DAY
+    owed = sum((u.balance for u in overdue[1:]), overdue[0].balance)
+    count = len(overdue)
+    standing = Standing.ACTIVE
+    for rung in policy.rungs:
+        if _holds(rung, owed, count, days):
+            standing = rung.standing
+    if hard_declined and policy.hard_decline_standing is not None:
+        if _rank(policy.hard_decline_standing) > _rank(standing):
+            standing = policy.hard_decline_standing
+    moments = [anchor + rung.days * DAY for rung in policy.rungs if rung.days > days]
+    # A later invoice falling due can satisfy a rung's balance or count condition.
+    moments += [u.due_at for u in owing if u.due_at > now]
+    reminder = None
+    if policy.reminder_every_days is not None and standing is not Standing.CANCELLED:
+        every = policy.reminder_every_days
+        reminder = days // every + 1
+        moments.append(anchor + reminder * every * DAY)
+    retry = None
+    if not hard_declined and standing is not Standing.CANCELLED:
+        passed = [n for n, d in enumerate(policy.retry_days, 1) if d <= days]
+        retry = passed[-1] if passed else None
+        moments += [anchor + d * DAY for d in policy.retry_days if d > days]
+    return Dunning(
+        standing=standing,
+        anchor=anchor,
+        days_past_due=days,
+        reminder=reminder,
+        retry=retry,
+        next_change_at=min(moments, default=None),
+    )
