@@ -102,36 +102,65 @@ def _item_of(row: InvoiceItem) -> Item:
     )
 
 
+#: Usage older than this before ``since`` cannot fall in a period still being billed.
+USAGE_LOOKBACK = timedelta(days=366)
+
+
 async def _existing(
-    session: AsyncSession, tenant_id: str, sub_ids: Sequence[str], since: date | None
+    session: AsyncSession,
+    tenant_id: str,
+    sub_ids: Sequence[str],
+    since: date | None,
+    prefetched: Prefetched | None,
 ) -> list[Item]:
-    query = (
-        select(InvoiceItem)
-        .join(Invoice, Invoice.id == InvoiceItem.invoice_id)
-        .where(
-            InvoiceItem.tenant_id == tenant_id,
-            InvoiceItem.subscription_id.in_(sub_ids),
-            Invoice.status != "void",
+    """Items already on invoices that are not void, from the batch's prefetch or SQL."""
+    rows: Sequence[InvoiceItem]
+    if prefetched is not None:
+        rows = sorted(
+            (r for i in sub_ids for r in prefetched.items.get(i, [])),
+            key=lambda r: (r.start_date, r.id),
         )
-        .order_by(InvoiceItem.start_date, InvoiceItem.id)
-    )
-    if since is not None:
-        query = query.where(InvoiceItem.end_date > since)
-    return [_item_of(row) for row in (await session.scalars(query)).all()]
+        rows = [r for r in rows if since is None or r.end_date > since]
+    else:
+        query = (
+            select(InvoiceItem)
+            .join(Invoice, Invoice.id == InvoiceItem.invoice_id)
+            .where(
+                InvoiceItem.tenant_id == tenant_id,
+                InvoiceItem.subscription_id.in_(sub_ids),
+                Invoice.status != "void",
+            )
+            .order_by(InvoiceItem.start_date, InvoiceItem.id)
+        )
+        if since is not None:
+            query = query.where(InvoiceItem.end_date > since)
+        rows = (await session.scalars(query)).all()
+    return [_item_of(row) for row in rows]
 
 
 async def _usage(
-    session: AsyncSession, tenant_id: str, sub_ids: Sequence[str], since: date | None
+    session: AsyncSession,
+    tenant_id: str,
+    sub_ids: Sequence[str],
+    since: date | None,
+    prefetched: Prefetched | None,
 ) -> list[DomainUsage]:
-    query = select(UsageRecord).where(
-        UsageRecord.tenant_id == tenant_id, UsageRecord.subscription_id.in_(sub_ids)
-    )
-    if since is not None:
-        query = query.where(UsageRecord.day >= since - timedelta(days=366))
-    return [
-        DomainUsage(r.subscription_id, r.name, r.day, r.units)
-        for r in (await session.scalars(query)).all()
-    ]
+    rows: Sequence[UsageRecord]
+    if prefetched is not None:
+        rows = [
+            r
+            for i in sub_ids
+            for r in prefetched.usage.get(i, [])
+            if since is None or r.day >= since - USAGE_LOOKBACK
+        ]
+    else:
+        query = select(UsageRecord).where(
+            UsageRecord.tenant_id == tenant_id, UsageRecord.subscription_id.in_(sub_ids)
+        )
+        if since is not None:
+            query = query.where(UsageRecord.day >= since - USAGE_LOOKBACK)
+        rows = (await session.scalars(query)).all()
+    return [DomainUsage(r.subscription_id, r.name, r.day, r.units) for r in rows]
 
 
 async def invoice_account(
@@ -161,24 +190,8 @@ async def invoice_account(
     froms = [s.reconcile_from for s in subs]
     since = None if any(f is None for f in froms) else min(f for f in froms if f is not None)
     sub_ids = [s.id for s in subs]
-    if prefetched is not None:
-        existing = [
-            _item_of(row)
-            for row in sorted(
-                (r for i in sub_ids for r in prefetched.items.get(i, [])),
-                key=lambda r: (r.start_date, r.id),
-            )
-            if since is None or row.end_date > since
-        ]
-        usage = [
-            DomainUsage(r.subscription_id, r.name, r.day, r.units)
-            for i in sub_ids
-            for r in prefetched.usage.get(i, [])
-            if since is None or r.day >= since - timedelta(days=366)
-        ]
-    else:
-        existing = await _existing(session, tenant.id, sub_ids, since)
-        usage = await _usage(session, tenant.id, sub_ids, since)
+    existing = await _existing(session, tenant.id, sub_ids, since, prefetched)
+    usage = await _usage(session, tenant.id, sub_ids, since, prefetched)
     items, next_on = next_items(
         [Billing(terms_of(s), account.price_list) for s in subs],
         book.at,

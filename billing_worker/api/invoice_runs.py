@@ -41,12 +41,15 @@ async def create_run(request: web.Request) -> web.Response:
     body = await decode(request, schemas.InvoiceRunCreate)
     tenant_id = tenant_of(request)
     sessions = request.app[SESSIONS]
+    # A run for the same day still going is the answer; a second one would only race it.
     running = await unfinished(sessions, tenant_id=tenant_id, target=body.target_date)
-    run = running[0] if running else None
-    if run is None:
-        run = await start_run(
+    run = (
+        running[0]
+        if running
+        else await start_run(
             sessions, request.app[CLOCK].now(), tenant_id=tenant_id, target=body.target_date
         )
+    )
     request.app[INVOICE_RUNS_WAKE].set()
     return respond(run_view(run), 202)
 
