@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import random
 import shutil
 import socket
 import subprocess
@@ -20,10 +21,32 @@ class RedisUnavailable(RuntimeError):
     """No redis-server can be started."""
 
 
+def _ephemeral_range() -> tuple[int, int]:
+    try:
+        low, high = Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()
+        return int(low), int(high)
+    except (OSError, ValueError):
+        return 32768, 60999
+
+
 def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+    """A local port nobody listens on, for a server started a moment later.
+
+    Chosen below the kernel's ephemeral range: a port the kernel handed out
+    (bind to port 0) can be handed out again at once as the source port of an
+    outgoing connection (to Redis, to PostgreSQL) before our server binds it.
+    """
+    low, high = _ephemeral_range()
+    candidates = range(10_000, low) if low > 11_000 else range(high + 1, 65_536)
+    for _ in range(100):
+        port = random.choice(candidates)
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError("no free local port found")
 
 
 def find_redis_server(*, install: bool = True, log: bool = True) -> str:

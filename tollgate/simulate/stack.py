@@ -13,7 +13,6 @@ from billing_worker.api.app import create_app as create_worker_app
 from billing_worker.settings import WorkerSettings
 from gateway.app import create_app as create_gateway_app
 from gateway.settings import GatewaySettings
-from tollgate.redis_server import free_port
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,7 +26,6 @@ class Endpoints:
 async def running_stack(database_url: str, redis_url: str) -> AsyncIterator[Endpoints]:
     """Both services in test mode on free local ports; the database must be migrated."""
     operator_key = "tgop_" + secrets.token_urlsafe(24)
-    api_port, gateway_port = free_port(), free_port()
     worker = WorkerSettings.from_env(
         {
             "TOLLGATE_DATABASE_URL": database_url,
@@ -45,14 +43,14 @@ async def running_stack(database_url: str, redis_url: str) -> AsyncIterator[Endp
         web.AppRunner(create_gateway_app(gateway), access_log=None),
     ]
     try:
-        for runner, port in zip(runners, (api_port, gateway_port), strict=True):
+        urls = []
+        for runner in runners:
             await runner.setup()
-            await web.TCPSite(runner, "127.0.0.1", port).start()
-        yield Endpoints(
-            api=f"http://127.0.0.1:{api_port}",
-            gateway=f"http://127.0.0.1:{gateway_port}",
-            operator_key=operator_key,
-        )
+            # Port 0: the kernel picks a free port at bind time, so nothing can take it first.
+            await web.TCPSite(runner, "127.0.0.1", 0).start()
+            host, port = runner.addresses[0][:2]
+            urls.append(f"http://{host}:{port}")
+        yield Endpoints(api=urls[0], gateway=urls[1], operator_key=operator_key)
     finally:
         for runner in reversed(runners):
             await runner.cleanup()
