@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
 from typing import Any
 
 from billing_worker.db.models import Subscription
@@ -23,6 +23,7 @@ def terms_of(sub: Subscription) -> Terms:
     changes: list[PlanChange] = []
     quantities: list[QuantityChange] = []
     pauses: list[Pause] = []
+    holds: list[Pause] = []
     for event in sub.events:
         kind = event["type"]
         if kind == "change":
@@ -38,8 +39,9 @@ def terms_of(sub: Subscription) -> Terms:
             quantities.append(
                 QuantityChange(date.fromisoformat(event["effective"]), event["quantity"])
             )
-        elif kind == "pause":
-            pauses.append(Pause(date.fromisoformat(event["start"]), _day(event.get("resume"))))
+        elif kind in ("pause", "hold"):
+            pause = Pause(date.fromisoformat(event["start"]), _day(event.get("resume")))
+            (pauses if kind == "pause" else holds).append(pause)
     cancellation = None
     if sub.entitlement_end is not None and sub.billing_end is not None:
         cancellation = Cancellation(
@@ -57,6 +59,7 @@ def terms_of(sub: Subscription) -> Terms:
         changes=tuple(changes),
         quantities=tuple(quantities),
         pauses=tuple(pauses),
+        holds=tuple(holds),
         cancellation=cancellation,
     )
 
@@ -79,14 +82,21 @@ def save_terms(sub: Subscription, terms: Terms) -> None:
     ]
     events += [
         {
-            "type": "pause",
+            "type": kind,
             "start": p.start.isoformat(),
             "resume": p.resume.isoformat() if p.resume else None,
         }
-        for p in terms.pauses
+        for kind, spans in (("pause", terms.pauses), ("hold", terms.holds))
+        for p in spans
     ]
     sub.events = events
     sub.entitlement_end = terms.cancellation.entitlement_end if terms.cancellation else None
     sub.billing_end = terms.cancellation.billing_end if terms.cancellation else None
     sub.quantity = terms.quantity
     sub.status = "active"
+
+
+def touch_billing(sub: Subscription, day: date) -> None:
+    """Billing from ``day`` may change: make the next invoicing run look back that far."""
+    floor = day - timedelta(days=1)
+    sub.reconcile_from = min(sub.reconcile_from, floor) if sub.reconcile_from else None

@@ -60,9 +60,12 @@ def _sqlite_begin(connection: Connection) -> None:
 
     A deferred transaction that reads and then writes cannot upgrade if another writer
     committed in between (SQLITE_BUSY, whatever the busy timeout); the worker's jobs and
-    the API write concurrently, so every transaction begins IMMEDIATE and waits its turn.
+    the API write concurrently, so every transaction begins IMMEDIATE and waits its turn --
+    except one that says it only reads (execution option ``read_only``): in WAL mode it
+    needs no lock, and does not queue with the writers.
     """
-    connection.exec_driver_sql("BEGIN IMMEDIATE")
+    read_only = connection.get_execution_options().get("read_only", False)
+    connection.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
 
 
 def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:

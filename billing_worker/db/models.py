@@ -19,7 +19,7 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 from sqlalchemy.engine import Dialect
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 from sqlalchemy.sql.expression import false as sa_false
 from sqlalchemy.sql.expression import true as sa_true
 from sqlalchemy.types import JSON, TypeDecorator
@@ -74,6 +74,16 @@ class Tenant(Base):
     channel_overdue: Mapped[str] = mapped_column(
         String(16), default="follow", server_default="follow"
     )
+    #: Named dunning policies (documents); "default" applies unless a plan or account names
+    #: another. Without one, the classic policy with ``grace_days``.
+    dunning_policies: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    #: Where advisory messages go: a webhook, administrators' addresses, the billing contact.
+    notify_webhook_url: Mapped[str | None] = mapped_column(String(500))
+    notify_emails: Mapped[list[str] | None] = mapped_column(JSON)
+    notify_customer: Mapped[bool] = mapped_column(default=False, server_default=sa_false())
+    #: Signs the webhooks Tollgate sends; verifies the ones payment providers send.
+    webhook_secret: Mapped[str | None] = mapped_column(String(80))
+    provider_webhook_secret: Mapped[str | None] = mapped_column(String(80))
     created_at: Mapped[datetime]
     __table_args__ = (
         CheckConstraint("channel_overdue IN ('follow', 'ignore')", name="channel_overdue"),
@@ -136,10 +146,27 @@ class Account(Base):
     #: When the scheduler must look at this account again (None: only on an event).
     next_evaluation_at: Mapped[datetime | None] = mapped_column(index=True)
     ent_version: Mapped[int] = mapped_column(BigInteger, default=0)
+    #: The tenant's dunning policy this account follows, if not its plan's or the default.
+    dunning_policy: Mapped[str | None] = mapped_column(String(100))
+    #: Exempt from dunning: its standing never drops for unpaid invoices.
+    dunning_exempt: Mapped[bool] = mapped_column(default=False, server_default=sa_false())
+    #: A manual suspension by the tenant, whatever the invoices say.
+    suspended_manually: Mapped[bool] = mapped_column(default=False, server_default=sa_false())
+    #: "automatic": the default payment method is charged; "manual": the customer pays.
+    collection: Mapped[str] = mapped_column(
+        String(16), default="automatic", server_default="automatic"
+    )
+    #: When the collector must look at this account (a new invoice or a retry is due).
+    collect_at: Mapped[datetime | None] = mapped_column(index=True)
+    #: The last collection the collector attempted (see ``billing_worker.collection``).
+    collect_key: Mapped[str | None] = mapped_column(String(120))
+    #: The last charge was a hard decline: no retries until a new payment method.
+    hard_declined: Mapped[bool] = mapped_column(default=False, server_default=sa_false())
     created_at: Mapped[datetime]
     __table_args__ = (
         UniqueConstraint("tenant_id", "external_id"),
         Index("ix_accounts_tenant", "tenant_id", "id"),
+        CheckConstraint("collection IN ('automatic', 'manual')", name="collection"),
         CheckConstraint("kind IN ('consumer', 'enterprise', 'reseller')", name="kind"),
         CheckConstraint("credit_minor >= 0", name="credit_not_negative"),
     )
@@ -182,6 +209,8 @@ class Subscription(Base):
     events: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
     #: Billing before this day cannot change; invoicing looks no further back.
     reconcile_from: Mapped[date | None] = mapped_column(Date)
+    #: Keeps its access while the account is suspended for non-payment (e.g. prepaid).
+    dunning_exempt: Mapped[bool] = mapped_column(default=False, server_default=sa_false())
     status: Mapped[str] = mapped_column(String(16))
     created_at: Mapped[datetime]
     __table_args__ = (
@@ -207,7 +236,9 @@ class Invoice(Base):
     __table_args__ = (
         CheckConstraint("total_minor >= 0", name="total_not_negative"),
         CheckConstraint("paid_minor >= 0 AND paid_minor <= total_minor", name="paid_range"),
-        CheckConstraint("status IN ('draft', 'open', 'paid', 'void')", name="status"),
+        CheckConstraint(
+            "status IN ('draft', 'open', 'paid', 'void', 'written_off')", name="status"
+        ),
     )
 
 
@@ -290,6 +321,8 @@ class PaymentMethod(Base):
     label: Mapped[str | None] = mapped_column(String(100))
     is_default: Mapped[bool]
     created_at: Mapped[datetime]
+    #: Removed by the tenant: never charged again, kept for the charges that name it.
+    removed_at: Mapped[datetime | None]
     __table_args__ = (UniqueConstraint("account_id", "token"),)
 
 
@@ -303,7 +336,136 @@ class Payment(Base):
     method: Mapped[str] = mapped_column(String(32))
     reference: Mapped[str | None] = mapped_column(String(200))
     received_at: Mapped[datetime]
+    refunded_minor: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+    __table_args__ = (
+        CheckConstraint("amount_minor > 0", name="amount_positive"),
+        CheckConstraint(
+            "refunded_minor >= 0 AND refunded_minor <= amount_minor", name="refunded_range"
+        ),
+    )
+
+
+class Refund(Base):
+    __tablename__ = "refunds"
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id"))
+    payment_id: Mapped[str] = mapped_column(ForeignKey("payments.id"), index=True)
+    amount_minor: Mapped[int] = mapped_column(BigInteger)
+    reason: Mapped[str | None] = mapped_column(String(200))
+    created_at: Mapped[datetime]
     __table_args__ = (CheckConstraint("amount_minor > 0", name="amount_positive"),)
+
+
+class PaymentAttempt(Base):
+    """One charge of a payment method, made once under its idempotency key."""
+
+    __tablename__ = "payment_attempts"
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id"))
+    account_id: Mapped[str] = mapped_column(ForeignKey("accounts.id"), index=True)
+    payment_method_id: Mapped[str] = mapped_column(ForeignKey("payment_methods.id"))
+    idempotency_key: Mapped[str] = mapped_column(String(200))
+    amount_minor: Mapped[int] = mapped_column(BigInteger)
+    currency: Mapped[str] = mapped_column(String(3))
+    status: Mapped[str] = mapped_column(String(16))
+    reason: Mapped[str | None] = mapped_column(String(64))
+    hard: Mapped[bool] = mapped_column(default=False)
+    reference: Mapped[str | None] = mapped_column(String(200))
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+    __table_args__ = (
+        UniqueConstraint("tenant_id", "idempotency_key"),
+        Index("ix_payment_attempts_status", "status", "updated_at"),
+        CheckConstraint(
+            "status IN ('pending', 'unknown', 'succeeded', 'declined', 'failed')", name="status"
+        ),
+    )
+
+
+class PaymentEvent(Base):
+    """The payment queue: every payment event, stored once under its key, applied once."""
+
+    __tablename__ = "payment_events"
+    id: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    )
+    tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id"))
+    account_id: Mapped[str] = mapped_column(ForeignKey("accounts.id"), index=True)
+    key: Mapped[str] = mapped_column(String(200))
+    #: "collection", "webhook", "manual" or "reconciliation".
+    source: Mapped[str] = mapped_column(String(16))
+    #: "charge.succeeded", "charge.failed", "charge.refunded" or "payment.received".
+    type: Mapped[str] = mapped_column(String(32))
+    #: For provider events, the charge (payment attempt) they are about.
+    attempt_key: Mapped[str | None] = mapped_column(String(200))
+    amount_minor: Mapped[int] = mapped_column(BigInteger)
+    currency: Mapped[str] = mapped_column(String(3))
+    method: Mapped[str] = mapped_column(String(32))
+    reference: Mapped[str | None] = mapped_column(String(200))
+    reason: Mapped[str | None] = mapped_column(String(64))
+    hard: Mapped[bool] = mapped_column(default=False)
+    occurred_at: Mapped[datetime]
+    received_at: Mapped[datetime]
+    applied_at: Mapped[datetime | None] = mapped_column(index=True)
+    #: What applying it did: "applied", "duplicate", "superseded"; None while queued.
+    outcome: Mapped[str | None] = mapped_column(String(32))
+    payment_id: Mapped[str | None] = mapped_column(ForeignKey("payments.id"))
+    __table_args__ = (UniqueConstraint("tenant_id", "key"),)
+
+
+class Message(Base):
+    """An advisory message to a tenant's administrators (and optionally the customer)."""
+
+    __tablename__ = "messages"
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id"))
+    account_id: Mapped[str] = mapped_column(ForeignKey("accounts.id"), index=True)
+    #: "payment_due", "standing_changed", "payment_failed" or "payment_recovered".
+    kind: Mapped[str] = mapped_column(String(32))
+    #: At most one message per key: one reminder per account per day, whatever reruns.
+    dedup_key: Mapped[str] = mapped_column(String(200))
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON)
+    created_at: Mapped[datetime]
+    __table_args__ = (UniqueConstraint("tenant_id", "dedup_key"),)
+
+
+class Delivery(Base):
+    """One message to one destination (a webhook URL or an address), retried with backoff."""
+
+    __tablename__ = "deliveries"
+    id: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    )
+    tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id"))
+    message_id: Mapped[str] = mapped_column(ForeignKey("messages.id"), index=True)
+    #: Lets the unit of work insert the message before its deliveries, in one flush.
+    message: Mapped[Message] = relationship(lazy="raise")
+    channel: Mapped[str] = mapped_column(String(16))
+    target: Mapped[str] = mapped_column(String(500))
+    status: Mapped[str] = mapped_column(String(16))
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime | None] = mapped_column(index=True)
+    last_error: Mapped[str | None] = mapped_column(String(500))
+    delivered_at: Mapped[datetime | None]
+    created_at: Mapped[datetime]
+    __table_args__ = (
+        CheckConstraint("channel IN ('webhook', 'email')", name="channel"),
+        CheckConstraint("status IN ('pending', 'delivered', 'failed')", name="status"),
+    )
+
+
+class IdempotentRequest(Base):
+    """A management API POST made with an ``Idempotency-Key``, and the answer it got."""
+
+    __tablename__ = "idempotent_requests"
+    tenant_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    key: Mapped[str] = mapped_column(String(255), primary_key=True)
+    method: Mapped[str] = mapped_column(String(8))
+    path: Mapped[str] = mapped_column(String(500))
+    body_sha256: Mapped[str] = mapped_column(String(64))
+    status: Mapped[int] = mapped_column(Integer)
+    response: Mapped[bytes] = mapped_column(LargeBinary)
+    created_at: Mapped[datetime]
 
 
 class PaymentAllocation(Base):

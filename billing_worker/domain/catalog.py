@@ -151,6 +151,8 @@ class Plan:
     #: The recurring price is per seat and the subscription's quantity is its seat limit.
     per_seat: bool = False
     entitlement: Entitlement = field(default_factory=Entitlement)
+    #: The tenant's dunning policy (by name) for accounts on this plan, if not the default.
+    dunning_policy: str | None = None
 
     def phase(self, phase_type: PhaseType) -> Phase:
         for phase in self.phases:
@@ -636,7 +638,15 @@ def _plans(
         r.known_keys(
             spec,
             path,
-            ("product", "billing_period", "billing_mode", "phases", "per_seat", "entitlement"),
+            (
+                "product",
+                "billing_period",
+                "billing_mode",
+                "phases",
+                "per_seat",
+                "entitlement",
+                "dunning_policy",
+            ),
         )
         product = spec.get("product")
         if product not in products:
@@ -655,6 +665,9 @@ def _plans(
         )
         _check_phases(r, phases, f"{path}.phases")
         entitlement = _entitlement(r, spec.get("entitlement"), f"{path}.entitlement")
+        dunning = spec.get("dunning_policy")
+        if dunning is not None and (not isinstance(dunning, str) or not dunning):
+            r.fail(f"{path}.dunning_policy", "must be the name of one of the tenant's policies")
         if name and period and plan_mode and product in products and phases:
             plans[name] = Plan(
                 name=name,
@@ -664,6 +677,7 @@ def _plans(
                 billing_mode=plan_mode,
                 per_seat=bool(per_seat),
                 entitlement=entitlement,
+                dunning_policy=dunning if isinstance(dunning, str) else None,
             )
     if not node:
         r.fail("plans", "define at least one plan")

@@ -13,11 +13,12 @@ that moves the anchor simply yields a new evaluation from the new anchor.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
-from shared.money import Money
+from shared.money import Money, MoneyError
 from shared.states import Standing
 
 DAY = timedelta(days=1)
@@ -46,6 +47,16 @@ class DunningPolicy:
     retry_days: tuple[int, ...] = (1, 3, 7, 14)
     #: Where a hard decline (stolen or expired card) puts the account at once, if anywhere.
     hard_decline_standing: Standing | None = None
+    #: On the cancelled rung, billing ends at the end of the term ("end_of_term", no
+    #: credit) or at once ("immediate", prorated credit). Access ends at once either way.
+    cancel_billing: str = "end_of_term"
+    #: While suspended: billing goes on ("continue") or is held ("pause"), the held days
+    #: credited, until the account is reinstated.
+    suspended_billing: str = "continue"
+    #: What degraded means: read-only access (None: the tenant's ``degraded_read_only``)
+    #: and the features kept (None: all of the plan's).
+    degraded_read_only: bool | None = None
+    degraded_features: tuple[str, ...] | None = None
 
     def __post_init__(self) -> None:
         previous = -1
@@ -61,12 +72,17 @@ class DunningPolicy:
             d < 0 for d in self.retry_days
         ):
             raise PolicyError("retry_days must be increasing days past due")
+        if self.hard_decline_standing is not None and self.hard_decline_standing not in _ORDER[2:]:
+            raise PolicyError("hard_decline must be degraded, suspended or cancelled")
+        if self.cancel_billing not in ("end_of_term", "immediate"):
+            raise PolicyError("cancel_billing must be end_of_term or immediate")
+        if self.suspended_billing not in ("continue", "pause"):
+            raise PolicyError("suspended_billing must be continue or pause")
 
     @classmethod
     def classic(cls) -> DunningPolicy:
         """Daily reminders, retries on days 1, 3, 7 and 14, suspended on day 31."""
-        return cls(rungs=(Rung(standing=Standing.GRACE, days=0),
-                          Rung(standing=Standing.SUSPENDED, days=30)))  # fmt: skip
+        return classic_with(30)
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -136,7 +152,7 @@ def evaluate(
     # A later invoice falling due can satisfy a rung's balance or count condition.
     moments += [u.due_at for u in owing if u.due_at > now]
     reminder = None
-    if policy.reminder_every_days is not None and standing is not Standing.CANCELLED:
+    if policy.reminder_every_days is not None and standing.grants_access:
         every = policy.reminder_every_days
         reminder = days // every + 1
         moments.append(anchor + reminder * every * DAY)
@@ -152,4 +168,45 @@ def evaluate(
         reminder=reminder,
         retry=retry,
         next_change_at=min(moments, default=None),
+    )
+
+
+def classic_with(grace_days: int) -> DunningPolicy:
+    """The classic policy with another grace period (a tenant's ``grace_days``)."""
+    return DunningPolicy(rungs=(Rung(standing=Standing.GRACE, days=0),
+                                Rung(standing=Standing.SUSPENDED, days=grace_days)))  # fmt: skip
+
+
+def policy_from_document(document: Mapping[str, Any], currency: str) -> DunningPolicy:
+    """Build a policy from its stored document (see ``schemas.DunningPolicyIn``); amounts
+    are read in the account's ``currency``."""
+    rungs = []
+    for i, stage in enumerate(document.get("stages", ())):
+        minimum = stage.get("min_balance")
+        try:
+            balance = Money.parse(minimum, currency) if minimum is not None else None
+        except MoneyError as exc:
+            raise PolicyError(f"stages[{i}].min_balance: {exc}") from exc
+        rungs.append(
+            Rung(
+                standing=Standing(stage["standing"]),
+                days=int(stage["days_past_due"]),
+                min_balance=balance,
+                min_invoices=stage.get("min_invoices"),
+            )
+        )
+    hard = document.get("hard_decline")
+    return DunningPolicy(
+        rungs=tuple(rungs),
+        reminder_every_days=document.get("reminder_every_days", 1),
+        retry_days=tuple(document.get("retry_days", (1, 3, 7, 14))),
+        hard_decline_standing=Standing(hard) if hard else None,
+        cancel_billing=document.get("cancel_billing", "end_of_term"),
+        suspended_billing=document.get("suspended_billing", "continue"),
+        degraded_read_only=document.get("degraded_read_only"),
+        degraded_features=(
+            tuple(document["degraded_features"])
+            if document.get("degraded_features") is not None
+            else None
+        ),
     )

@@ -1,11 +1,10 @@
-"""Where an account stands on the dunning ladder (the foundation's minimal rule).
+"""Where an account stands: the dunning ladder (``domain.dunning``) plus what overrides it.
 
-Rule (one fixed grace period): an invoice is *due* at its due date. While any invoice
-is unpaid past its due date the account is in ``grace`` (full access); once the oldest
-unpaid invoice is ``grace_days`` days past due the account is ``suspended``. With the
-default 30 days, an invoice due at ``T`` gives grace through day 30 and suspends at
-``T + 30 days`` -- the first moment of day 31. Paying everything overdue returns the
-account to ``active`` at once. No active subscription means ``cancelled``.
+An account with no subscription granting access is ``cancelled`` (or ``paused``). A tenant's
+manual suspension wins over everything else; an exempt account stays ``active`` whatever it
+owes. Otherwise the ladder decides from the unpaid invoices. ``access_until`` is the first
+moment, with no payment, a rung that denies access would be reached (ignoring the rungs'
+balance conditions, so it errs early: the worker re-evaluates before then anyway).
 """
 
 from __future__ import annotations
@@ -14,17 +13,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from billing_worker.domain.dunning import DAY, Dunning, DunningPolicy, Unpaid, evaluate
 from shared.money import Money
 from shared.states import Standing
-
-
-@dataclass(frozen=True, kw_only=True, slots=True)
-class GracePolicy:
-    grace_days: int = 30
-
-    def __post_init__(self) -> None:
-        if not 0 <= self.grace_days <= 3650:
-            raise ValueError("grace_days must be between 0 and 3650")
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -50,6 +41,17 @@ class StandingResult:
     access_until: datetime | None
     #: The next moment this evaluation can give a different answer with no event.
     next_change_at: datetime | None
+    #: The ladder's answer, when the ladder decided (reminders and retries come from it).
+    dunning: Dunning | None = None
+
+
+_REASONS = {
+    Standing.ACTIVE: "in_good_standing",
+    Standing.GRACE: "payment_due",
+    Standing.DEGRADED: "payment_overdue",
+    Standing.SUSPENDED: "payment_overdue",
+    Standing.CANCELLED: "payment_overdue",
+}
 
 
 def evaluate_standing(
@@ -57,63 +59,71 @@ def evaluate_standing(
     unpaid: Sequence[UnpaidInvoice],
     renewals: Sequence[RenewalOutlook],
     has_active_subscription: bool,
-    policy: GracePolicy,
+    policy: DunningPolicy,
     now: datetime,
     paused: bool = False,
+    hard_declined: bool = False,
+    exempt: bool = False,
+    suspended_manually: bool = False,
 ) -> StandingResult:
-    """Evaluate the ladder for one account.
+    """Evaluate one account.
 
     Args:
         unpaid: invoices with a positive balance.
         renewals: for each renewing subscription, when its next invoice is issued.
         has_active_subscription: whether any subscription currently grants access.
-        paused: whether, granting none, a subscription is paused (rather than ended).
-        policy: the grace period.
+        policy: the dunning ladder that applies to the account.
         now: the evaluation time.
+        paused: whether, granting none, a subscription is paused (rather than ended).
+        hard_declined: the last charge was a hard decline (no retries; may jump a rung).
+        exempt: the account is exempt from dunning.
+        suspended_manually: the tenant suspended the account by hand.
 
     Returns:
         The standing, its reason, the moment access would lapse without payment, and
         the next moment the answer changes by the passing of time alone.
     """
-    if not has_active_subscription and paused:
-        return StandingResult(
-            standing=Standing.PAUSED,
-            reason="subscription_paused",
-            access_until=None,
-            next_change_at=None,
-        )
     if not has_active_subscription:
-        return StandingResult(
-            standing=Standing.CANCELLED,
-            reason="no_active_subscription",
-            access_until=None,
-            next_change_at=None,
+        standing, reason = (
+            (Standing.PAUSED, "subscription_paused")
+            if paused
+            else (Standing.CANCELLED, "no_active_subscription")
         )
-    grace = timedelta(days=policy.grace_days)
-    owing = [inv for inv in unpaid if inv.balance.is_positive()]
-    suspend_points = [inv.due_at + grace for inv in owing]
-    suspend_points += [r.next_invoice_at + r.net_terms + grace for r in renewals]
-    access_until = min(suspend_points) if suspend_points else None
-    overdue = [inv for inv in owing if inv.due_at <= now]
-    if overdue:
-        oldest_due = min(inv.due_at for inv in overdue)
-        if now >= oldest_due + grace:
-            return StandingResult(
-                standing=Standing.SUSPENDED,
-                reason="payment_overdue",
-                access_until=None,
-                next_change_at=None,
-            )
-        return StandingResult(
-            standing=Standing.GRACE,
-            reason="payment_due",
-            access_until=access_until,
-            next_change_at=oldest_due + grace,
-        )
-    upcoming = [inv.due_at for inv in owing] + [r.next_invoice_at for r in renewals]
+        return StandingResult(standing=standing, reason=reason, access_until=None,
+                              next_change_at=None)  # fmt: skip
+    if suspended_manually:
+        return StandingResult(standing=Standing.SUSPENDED, reason="suspended_manually",
+                              access_until=None, next_change_at=None)  # fmt: skip
+    if exempt:
+        return StandingResult(standing=Standing.ACTIVE, reason="dunning_exempt",
+                              access_until=None, next_change_at=None)  # fmt: skip
+    ladder = evaluate(
+        [Unpaid(invoice_id=u.invoice_id, due_at=u.due_at, balance=u.balance) for u in unpaid],
+        policy,
+        now,
+        hard_declined=hard_declined,
+    )
+    reason = _REASONS[ladder.standing]
+    if hard_declined and ladder.standing is policy.hard_decline_standing:
+        reason = "payment_declined"
+    if not ladder.standing.grants_access:
+        return StandingResult(standing=ladder.standing, reason=reason, access_until=None,
+                              next_change_at=ladder.next_change_at, dunning=ladder)  # fmt: skip
+    denying = [r.days for r in policy.rungs if not r.standing.grants_access]
+    lapse = min(denying, default=None)
+    access_until = None
+    if lapse is not None:
+        dues = [u.due_at for u in unpaid if u.balance.is_positive()]
+        dues += [r.next_invoice_at + r.net_terms for r in renewals]
+        access_until = min(dues, default=None)
+        access_until = access_until + lapse * DAY if access_until is not None else None
+    moments = [m for m in (ladder.next_change_at,) if m is not None]
+    if ladder.anchor is None:
+        moments += [r.next_invoice_at for r in renewals]
     return StandingResult(
-        standing=Standing.ACTIVE,
-        reason="in_good_standing",
+        standing=ladder.standing,
+        reason=reason,
         access_until=access_until,
-        next_change_at=min(upcoming) if upcoming else None,
+        next_change_at=min(moments, default=None),
+        dunning=ladder,
     )

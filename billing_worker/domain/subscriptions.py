@@ -96,6 +96,9 @@ class Terms:
     changes: tuple[PlanChange, ...] = ()
     quantities: tuple[QuantityChange, ...] = ()
     pauses: tuple[Pause, ...] = ()
+    #: Billing held while the account is suspended for non-payment (access is the
+    #: standing's business): held days are not billed, and credited if already billed.
+    holds: tuple[Pause, ...] = ()
     cancellation: Cancellation | None = None
 
     @property
@@ -196,7 +199,8 @@ def billing_segments(terms: Terms, catalog_at: CatalogAt) -> list[Segment]:
                 continue
             bounds = [piece.start, *[c for c in cuts if piece.start < c < piece.end], piece.end]
             for start, stop in pairwise(bounds):
-                for span in _cut([Span(start, stop)], [p.span for p in terms.pauses]):
+                holes = [p.span for p in (*terms.pauses, *terms.holds)]
+                for span in _cut([Span(start, stop)], holes):
                     segments.append(
                         Segment(
                             span=span,

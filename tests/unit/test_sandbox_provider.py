@@ -47,3 +47,16 @@ async def test_tokens_from_elsewhere_are_refused() -> None:
     assert not provider.accepts("4242424242424242")
     result = await provider.charge("tok_live_abc", AMOUNT, "k")
     assert (result.outcome, result.reason, result.hard) == (Outcome.DECLINED, "unknown_token", True)
+
+
+async def test_a_suffix_names_one_card_with_the_scripted_outcome() -> None:
+    provider = SandboxProvider()
+    assert provider.accepts("tok_sandbox_success_visa4242")
+    assert provider.accepts("tok_sandbox_insufficient_funds_amex1")
+    assert not provider.accepts("tok_sandbox_success_")
+    assert not provider.accepts("tok_sandbox_nope_visa")
+    usd = Money.parse("5.00", "USD")
+    ok = await provider.charge("tok_sandbox_success_visa4242", usd, "k1")
+    declined = await provider.charge("tok_sandbox_stolen_x9", usd, "k2")
+    assert ok.outcome is Outcome.SUCCEEDED
+    assert (declined.outcome, declined.hard) == (Outcome.DECLINED, True)

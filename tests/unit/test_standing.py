@@ -2,8 +2,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from billing_worker.domain.dunning import classic_with
 from billing_worker.domain.standing import (
-    GracePolicy,
     RenewalOutlook,
     UnpaidInvoice,
     evaluate_standing,
@@ -13,7 +13,7 @@ from shared.states import Standing
 
 DUE = datetime(2027, 3, 1, tzinfo=UTC)
 DAY = timedelta(days=1)
-POLICY = GracePolicy(grace_days=30)
+POLICY = classic_with(30)
 
 
 def unpaid(amount: str = "49.00", due: datetime = DUE) -> UnpaidInvoice:
@@ -39,12 +39,28 @@ def test_thirty_days_of_grace_then_suspension_on_day_31(
     assert (result.standing, result.reason) == (standing, reason)
 
 
-def test_grace_says_when_suspension_comes_so_the_scheduler_wakes_then() -> None:
+def test_grace_says_when_suspension_comes_and_wakes_daily_for_reminders() -> None:
     result = evaluate_standing(
         unpaid=[unpaid()], renewals=[], has_active_subscription=True, policy=POLICY, now=DUE + DAY
     )
-    assert result.next_change_at == DUE + 30 * DAY
+    assert result.next_change_at == DUE + 2 * DAY  # the next daily reminder
     assert result.access_until == DUE + 30 * DAY
+    last = evaluate_standing(
+        unpaid=[unpaid()], renewals=[], has_active_subscription=True, policy=POLICY,
+        now=DUE + 29 * DAY + timedelta(hours=23),
+    )  # fmt: skip
+    assert last.standing is Standing.GRACE
+    assert last.next_change_at == DUE + 30 * DAY
+
+
+def test_a_manual_suspension_wins_and_an_exemption_ignores_the_invoices() -> None:
+    overdue = {"unpaid": [unpaid()], "renewals": [], "has_active_subscription": True,
+               "policy": POLICY, "now": DUE + 40 * DAY}  # fmt: skip
+    assert evaluate_standing(**overdue).standing is Standing.SUSPENDED  # type: ignore[arg-type]
+    exempt = evaluate_standing(**overdue, exempt=True)  # type: ignore[arg-type]
+    assert (exempt.standing, exempt.reason) == (Standing.ACTIVE, "dunning_exempt")
+    held = evaluate_standing(**overdue, exempt=True, suspended_manually=True)  # type: ignore[arg-type]
+    assert (held.standing, held.reason) == (Standing.SUSPENDED, "suspended_manually")
 
 
 def test_paid_up_account_is_active_until_the_next_renewal_could_lapse() -> None:
