@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from billing_worker.catalogs import CatalogBook, NoCatalog, load_book
 from billing_worker.db.models import Account, Tenant
-from billing_worker.entitlements import refresh_account, refresh_followers
+from billing_worker.entitlements import refresh_family
 from billing_worker.invoicer import bill_to, invoice_account
 from billing_worker.prefetch import prefetch
 
@@ -44,7 +44,6 @@ async def bill_and_refresh(
                 session, tenant, account, now, target=target, book=book, prefetched=prefetched
             )
             invoices += issued is not None
-        await refresh_account(session, tenant, account, now, book=book, prefetched=prefetched)
-        await refresh_followers(session, tenant, account, now, book=book, prefetched=prefetched)
+        await refresh_family(session, tenant, account, now, book=book, prefetched=prefetched)
     await session.flush()
     return invoices

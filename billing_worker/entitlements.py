@@ -2,18 +2,21 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
+from typing import Any
 
-from sqlalchemy import or_, select
+import orjson
+from sqlalchemy import or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from billing_worker.catalogs import CatalogBook, load_book
 from billing_worker.db.models import Account, Invoice, Subscription, Tenant
-from billing_worker.domain.catalog import Category
+from billing_worker.domain.catalog import Category, ChangePolicy
+from billing_worker.domain.dunning import DAY, DunningPolicy, classic_with, policy_from_document
 from billing_worker.domain.standing import (
-    GracePolicy,
     RenewalOutlook,
     StandingResult,
     UnpaidInvoice,
@@ -21,15 +24,19 @@ from billing_worker.domain.standing import (
 )
 from billing_worker.domain.subscriptions import (
     FOREVER,
+    CancelRequest,
+    Pause,
     Terms,
+    cancellation_for,
     entitlement_spans,
     plan_on,
     quantity_on,
 )
-from billing_worker.invoicer import billed_accounts, local_midnight, local_today
+from billing_worker.invoicer import bill_to, billed_accounts, local_midnight, local_today
+from billing_worker.messages import Kind, stage_message
 from billing_worker.outbox import stage_record
 from billing_worker.prefetch import Prefetched
-from billing_worker.terms import terms_of
+from billing_worker.terms import save_terms, terms_of, touch_billing
 from shared.entitlement import EntitlementRecord
 from shared.money import Money
 from shared.states import SessionPolicy, Standing
@@ -47,6 +54,8 @@ class Access:
     ends_at: datetime | None = None
     #: The next moment a subscription's dates change what is granted.
     next_change_at: datetime | None = None
+    #: The dunning policy the base plan names, if any.
+    dunning_policy: str | None = None
 
 
 def _access(subs: Sequence[Subscription], book: CatalogBook, today: date, tz: str) -> Access:
@@ -88,7 +97,40 @@ def _access(subs: Sequence[Subscription], book: CatalogBook, today: date, tz: st
         session_policy=SessionPolicy(plan.entitlement.session_policy),
         ends_at=ends_at,
         next_change_at=next_change,
+        dunning_policy=plan.dunning_policy,
     )
+
+
+@dataclass(frozen=True, slots=True)
+class Evaluation:
+    """What ``evaluate_account`` found: the standing, the access, and what it rests on."""
+
+    result: StandingResult
+    access: Access
+    #: The account whose invoices decide the standing (itself, or the parent it follows).
+    source: Account
+    subscriptions: Sequence[Subscription]
+    unpaid: Sequence[UnpaidInvoice]
+    policy_name: str
+    policy: DunningPolicy
+
+
+@functools.lru_cache(maxsize=256)
+def _parsed_policy(document: bytes, currency: str) -> DunningPolicy:
+    return policy_from_document(orjson.loads(document), currency)
+
+
+def policy_for(
+    tenant: Tenant, account: Account, plan_policy: str | None
+) -> tuple[str, DunningPolicy]:
+    """The account's named policy, else its plan's, else the tenant's default, else the
+    classic ladder with the tenant's ``grace_days`` (named "classic")."""
+    policies: dict[str, Any] = tenant.dunning_policies or {}
+    for name in (account.dunning_policy, plan_policy, "default"):
+        if name is not None and name in policies:
+            document = orjson.dumps(policies[name], option=orjson.OPT_SORT_KEYS)
+            return name, _parsed_policy(document, account.currency)
+    return "classic", classic_with(tenant.grace_days)
 
 
 async def standing_source(session: AsyncSession, tenant: Tenant, account: Account) -> Account:
@@ -113,7 +155,7 @@ async def evaluate_account(
     *,
     book: CatalogBook | None = None,
     prefetched: Prefetched | None = None,
-) -> tuple[StandingResult, Access]:
+) -> Evaluation:
     """Run the standing rule and the entitlement view for one account on its SQL state."""
     subs: Sequence[Subscription]
     if prefetched is not None and account.id in prefetched.accounts:
@@ -162,16 +204,20 @@ async def evaluate_account(
         )
     today = local_today(now, account.timezone)
     active = access.plan is not None or bool(access.features)
+    policy_name, policy = policy_for(tenant, source, access.dunning_policy)
     result = evaluate_standing(
         unpaid=unpaid,
         renewals=renewals,
         has_active_subscription=active
         or await _pays_for_active(session, account, today, prefetched),
         paused=not active and any(_paused_on(terms_of(sub), today) for sub in subs),
-        policy=GracePolicy(grace_days=tenant.grace_days),
+        policy=policy,
         now=now,
+        hard_declined=source.hard_declined,
+        exempt=account.dunning_exempt or source.dunning_exempt,
+        suspended_manually=account.suspended_manually or source.suspended_manually,
     )
-    return result, access
+    return Evaluation(result, access, source, subs, unpaid, policy_name, policy)
 
 
 def _paused_on(terms: Terms, day: date) -> bool:
@@ -210,6 +256,14 @@ def _earliest(*moments: datetime | None) -> datetime | None:
     return min((m for m in moments if m is not None), default=None)
 
 
+#: Changes of standing reported to the tenant's administrators: into or out of a rung that
+#: restricts access, a cancellation for non-payment, and a return to good standing from
+#: any rung. Entering grace is not one: the payment-due reminder says it.
+_RESTRICTED = {Standing.DEGRADED, Standing.SUSPENDED}
+_LADDER = {Standing.GRACE, *_RESTRICTED}
+_LADDER_REASONS = {"payment_overdue", "payment_declined", "suspended_manually"}
+
+
 async def refresh_account(
     session: AsyncSession,
     tenant: Tenant,
@@ -219,41 +273,196 @@ async def refresh_account(
     book: CatalogBook | None = None,
     prefetched: Prefetched | None = None,
 ) -> EntitlementRecord:
-    """Re-evaluate the account, store its standing and stage the new record.
+    """Re-evaluate the account, store its standing, act on the ladder (cancellation,
+    collection, messages) and stage the new record.
 
     The caller holds the account row (``lock_account``) so versions never collide.
     """
-    result, access = await evaluate_account(
-        session, tenant, account, now, book=book, prefetched=prefetched
-    )
+    found = await evaluate_account(session, tenant, account, now, book=book, prefetched=prefetched)
+    result = found.result
+    if result.standing is Standing.CANCELLED and result.dunning is not None:
+        book = book or await load_book(session, tenant.id)
+        _cancel_for_nonpayment(account, found, book, now)
+    previous = account.standing
     account.ent_version += 1
     account.standing = result.standing.value
     account.standing_reason = result.reason
-    valid_until = _earliest(result.access_until, access.ends_at)
-    if not result.standing.grants_access:
+    if found.source is account:
+        _schedule_collection(account, found, now)
+        if (await bill_to(session, account)).id == account.id:
+            _hold_billing(account, found, now)
+    await _advise(session, tenant, account, found, previous, now)
+    published, access = result, found.access
+    if not result.standing.grants_access and result.reason != "suspended_manually":
+        kept = [sub for sub in found.subscriptions if sub.dunning_exempt]
+        if kept:  # exempt subscriptions keep their access while the account is suspended
+            book = book or await load_book(session, tenant.id)
+            today = local_today(now, account.timezone)
+            exempt = _access(kept, book, today, account.timezone)
+            if exempt.plan is not None or exempt.features:
+                access = exempt
+                published = replace(
+                    result, standing=Standing.ACTIVE, reason="subscription_exempt",
+                    access_until=None,
+                )  # fmt: skip
+    valid_until = _earliest(published.access_until, access.ends_at)
+    if not published.standing.grants_access:
         valid_until = None
     account.valid_until = valid_until
     next_bill = (
         local_midnight(account.next_bill_on, account.timezone) if account.next_bill_on else None
     )
     account.next_evaluation_at = _earliest(result.next_change_at, access.next_change_at, next_bill)
+    features, read_only = access.features, False
+    if published.standing is Standing.DEGRADED:
+        features, read_only = _degraded(tenant, found.policy, features)
     record = EntitlementRecord(
         tenant_id=tenant.id,
         account_id=account.id,
         version=account.ent_version,
-        standing=Standing(result.standing),
-        reason=result.reason,
+        standing=Standing(published.standing),
+        reason=published.reason,
         valid_until=int(valid_until.timestamp()) if valid_until else None,
         seat_limit=access.seat_limit,
         session_policy=access.session_policy,
-        features=access.features,
+        features=features,
         plan=access.plan,
-        read_only=result.standing is Standing.DEGRADED and tenant.degraded_read_only,
+        read_only=read_only,
         session_idle_seconds=tenant.session_idle_seconds,
         fail_open_seconds=tenant.fail_open_seconds,
     )
     stage_record(session, record, now)
     return record
+
+
+def _degraded(
+    tenant: Tenant, policy: DunningPolicy, features: tuple[str, ...]
+) -> tuple[tuple[str, ...], bool]:
+    """What a degraded account keeps: the policy's features (else all) and whether it is
+    read-only (the policy's say, else the tenant's)."""
+    read_only = tenant.degraded_read_only
+    if policy.degraded_read_only is not None:
+        read_only = policy.degraded_read_only
+    if policy.degraded_features is not None:
+        features = tuple(f for f in features if f in policy.degraded_features)
+    return features, read_only
+
+
+def _cancel_for_nonpayment(
+    account: Account, found: Evaluation, book: CatalogBook, now: datetime
+) -> None:
+    """The cancelled rung: end access to every subscription today (exempt ones excepted);
+    billing ends by the policy's ``cancel_billing``."""
+    today = local_today(now, account.timezone)
+    request = CancelRequest(
+        requested_on=today,
+        entitlement_policy=ChangePolicy.IMMEDIATE,
+        billing_policy=found.policy.cancel_billing,
+    )
+    for sub in found.subscriptions:
+        terms = terms_of(sub)
+        if sub.dunning_exempt or (
+            terms.cancellation is not None and terms.cancellation.entitlement_end <= today
+        ):
+            continue
+        ended = cancellation_for(terms, book.at, request, account.cycle_day)
+        save_terms(sub, replace(terms, cancellation=ended))
+        touch_billing(sub, min(ended.billing_end, today))
+
+
+def _hold_billing(account: Account, found: Evaluation, now: datetime) -> None:
+    """With a policy whose suspension holds billing: hold each subscription's billing from
+    the day the account is suspended for non-payment until the day it is reinstated. The
+    scheduler invoices the account at once, so held days already billed are credited."""
+    result = found.result
+    hold = (
+        result.standing is Standing.SUSPENDED
+        and result.dunning is not None
+        and found.policy.suspended_billing == "pause"
+    )
+    if not hold and not any(e["type"] == "hold" for s in found.subscriptions for e in s.events):
+        return
+    today = local_today(now, account.timezone)
+    changed = False
+    for sub in found.subscriptions:
+        terms = terms_of(sub)
+        held = next((h for h in terms.holds if h.resume is None), None)
+        if hold and held is None and not sub.dunning_exempt and today < terms.billing_end:
+            holds, since = (*terms.holds, Pause(today)), today
+        elif not hold and held is not None:
+            kept = tuple(h for h in terms.holds if h is not held)
+            holds = (*kept, Pause(held.start, today)) if today > held.start else kept
+            since = held.start
+        else:
+            continue
+        save_terms(sub, replace(terms, holds=holds))
+        touch_billing(sub, since)
+        changed = True
+    if changed:
+        account.next_bill_on = min(account.next_bill_on or today, today)
+
+
+async def _advise(
+    session: AsyncSession,
+    tenant: Tenant,
+    account: Account,
+    found: Evaluation,
+    previous: str,
+    now: datetime,
+) -> None:
+    """Tell the administrators about a change of rung, and remind them of what is due."""
+    result = found.result
+    details = {
+        "standing": result.standing.value,
+        "reason": result.reason,
+        "days_past_due": result.dunning.days_past_due if result.dunning else 0,
+        "balance_due": _owed(found),
+    }
+    changed = previous != result.standing.value
+    if changed and (
+        Standing(previous) in _RESTRICTED
+        or result.standing in _RESTRICTED
+        or result.reason in _LADDER_REASONS
+        or (Standing(previous) in _LADDER and result.standing is Standing.ACTIVE)
+    ):
+        await stage_message(
+            session, tenant, account, Kind.STANDING_CHANGED,
+            f"standing:{account.id}:{account.ent_version}",
+            {**details, "previous_standing": previous}, now,
+        )  # fmt: skip
+    ladder = result.dunning
+    # No reminder while a charge is about to be made: its outcome decides (a failure
+    # re-evaluates the account at once, and the reminder goes out then).
+    if found.source is account and ladder and ladder.reminder and account.collect_at is None:
+        every = found.policy.reminder_every_days or 1
+        assert ladder.anchor is not None
+        day = (ladder.anchor + (ladder.reminder - 1) * every * DAY).date()
+        await stage_message(
+            session, tenant, account, Kind.PAYMENT_DUE, f"payment_due:{account.id}:{day}",
+            {**details, "reminder": ladder.reminder}, now,
+        )  # fmt: skip
+
+
+def _owed(found: Evaluation) -> str | None:
+    owing = [u.balance for u in found.unpaid if u.balance.is_positive()]
+    return str(sum(owing[1:], owing[0]).amount) if owing else None
+
+
+def _schedule_collection(account: Account, found: Evaluation, now: datetime) -> None:
+    """Wake the collector when a new invoice or a new retry is owed a charge.
+
+    The key names what a charge would be for: the newest unpaid invoice and the ladder's
+    retry number. The collector charges once per key and payment method.
+    """
+    owing = [u for u in found.unpaid if u.balance.is_positive()]
+    if account.collection != "automatic" or account.hard_declined or not owing:
+        return
+    newest = max(owing, key=lambda u: (u.due_at, u.invoice_id)).invoice_id
+    retry = found.result.dunning.retry if found.result.dunning else None
+    key = f"{newest}:{retry or 0}"
+    if key != account.collect_key:
+        account.collect_key = key
+        account.collect_at = now
 
 
 async def refresh_followers(
@@ -281,6 +490,28 @@ async def refresh_followers(
     for child in children:
         if (await standing_source(session, tenant, child)).id == account.id:
             await refresh_account(session, tenant, child, now, book=book, prefetched=prefetched)
+
+
+async def refresh_family(
+    session: AsyncSession,
+    tenant: Tenant,
+    account: Account,
+    now: datetime,
+    *,
+    book: CatalogBook | None = None,
+    prefetched: Prefetched | None = None,
+) -> None:
+    """Re-publish ``account`` and the children whose standing follows it: what every change
+    to an account's invoices or payments needs."""
+    await refresh_account(session, tenant, account, now, book=book, prefetched=prefetched)
+    await refresh_followers(session, tenant, account, now, book=book, prefetched=prefetched)
+
+
+async def reevaluate_tenant(session: AsyncSession, tenant_id: str, now: datetime) -> None:
+    """Have the scheduler re-evaluate (and re-publish) every account of the tenant now."""
+    await session.execute(
+        update(Account).where(Account.tenant_id == tenant_id).values(next_evaluation_at=now)
+    )
 
 
 async def lock_account(session: AsyncSession, tenant_id: str, account_id: str) -> Account | None:

@@ -8,6 +8,7 @@ outcome, so demos and tests can script any story.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Protocol
@@ -50,6 +51,10 @@ class PaymentProvider(Protocol):
         """What became of a charge made with this key (None: the provider never saw it)."""
         ...
 
+    async def refund(self, charge_key: str, amount: Money, idempotency_key: str) -> ChargeResult:
+        """Give back (part of) the charge made under ``charge_key``, once per key."""
+        ...
+
 
 #: Sandbox tokens and what charging them does.
 SANDBOX_TOKENS: dict[str, ChargeResult] = {
@@ -62,6 +67,20 @@ SANDBOX_TOKENS: dict[str, ChargeResult] = {
 }
 
 
+#: ``tok_sandbox_declines_<n>``: the first n charges of the token are declined
+#: (insufficient funds), later ones succeed -- a payment recovered on a retry.
+_DECLINES = re.compile(r"^tok_sandbox_declines_([1-9][0-9]?)$")
+
+
+def _scripted_as(token: str) -> str | None:
+    """The sandbox token ``token`` behaves as: itself, or a scripted token with a suffix
+    naming one card (``tok_sandbox_success_visa4242``), so an account can hold several."""
+    if token in SANDBOX_TOKENS or _DECLINES.match(token):
+        return token
+    base, _, suffix = token.rpartition("_")
+    return base if base in SANDBOX_TOKENS and suffix.isalnum() else None
+
+
 class SandboxProvider:
     """Outcomes chosen by the token; a timeout's charge turns out to have succeeded."""
 
@@ -69,16 +88,27 @@ class SandboxProvider:
 
     def __init__(self) -> None:
         self._charges: dict[str, tuple[str, Money, ChargeResult]] = {}
+        self._refunds: dict[str, ChargeResult] = {}
+        self._charged: dict[str, int] = {}
 
     def accepts(self, token: str) -> bool:
-        return token in SANDBOX_TOKENS
+        return _scripted_as(token) is not None
+
+    def _scripted(self, token: str) -> ChargeResult:
+        declines = _DECLINES.match(token)
+        if declines is None:
+            return SANDBOX_TOKENS[_scripted_as(token) or token]
+        self._charged[token] = self._charged.get(token, 0) + 1
+        if self._charged[token] <= int(declines.group(1)):
+            return SANDBOX_TOKENS["tok_sandbox_insufficient_funds"]
+        return SANDBOX_TOKENS["tok_sandbox_success"]
 
     async def charge(self, token: str, amount: Money, idempotency_key: str) -> ChargeResult:
-        if token not in SANDBOX_TOKENS:
+        if not self.accepts(token):
             return ChargeResult(Outcome.DECLINED, "unknown_token", hard=True)
         if idempotency_key in self._charges:
             return self._charges[idempotency_key][2]
-        scripted = SANDBOX_TOKENS[token]
+        scripted = self._scripted(token)
         reference = f"sbx_{idempotency_key}"
         result = ChargeResult(scripted.outcome, scripted.reason, scripted.hard, reference)
         self._charges[idempotency_key] = (token, amount, result)
@@ -91,4 +121,15 @@ class SandboxProvider:
         _token, _amount, result = found
         if result.outcome is Outcome.UNKNOWN:
             return ChargeResult(Outcome.SUCCEEDED, reference=result.reference)
+        return result
+
+    async def refund(self, charge_key: str, amount: Money, idempotency_key: str) -> ChargeResult:
+        if idempotency_key in self._refunds:
+            return self._refunds[idempotency_key]
+        charge = await self.lookup(charge_key)
+        if charge is None or charge.outcome is not Outcome.SUCCEEDED:
+            result = ChargeResult(Outcome.DECLINED, "no_such_charge")
+        else:
+            result = ChargeResult(Outcome.SUCCEEDED, reference=f"sbx_refund_{idempotency_key}")
+        self._refunds[idempotency_key] = result
         return result

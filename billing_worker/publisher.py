@@ -3,16 +3,14 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 
 import redis.asyncio as aioredis
-from redis.exceptions import RedisError
 from sqlalchemy import delete, select
-from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from billing_worker.db.models import OutboxEntry
+from billing_worker.jobs import has_rows, repeat
 from shared import keys
 from shared.redis_scripts import CAS_SET
 
@@ -37,6 +35,8 @@ class OutboxPublisher:
 
     async def drain_once(self) -> int:
         """Publish one batch; rows are deleted only after Redis has taken them."""
+        if not await has_rows(self._sessions, OutboxEntry.id.is_not(None)):
+            return 0
         async with self._sessions() as session, session.begin():
             rows = (
                 await session.scalars(
@@ -68,15 +68,4 @@ class OutboxPublisher:
         return total
 
     async def run(self, stop: asyncio.Event) -> None:
-        while not stop.is_set():
-            try:
-                published = await self.drain_once()
-            except (RedisError, OSError, SQLAlchemyError) as exc:
-                log.warning("outbox.drain_failed: %s", exc)
-                published = 0
-                await asyncio.sleep(0.5)
-            if published:
-                continue
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self.wake.wait(), self._idle_poll)
-            self.wake.clear()
+        await repeat("outbox", self.drain_once, stop, interval=self._idle_poll, wake=self.wake)

@@ -18,6 +18,12 @@ class WorkerSettings:
     test_mode: bool
     scheduler_interval: float
     usage_fold_interval: float
+    #: Ask the provider about a charge left pending or unknown this long (seconds).
+    reconcile_after: float
+    provider_timeout: float
+    #: Where advisory email goes out: "smtp://host:port" (None: email is not sent).
+    smtp_url: str | None
+    mail_from: str
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> WorkerSettings:
@@ -31,4 +37,8 @@ class WorkerSettings:
             test_mode=env.flag("TEST_MODE", False),
             scheduler_interval=env.number("SCHEDULER_INTERVAL", 1.0, minimum=0.05),
             usage_fold_interval=env.number("USAGE_FOLD_INTERVAL", 60.0, minimum=0.1),
+            reconcile_after=env.number("RECONCILE_AFTER", 60.0, minimum=0.0),
+            provider_timeout=env.number("PROVIDER_TIMEOUT", 10.0, minimum=0.1),
+            smtp_url=env.optional("SMTP_URL"),
+            mail_from=env.text("MAIL_FROM", "tollgate@localhost"),
         )

@@ -19,10 +19,8 @@ from billing_worker.api.views import (
     account_view,
     invoice_view,
     money,
-    payment_view,
     user_view,
 )
-from billing_worker.billing import record_payment
 from billing_worker.db.models import (
     Account,
     Invoice,
@@ -31,11 +29,11 @@ from billing_worker.db.models import (
     UsageDaily,
     User,
 )
-from billing_worker.entitlements import lock_account, refresh_account, refresh_followers
+from billing_worker.entitlements import lock_account, refresh_account, refresh_family
 from billing_worker.ids import new_id
 from billing_worker.invoicer import commit_invoice, invoice_account, local_today
 from billing_worker.outbox import stage_user
-from shared.money import Money, MoneyError, is_currency
+from shared.money import is_currency
 from shared.states import Standing, UserStatus
 
 ACCOUNT = "/v1/accounts/{account_id}"
@@ -52,11 +50,11 @@ async def _balance_due(session: AsyncSession, account: Account) -> int:
     return int(owed or 0)
 
 
-async def _account_out(session: AsyncSession, account: Account) -> schemas.AccountOut:
+async def account_out(session: AsyncSession, account: Account) -> schemas.AccountOut:
     return account_view(account, await _balance_due(session, account))
 
 
-async def _account(session: AsyncSession, request: web.Request) -> Account:
+async def tenant_account(session: AsyncSession, request: web.Request) -> Account:
     """The path's account, if it belongs to the calling tenant (else 404)."""
     account = await session.scalar(
         select(Account).where(
@@ -68,7 +66,7 @@ async def _account(session: AsyncSession, request: web.Request) -> Account:
     return account
 
 
-async def _locked(session: AsyncSession, request: web.Request) -> tuple[Tenant, Account]:
+async def locked_account(session: AsyncSession, request: web.Request) -> tuple[Tenant, Account]:
     tenant_id = tenant_of(request)
     account = await lock_account(session, tenant_id, request.match_info["account_id"])
     tenant = await session.get(Tenant, tenant_id)
@@ -147,6 +145,8 @@ async def create_account(request: web.Request) -> web.Response:
             parent_id=body.parent_id,
             payment_delegated=body.payment_delegated,
             price_list=body.price_list,
+            collection=body.collection,
+            dunning_policy=body.dunning_policy,
             standing=Standing.CANCELLED.value,
             standing_reason="no_active_subscription",
             ent_version=0,
@@ -155,7 +155,7 @@ async def create_account(request: web.Request) -> web.Response:
         session.add(account)
         await session.flush()
         await refresh_account(session, tenant, account, now)
-        out = await _account_out(session, account)
+        out = await account_out(session, account)
     request.app[OUTBOX_WAKE].set()
     return respond(out, 201)
 
@@ -170,7 +170,7 @@ async def create_account(request: web.Request) -> web.Response:
 )
 async def get_account(request: web.Request) -> web.Response:
     async with request.app[SESSIONS]() as session:
-        return respond(await _account_out(session, await _account(session, request)))
+        return respond(await account_out(session, await tenant_account(session, request)))
 
 
 @router.route(
@@ -187,7 +187,7 @@ async def create_user(request: web.Request) -> web.Response:
     body = await decode(request, schemas.UserCreate)
     now = request.app[CLOCK].now()
     async with request.app[SESSIONS]() as session, session.begin():
-        _tenant, account = await _locked(session, request)
+        _tenant, account = await locked_account(session, request)
         taken = await session.scalar(
             select(User.id).where(
                 User.tenant_id == account.tenant_id, User.external_id == body.external_id
@@ -212,41 +212,6 @@ async def create_user(request: web.Request) -> web.Response:
 
 
 @router.route(
-    "POST",
-    ACCOUNT + "/payments",
-    summary="Record a payment received; it pays the oldest invoices first, surplus is credit",
-    role=Role.TENANT,
-    request=schemas.PaymentCreate,
-    response=schemas.PaymentOut,
-    status=201,
-    errors=(404,),
-)
-async def create_payment(request: web.Request) -> web.Response:
-    body = await decode(request, schemas.PaymentCreate, refuse_card_data=True)
-    now = request.app[CLOCK].now()
-    async with request.app[SESSIONS]() as session, session.begin():
-        tenant, account = await _locked(session, request)
-        if body.currency != account.currency:
-            raise InvalidRequest.field(
-                "currency", f"the account pays in {account.currency}, not {body.currency}"
-            )
-        try:
-            amount = Money.parse(body.amount, body.currency)
-        except MoneyError as exc:
-            raise InvalidRequest.field("amount", str(exc)) from exc
-        if not amount.is_positive():
-            raise InvalidRequest.field("amount", "must be greater than zero")
-        payment = await record_payment(
-            session, account, amount, method=body.method, reference=body.reference, now=now
-        )
-        await refresh_account(session, tenant, account, now)
-        await refresh_followers(session, tenant, account, now)  # children judged by this payer
-        out = payment_view(payment, await _account_out(session, account))
-    request.app[OUTBOX_WAKE].set()
-    return respond(out, 201)
-
-
-@router.route(
     "GET",
     ACCOUNT + "/invoices",
     summary="List an account's invoices with their items, newest first",
@@ -256,7 +221,7 @@ async def create_payment(request: web.Request) -> web.Response:
 )
 async def list_invoices(request: web.Request) -> web.Response:
     async with request.app[SESSIONS]() as session:
-        account = await _account(session, request)
+        account = await tenant_account(session, request)
         tenant_id, account_id = account.tenant_id, account.id
         invoices = (
             await session.scalars(
@@ -313,8 +278,7 @@ async def create_invoice(request: web.Request) -> web.Response:
             )
             if body.dry_run:
                 raise DryRun(preview)
-            await refresh_account(session, tenant, account, now)
-            await refresh_followers(session, tenant, account, now)
+            await refresh_family(session, tenant, account, now)
     except DryRun as dry:
         return respond(dry.payload)
     request.app[OUTBOX_WAKE].set()
@@ -346,8 +310,7 @@ async def commit_draft(request: web.Request) -> web.Response:
         if invoice.status != "draft":
             raise Conflict(f"invoice {invoice.id} is {invoice.status}, not a draft")
         await commit_invoice(session, account, invoice, now)
-        await refresh_account(session, tenant, account, now)
-        await refresh_followers(session, tenant, account, now)
+        await refresh_family(session, tenant, account, now)
         items = (
             await session.scalars(select(InvoiceItem).where(InvoiceItem.invoice_id == invoice.id))
         ).all()
@@ -366,7 +329,7 @@ async def commit_draft(request: web.Request) -> web.Response:
 )
 async def list_usage(request: web.Request) -> web.Response:
     async with request.app[SESSIONS]() as session:
-        account = await _account(session, request)
+        account = await tenant_account(session, request)
         tenant_id, account_id = account.tenant_id, account.id
         rows = (
             await session.scalars(

@@ -12,6 +12,7 @@ import logging
 import os
 import signal
 from collections.abc import AsyncIterator, Coroutine
+from datetime import timedelta
 from typing import Any
 
 import redis.asyncio as aioredis
@@ -20,9 +21,11 @@ from aiohttp import web
 from billing_worker.api import (  # noqa: F401  (registers routes)
     accounts,
     catalog,
+    dunning,
     invoice_runs,
     meta,
     payment_methods,
+    payments,
     subscriptions,
     tenants,
     testing,
@@ -31,6 +34,7 @@ from billing_worker.api.appkeys import (
     CLOCK,
     INVOICE_RUNS_WAKE,
     OUTBOX_WAKE,
+    PAYMENTS_WAKE,
     PROVIDERS,
     REDIS,
     SESSIONS,
@@ -39,12 +43,17 @@ from billing_worker.api.appkeys import (
 )
 from billing_worker.api.auth import auth_middleware
 from billing_worker.api.errors import problem_middleware
+from billing_worker.api.idempotency import idempotency_middleware
 from billing_worker.api.routes import router
+from billing_worker.collection import Collector
 from billing_worker.db.engine import create_engine, session_factory
 from billing_worker.invoice_runs import InvoiceRunner
-from billing_worker.providers import SandboxProvider
+from billing_worker.jobs import repeat
+from billing_worker.notifier import Notifier
+from billing_worker.payment_queue import drain
+from billing_worker.providers import PaymentProvider, SandboxProvider
 from billing_worker.publisher import OutboxPublisher
-from billing_worker.scheduler import Scheduler
+from billing_worker.scheduler import run_due
 from billing_worker.settings import WorkerSettings
 from billing_worker.usage import UsageFolder
 from shared.clock import RedisTestClock, SystemClock
@@ -53,10 +62,11 @@ log = logging.getLogger(__name__)
 
 
 def create_app(settings: WorkerSettings, *, jobs: bool = True) -> web.Application:
-    app = web.Application(middlewares=[problem_middleware, auth_middleware])
+    app = web.Application(middlewares=[problem_middleware, auth_middleware, idempotency_middleware])
     app[SETTINGS] = settings
     app[OUTBOX_WAKE] = asyncio.Event()
     app[INVOICE_RUNS_WAKE] = asyncio.Event()
+    app[PAYMENTS_WAKE] = asyncio.Event()
     app[PROVIDERS] = (SandboxProvider(),)
     app.cleanup_ctx.append(_database)
     app.cleanup_ctx.append(_redis)
@@ -97,36 +107,63 @@ async def _clock(app: web.Application) -> AsyncIterator[None]:
 
 async def _jobs(app: web.Application) -> AsyncIterator[None]:
     stop = asyncio.Event()
-    publisher = OutboxPublisher(app[SESSIONS], app[REDIS])
+    sessions, clock, settings = app[SESSIONS], app[CLOCK], app[SETTINGS]
+    publisher = OutboxPublisher(sessions, app[REDIS])
     publisher.wake = app[OUTBOX_WAKE]
-    scheduler = Scheduler(
-        app[SESSIONS],
-        app[CLOCK],
-        interval=app[SETTINGS].scheduler_interval,
-        on_change=publisher.wake.set,
-    )
-    folder = UsageFolder(
-        app[SESSIONS], app[REDIS], app[CLOCK], interval=app[SETTINGS].usage_fold_interval
-    )
+    folder = UsageFolder(sessions, app[REDIS], clock, interval=settings.usage_fold_interval)
     runner = InvoiceRunner(
-        app[SESSIONS],
-        app[CLOCK],
-        interval=app[SETTINGS].scheduler_interval * 5,
-        on_batch=publisher.wake.set,
+        sessions, clock, interval=settings.scheduler_interval * 5, on_batch=publisher.wake.set
     )
     runner.wake = app[INVOICE_RUNS_WAKE]
+    providers: tuple[PaymentProvider, ...] = app[PROVIDERS]
+    collector = Collector(
+        sessions, providers, clock, interval=settings.scheduler_interval,
+        reconcile_after=timedelta(seconds=settings.reconcile_after),
+        provider_timeout=settings.provider_timeout,
+        on_change=publisher.wake.set,
+    )  # fmt: skip
+    notifier = Notifier(
+        sessions, clock, interval=settings.scheduler_interval,
+        smtp_url=settings.smtp_url, mail_from=settings.mail_from,
+    )  # fmt: skip
     tasks = [
         _named(publisher.run(stop), "outbox-publisher"),
-        _named(scheduler.run(stop), "scheduler"),
+        _named(
+            repeat(
+                "scheduler",
+                lambda: run_due(sessions, clock),
+                stop,
+                clock=clock,
+                interval=settings.scheduler_interval,
+                on_change=publisher.wake.set,
+            ),
+            "scheduler",
+        ),
         _named(runner.run(stop), "invoice-runs"),
         _named(folder.run(stop), "usage-folder"),
+        # webhooks wake it; events that wait (a refund before its charge) are retried
+        _named(
+            repeat(
+                "payment_queue",
+                lambda: drain(sessions, clock),
+                stop,
+                interval=settings.scheduler_interval * 5,
+                wake=app[PAYMENTS_WAKE],
+                on_change=publisher.wake.set,
+            ),
+            "payment-queue",
+        ),
+        _named(collector.run(stop), "collector"),
+        _named(notifier.run(stop), "notifier"),
     ]
     yield
     # Let each job finish the transaction it is in; cancel only what does not stop in time.
     stop.set()
     publisher.wake.set()
     runner.wake.set()
-    _done, pending = await asyncio.wait(tasks, timeout=app[SETTINGS].scheduler_interval + 5)
+    app[PAYMENTS_WAKE].set()
+    notifier.wake.set()
+    _done, pending = await asyncio.wait(tasks, timeout=settings.scheduler_interval + 5)
     for task in pending:
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):

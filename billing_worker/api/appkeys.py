@@ -23,3 +23,5 @@ OUTBOX_WAKE = web.AppKey("outbox_wake", asyncio.Event)
 INVOICE_RUNS_WAKE = web.AppKey("invoice_runs_wake", asyncio.Event)
 #: The payment providers tokens may belong to (the built-in sandbox by default).
 PROVIDERS = web.AppKey("providers", tuple[PaymentProvider, ...])
+#: Set after a payment event is queued, so the payment queue applies it at once.
+PAYMENTS_WAKE = web.AppKey("payments_wake", asyncio.Event)

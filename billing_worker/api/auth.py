@@ -14,12 +14,12 @@ from billing_worker.api.routing import Role
 from billing_worker.db.models import ApiKey
 from shared.credentials import KeyKind, bearer_token, secret_matches, split_token
 
-_TENANT = web.RequestKey("tenant_id", str)
+TENANT = web.RequestKey("tenant_id", str)
 
 
 def tenant_of(request: web.Request) -> str:
     try:
-        return request[_TENANT]
+        return request[TENANT]
     except KeyError:
         raise Forbidden("this endpoint needs a tenant admin key") from None
 
@@ -58,5 +58,5 @@ async def auth_middleware(
     tenant_id = await _tenant_for(request, token)
     if role is Role.OPERATOR:
         raise Forbidden("only the operator key may do this")
-    request[_TENANT] = tenant_id
+    request[TENANT] = tenant_id
     return await handler(request)

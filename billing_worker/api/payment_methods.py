@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from aiohttp import web
 from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from billing_worker.api import schemas
-from billing_worker.api.appkeys import CLOCK, PROVIDERS, SESSIONS
+from billing_worker.api.appkeys import CLOCK, OUTBOX_WAKE, PROVIDERS, SESSIONS
 from billing_worker.api.auth import tenant_of
 from billing_worker.api.errors import Conflict, InvalidRequest, NotFound
 from billing_worker.api.routes import router
 from billing_worker.api.routing import Role, decode, respond
-from billing_worker.db.models import Account, PaymentMethod
-from billing_worker.entitlements import lock_account
+from billing_worker.db.models import Account, PaymentMethod, Tenant
+from billing_worker.entitlements import lock_account, refresh_account
 from billing_worker.ids import new_id
 
 METHODS = "/v1/accounts/{account_id}/payment-methods"
@@ -49,19 +52,32 @@ async def add_method(request: web.Request) -> web.Response:
             "token", f"not a token of a configured payment provider ({names})"
         )
     tenant_id = tenant_of(request)
+    now = request.app[CLOCK].now()
     async with request.app[SESSIONS]() as session, session.begin():
         account = await lock_account(session, tenant_id, request.match_info["account_id"])
         if account is None:
             raise NotFound(f"no account {request.match_info['account_id']!r}")
-        duplicate = await session.scalar(
-            select(PaymentMethod.id).where(
+        method = await session.scalar(
+            select(PaymentMethod).where(
                 PaymentMethod.tenant_id == tenant_id,
                 PaymentMethod.account_id == account.id,
                 PaymentMethod.token == body.token,
             )
         )
-        if duplicate is not None:
-            raise Conflict(f"the account already has this token as {duplicate}")
+        if method is not None and method.removed_at is None:
+            raise Conflict(f"the account already has this token as {method.id}")
+        if method is None:
+            method = PaymentMethod(
+                id=new_id("pm"),
+                tenant_id=tenant_id,
+                account_id=account.id,
+                provider=provider.name,
+                token=body.token,
+                is_default=False,
+                created_at=now,
+            )
+            session.add(method)
+        method.label, method.removed_at = body.label, None  # a removed token comes back
         has_default = await session.scalar(
             select(PaymentMethod.id).where(
                 PaymentMethod.tenant_id == tenant_id,
@@ -69,26 +85,65 @@ async def add_method(request: web.Request) -> web.Response:
                 PaymentMethod.is_default,
             )
         )
-        make_default = body.default or has_default is None
-        if make_default:
-            await session.execute(
-                update(PaymentMethod)
-                .where(PaymentMethod.tenant_id == tenant_id, PaymentMethod.account_id == account.id)
-                .values(is_default=False)
-            )
-        method = PaymentMethod(
-            id=new_id("pm"),
-            tenant_id=tenant_id,
-            account_id=account.id,
-            provider=provider.name,
-            token=body.token,
-            label=body.label,
-            is_default=make_default,
-            created_at=request.app[CLOCK].now(),
-        )
-        session.add(method)
+        await session.flush()
+        if body.default or has_default is None:
+            await _make_default(session, account, method, now)
         out = method_view(method)
+    request.app[OUTBOX_WAKE].set()
     return respond(out, 201)
+
+
+async def _make_default(
+    session: AsyncSession, account: Account, method: PaymentMethod, now: datetime
+) -> None:
+    """Make ``method`` the account's default: what is owed is charged to it at once, even
+    after a hard decline of the previous card."""
+    await session.execute(
+        update(PaymentMethod)
+        .where(PaymentMethod.tenant_id == account.tenant_id, PaymentMethod.account_id == account.id)
+        .values(is_default=False)
+    )
+    method.is_default = True
+    account.hard_declined, account.collect_at = False, now
+    tenant = await session.get(Tenant, account.tenant_id)
+    assert tenant is not None
+    await session.flush()
+    await refresh_account(session, tenant, account, now)
+
+
+async def _locked_method(
+    session: AsyncSession, request: web.Request
+) -> tuple[Account, PaymentMethod]:
+    tenant_id, method_id = tenant_of(request), request.match_info["method_id"]
+    found = await session.scalar(
+        select(PaymentMethod).where(
+            PaymentMethod.tenant_id == tenant_id,
+            PaymentMethod.id == method_id,
+            PaymentMethod.removed_at.is_(None),
+        )
+    )
+    account = await lock_account(session, tenant_id, found.account_id) if found else None
+    if found is None or account is None:
+        raise NotFound(f"no payment method {method_id!r}")
+    await session.refresh(found, with_for_update=True)
+    return account, found
+
+
+@router.route(
+    "POST",
+    "/v1/payment-methods/{method_id}/default",
+    summary="Make a payment method the account's default (what is owed is charged to it)",
+    role=Role.TENANT,
+    response=schemas.PaymentMethodOut,
+    errors=(404,),
+)
+async def make_default(request: web.Request) -> web.Response:
+    async with request.app[SESSIONS]() as session, session.begin():
+        account, method = await _locked_method(session, request)
+        await _make_default(session, account, method, request.app[CLOCK].now())
+        out = method_view(method)
+    request.app[OUTBOX_WAKE].set()
+    return respond(out)
 
 
 @router.route(
@@ -112,7 +167,11 @@ async def list_methods(request: web.Request) -> web.Response:
         methods = (
             await session.scalars(
                 select(PaymentMethod)
-                .where(PaymentMethod.tenant_id == tenant_id, PaymentMethod.account_id == account)
+                .where(
+                    PaymentMethod.tenant_id == tenant_id,
+                    PaymentMethod.account_id == account,
+                    PaymentMethod.removed_at.is_(None),
+                )
                 .order_by(PaymentMethod.is_default.desc(), PaymentMethod.created_at)
             )
         ).all()
@@ -122,21 +181,14 @@ async def list_methods(request: web.Request) -> web.Response:
 @router.route(
     "DELETE",
     "/v1/payment-methods/{method_id}",
-    summary="Remove a payment method",
+    summary="Remove a payment method (no longer charged; a removed default leaves none)",
     role=Role.TENANT,
     status=204,
     errors=(404,),
 )
 async def remove_method(request: web.Request) -> web.Response:
-    tenant_id = tenant_of(request)
+    """Removed, not deleted: the charges made with it keep naming it."""
     async with request.app[SESSIONS]() as session, session.begin():
-        method = await session.scalar(
-            select(PaymentMethod).where(
-                PaymentMethod.tenant_id == tenant_id,
-                PaymentMethod.id == request.match_info["method_id"],
-            )
-        )
-        if method is None:
-            raise NotFound(f"no payment method {request.match_info['method_id']!r}")
-        await session.delete(method)
+        _account, method = await _locked_method(session, request)
+        method.removed_at, method.is_default = request.app[CLOCK].now(), False
     return web.Response(status=204)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Annotated, Any, Literal
 
+import msgspec
 from msgspec import UNSET, Meta, Struct, UnsetType
 
 Name = Annotated[str, Meta(min_length=1, max_length=200)]
@@ -35,6 +36,9 @@ FailOpen = Annotated[
 ]  # fmt: skip
 
 
+WebhookUrl = Annotated[str, Meta(max_length=500, pattern=r"^https?://[^\s]+$")]
+
+
 class TenantCreate(Body):
     name: Name
     grace_days: GraceDays = 30
@@ -44,6 +48,9 @@ class TenantCreate(Body):
     degraded_read_only: bool = True
     draft_invoices: bool = False
     channel_overdue: Literal["follow", "ignore"] = "follow"
+    notify_webhook_url: WebhookUrl | None = None
+    notify_emails: Annotated[list[Email], Meta(max_length=20)] = []
+    notify_customer: bool = False
 
 
 class TenantUpdate(Body):
@@ -55,6 +62,9 @@ class TenantUpdate(Body):
     degraded_read_only: bool | UnsetType = UNSET
     draft_invoices: bool | UnsetType = UNSET
     channel_overdue: Literal["follow", "ignore"] | UnsetType = UNSET
+    notify_webhook_url: WebhookUrl | UnsetType | None = UNSET
+    notify_emails: Annotated[list[Email], Meta(max_length=20)] | UnsetType = UNSET
+    notify_customer: bool | UnsetType = UNSET
 
 
 class TenantOut(Struct, kw_only=True):
@@ -67,6 +77,13 @@ class TenantOut(Struct, kw_only=True):
     degraded_read_only: bool
     draft_invoices: bool
     channel_overdue: str
+    notify_webhook_url: str | None
+    notify_emails: list[str]
+    notify_customer: bool
+    #: Verifies the messages Tollgate's webhooks send (header Tollgate-Signature).
+    webhook_secret: str | None
+    #: Signs the events payment providers send to /v1/providers/{name}/webhooks/{tenant}.
+    provider_webhook_secret: str | None
 
 
 class TenantCreated(TenantOut, kw_only=True):
@@ -118,6 +135,8 @@ class AccountCreate(Body):
     parent_id: str | None = None
     payment_delegated: bool = False
     price_list: Code | None = None
+    collection: Literal["automatic", "manual"] = "automatic"
+    dunning_policy: Code | None = None
 
 
 class AccountOut(Struct, kw_only=True):
@@ -138,6 +157,10 @@ class AccountOut(Struct, kw_only=True):
     valid_until: datetime | None
     balance_due: str
     credit: str
+    collection: str
+    dunning_policy: str | None
+    dunning_exempt: bool
+    suspended_manually: bool
     created_at: datetime
 
 
@@ -182,6 +205,8 @@ class SubscriptionOut(Struct, kw_only=True):
     billing_end: date | None
     phase: str | None
     pauses: list[dict[str, str | None]]
+    #: Billing held while the account was suspended for non-payment (days credited).
+    billing_holds: list[dict[str, str | None]]
     pending_changes: list[dict[str, str]]
 
 
@@ -325,7 +350,156 @@ class PaymentOut(Struct, kw_only=True):
     method: str
     reference: str | None
     received_at: datetime
+    refunded: str
     account: AccountOut
+
+
+class PaymentList(Struct, kw_only=True):
+    data: list[PaymentOut]
+
+
+class RefundCreate(Body):
+    amount: Amount
+    reason: Annotated[str, Meta(max_length=200)] | None = None
+
+
+class RefundOut(Struct, kw_only=True):
+    id: str
+    payment_id: str
+    amount: str
+    reason: str | None
+    created_at: datetime
+    payment: PaymentOut
+
+
+class WriteOffIn(Body):
+    reason: Annotated[str, Meta(max_length=200)] | None = None
+
+
+class AttemptOut(Struct, kw_only=True):
+    id: str
+    payment_method_id: str
+    idempotency_key: str
+    amount: str
+    currency: str
+    status: str
+    reason: str | None
+    hard: bool
+    created_at: datetime
+    updated_at: datetime
+
+
+class AttemptList(Struct, kw_only=True):
+    data: list[AttemptOut]
+
+
+class ProviderEventData(Struct, kw_only=True):
+    idempotency_key: Annotated[str, Meta(min_length=1, max_length=200)]
+    amount: Amount | None = None
+    currency: Currency | None = None
+    reason: Annotated[str, Meta(max_length=64)] | None = None
+    hard: bool = False
+    reference: Annotated[str, Meta(max_length=200)] | None = None
+
+
+class ProviderEvent(Struct, kw_only=True):
+    """A payment provider's webhook: unknown fields are allowed (providers add them)."""
+
+    id: Annotated[str, Meta(min_length=1, max_length=150)]
+    type: Literal["charge.succeeded", "charge.failed", "charge.refunded"]
+    data: ProviderEventData
+
+
+class ProviderEventAck(Struct, kw_only=True):
+    received: bool
+    duplicate: bool
+    applied: bool
+
+
+Days = Annotated[int, Meta(ge=0, le=3650)]
+
+
+class DunningStage(Body):
+    standing: Literal["grace", "degraded", "suspended", "cancelled"]
+    days_past_due: Days
+    min_balance: Amount | None = None
+    min_invoices: Annotated[int, Meta(ge=1, le=1000)] | None = None
+
+
+class DunningPolicyIn(Body):
+    stages: Annotated[list[DunningStage], Meta(max_length=10)]
+    reminder_every_days: Annotated[int, Meta(ge=1, le=365)] | None = 1
+    retry_days: Annotated[list[Days], Meta(max_length=20)] = msgspec.field(
+        default_factory=lambda: [1, 3, 7, 14]
+    )
+    hard_decline: Literal["degraded", "suspended", "cancelled"] | None = None
+    cancel_billing: Literal["end_of_term", "immediate"] = "end_of_term"
+    suspended_billing: Literal["continue", "pause"] = "continue"
+    #: Degraded access is read-only (safe methods only); null: the tenant's setting.
+    degraded_read_only: bool | None = None
+    #: The features a degraded account keeps; null: all of its plan's.
+    degraded_features: Annotated[list[Code], Meta(max_length=100)] | None = None
+
+
+class DunningPolicyOut(DunningPolicyIn, kw_only=True):
+    name: str
+
+
+class DunningPolicyList(Struct, kw_only=True):
+    data: list[DunningPolicyOut]
+
+
+class AccountUpdate(Body):
+    name: Name | UnsetType = UNSET
+    email: Email | UnsetType | None = UNSET
+    collection: Literal["automatic", "manual"] | UnsetType = UNSET
+    dunning_policy: Code | UnsetType | None = UNSET
+
+
+class ExemptIn(Body):
+    exempt: bool = True
+
+
+class SuspendIn(Body):
+    reason: Annotated[str, Meta(max_length=200)] | None = None
+
+
+class DunningOut(Struct, kw_only=True):
+    account_id: str
+    standing: str
+    reason: str
+    policy: str
+    days_past_due: int
+    oldest_due_at: datetime | None
+    next_change_at: datetime | None
+    retry: int | None
+    exempt: bool
+    suspended_manually: bool
+    hard_declined: bool
+    exempt_subscriptions: list[str]
+
+
+class DeliveryOut(Struct, kw_only=True):
+    channel: str
+    target: str
+    status: str
+    attempts: int
+    last_error: str | None
+    next_attempt_at: datetime | None
+    delivered_at: datetime | None
+
+
+class MessageOut(Struct, kw_only=True):
+    id: str
+    account_id: str
+    kind: str
+    created_at: datetime
+    payload: dict[str, Any]
+    deliveries: list[DeliveryOut]
+
+
+class MessageList(Struct, kw_only=True):
+    data: list[MessageOut]
 
 
 class InvoiceOut(Struct, kw_only=True):

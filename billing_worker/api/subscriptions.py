@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 from typing import NoReturn
 
 from aiohttp import web
@@ -51,7 +51,7 @@ from billing_worker.domain.subscriptions import (
 from billing_worker.entitlements import lock_account, refresh_account, refresh_followers
 from billing_worker.ids import new_id
 from billing_worker.invoicer import bill_to, invoice_account, local_today
-from billing_worker.terms import save_terms, terms_of
+from billing_worker.terms import save_terms, terms_of, touch_billing
 
 SUBSCRIPTION = "/v1/subscriptions/{subscription_id}"
 
@@ -308,12 +308,6 @@ async def _locked_subscription(
     return tenant, account, payer, sub
 
 
-def _touch(sub: Subscription, day: date) -> None:
-    """Billing from ``day`` may change: make the next invoicing run look back that far."""
-    floor = day - timedelta(days=1)
-    sub.reconcile_from = min(sub.reconcile_from, floor) if sub.reconcile_from else None
-
-
 async def _add_ons(session: AsyncSession, sub: Subscription) -> list[Subscription]:
     return list(
         (
@@ -360,7 +354,7 @@ async def change_plan(request: web.Request) -> web.Response:
         # A newer change replaces any still pending.
         kept = tuple(c for c in terms.changes if c.effective <= today)
         save_terms(sub, replace(terms, changes=(*kept, planned)))
-        _touch(sub, planned.effective)
+        touch_billing(sub, planned.effective)
         catalog = book.at(today)
         for add_on in await _add_ons(session, sub):
             add_on_terms = terms_of(add_on)
@@ -372,7 +366,7 @@ async def change_plan(request: web.Request) -> web.Response:
                                       entitlement_date=planned.effective)  # fmt: skip
                 save_terms(add_on, replace(add_on_terms, cancellation=cancellation_for(
                     add_on_terms, book.at, ended, payer.cycle_day)))  # fmt: skip
-                _touch(add_on, planned.effective)
+                touch_billing(add_on, planned.effective)
         return await settle(session, tenant, account, payer, sub, now, dry_run=body.dry_run)
 
     return await _run(request, change)
@@ -412,7 +406,7 @@ async def cancel_subscription(request: web.Request) -> web.Response:
             except SubscriptionError as exc:
                 _field_error(exc)
             save_terms(target, replace(terms, cancellation=ended))
-            _touch(target, min(ended.billing_end, today))
+            touch_billing(target, min(ended.billing_end, today))
         return await settle(session, tenant, account, payer, sub, now, dry_run=body.dry_run)
 
     return await _run(request, change)
@@ -441,7 +435,7 @@ async def uncancel_subscription(request: web.Request) -> web.Response:
             target_terms = terms_of(target)
             if target_terms.cancellation == terms.cancellation:
                 save_terms(target, replace(target_terms, cancellation=None))
-                _touch(target, min(terms.cancellation.billing_end, today))
+                touch_billing(target, min(terms.cancellation.billing_end, today))
         return await settle(session, tenant, account, payer, sub, now, dry_run=False)
 
     return await _run(request, change)
@@ -467,7 +461,7 @@ async def pause_subscription(request: web.Request) -> web.Response:
         terms = terms_of(sub)
         _check_pause(terms, start, body.resume_date, today)
         save_terms(sub, replace(terms, pauses=(*terms.pauses, Pause(start, body.resume_date))))
-        _touch(sub, start)
+        touch_billing(sub, start)
         return await settle(session, tenant, account, payer, sub, now, dry_run=body.dry_run)
 
     return await _run(request, change)
@@ -511,7 +505,7 @@ async def resume_subscription(request: web.Request) -> web.Response:
             raise InvalidRequest.field("resume_date", "must be today or later")
         pauses = terms.pauses[:-1] + ((Pause(last.start, resume),) if resume > last.start else ())
         save_terms(sub, replace(terms, pauses=pauses))
-        _touch(sub, last.start)
+        touch_billing(sub, last.start)
         return await settle(session, tenant, account, payer, sub, now, dry_run=body.dry_run)
 
     return await _run(request, change)
@@ -545,7 +539,7 @@ async def change_quantity(request: web.Request) -> web.Response:
         save_terms(
             sub, replace(terms, quantities=(*kept, QuantityChange(effective, body.quantity)))
         )
-        _touch(sub, effective)
+        touch_billing(sub, effective)
         return await settle(session, tenant, account, payer, sub, now, dry_run=body.dry_run)
 
     return await _run(request, change)
@@ -625,7 +619,7 @@ async def record_usage(request: web.Request) -> web.Response:
                 created_at=now,
             )
             session.add(record)
-            _touch(sub, day)
+            touch_billing(sub, day)
             if day < today:
                 payer.next_evaluation_at = now  # late usage: reconcile on the next pass
             await session.flush()

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import msgspec
 from aiohttp import web
-from sqlalchemy import update
 
 from billing_worker.api import schemas
 from billing_worker.api.appkeys import CLOCK, OUTBOX_WAKE, SESSIONS
@@ -13,9 +12,11 @@ from billing_worker.api.errors import NotFound
 from billing_worker.api.routes import router
 from billing_worker.api.routing import Role, decode, respond
 from billing_worker.api.views import tenant_view
-from billing_worker.db.models import Account, ApiKey, Tenant
+from billing_worker.db.models import ApiKey, Tenant
+from billing_worker.entitlements import reevaluate_tenant
 from billing_worker.ids import new_id
 from billing_worker.outbox import stage_api_key
+from billing_worker.signing import new_secret
 from shared.credentials import KeyKind, issue_key
 
 
@@ -41,6 +42,11 @@ async def create_tenant(request: web.Request) -> web.Response:
         degraded_read_only=body.degraded_read_only,
         draft_invoices=body.draft_invoices,
         channel_overdue=body.channel_overdue,
+        notify_webhook_url=body.notify_webhook_url,
+        notify_emails=body.notify_emails,
+        notify_customer=body.notify_customer,
+        webhook_secret=new_secret(),
+        provider_webhook_secret=new_secret(),
         created_at=now,
     )
     admin, gateway = issue_key(), issue_key()
@@ -100,9 +106,6 @@ async def update_tenant(request: web.Request) -> web.Response:
         for name, value in msgspec.structs.asdict(body).items():
             if value is not msgspec.UNSET:
                 setattr(tenant, name, value)
-        # The scheduler re-evaluates (and re-publishes) every account that is due.
-        await session.execute(
-            update(Account).where(Account.tenant_id == tenant.id).values(next_evaluation_at=now)
-        )
+        await reevaluate_tenant(session, tenant.id, now)
         out = tenant_view(tenant)
     return respond(out)

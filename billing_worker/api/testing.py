@@ -7,14 +7,16 @@ import asyncio
 from datetime import UTC, datetime, timedelta
 
 from aiohttp import web
-from sqlalchemy import func, select
+from sqlalchemy import exists, select
 
 from billing_worker.api import schemas
-from billing_worker.api.appkeys import CLOCK, OUTBOX_WAKE, SESSIONS, TEST_CLOCK
+from billing_worker.api.appkeys import CLOCK, OUTBOX_WAKE, PROVIDERS, SESSIONS, SETTINGS, TEST_CLOCK
 from billing_worker.api.errors import InvalidRequest, NotFound
 from billing_worker.api.routes import router
 from billing_worker.api.routing import Role, decode, respond
-from billing_worker.db.models import Account, OutboxEntry
+from billing_worker.collection import collect_due, reconcile
+from billing_worker.db.models import Account, OutboxEntry, PaymentAttempt, PaymentEvent
+from billing_worker.payment_queue import drain
 from billing_worker.scheduler import run_due
 from shared.clock import RedisTestClock
 
@@ -81,7 +83,8 @@ async def move_clock(request: web.Request) -> web.Response:
     errors=(404,),
 )
 async def settle(request: web.Request) -> web.Response:
-    """Run every due account and drain the outbox into Redis before answering.
+    """Run every due account, charge what is due, apply the payment queue and drain the
+    outbox into Redis before answering.
 
     The worker's own scheduler and publisher may be working on some of it at the same
     moment (they skip rows another transaction holds), so this waits until nothing is due
@@ -89,15 +92,35 @@ async def settle(request: web.Request) -> web.Response:
     """
     clock = _test_clock(request)
     sessions = request.app[SESSIONS]
+    providers, settings = request.app[PROVIDERS], request.app[SETTINGS]
+    after = timedelta(seconds=settings.reconcile_after)
     evaluated = 0
     for _ in range(1000):
         evaluated += await run_due(sessions, clock)
+        now = clock.now()
         async with sessions() as session:
-            due = await session.scalar(
-                select(func.count()).where(Account.next_evaluation_at <= clock.now())
-            )
-            unpublished = await session.scalar(select(func.count()).select_from(OutboxEntry))
-        if not due and not unpublished:
+            work = (
+                await session.execute(
+                    select(
+                        exists().where(Account.next_evaluation_at <= now),
+                        exists().where(Account.collect_at <= now),
+                        exists().where(
+                            PaymentAttempt.status.in_(("pending", "unknown")),
+                            PaymentAttempt.updated_at <= now - after,
+                        ),
+                        exists().where(PaymentEvent.applied_at.is_(None)),
+                        exists().where(OutboxEntry.id.is_not(None)),
+                    )
+                )
+            ).one()
+        due, collect, unsettled, queued, unpublished = work
+        if collect:
+            await collect_due(sessions, providers, clock)
+        if unsettled:
+            await reconcile(sessions, providers, clock, after=after)
+        if queued:
+            await drain(sessions, clock)  # events that wait (a refund) stay queued
+        if not (due or collect or unsettled or unpublished):
             return respond(schemas.Settled(evaluated=evaluated, now=clock.now()))
         request.app[OUTBOX_WAKE].set()
         await asyncio.sleep(0.005)

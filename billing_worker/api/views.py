@@ -11,12 +11,13 @@ from billing_worker.db.models import (
     Invoice,
     InvoiceItem,
     Payment,
+    PaymentAttempt,
     Subscription,
     Tenant,
     User,
 )
 from billing_worker.domain.invoicing import Item
-from billing_worker.domain.subscriptions import plan_on, quantity_on
+from billing_worker.domain.subscriptions import Pause, plan_on, quantity_on
 from billing_worker.terms import terms_of
 from shared.money import Money
 
@@ -44,6 +45,10 @@ def account_view(account: Account, balance_due_minor: int) -> schemas.AccountOut
         valid_until=account.valid_until,
         balance_due=money(balance_due_minor, account.currency),
         credit=money(account.credit_minor, account.currency),
+        collection=account.collection,
+        dunning_policy=account.dunning_policy,
+        dunning_exempt=account.dunning_exempt,
+        suspended_manually=account.suspended_manually,
         created_at=account.created_at,
     )
 
@@ -59,6 +64,11 @@ def tenant_view(tenant: Tenant) -> schemas.TenantOut:
         degraded_read_only=tenant.degraded_read_only,
         draft_invoices=tenant.draft_invoices,
         channel_overdue=tenant.channel_overdue,
+        notify_webhook_url=tenant.notify_webhook_url,
+        notify_emails=list(tenant.notify_emails or ()),
+        notify_customer=tenant.notify_customer,
+        webhook_secret=tenant.webhook_secret,
+        provider_webhook_secret=tenant.provider_webhook_secret,
     )
 
 
@@ -107,12 +117,15 @@ def subscription_view(sub: Subscription, today: date, phase: str | None) -> sche
         entitlement_end=sub.entitlement_end,
         billing_end=sub.billing_end,
         phase=phase,
-        pauses=[
-            {"start": p.start.isoformat(), "resume": p.resume.isoformat() if p.resume else None}
-            for p in terms.pauses
-        ],
+        pauses=[_span(p) for p in terms.pauses],
+        billing_holds=[_span(h) for h in terms.holds],
         pending_changes=pending,
     )
+
+
+def _span(pause: Pause) -> dict[str, str | None]:
+    return {"start": pause.start.isoformat(),
+            "resume": pause.resume.isoformat() if pause.resume else None}  # fmt: skip
 
 
 def item_view(item: Item | InvoiceItem) -> schemas.InvoiceItemOut:
@@ -176,5 +189,21 @@ def payment_view(payment: Payment, account: schemas.AccountOut) -> schemas.Payme
         method=payment.method,
         reference=payment.reference,
         received_at=payment.received_at,
+        refunded=money(payment.refunded_minor or 0, payment.currency),
         account=account,
+    )
+
+
+def attempt_view(attempt: PaymentAttempt) -> schemas.AttemptOut:
+    return schemas.AttemptOut(
+        id=attempt.id,
+        payment_method_id=attempt.payment_method_id,
+        idempotency_key=attempt.idempotency_key,
+        amount=money(attempt.amount_minor, attempt.currency),
+        currency=attempt.currency,
+        status=attempt.status,
+        reason=attempt.reason,
+        hard=attempt.hard,
+        created_at=attempt.created_at,
+        updated_at=attempt.updated_at,
     )

@@ -122,6 +122,19 @@ async def test_standing_follows_billing_across_processes(
             await asyncio.sleep(0.005)
         return time.monotonic() - start
 
+    # A new tenant's gateway key reaches Redis through the outbox, like everything else:
+    # eventually (milliseconds, more while SQLite's write lock is busy), not at once.
+    start = time.monotonic()
+    while True:
+        async with http.post(
+            f"{gateway}/v1/authorize",
+            json={"user": "erin@customer.test"},
+            headers={"Authorization": f"Bearer {gateway_key}"},
+        ) as response:
+            if response.status != 401:
+                break
+        assert time.monotonic() - start < 5, "the gateway key was never published"
+        await asyncio.sleep(0.01)
     await wait_for(lambda d: d["allow"], within=5)
 
     await _call(http, "POST", f"{api}/v1/test/clock", admin, {"advance_days": 31})

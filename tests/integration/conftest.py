@@ -118,6 +118,12 @@ def gateway_env() -> dict[str, str]:
 
 
 @pytest.fixture
+def worker_env() -> dict[str, str]:
+    """Extra worker settings; a test overrides this fixture to change them."""
+    return {}
+
+
+@pytest.fixture
 def stack_redis_url(redis_url: str) -> str:
     """The Redis the stack uses; a test overrides this to use a Redis it can stop."""
     return redis_url
@@ -125,7 +131,10 @@ def stack_redis_url(redis_url: str) -> str:
 
 @pytest.fixture
 async def stack(
-    database_url: str, stack_redis_url: str, gateway_env: dict[str, str]
+    database_url: str,
+    stack_redis_url: str,
+    gateway_env: dict[str, str],
+    worker_env: dict[str, str],
 ) -> AsyncIterator[Stack]:
     redis_url = stack_redis_url
     worker_settings = WorkerSettings.from_env(
@@ -135,6 +144,7 @@ async def stack(
             "TOLLGATE_OPERATOR_KEY": OPERATOR_KEY,
             "TOLLGATE_TEST_MODE": "true",
             "TOLLGATE_SCHEDULER_INTERVAL": "0.2",
+            **worker_env,
         }
     )
     gateway_settings = GatewaySettings.from_env(

@@ -33,7 +33,9 @@ async def _seeded(database_url: str, redis_client: aioredis.Redis, users: int) -
     now = datetime.now(UTC)
     engine = create_engine(database_url)
     try:
-        plan = SeedPlan(users=users, enterprise_share=0, grace=0, suspended=0, cancelled=0)
+        plan = SeedPlan(
+            users=users, enterprise_share=0, grace=0, degraded=0, suspended=0, cancelled=0
+        )
         await seed(session_factory(engine), redis_client, plan, now, progress=False)
     finally:
         await engine.dispose()

@@ -75,3 +75,44 @@ async def test_tokens_are_stored_and_card_data_is_refused_by_field(
         await engine.dispose()
     assert "4242424242424242" not in dump.replace(" ", "")
     assert "tok_sandbox_success" in dump
+
+
+async def test_a_charged_card_can_be_removed_and_another_made_the_default(stack: Stack) -> None:
+    tenant = await stack.new_tenant()
+    account = await stack.post("/v1/accounts", tenant, {"name": "Rae"})
+    methods = f"/v1/accounts/{account['id']}/payment-methods"
+    declining = await stack.post(methods, tenant, {"token": "tok_sandbox_expired"})
+    spare = await stack.post(
+        methods, tenant, {"token": "tok_sandbox_success_mc5454", "default": False}
+    )
+    assert spare["default"] is False
+    await stack.post(
+        "/v1/plans", tenant, {"code": "pro", "name": "Pro", "currency": "USD", "amount": "20.00"}
+    )
+    await stack.post(f"/v1/accounts/{account['id']}/subscriptions", tenant, {"plan": "pro"})
+    attempts = f"/v1/accounts/{account['id']}/payment-attempts"
+
+    async def declined() -> bool:
+        found = await (await stack.api.get(attempts, headers=tenant.admin)).json()
+        return [a["status"] for a in found["data"]] == ["declined"]
+
+    await stack.eventually(declined)
+    # The declined card is removed although a charge names it; the spare becomes the default
+    # and what is owed is charged to it at once.
+    gone = await stack.api.delete(f"/v1/payment-methods/{declining['id']}", headers=tenant.admin)
+    assert gone.status == 204
+    listed = await (await stack.api.get(methods, headers=tenant.admin)).json()
+    assert [m["id"] for m in listed["data"]] == [spare["id"]]
+    made = await stack.api.post(f"/v1/payment-methods/{spare['id']}/default", headers=tenant.admin)
+    assert made.status == 200
+    assert (await made.json())["default"] is True
+
+    async def paid() -> bool:
+        found = await (
+            await stack.api.get(f"/v1/accounts/{account['id']}", headers=tenant.admin)
+        ).json()
+        return bool(found["balance_due"] == "0.00" and found["standing"] == "active")
+
+    await stack.eventually(paid)
+    again = await stack.api.delete(f"/v1/payment-methods/{declining['id']}", headers=tenant.admin)
+    assert again.status == 404

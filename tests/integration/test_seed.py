@@ -18,6 +18,7 @@ from tollgate.seed import SeedPlan, seed
 EXPECTED = {
     "active": (True, "in_good_standing"),
     "grace": (True, "payment_due"),
+    "degraded": (True, "payment_overdue"),
     "suspended": (False, "payment_overdue"),
     "cancelled": (False, "no_active_subscription"),
 }
@@ -26,7 +27,9 @@ EXPECTED = {
 async def test_seeded_users_are_decided_as_seeded(
     stack: Stack, redis_client: aioredis.Redis, database_url: str
 ) -> None:
-    plan = SeedPlan(users=600, users_per_enterprise=20, grace=0.1, suspended=0.1, cancelled=0.1)
+    plan = SeedPlan(
+        users=600, users_per_enterprise=20, grace=0.1, degraded=0.1, suspended=0.1, cancelled=0.1
+    )
     now = datetime.now(UTC)
     engine = create_engine(database_url)
     try:
@@ -53,3 +56,4 @@ async def test_seeded_users_are_decided_as_seeded(
         for user in sample[:5]:
             decision = await stack.authorize(tenant, user)
             assert (decision["allow"], decision["reason"]) == (allow, reason), (standing, user)
+            assert decision.get("standing", standing) == standing

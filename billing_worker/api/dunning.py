@@ -1,0 +1,305 @@
+"""Dunning: the tenant's named policies, where an account is on the ladder, the manual
+controls (suspend, reinstate, exempt), account settings, and the advisory message log."""
+
+from __future__ import annotations
+
+import msgspec
+from aiohttp import web
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from billing_worker.api import schemas
+from billing_worker.api.accounts import account_out, locked_account, tenant_account
+from billing_worker.api.appkeys import CLOCK, OUTBOX_WAKE, SESSIONS
+from billing_worker.api.auth import tenant_of
+from billing_worker.api.errors import InvalidRequest, NotFound
+from billing_worker.api.routes import router
+from billing_worker.api.routing import Role, decode, respond
+from billing_worker.db.models import Account, Delivery, Message, Subscription, Tenant
+from billing_worker.domain.dunning import PolicyError, policy_from_document
+from billing_worker.entitlements import (
+    evaluate_account,
+    lock_account,
+    reevaluate_tenant,
+    refresh_family,
+)
+
+POLICY = "/v1/tenant/dunning-policies/{name}"
+ACCOUNT = "/v1/accounts/{account_id}"
+
+
+def _policy_out(name: str, document: dict[str, object]) -> schemas.DunningPolicyOut:
+    return msgspec.convert({**document, "name": name}, schemas.DunningPolicyOut)
+
+
+@router.route(
+    "PUT",
+    POLICY,
+    summary="Create or replace a named dunning policy ('default' applies unless a plan or "
+    "account names another)",
+    role=Role.TENANT,
+    request=schemas.DunningPolicyIn,
+    response=schemas.DunningPolicyOut,
+)
+async def put_policy(request: web.Request) -> web.Response:
+    body = await decode(request, schemas.DunningPolicyIn)
+    name = request.match_info["name"]
+    if not name or len(name) > 100 or not name.replace("-", "").replace("_", "").isalnum():
+        raise InvalidRequest.field("name", "letters, digits, '-' and '_' only, at most 100")
+    document = msgspec.to_builtins(body)
+    try:
+        policy_from_document(document, "USD")  # the ladder's own rules (order of stages)
+    except PolicyError as exc:
+        raise InvalidRequest.field("stages", str(exc)) from exc
+    now = request.app[CLOCK].now()
+    async with request.app[SESSIONS]() as session, session.begin():
+        tenant = await session.get(Tenant, tenant_of(request), with_for_update=True)
+        if tenant is None:
+            raise NotFound("the key's tenant no longer exists")
+        tenant.dunning_policies = {**(tenant.dunning_policies or {}), name: document}
+        await reevaluate_tenant(session, tenant.id, now)
+    return respond(_policy_out(name, document))
+
+
+@router.route(
+    "GET",
+    "/v1/tenant/dunning-policies",
+    summary="The tenant's dunning policies (without one named 'default', the classic ladder "
+    "applies: daily reminders, retries on days 1/3/7/14, suspended after grace_days)",
+    role=Role.TENANT,
+    response=schemas.DunningPolicyList,
+)
+async def list_policies(request: web.Request) -> web.Response:
+    async with request.app[SESSIONS]() as session:
+        tenant = await session.get(Tenant, tenant_of(request))
+    policies = (tenant.dunning_policies if tenant else None) or {}
+    return respond(
+        schemas.DunningPolicyList(data=[_policy_out(n, d) for n, d in sorted(policies.items())])
+    )
+
+
+@router.route(
+    "DELETE",
+    POLICY,
+    summary="Remove a named dunning policy (accounts and plans naming it use the default)",
+    role=Role.TENANT,
+    status=204,
+    errors=(404,),
+)
+async def delete_policy(request: web.Request) -> web.Response:
+    name = request.match_info["name"]
+    now = request.app[CLOCK].now()
+    async with request.app[SESSIONS]() as session, session.begin():
+        tenant = await session.get(Tenant, tenant_of(request), with_for_update=True)
+        policies = dict((tenant.dunning_policies if tenant else None) or {})
+        if tenant is None or name not in policies:
+            raise NotFound(f"no dunning policy {name!r}")
+        del policies[name]
+        tenant.dunning_policies = policies
+        await reevaluate_tenant(session, tenant.id, now)
+    return web.Response(status=204)
+
+
+async def _settle(
+    request: web.Request, session: AsyncSession, tenant: Tenant, account: Account
+) -> schemas.AccountOut:
+    now = request.app[CLOCK].now()
+    await refresh_family(session, tenant, account, now)
+    return await account_out(session, account)
+
+
+@router.route(
+    "PATCH",
+    ACCOUNT,
+    summary="Change an account's name, billing contact, collection or dunning policy",
+    role=Role.TENANT,
+    request=schemas.AccountUpdate,
+    response=schemas.AccountOut,
+    errors=(404,),
+)
+async def update_account(request: web.Request) -> web.Response:
+    body = await decode(request, schemas.AccountUpdate)
+    async with request.app[SESSIONS]() as session, session.begin():
+        tenant, account = await locked_account(session, request)
+        for name, value in msgspec.structs.asdict(body).items():
+            if value is not msgspec.UNSET:
+                setattr(account, name, value)
+        if body.collection == "automatic":
+            account.collect_at = request.app[CLOCK].now()
+        out = await _settle(request, session, tenant, account)
+    request.app[OUTBOX_WAKE].set()
+    return respond(out)
+
+
+@router.route(
+    "POST",
+    ACCOUNT + "/suspend",
+    summary="Suspend an account by hand, whatever it owes (until reinstated)",
+    role=Role.TENANT,
+    request=schemas.SuspendIn,
+    response=schemas.AccountOut,
+    errors=(404,),
+)
+async def suspend(request: web.Request) -> web.Response:
+    await decode(request, schemas.SuspendIn)
+    return await _set_flag(request, "suspended_manually", True)
+
+
+@router.route(
+    "POST",
+    ACCOUNT + "/reinstate",
+    summary="Lift a manual suspension (a suspension for non-payment lifts on payment, "
+    "write-off or exemption)",
+    role=Role.TENANT,
+    response=schemas.AccountOut,
+    errors=(404,),
+)
+async def reinstate(request: web.Request) -> web.Response:
+    return await _set_flag(request, "suspended_manually", False)
+
+
+@router.route(
+    "POST",
+    ACCOUNT + "/exempt",
+    summary='Exempt an account from dunning ({"exempt": false} ends the exemption)',
+    role=Role.TENANT,
+    request=schemas.ExemptIn,
+    response=schemas.AccountOut,
+    errors=(404,),
+)
+async def exempt_account(request: web.Request) -> web.Response:
+    body = await decode(request, schemas.ExemptIn)
+    return await _set_flag(request, "dunning_exempt", body.exempt)
+
+
+async def _set_flag(request: web.Request, name: str, value: bool) -> web.Response:
+    async with request.app[SESSIONS]() as session, session.begin():
+        tenant, account = await locked_account(session, request)
+        setattr(account, name, value)
+        out = await _settle(request, session, tenant, account)
+    request.app[OUTBOX_WAKE].set()
+    return respond(out)
+
+
+@router.route(
+    "POST",
+    "/v1/subscriptions/{subscription_id}/exempt",
+    summary="Keep one subscription's access while its account is suspended for non-payment "
+    "(e.g. a prepaid annual plan)",
+    role=Role.TENANT,
+    request=schemas.ExemptIn,
+    response=schemas.AccountOut,
+    errors=(404,),
+)
+async def exempt_subscription(request: web.Request) -> web.Response:
+    body = await decode(request, schemas.ExemptIn)
+    tenant_id = tenant_of(request)
+    async with request.app[SESSIONS]() as session, session.begin():
+        sub_id = request.match_info["subscription_id"]
+        account_id = await session.scalar(
+            select(Subscription.account_id).where(
+                Subscription.tenant_id == tenant_id, Subscription.id == sub_id
+            )
+        )
+        account = await lock_account(session, tenant_id, account_id) if account_id else None
+        sub = await session.get(Subscription, sub_id)
+        tenant = await session.get(Tenant, tenant_id)
+        if account is None or sub is None or tenant is None:
+            raise NotFound(f"no subscription {sub_id!r}")
+        sub.dunning_exempt = body.exempt
+        out = await _settle(request, session, tenant, account)
+    request.app[OUTBOX_WAKE].set()
+    return respond(out)
+
+
+@router.route(
+    "GET",
+    ACCOUNT + "/dunning",
+    summary="Where the account is on the dunning ladder, by which policy, and what comes next",
+    role=Role.TENANT,
+    response=schemas.DunningOut,
+    errors=(404,),
+)
+async def get_dunning(request: web.Request) -> web.Response:
+    now = request.app[CLOCK].now()
+    async with request.app[SESSIONS]() as session:
+        account = await tenant_account(session, request)
+        tenant = await session.get(Tenant, account.tenant_id)
+        assert tenant is not None
+        found = await evaluate_account(session, tenant, account, now)
+    ladder = found.result.dunning
+    return respond(
+        schemas.DunningOut(
+            account_id=account.id,
+            standing=found.result.standing.value,
+            reason=found.result.reason,
+            policy=found.policy_name,
+            days_past_due=ladder.days_past_due if ladder else 0,
+            oldest_due_at=ladder.anchor if ladder else None,
+            next_change_at=found.result.next_change_at,
+            retry=ladder.retry if ladder else None,
+            exempt=account.dunning_exempt,
+            suspended_manually=account.suspended_manually,
+            hard_declined=found.source.hard_declined,
+            exempt_subscriptions=[s.id for s in found.subscriptions if s.dunning_exempt],
+        )
+    )
+
+
+@router.route(
+    "GET",
+    "/v1/messages",
+    summary="Advisory messages, newest first, each with its deliveries (webhook and email) "
+    "and their status; ?account_id= narrows to one account",
+    role=Role.TENANT,
+    response=schemas.MessageList,
+)
+async def list_messages(request: web.Request) -> web.Response:
+    tenant_id = tenant_of(request)
+    query = select(Message).where(Message.tenant_id == tenant_id)
+    if "account_id" in request.query:
+        query = query.where(Message.account_id == request.query["account_id"])
+    async with request.app[SESSIONS]() as session:
+        messages = (
+            await session.scalars(
+                query.order_by(Message.created_at.desc(), Message.id.desc()).limit(200)
+            )
+        ).all()
+        deliveries = (
+            await session.scalars(
+                select(Delivery)
+                .where(
+                    Delivery.tenant_id == tenant_id,
+                    Delivery.message_id.in_([m.id for m in messages]),
+                )
+                .order_by(Delivery.id)
+            )
+        ).all()
+    by_message: dict[str, list[schemas.DeliveryOut]] = {}
+    for d in deliveries:
+        by_message.setdefault(d.message_id, []).append(
+            schemas.DeliveryOut(
+                channel=d.channel,
+                target=d.target,
+                status=d.status,
+                attempts=d.attempts,
+                last_error=d.last_error,
+                next_attempt_at=d.next_attempt_at,
+                delivered_at=d.delivered_at,
+            )
+        )
+    return respond(
+        schemas.MessageList(
+            data=[
+                schemas.MessageOut(
+                    id=m.id,
+                    account_id=m.account_id,
+                    kind=m.kind,
+                    created_at=m.created_at,
+                    payload=m.payload,
+                    deliveries=by_message.get(m.id, []),
+                )
+                for m in messages
+            ]
+        )
+    )

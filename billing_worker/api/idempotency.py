@@ -1,0 +1,125 @@
+"""``Idempotency-Key`` on the management API's POSTs (the semantics Stripe's API has).
+
+The first request with a key runs; its answer is stored, and a retry with the same key and
+the same request gets the stored answer (``Idempotent-Replayed: true``) without running
+again. The same key with a different request is an error. Keys are per tenant.
+
+The key is claimed *inside the handler's own transaction*: a session hook adds the claim
+row to the first transaction that commits during the request, so the claim and the
+request's effects commit together or not at all. A crash after that commit leaves a claim
+without a stored answer; a retry then gets 409 and never runs twice. Two identical
+requests racing both run their handler, but only one transaction can commit the claim:
+the other rolls back whole and answers 409. A request refused before it changed anything
+(a validation error) claims nothing, so it can be corrected and retried with the same key.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import hashlib
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+from aiohttp import web
+from sqlalchemy import event, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from billing_worker.api.appkeys import CLOCK, SESSIONS
+from billing_worker.api.auth import TENANT
+from billing_worker.api.errors import Conflict, InvalidRequest
+from billing_worker.db.models import IdempotentRequest
+
+HEADER = "Idempotency-Key"
+REPLAYED = "Idempotent-Replayed"
+
+
+@dataclass(slots=True)
+class _Claim:
+    row: IdempotentRequest
+    committed: bool = False
+
+
+_CLAIM: contextvars.ContextVar[_Claim | None] = contextvars.ContextVar("claim", default=None)
+
+
+@event.listens_for(Session, "before_commit")
+def _claim_in_this_transaction(session: Session) -> None:
+    claim = _CLAIM.get()
+    if claim is not None and not claim.committed and session.in_transaction():
+        session.add(claim.row)
+        claim.committed = True  # assumed; the commit failing raises out of the handler
+
+
+def _fingerprint(method: str, path: str, body: bytes) -> str:
+    return hashlib.sha256(method.encode() + b" " + path.encode() + b"\n" + body).hexdigest()
+
+
+@web.middleware
+async def idempotency_middleware(
+    request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+) -> web.StreamResponse:
+    key = request.headers.get(HEADER)
+    if request.method != "POST" or key is None:
+        return await handler(request)
+    if not 1 <= len(key) <= 255 or not key.isprintable():
+        raise InvalidRequest.field(HEADER, "1 to 255 printable characters")
+    scope = request.get(TENANT, "operator")
+    fingerprint = _fingerprint(request.method, request.path_qs, await request.read())
+    async with request.app[SESSIONS]() as session:
+        stored = await session.scalar(
+            select(IdempotentRequest).where(
+                IdempotentRequest.tenant_id == scope, IdempotentRequest.key == key
+            )
+        )
+    if stored is not None:
+        return _replay(stored, fingerprint)
+    claim = _Claim(
+        IdempotentRequest(
+            tenant_id=scope,
+            key=key,
+            method=request.method,
+            path=request.path_qs[:500],
+            body_sha256=fingerprint,
+            status=0,
+            response=b"",
+            created_at=request.app[CLOCK].now(),
+        )
+    )
+    token = _CLAIM.set(claim)
+    try:
+        response = await handler(request)
+    except IntegrityError as exc:
+        if claim.committed:
+            raise Conflict(f"a request with this {HEADER} is already being processed") from exc
+        raise
+    finally:
+        _CLAIM.reset(token)
+    if claim.committed and isinstance(response, web.Response) and response.body is not None:
+        async with request.app[SESSIONS]() as session, session.begin():
+            await session.execute(
+                update(IdempotentRequest)
+                .where(IdempotentRequest.tenant_id == scope, IdempotentRequest.key == key)
+                .values(status=response.status, response=bytes(response.body))  # type: ignore[arg-type]
+            )
+    return response
+
+
+def _replay(stored: IdempotentRequest, fingerprint: str) -> web.Response:
+    if stored.body_sha256 != fingerprint:
+        raise InvalidRequest.field(
+            HEADER,
+            f"already used for a different request ({stored.method} {stored.path}); "
+            "use a new key for a new request",
+        )
+    if stored.status == 0:
+        raise Conflict(
+            f"the request with this {HEADER} is in progress, or it completed and its answer "
+            "was lost: read the resource to see its state"
+        )
+    return web.Response(
+        body=stored.response,
+        status=stored.status,
+        content_type="application/json",
+        headers={REPLAYED: "true"},
+    )

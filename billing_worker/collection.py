@@ -1,0 +1,267 @@
+"""Automatic collection: charge an account's default payment method for what it owes.
+
+``refresh_account`` wakes the collector (``Account.collect_at``) when something new is
+owed a charge: a new invoice, or a retry the dunning ladder schedules. A charge is made in
+three steps so that no provider call happens inside a transaction and none is ever made
+twice: (1) the attempt is stored ``pending`` under its idempotency key, (2) the provider
+is called with that key, (3) its answer is queued as a payment event and applied. A crash
+between the steps leaves the attempt ``pending``; a timeout leaves it ``unknown``. The
+reconciler asks the provider about such attempts under the *same* key (``lookup``), and
+charges only if the provider never saw it -- with the same key, so it cannot charge twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from billing_worker.db.models import Account, Invoice, PaymentAttempt, PaymentMethod
+from billing_worker.ids import new_id
+from billing_worker.jobs import has_rows, repeat
+from billing_worker.payment_queue import FAILED, SUCCEEDED, apply_event, charge_event, enqueue
+from billing_worker.providers import ChargeResult, Outcome, PaymentProvider
+from shared.clock import Clock
+from shared.money import Money
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class Charge:
+    attempt_id: str
+    provider: PaymentProvider
+    token: str
+    amount: Money
+    key: str
+
+
+def provider_named(providers: Sequence[PaymentProvider], name: str) -> PaymentProvider | None:
+    return next((p for p in providers if p.name == name), None)
+
+
+async def _owed(session: AsyncSession, account: Account) -> Money:
+    owed = await session.scalar(
+        select(func.coalesce(func.sum(Invoice.total_minor - Invoice.paid_minor), 0)).where(
+            Invoice.tenant_id == account.tenant_id,
+            Invoice.account_id == account.id,
+            Invoice.status == "open",
+            Invoice.currency == account.currency,
+        )
+    )
+    return Money.from_minor(int(owed or 0), account.currency)
+
+
+async def _plan_charge(
+    session: AsyncSession,
+    account: Account,
+    method: PaymentMethod,
+    providers: Sequence[PaymentProvider],
+    now: datetime,
+) -> Charge | None:
+    """The charge ``account.collect_key`` asks for, to its default ``method``, stored as a
+    pending attempt; or None when there is nothing to charge or it was charged already."""
+    if account.collection != "automatic" or account.hard_declined or not account.collect_key:
+        return None
+    provider = provider_named(providers, method.provider)
+    amount = await _owed(session, account)
+    if provider is None or not amount.is_positive():
+        return None
+    unsettled = await session.scalar(
+        select(PaymentAttempt.id).where(
+            PaymentAttempt.tenant_id == account.tenant_id,
+            PaymentAttempt.account_id == account.id,
+            PaymentAttempt.status.in_(("pending", "unknown")),
+        )
+    )
+    if unsettled is not None:
+        return None  # an earlier charge may have gone through: the reconciler finds out
+    key = f"col_{account.id}_{account.collect_key}_{method.id}"
+    seen = await session.scalar(
+        select(PaymentAttempt.id).where(
+            PaymentAttempt.tenant_id == account.tenant_id, PaymentAttempt.idempotency_key == key
+        )
+    )
+    if seen is not None:
+        return None
+    attempt = PaymentAttempt(
+        id=new_id("att"),
+        tenant_id=account.tenant_id,
+        account_id=account.id,
+        payment_method_id=method.id,
+        idempotency_key=key,
+        amount_minor=amount.minor,
+        currency=amount.currency,
+        status="pending",
+        hard=False,
+        created_at=now,
+        updated_at=now,
+    )
+    session.add(attempt)
+    return Charge(attempt.id, provider, method.token, amount, key)
+
+
+async def record_result(
+    sessions: async_sessionmaker[AsyncSession],
+    attempt_id: str,
+    result: ChargeResult,
+    now: datetime,
+    *,
+    source: str = "collection",
+) -> None:
+    """Queue the provider's answer as a payment event and apply it (an unknown answer
+    marks the attempt ``unknown`` for the reconciler)."""
+    async with sessions() as session, session.begin():
+        attempt = await session.get(PaymentAttempt, attempt_id, with_for_update=True)
+        if attempt is None or attempt.status not in ("pending", "unknown"):
+            return
+        if result.outcome is Outcome.UNKNOWN:
+            attempt.status, attempt.reason, attempt.updated_at = "unknown", result.reason, now
+            return
+        succeeded = result.outcome is Outcome.SUCCEEDED
+        event = charge_event(
+            attempt, SUCCEEDED if succeeded else FAILED, source=source, now=now,
+            reference=result.reference, reason=result.reason, hard=result.hard,
+        )  # fmt: skip
+        if await enqueue(session, event):
+            await apply_event(session, event, now)
+
+
+async def _charge(charge: Charge, seconds: float) -> ChargeResult:
+    try:
+        async with asyncio.timeout(seconds):
+            return await charge.provider.charge(charge.token, charge.amount, charge.key)
+    except (TimeoutError, OSError) as exc:
+        log.warning("collection.charge_unanswered key=%s: %r", charge.key, exc)
+        return ChargeResult(Outcome.UNKNOWN, "timeout")
+
+
+async def collect_due(
+    sessions: async_sessionmaker[AsyncSession],
+    providers: Sequence[PaymentProvider],
+    clock: Clock,
+    *,
+    provider_timeout: float = 10.0,
+    batch: int = 200,
+) -> int:
+    """Charge one batch of accounts whose collection is due; returns how many charges."""
+    now = clock.now()
+    if not await has_rows(sessions, Account.collect_at <= now):
+        return 0
+    charges: list[Charge] = []
+    async with sessions() as session, session.begin():
+        accounts = (
+            await session.scalars(
+                select(Account)
+                .where(Account.collect_at <= now)
+                .order_by(Account.collect_at)
+                .limit(batch)
+                .with_for_update(skip_locked=True)
+            )
+        ).all()
+        defaults = await session.scalars(
+            select(PaymentMethod).where(
+                PaymentMethod.account_id.in_([a.id for a in accounts]),
+                PaymentMethod.is_default.is_(True),
+                PaymentMethod.removed_at.is_(None),
+            )
+        )
+        methods = {m.account_id: m for m in defaults}
+        for account in accounts:
+            account.collect_at = None
+            method = methods.get(account.id)
+            if method is None or method.tenant_id != account.tenant_id:
+                continue  # nothing to charge to: the customer pays by hand
+            charge = await _plan_charge(session, account, method, providers, now)
+            if charge is not None:
+                charges.append(charge)
+    for charge in charges:
+        await record_result(
+            sessions, charge.attempt_id, await _charge(charge, provider_timeout), now
+        )
+    return len(accounts)
+
+
+async def reconcile(
+    sessions: async_sessionmaker[AsyncSession],
+    providers: Sequence[PaymentProvider],
+    clock: Clock,
+    *,
+    after: timedelta,
+    provider_timeout: float = 10.0,
+) -> int:
+    """Settle attempts left ``pending`` (a crash) or ``unknown`` (a timeout) for ``after``."""
+    now = clock.now()
+    async with sessions() as session:
+        rows = (
+            await session.execute(
+                select(PaymentAttempt, PaymentMethod)
+                .join(PaymentMethod, PaymentMethod.id == PaymentAttempt.payment_method_id)
+                .where(
+                    PaymentAttempt.status.in_(("pending", "unknown")),
+                    PaymentAttempt.updated_at <= now - after,
+                )
+                .limit(50)
+            )
+        ).all()
+    settled = 0
+    for attempt, method in rows:
+        provider = provider_named(providers, method.provider)
+        if provider is None:
+            continue
+        result = await provider.lookup(attempt.idempotency_key)
+        if result is None and attempt.status == "pending":
+            amount = Money.from_minor(attempt.amount_minor, attempt.currency)
+            charge = Charge(attempt.id, provider, method.token, amount, attempt.idempotency_key)
+            result = await _charge(charge, provider_timeout)  # never seen: the same key, once
+        if result is None or result.outcome is Outcome.UNKNOWN:
+            async with sessions() as session, session.begin():
+                stale = await session.get(PaymentAttempt, attempt.id, with_for_update=True)
+                if stale is not None and stale.status in ("pending", "unknown"):
+                    stale.status, stale.updated_at = "unknown", now  # ask again later
+            continue
+        await record_result(sessions, attempt.id, result, now, source="reconciliation")
+        settled += 1
+    return settled
+
+
+class Collector:
+    """The worker job: charges what is due, then reconciles what is unsettled."""
+
+    def __init__(
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        providers: Sequence[PaymentProvider],
+        clock: Clock,
+        *,
+        interval: float,
+        reconcile_after: timedelta,
+        provider_timeout: float,
+        on_change: Callable[[], None],
+    ) -> None:
+        self._timeout = provider_timeout
+        self._sessions = sessions
+        self._providers = providers
+        self._clock = clock
+        self._interval = interval
+        self._after = reconcile_after
+        self._on_change = on_change
+
+    async def run(self, stop: asyncio.Event) -> None:
+        await repeat("collector", self._step, stop, interval=self._interval,
+                     on_change=self._on_change)  # fmt: skip
+
+    async def _step(self) -> int:
+        charged = await collect_due(
+            self._sessions, self._providers, self._clock, provider_timeout=self._timeout
+        )
+        settled = await reconcile(
+            self._sessions, self._providers, self._clock, after=self._after,
+            provider_timeout=self._timeout,
+        )  # fmt: skip
+        return charged + settled

@@ -1,0 +1,62 @@
+"""Idempotency-Key on management POSTs: a retry gets the first answer and changes nothing."""
+
+from __future__ import annotations
+
+import asyncio
+
+from tests.integration.conftest import Stack
+
+
+async def test_a_retried_post_answers_the_same_and_runs_once(stack: Stack) -> None:
+    tenant = await stack.new_tenant()
+    headers = {**tenant.admin, "Idempotency-Key": "create-pat-1"}
+    first = await stack.api.post("/v1/accounts", json={"name": "Pat"}, headers=headers)
+    again = await stack.api.post("/v1/accounts", json={"name": "Pat"}, headers=headers)
+    assert (first.status, again.status) == (201, 201)
+    assert (await first.json())["id"] == (await again.json())["id"]
+    assert again.headers["Idempotent-Replayed"] == "true"
+    assert "Idempotent-Replayed" not in first.headers
+
+    changed = await stack.api.post("/v1/accounts", json={"name": "Sam"}, headers=headers)
+    assert changed.status == 422
+    problem = await changed.json()
+    assert problem["errors"][0]["field"] == "Idempotency-Key"
+    assert "different request" in problem["errors"][0]["reason"]
+
+    # Keys are per tenant: another tenant's same key is a new request.
+    other = await stack.new_tenant("Other")
+    theirs = await stack.api.post(
+        "/v1/accounts", json={"name": "Pat"},
+        headers={**other.admin, "Idempotency-Key": "create-pat-1"},
+    )  # fmt: skip
+    assert theirs.status == 201
+    assert (await theirs.json())["id"] != (await first.json())["id"]
+
+
+async def test_payments_retried_or_raced_are_recorded_once(stack: Stack) -> None:
+    tenant = await stack.new_tenant()
+    account = await stack.post("/v1/accounts", tenant, {"name": "Quinn"})
+    path = f"/v1/accounts/{account['id']}/payments"
+    body = {"amount": "25.00", "currency": "USD", "method": "wire"}
+    headers = {**tenant.admin, "Idempotency-Key": "wire-2027-001"}
+
+    refused = await stack.api.post(path, json={**body, "amount": "-1"}, headers=headers)
+    assert refused.status == 422  # refused before anything changed: the key stays free
+    raced = await asyncio.gather(
+        *(stack.api.post(path, json=body, headers=headers) for _ in range(5))
+    )
+    statuses = sorted(r.status for r in raced)
+    assert statuses.count(201) >= 1, statuses
+    assert set(statuses) <= {201, 409}, statuses
+    replay = await stack.api.post(path, json=body, headers=headers)
+    assert replay.status == 201
+
+    payments = await (await stack.api.get(path, headers=tenant.admin)).json()
+    assert [p["amount"] for p in payments["data"]] == ["25.00"]
+    found = await (
+        await stack.api.get(f"/v1/accounts/{account['id']}", headers=tenant.admin)
+    ).json()
+    assert found["credit"] == "25.00"
+
+    bad = await stack.api.post(path, json=body, headers={**tenant.admin, "Idempotency-Key": ""})
+    assert bad.status == 422
