@@ -87,6 +87,8 @@ class Simulation:
         self._subscriptions: dict[str, str] = {}
         self._seen_invoices: set[str] = set()
         self._new_invoices: list[dict[str, Any]] = []
+        self._seen_messages: set[str] = set()
+        self._new_messages: list[dict[str, Any]] = []
         self._printed_day: date | None = None
         self._now: datetime | None = None
 
@@ -135,6 +137,8 @@ class Simulation:
             raise Mismatch(f"the worker did not settle ({status}): {_problem(body)}")
         if body["evaluated"]:
             await self._observe(day)
+        else:  # the worker's own scheduler may have run the day: messages say so
+            await self._observe_messages(day)
 
     async def _advance(self, step: Step) -> None:
         assert self._now is not None
@@ -163,11 +167,15 @@ class Simulation:
         if scenario.catalog is not None:
             await self._ok("PUT", "/v1/catalog", scenario.catalog)
         for name, spec in scenario.accounts.items():
-            body = {"name": name, "external_id": name, **spec.fields}
+            fields = {k: v for k, v in spec.fields.items() if k != "payment_method"}
+            body = {"name": name, "external_id": name, **fields}
             if spec.parent is not None:
                 body["parent_id"] = self._accounts[spec.parent].id
             account = await self._ok("POST", "/v1/accounts", body)
             self._accounts[name] = _Account(account["id"])
+            if "payment_method" in spec.fields:
+                token = {"token": spec.fields["payment_method"]}
+                await self._ok("POST", f"/v1/accounts/{account['id']}/payment-methods", token)
             for user in spec.users:
                 await self._ok("POST", f"/v1/accounts/{account['id']}/users", {"external_id": user})
         self._say(scenario.start.date(), f"start: {len(scenario.accounts)} account(s)")
@@ -201,6 +209,25 @@ class Simulation:
                     f"  {name}: {state[0]} ({found['standing_reason']}), "
                     f"balance {state[1]}, credit {state[2]}",
                 )
+        await self._observe_messages(day)
+
+    async def _observe_messages(self, day: date) -> None:
+        """Print the advisory messages written since the last look."""
+        if not self._admin:
+            return  # the tenant does not exist yet
+        names = {a.id: n for n, a in self._accounts.items()}
+        messages = await self._ok("GET", "/v1/messages")
+        for message in reversed(messages["data"]):
+            if message["id"] in self._seen_messages:
+                continue
+            self._seen_messages.add(message["id"])
+            self._new_messages.append(message)
+            payload = message["payload"]
+            self._say(
+                day,
+                f"  message {message['kind']} for {names.get(message['account_id'])}: "
+                + ", ".join(f"{k} {payload[k]}" for k in _MESSAGE_FIELDS if k in payload),
+            )
 
     # -- actions --------------------------------------------------------------------------
 
@@ -271,6 +298,51 @@ class Simulation:
     async def _do_update_tenant(self, step: Step) -> _Outcome:
         return _Outcome(*await self._admin_call("PATCH", "/v1/tenant", step.args["settings"]))
 
+    async def _account_post(self, step: Step, action: str, body: Any = None) -> _Outcome:
+        path = f"/v1/accounts/{self._account_id(step)}/{action}"
+        return _Outcome(*await self._admin_call("POST", path, body))
+
+    async def _do_set_dunning_policy(self, step: Step) -> _Outcome:
+        path = f"/v1/tenant/dunning-policies/{step.args['name']}"
+        return _Outcome(*await self._admin_call("PUT", path, step.args["policy"]))
+
+    async def _do_add_payment_method(self, step: Step) -> _Outcome:
+        return await self._account_post(step, "payment-methods", self._body(step, "account"))
+
+    async def _do_payment_fails(self, step: Step) -> _Outcome:
+        """From now on the account's charges fail: its card becomes a failing sandbox token."""
+        token = f"tok_sandbox_{step.args.get('reason', 'insufficient_funds')}"
+        return await self._account_post(step, "payment-methods", {"token": token})
+
+    async def _do_suspend(self, step: Step) -> _Outcome:
+        return await self._account_post(step, "suspend", self._body(step, "account"))
+
+    async def _do_reinstate(self, step: Step) -> _Outcome:
+        return await self._account_post(step, "reinstate")
+
+    async def _do_exempt(self, step: Step) -> _Outcome:
+        return await self._account_post(step, "exempt", self._body(step, "account"))
+
+    async def _do_exempt_subscription(self, step: Step) -> _Outcome:
+        path = f"/v1/subscriptions/{self._sub(step)}/exempt"
+        return _Outcome(*await self._admin_call("POST", path, self._body(step, "subscription")))
+
+    async def _do_write_off(self, step: Step) -> _Outcome:
+        invoices = await self._ok("GET", f"/v1/accounts/{self._account_id(step)}/invoices")
+        open_ones = [i for i in invoices["data"] if i["status"] == "open"]
+        if not open_ones:
+            raise Mismatch("write_off: the account has no open invoice")
+        results = [await self._admin_call("POST", f"/v1/invoices/{i['id']}/write-off")
+                   for i in open_ones]  # fmt: skip
+        return _Outcome(*results[-1])
+
+    async def _do_refund(self, step: Step) -> _Outcome:
+        payments = await self._ok("GET", f"/v1/accounts/{self._account_id(step)}/payments")
+        if not payments["data"]:
+            raise Mismatch("refund: the account has no payment")
+        path = f"/v1/payments/{payments['data'][0]['id']}/refunds"
+        return _Outcome(*await self._admin_call("POST", path, self._body(step, "account")))
+
     async def _do_login(self, step: Step) -> _Outcome:
         logins: dict[str, str] = {}
         for user in step.args["users"]:
@@ -324,6 +396,18 @@ class Simulation:
             _check_fields(f"subscription {name}", wanted, found)
         for user, wanted in _plain(expect.get("authorize") or {}).items():
             await self._check_decision(user, wanted)
+        if "messages" in expect:
+            _check_counts("messages", _plain(expect["messages"]),
+                          [m["kind"] for m in self._new_messages])  # fmt: skip
+        if "attempts" in expect or "dunning" in expect:
+            account = self._accounts[step.args.get("account") or self._only_account()].id
+        if "attempts" in expect:
+            attempts = await self._ok("GET", f"/v1/accounts/{account}/payment-attempts")
+            _check_counts("attempts", _plain(expect["attempts"]),
+                          [a["status"] for a in attempts["data"]])  # fmt: skip
+        if "dunning" in expect:
+            found = await self._ok("GET", f"/v1/accounts/{account}/dunning")
+            _check_fields("dunning", _plain(expect["dunning"]), found)
 
     def _only_account(self) -> str:
         if len(self._accounts) != 1:
@@ -370,7 +454,7 @@ class Simulation:
             await self._setup()
             for step in scenario.steps:
                 # Expectations on invoices see those issued since the previous step.
-                self._new_invoices = []
+                self._new_invoices, self._new_messages = [], []
                 await self._advance(step)
                 if step.note:
                     self._say(step.day, f"# {step.note}")
@@ -388,6 +472,18 @@ class Simulation:
 
 
 # -- comparisons (module level: pure) -------------------------------------------------------
+
+
+_MESSAGE_FIELDS = ("standing", "reason", "days_past_due", "balance_due", "decline_reason",
+                   "amount")  # fmt: skip
+
+
+def _check_counts(what: str, wanted: Mapping[str, int], found: list[str]) -> None:
+    """Each listed kind occurs exactly that many times (kinds not listed: any number)."""
+    for kind, count in wanted.items():
+        if found.count(kind) != count:
+            raise Mismatch(f"{what}: expected {count} {kind}, found {found.count(kind)} "
+                           f"(all: {', '.join(found) or 'none'})")  # fmt: skip
 
 
 def _problem(body: Any) -> str:

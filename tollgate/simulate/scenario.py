@@ -57,15 +57,25 @@ ACTIONS: Mapping[str, tuple[frozenset[str], frozenset[str]]] = {
     "upload_catalog": (frozenset({"catalog"}), frozenset()),
     "update_tenant": (frozenset({"settings"}), frozenset()),
     "login": (frozenset({"users"}), frozenset()),
+    "set_dunning_policy": (frozenset({"name", "policy"}), frozenset()),
+    "add_payment_method": (frozenset({"account", "token"}), frozenset({"label", "default"})),
+    "payment_fails": (frozenset({"account"}), frozenset({"reason"})),
+    "suspend": (frozenset({"account"}), frozenset({"reason"})),
+    "reinstate": (frozenset({"account"}), frozenset()),
+    "exempt": (frozenset({"account"}), frozenset({"exempt"})),
+    "exempt_subscription": (frozenset({"subscription"}), frozenset({"exempt"})),
+    "write_off": (frozenset({"account"}), frozenset()),
+    "refund": (frozenset({"account", "amount"}), frozenset({"reason"})),
 }
 
 EXPECTATIONS = frozenset(
-    {"invoices", "preview", "account", "accounts", "authorize", "subscription", "logins", "error"}
-)
+    {"invoices", "preview", "account", "accounts", "authorize", "subscription", "logins", "error",
+     "messages", "attempts", "dunning"}
+)  # fmt: skip
 
 ACCOUNT_FIELDS = frozenset(
     {"currency", "timezone", "cycle_day", "kind", "parent", "payment_delegated", "price_list",
-     "net_terms_days", "users", "email"}
+     "net_terms_days", "users", "email", "collection", "dunning_policy", "payment_method"}
 )  # fmt: skip
 
 #: Steps given as a date run at noon UTC: the same local date from UTC-11 to UTC+11.
