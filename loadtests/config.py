@@ -18,11 +18,12 @@ CANDIDATES = ("loadtests/keys.json", ".tollgate/demo.json")
 @dataclass(frozen=True, kw_only=True, slots=True)
 class TenantUsers:
     gateway_key: str
-    #: Sample users by standing: active, grace, suspended, cancelled.
+    #: Sample users by standing: active, grace, degraded, suspended, cancelled.
     users: dict[str, tuple[str, ...]]
 
     def allowed(self) -> tuple[str, ...]:
-        return self.users.get("active", ()) + self.users.get("grace", ())
+        """Users whose logins and page views are allowed (degraded ones read-only)."""
+        return sum((self.users.get(s, ()) for s in ("active", "grace", "degraded")), ())
 
     def denied(self) -> tuple[str, ...]:
         return self.users.get("suspended", ()) + self.users.get("cancelled", ())

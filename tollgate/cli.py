@@ -115,6 +115,7 @@ def _cmd_seed(args: argparse.Namespace) -> int:
             enterprise_share=args.enterprise_share,
             users_per_enterprise=args.users_per_enterprise,
             grace=args.grace,
+            degraded=args.degraded,
             suspended=args.suspended,
             cancelled=args.cancelled,
         )
@@ -254,6 +255,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     seed.add_argument("--users-per-enterprise", type=int, default=50)
     seed.add_argument("--grace", type=float, default=0.05, help="share of accounts in grace")
+    seed.add_argument("--degraded", type=float, default=0.03)
     seed.add_argument("--suspended", type=float, default=0.05)
     seed.add_argument("--cancelled", type=float, default=0.02)
     seed.add_argument("--keys-file", default="loadtests/keys.json")

@@ -1,7 +1,7 @@
 """``tollgate seed``: a realistic population, fast, straight into SQL and Redis.
 
 Tenants, consumer and enterprise accounts, users and subscriptions, with a chosen share of
-accounts in grace, suspended and cancelled standing. Rows are inserted in bulk; each
+accounts in grace, degraded, suspended and cancelled standing. Rows are inserted in bulk; each
 account's standing is computed with the same rule the scheduler applies, so the worker
 finds nothing to change; the Redis view is written directly. A key file lists the keys and
 sample users of each standing for the load tests.
@@ -34,14 +34,15 @@ from billing_worker.db.models import (
     User,
 )
 from billing_worker.domain.calendar import add_months
+from billing_worker.domain.dunning import policy_from_document
 from billing_worker.domain.standing import (
-    GracePolicy,
     RenewalOutlook,
     UnpaidInvoice,
     evaluate_standing,
 )
 from billing_worker.ids import new_id
 from billing_worker.outbox import key_entry
+from billing_worker.signing import new_secret
 from shared import keys
 from shared.credentials import KeyKind, encode_key_entry, issue_key
 from shared.entitlement import (
@@ -66,6 +67,7 @@ class SeedPlan:
     enterprise_share: float = 0.3
     users_per_enterprise: int = 50
     grace: float = 0.05
+    degraded: float = 0.03
     suspended: float = 0.05
     cancelled: float = 0.02
     seed: int = 7
@@ -73,11 +75,11 @@ class SeedPlan:
     def __post_init__(self) -> None:
         if self.users < 1 or self.tenants < 1 or self.users_per_enterprise < 1:
             raise ValueError("users, tenants and users_per_enterprise must be >= 1")
-        shares = (self.enterprise_share, self.grace, self.suspended, self.cancelled)
-        if any(not 0 <= share <= 1 for share in shares):
+        ladder = (self.grace, self.degraded, self.suspended, self.cancelled)
+        if any(not 0 <= share <= 1 for share in (self.enterprise_share, *ladder)):
             raise ValueError("shares must be between 0 and 1")
-        if self.grace + self.suspended + self.cancelled > 1:
-            raise ValueError("grace + suspended + cancelled must not exceed 1")
+        if sum(ladder) > 1:
+            raise ValueError("grace + degraded + suspended + cancelled must not exceed 1")
 
 
 @dataclass
@@ -91,20 +93,31 @@ class TenantKeys:
 
 
 def _standings(plan: SeedPlan, rng: random.Random) -> Iterator[Standing]:
+    shares = ((Standing.CANCELLED, plan.cancelled), (Standing.SUSPENDED, plan.suspended),
+              (Standing.DEGRADED, plan.degraded), (Standing.GRACE, plan.grace))  # fmt: skip
     while True:
         roll = rng.random()
-        if roll < plan.cancelled:
-            yield Standing.CANCELLED
-        elif roll < plan.cancelled + plan.suspended:
-            yield Standing.SUSPENDED
-        elif roll < plan.cancelled + plan.suspended + plan.grace:
-            yield Standing.GRACE
+        for standing, share in shares:
+            if roll < share:
+                yield standing
+                break
+            roll -= share
         else:
             yield Standing.ACTIVE
 
 
 #: How long ago each standing's subscription started (unpaid unless active).
-_STARTED_DAYS_AGO = {Standing.ACTIVE: 10, Standing.GRACE: 10, Standing.SUSPENDED: 45}
+_STARTED_DAYS_AGO = {Standing.ACTIVE: 10, Standing.GRACE: 10, Standing.DEGRADED: 20,
+                     Standing.SUSPENDED: 45}  # fmt: skip
+
+#: The seeded tenants' default dunning policy: the classic ladder with a degraded stage.
+DUNNING_POLICY = {
+    "stages": [{"standing": "grace", "days_past_due": 0},
+               {"standing": "degraded", "days_past_due": 15},
+               {"standing": "suspended", "days_past_due": 30}],
+    "reminder_every_days": 1,
+    "retry_days": [1, 3, 7, 14],
+}  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)
@@ -203,7 +216,7 @@ def _account(
         unpaid=unpaid,
         renewals=renewals,
         has_active_subscription=wanted is not Standing.CANCELLED,
-        policy=GracePolicy(grace_days=tenant.grace_days),
+        policy=policy_from_document(DUNNING_POLICY, "USD"),
         now=now,
     )
     batch.rows[Account].append(
@@ -266,7 +279,9 @@ async def _tenant(
 ) -> tuple[Tenant, dict[str, _Plan], TenantKeys]:
     tenant = Tenant(id=new_id("ten"), name=f"Seeded SaaS {index + 1}", grace_days=30,
                     net_terms_days=0, session_idle_seconds=1800, fail_open_seconds=0,
-                    degraded_read_only=True, created_at=now)  # fmt: skip
+                    degraded_read_only=True, dunning_policies={"default": DUNNING_POLICY},
+                    webhook_secret=new_secret(), provider_webhook_secret=new_secret(),
+                    created_at=now)  # fmt: skip
     admin, gateway = issue_key(), issue_key()
     plans = {
         "pro": _Plan("pro", PRICE_MINOR["pro"], ("reports",), 3, "evict_oldest"),

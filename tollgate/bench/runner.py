@@ -508,7 +508,9 @@ async def _invoice_run(database_url: str, redis_url: str, accounts: int) -> floa
     try:
         sessions = session_factory(engine)
         now = datetime.now(UTC)
-        plan = SeedPlan(users=accounts, enterprise_share=0, grace=0, suspended=0, cancelled=0)
+        plan = SeedPlan(
+            users=accounts, enterprise_share=0, grace=0, degraded=0, suspended=0, cancelled=0
+        )
         await seed(sessions, client, plan, now, progress=False)
         later = ManualClock(now + timedelta(days=32))
         started = time.perf_counter()
