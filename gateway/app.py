@@ -9,7 +9,7 @@ import redis.asyncio as aioredis
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
-from gateway.appkeys import CLOCK, METRICS, SESSIONS, SETTINGS, STORE, WRITEBACK
+from gateway.appkeys import CLOCK, METRICS, SESSIONS, SETTINGS, STORE, VERIFIED, WRITEBACK
 from gateway.authorize import authorize
 from gateway.cache import NearCache
 from gateway.metrics import GatewayMetrics
@@ -19,6 +19,7 @@ from gateway.session_api import create_session, end_session, refresh_session
 from gateway.sessions import SessionStore
 from gateway.settings import GatewaySettings
 from gateway.store import EntitlementStore
+from gateway.verified import VerifiedSecrets
 from gateway.writeback import WriteBack
 from shared.clock import RedisTestClock, SystemClock
 from shared.problem import problem_response
@@ -28,6 +29,7 @@ def create_app(settings: GatewaySettings) -> web.Application:
     app = web.Application(client_max_size=MAX_BODY)
     app[SETTINGS] = settings
     app[TRUSTED] = TrustedProxies(settings)
+    app[VERIFIED] = VerifiedSecrets()
     app[METRICS] = GatewayMetrics(CollectorRegistry(auto_describe=True))
     app.cleanup_ctx.append(_redis)
     app.router.add_post("/v1/authorize", authorize)

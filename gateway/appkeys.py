@@ -8,6 +8,7 @@ from gateway.metrics import GatewayMetrics
 from gateway.sessions import SessionStore
 from gateway.settings import GatewaySettings
 from gateway.store import EntitlementStore
+from gateway.verified import VerifiedSecrets
 from gateway.writeback import WriteBack
 from shared.clock import Clock
 
@@ -16,4 +17,5 @@ STORE = web.AppKey("store", EntitlementStore)
 SESSIONS = web.AppKey("sessions", SessionStore)
 WRITEBACK = web.AppKey("writeback", WriteBack)
 METRICS = web.AppKey("metrics", GatewayMetrics)
+VERIFIED = web.AppKey("verified_secrets", VerifiedSecrets)
 CLOCK = web.AppKey[Clock]("clock")

@@ -6,7 +6,7 @@ import time
 
 from aiohttp import web
 
-from gateway.appkeys import CLOCK, METRICS, STORE, WRITEBACK
+from gateway.appkeys import CLOCK, METRICS, STORE, VERIFIED, WRITEBACK
 from gateway.callers import tenant_for
 from gateway.decision import Decision, decide, fail_open
 from gateway.responses import (
@@ -18,13 +18,19 @@ from gateway.responses import (
     user_request,
 )
 from gateway.store import Reader, StoreUnavailable, read_record, read_user
+from gateway.verified import VerifiedSecrets
 
 
 async def _resolve(
-    reader: Reader, authorization: str | None, user_id: str, feature: str | None, now: float
+    reader: Reader,
+    verified: VerifiedSecrets,
+    authorization: str | None,
+    user_id: str,
+    feature: str | None,
+    now: float,
 ) -> Decision | None:
     """None when the caller's key is not valid."""
-    tenant_id = await tenant_for(reader, authorization)
+    tenant_id = await tenant_for(reader, verified, authorization)
     if tenant_id is None:
         return None
     user = await read_user(reader, tenant_id, user_id)
@@ -45,12 +51,13 @@ async def authorize(request: web.Request) -> web.Response:
     store = request.app[STORE]
     now = request.app[CLOCK].timestamp()
     authorization = request.headers.get("Authorization")
+    verified = request.app[VERIFIED]
     stale_age = 0.0
     try:
-        decision = await _resolve(store.live, authorization, user_id, feature, now)
+        decision = await _resolve(store.live, verified, authorization, user_id, feature, now)
     except StoreUnavailable:
         reader = store.last_known()
-        decision = await _resolve(reader, authorization, user_id, feature, now)
+        decision = await _resolve(reader, verified, authorization, user_id, feature, now)
         stale_age = reader.max_age
         if decision is not None:
             decision = fail_open(decision, stale_age)

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 from gateway.store import Reader, read_key
-from shared.credentials import KeyKind, bearer_token, secret_matches, split_token
+from gateway.verified import VerifiedSecrets
+from shared.credentials import KeyKind, bearer_token, split_token
 
 
-async def tenant_for(reader: Reader, authorization: str | None) -> str | None:
+async def tenant_for(
+    reader: Reader, verified: VerifiedSecrets, authorization: str | None
+) -> str | None:
     """The tenant of a valid, unrevoked gateway key, or None."""
     token = bearer_token(authorization)
     parts = split_token(token) if token else None
@@ -16,4 +19,4 @@ async def tenant_for(reader: Reader, authorization: str | None) -> str | None:
     entry = await read_key(reader, key_id)
     if entry is None or entry.revoked or entry.kind is not KeyKind.GATEWAY:
         return None
-    return entry.tenant_id if secret_matches(secret, entry.secret_hash) else None
+    return entry.tenant_id if verified.matches(secret, entry) else None

@@ -23,12 +23,13 @@ from urllib.parse import quote
 
 from aiohttp import web
 
-from gateway.appkeys import CLOCK, METRICS, SETTINGS, STORE, WRITEBACK
+from gateway.appkeys import CLOCK, METRICS, SETTINGS, STORE, VERIFIED, WRITEBACK
 from gateway.decision import Decision, decide, fail_open, limit_method
 from gateway.sessions import SessionRef, parse_token
 from gateway.settings import GatewaySettings
 from gateway.store import Reader, StoreUnavailable, read_record, read_session, read_user
-from shared.credentials import bearer_token, secret_matches
+from gateway.verified import VerifiedSecrets
+from shared.credentials import bearer_token
 from shared.keys import account_key
 
 _UNAUTHORIZED_HEADERS = {"WWW-Authenticate": 'Bearer realm="tollgate"', "Cache-Control": "no-store"}
@@ -76,12 +77,12 @@ def _original_method(request: web.Request) -> str:
 
 
 async def _resolve(
-    reader: Reader, ref: SessionRef, secret: str, now: float
+    reader: Reader, verified: VerifiedSecrets, ref: SessionRef, secret: str, now: float
 ) -> tuple[str, Decision] | None:
     """(user id, decision), or None when there is no such live session."""
     reader.prefetch(ref.key, account_key(ref.tenant_id, ref.account_id))
     session = await read_session(reader, ref)
-    if session is None or not secret_matches(secret, session.secret_hash):
+    if session is None or not verified.matches(secret, session):
         return None
     user = await read_user(reader, ref.tenant_id, session.user_id)
     record = await read_record(reader, ref.tenant_id, ref.account_id)
@@ -104,10 +105,10 @@ async def _decide(request: web.Request, method: str, endpoint: str) -> web.Respo
     store, now = app[STORE], app[CLOCK].timestamp()
     stale_age = 0.0
     try:
-        resolved = await _resolve(store.live, ref, secret, now)
+        resolved = await _resolve(store.live, app[VERIFIED], ref, secret, now)
     except StoreUnavailable:
         reader = store.last_known()
-        resolved = await _resolve(reader, ref, secret, now)
+        resolved = await _resolve(reader, app[VERIFIED], ref, secret, now)
         stale_age = reader.max_age
         if resolved is not None:
             resolved = resolved[0], fail_open(resolved[1], stale_age)

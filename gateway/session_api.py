@@ -10,7 +10,7 @@ from typing import Any
 
 from aiohttp import web
 
-from gateway.appkeys import CLOCK, SESSIONS, STORE, WRITEBACK
+from gateway.appkeys import CLOCK, SESSIONS, STORE, VERIFIED, WRITEBACK
 from gateway.callers import tenant_for
 from gateway.decision import Decision, decide
 from gateway.responses import (
@@ -44,7 +44,8 @@ async def create_session(request: web.Request) -> web.Response:
     _body, user_id = parsed
     store, now = request.app[STORE], request.app[CLOCK].timestamp()
     try:
-        tenant_id = await tenant_for(store.live, request.headers.get("Authorization"))
+        authorization = request.headers.get("Authorization")
+        tenant_id = await tenant_for(store.live, request.app[VERIFIED], authorization)
         if tenant_id is None:
             return unauthorized()
         user = await read_user(store.live, tenant_id, user_id)
@@ -76,7 +77,10 @@ async def create_session(request: web.Request) -> web.Response:
 
 
 async def _session_of(request: web.Request) -> tuple[str, SessionRef] | web.Response:
-    tenant_id = await tenant_for(request.app[STORE].live, request.headers.get("Authorization"))
+    app = request.app
+    tenant_id = await tenant_for(
+        app[STORE].live, app[VERIFIED], request.headers.get("Authorization")
+    )
     if tenant_id is None:
         return unauthorized()
     ref = parse_public_id(tenant_id, request.match_info["session_id"])

@@ -18,7 +18,10 @@ class Standing(StrEnum):
 
     @property
     def grants_access(self) -> bool:
-        return self in (Standing.ACTIVE, Standing.GRACE, Standing.DEGRADED)
+        return self in _GRANTING
+
+
+_GRANTING = frozenset({Standing.ACTIVE, Standing.GRACE, Standing.DEGRADED})
 
 
 class SessionPolicy(StrEnum):
