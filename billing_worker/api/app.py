@@ -23,6 +23,7 @@ from billing_worker.api import (  # noqa: F401  (registers routes)
     catalog,
     dunning,
     invoice_runs,
+    keys,
     meta,
     payment_methods,
     payments,

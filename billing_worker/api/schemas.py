@@ -91,6 +91,26 @@ class TenantCreated(TenantOut, kw_only=True):
     gateway_key: str
 
 
+class KeyCreate(Body):
+    kind: Literal["admin", "gateway"]
+
+
+class KeyOut(Struct, kw_only=True):
+    id: str
+    kind: str
+    created_at: datetime
+    revoked_at: datetime | None
+
+
+class KeyIssued(KeyOut, kw_only=True):
+    #: The whole key, shown this once: only a hash of its secret is kept.
+    key: str
+
+
+class KeyList(Struct, kw_only=True):
+    data: list[KeyOut]
+
+
 class PlanCreate(Body):
     code: Code
     name: Name

@@ -9,15 +9,15 @@ from billing_worker.api import schemas
 from billing_worker.api.appkeys import CLOCK, OUTBOX_WAKE, SESSIONS
 from billing_worker.api.auth import tenant_of
 from billing_worker.api.errors import NotFound
+from billing_worker.api.keys import add_key
 from billing_worker.api.routes import router
 from billing_worker.api.routing import Role, decode, respond
 from billing_worker.api.views import tenant_view
-from billing_worker.db.models import ApiKey, Tenant
+from billing_worker.db.models import Tenant
 from billing_worker.entitlements import reevaluate_tenant
 from billing_worker.ids import new_id
-from billing_worker.outbox import stage_api_key
 from billing_worker.signing import new_secret
-from shared.credentials import KeyKind, issue_key
+from shared.credentials import KeyKind
 
 
 @router.route(
@@ -49,21 +49,11 @@ async def create_tenant(request: web.Request) -> web.Response:
         provider_webhook_secret=new_secret(),
         created_at=now,
     )
-    admin, gateway = issue_key(), issue_key()
     async with request.app[SESSIONS]() as session, session.begin():
         session.add(tenant)
         await session.flush()
-        for kind, issued in ((KeyKind.ADMIN, admin), (KeyKind.GATEWAY, gateway)):
-            key = ApiKey(
-                id=issued.key_id,
-                tenant_id=tenant.id,
-                kind=kind.value,
-                secret_hash=issued.secret_hash,
-                version=1,
-                created_at=now,
-            )
-            session.add(key)
-            stage_api_key(session, key, now)
+        _, admin = add_key(session, tenant.id, KeyKind.ADMIN, now)
+        _, gateway = add_key(session, tenant.id, KeyKind.GATEWAY, now)
     request.app[OUTBOX_WAKE].set()
     created = schemas.TenantCreated(
         **msgspec.structs.asdict(tenant_view(tenant)),

@@ -1,0 +1,139 @@
+"""A tenant's own keys: issue, list and revoke (tenant admin key).
+
+Keys are rotated by issuing a new one, moving the application to it, then revoking the
+old one. A revoked gateway key stops working on every gateway as soon as the revocation
+is published (the same outbox path as every other change); a tenant cannot revoke its
+last admin key, which would lock it out of its own account.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from aiohttp import web
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from billing_worker.api import schemas
+from billing_worker.api.appkeys import CLOCK, OUTBOX_WAKE, SESSIONS
+from billing_worker.api.auth import tenant_of
+from billing_worker.api.errors import Conflict, NotFound
+from billing_worker.api.routes import router
+from billing_worker.api.routing import Role, decode, respond
+from billing_worker.db.models import ApiKey, Tenant
+from billing_worker.outbox import stage_api_key
+from shared.credentials import IssuedKey, KeyKind, issue_key
+
+
+def add_key(
+    session: AsyncSession, tenant_id: str, kind: KeyKind, now: datetime
+) -> tuple[ApiKey, IssuedKey]:
+    """A new key of ``kind``, staged for the gateways when it is a gateway key."""
+    issued = issue_key()
+    key = ApiKey(
+        id=issued.key_id,
+        tenant_id=tenant_id,
+        kind=kind.value,
+        secret_hash=issued.secret_hash,
+        version=1,
+        created_at=now,
+    )
+    session.add(key)
+    stage_api_key(session, key, now)
+    return key, issued
+
+
+def key_view(key: ApiKey) -> schemas.KeyOut:
+    return schemas.KeyOut(
+        id=key.id, kind=key.kind, created_at=key.created_at, revoked_at=key.revoked_at
+    )
+
+
+@router.route(
+    "POST",
+    "/v1/tenant/keys",
+    summary="Issue a new admin or gateway key (the whole key is shown only in this answer)",
+    role=Role.TENANT,
+    request=schemas.KeyCreate,
+    response=schemas.KeyIssued,
+    status=201,
+)
+async def create_key(request: web.Request) -> web.Response:
+    body = await decode(request, schemas.KeyCreate)
+    now = request.app[CLOCK].now()
+    async with request.app[SESSIONS]() as session, session.begin():
+        key, issued = add_key(session, tenant_of(request), KeyKind(body.kind), now)
+    request.app[OUTBOX_WAKE].set()
+    view = key_view(key)
+    return respond(
+        schemas.KeyIssued(
+            id=view.id,
+            kind=view.kind,
+            created_at=view.created_at,
+            revoked_at=None,
+            key=issued.token,
+        ),
+        201,
+    )
+
+
+@router.route(
+    "GET",
+    "/v1/tenant/keys",
+    summary="List the tenant's keys, revoked ones included (never their secrets)",
+    role=Role.TENANT,
+    response=schemas.KeyList,
+)
+async def list_keys(request: web.Request) -> web.Response:
+    async with request.app[SESSIONS]() as session:
+        found = await session.scalars(
+            select(ApiKey)
+            .where(ApiKey.tenant_id == tenant_of(request))
+            .order_by(ApiKey.created_at, ApiKey.id)
+        )
+        return respond(schemas.KeyList(data=[key_view(key) for key in found]))
+
+
+@router.route(
+    "DELETE",
+    "/v1/tenant/keys/{key_id}",
+    summary="Revoke a key: it stops working at once, on the API and on every gateway",
+    role=Role.TENANT,
+    response=schemas.KeyOut,
+    errors=(404, 409),
+)
+async def revoke_key(request: web.Request) -> web.Response:
+    tenant_id, key_id = tenant_of(request), request.match_info["key_id"]
+    now = request.app[CLOCK].now()
+    async with request.app[SESSIONS]() as session, session.begin():
+        # The tenant row serializes revocations, so two at once cannot revoke both of the
+        # last two admin keys.
+        await session.get(Tenant, tenant_id, with_for_update=True)
+        key = await session.scalar(
+            select(ApiKey)
+            .where(ApiKey.tenant_id == tenant_id, ApiKey.id == key_id)
+            .with_for_update()
+        )
+        if key is None:
+            raise NotFound(f"no key {key_id!r}")
+        if key.revoked_at is None:
+            if key.kind == "admin":
+                others = await session.scalar(
+                    select(func.count())
+                    .select_from(ApiKey)
+                    .where(
+                        ApiKey.tenant_id == tenant_id,
+                        ApiKey.kind == "admin",
+                        ApiKey.revoked_at.is_(None),
+                        ApiKey.id != key.id,
+                    )
+                )
+                if not others:
+                    raise Conflict(
+                        "this is the tenant's last admin key: issue another before revoking it"
+                    )
+            key.revoked_at, key.version = now, key.version + 1
+            stage_api_key(session, key, now)
+        view = key_view(key)
+    request.app[OUTBOX_WAKE].set()
+    return respond(view)
