@@ -20,6 +20,7 @@ import msgpack
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
+from gateway.batcher import ScriptBatcher
 from shared import keys
 from shared.credentials import hash_secret
 from shared.entitlement import EntitlementRecord, RecordError
@@ -126,7 +127,13 @@ def decode_session(data: bytes) -> SessionEntry:
 
 
 def utc_day(now: float) -> str:
-    return datetime.fromtimestamp(now, UTC).strftime("%Y-%m-%d")
+    return _day(int(now // 86400))
+
+
+@functools.lru_cache(maxsize=8)
+def _day(days_since_epoch: int) -> str:
+    """Formatting a date costs more than a login's other bookkeeping: once per day."""
+    return datetime.fromtimestamp(days_since_epoch * 86400, UTC).strftime("%Y-%m-%d")
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -141,7 +148,7 @@ class LoginResult:
 class SessionStore:
     def __init__(self, client: aioredis.Redis) -> None:
         self._client = client
-        self._login = client.register_script(LOGIN_SCRIPT)
+        self._login = ScriptBatcher(client, LOGIN_SCRIPT)
 
     @_translated
     async def login(self, record: EntitlementRecord, user_id: str, now: float) -> LoginResult:
@@ -152,14 +159,14 @@ class SessionStore:
         day = utc_day(now)
         entry = SessionEntry(user_id=user_id, secret_hash=hash_secret(secret), created_ms=now_ms)
         limit = -1 if record.seat_limit is None else record.seat_limit
-        result = await self._login(
-            keys=[
+        result = await self._login.call(
+            [
                 ref.index,
                 ref.key,
                 keys.usage_key(ref.tenant_id, ref.account_id, day),
                 keys.active_users_key(ref.tenant_id, ref.account_id, day),
             ],
-            args=[
+            [
                 now_ms,
                 record.session_idle_seconds * 1000,
                 limit,
