@@ -16,6 +16,9 @@ from collections.abc import Callable
 from typing import Any, Final
 
 MISS: Final = object()
+#: How many invalidated keys are remembered for reads in flight (a read lasts at most the
+#: Redis timeout; past this many, every read in flight is refused instead).
+_REMEMBERED_INVALIDATIONS = 4096
 
 
 class NearCache:
@@ -26,8 +29,12 @@ class NearCache:
         self._max_size = max_size
         self._clock = clock
         self._entries: dict[str, tuple[float, Any]] = {}
-        #: Bumped by every invalidation; a read that raced one is not cached.
+        #: Bumped by every invalidation; a read that raced one of its key is not cached.
         self.generation = 0
+        #: The generation at which each recently invalidated key was last invalidated.
+        self._invalidated: dict[str, int] = {}
+        #: Reads begun before this generation are not cached at all (after a clear).
+        self._floor = 0
         self.hits = 0
         self.misses = 0
 
@@ -60,8 +67,11 @@ class NearCache:
         return entry[1], self._clock() - entry[0]
 
     def put(self, key: str, value: Any, generation: int) -> None:
-        """Cache ``value`` read when the cache was at ``generation``, unless it moved since."""
-        if not self.enabled or generation != self.generation:
+        """Cache ``value`` read when the cache was at ``generation``, unless ``key`` was
+        invalidated (or everything cleared) since: the value may predate the change."""
+        if not self.enabled or generation < self._floor:
+            return
+        if self._invalidated.get(key, -1) > generation:
             return
         if key not in self._entries and len(self._entries) >= self._max_size:
             del self._entries[next(iter(self._entries))]
@@ -70,7 +80,14 @@ class NearCache:
     def invalidate(self, key: str) -> None:
         self.generation += 1
         self._entries.pop(key, None)
+        if len(self._invalidated) >= _REMEMBERED_INVALIDATIONS:
+            # Forget them, and refuse every read already in flight instead.
+            self._invalidated.clear()
+            self._floor = self.generation
+        self._invalidated[key] = self.generation
 
     def clear(self) -> None:
         self.generation += 1
+        self._floor = self.generation
+        self._invalidated.clear()
         self._entries.clear()
