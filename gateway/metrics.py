@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from collections.abc import Iterator
+from itertools import accumulate
 
-from prometheus_client import CollectorRegistry, Counter, Histogram
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client import CollectorRegistry
+from prometheus_client.core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    HistogramMetricFamily,
+    Metric,
+)
 from prometheus_client.registry import Collector
 
 from gateway.store import EntitlementStore
@@ -16,37 +23,54 @@ LATENCY_BUCKETS = (
 
 
 class GatewayMetrics:
+    """Decisions and their latency, counted on the hot path in plain integers.
+
+    prometheus-client's Counter and Histogram take a lock per update, which cost a tenth
+    of the warm authorize path's throughput (measured); the counts are kept here and
+    handed to prometheus-client as metric families at scrape time instead.
+    """
+
     def __init__(self, registry: CollectorRegistry) -> None:
         self.registry = registry
-        self._decisions = Counter(
-            "tollgate_gateway_decisions",
-            "Decisions by endpoint, outcome (allow, deny, unauthorized, error) and reason.",
-            ["endpoint", "outcome", "reason"],
-            registry=registry,
-        )
-        self._latency = Histogram(
-            "tollgate_gateway_request_seconds",
-            "Time to decide, by endpoint.",
-            ["endpoint"],
-            buckets=LATENCY_BUCKETS,
-            registry=registry,
-        )
-        self._children: dict[tuple[str, str, str], Counter] = {}
-        self._timers: dict[str, Histogram] = {}
+        self._decisions: dict[tuple[str, str, str], int] = {}
+        #: Per endpoint: a count per bucket (the last one is +Inf) and the sum of seconds.
+        self._latency: dict[str, tuple[list[int], list[float]]] = {}
+        registry.register(_DecisionCollector(self))
 
     def decided(self, endpoint: str, outcome: str, reason: str, seconds: float) -> None:
         labels = (endpoint, outcome, reason)
-        child = self._children.get(labels)
-        if child is None:
-            child = self._children[labels] = self._decisions.labels(*labels)
-        child.inc()
-        timer = self._timers.get(endpoint)
-        if timer is None:
-            timer = self._timers[endpoint] = self._latency.labels(endpoint)
-        timer.observe(seconds)
+        self._decisions[labels] = self._decisions.get(labels, 0) + 1
+        latency = self._latency.get(endpoint)
+        if latency is None:
+            latency = self._latency[endpoint] = ([0] * (len(LATENCY_BUCKETS) + 1), [0.0])
+        latency[0][bisect_left(LATENCY_BUCKETS, seconds)] += 1
+        latency[1][0] += seconds
 
     def watch(self, store: EntitlementStore) -> None:
         self.registry.register(_StoreCollector(store))
+
+
+class _DecisionCollector(Collector):
+    def __init__(self, metrics: GatewayMetrics) -> None:
+        self._metrics = metrics
+
+    def collect(self) -> Iterator[Metric]:
+        decisions = CounterMetricFamily(
+            "tollgate_gateway_decisions",
+            "Decisions by endpoint, outcome (allow, deny, unauthorized, error) and reason.",
+            labels=["endpoint", "outcome", "reason"],
+        )
+        for labels, count in list(self._metrics._decisions.items()):
+            decisions.add_metric(list(labels), count)
+        latency = HistogramMetricFamily(
+            "tollgate_gateway_request_seconds", "Time to decide, by endpoint.", labels=["endpoint"]
+        )
+        for endpoint, (counts, total) in list(self._metrics._latency.items()):
+            bounds = [*(repr(bound) for bound in LATENCY_BUCKETS), "+Inf"]
+            latency.add_metric(
+                [endpoint], list(zip(bounds, accumulate(counts), strict=True)), total[0]
+            )
+        yield from (decisions, latency)
 
 
 class _StoreCollector(Collector):
