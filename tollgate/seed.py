@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import redis.asyncio as aioredis
-from sqlalchemy import insert
+from sqlalchemy import insert, text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from tqdm import tqdm
 
@@ -350,7 +350,16 @@ async def seed(
         await _flush(sessions, client, batch)
         bar.update(len(batch.rows[User]))
     bar.close()
+    await _analyze(sessions)
     return result
+
+
+async def _analyze(sessions: async_sessionmaker[AsyncSession]) -> None:
+    """Refresh the planner's statistics after the bulk load, as after any restore: a
+    freshly loaded PostgreSQL table has none, and an invoice run's batch query was then
+    planned as a full scan and sort per batch until autovacuum got to it."""
+    async with sessions() as session, session.begin():
+        await session.execute(text("ANALYZE"))
 
 
 def write_key_file(path: Path, tenants: list[TenantKeys]) -> None:
