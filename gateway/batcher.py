@@ -71,6 +71,10 @@ def _consume(task: asyncio.Task[None]) -> None:
         task.exception()
 
 
+#: One script call waiting for its turn: keys, arguments, and the caller's future.
+_Call = tuple[list[str], list[object], asyncio.Future[Any]]
+
+
 class ScriptBatcher:
     """Runs one Lua script for many callers: every call made in one event-loop turn goes
     to Redis in one pipeline (each call still runs atomically on its own).
@@ -84,7 +88,7 @@ class ScriptBatcher:
         self._client = client
         self._script = client.register_script(source)
         self._max_batch = max_batch
-        self._pending: list[tuple[list[str], list[object], asyncio.Future[Any]]] = []
+        self._pending: list[_Call] = []
         self._scheduled = False
         self.round_trips = 0
 
@@ -106,7 +110,7 @@ class ScriptBatcher:
         task = asyncio.get_running_loop().create_task(self._run(batch))
         task.add_done_callback(_consume)
 
-    async def _run(self, batch: list[tuple[list[str], list[object], asyncio.Future[Any]]]) -> None:
+    async def _run(self, batch: list[_Call]) -> None:
         try:
             results = await self._send(batch)
             missing = [i for i, result in enumerate(results) if isinstance(result, NoScriptError)]
@@ -128,9 +132,7 @@ class ScriptBatcher:
             else:
                 future.set_result(result)
 
-    async def _send(
-        self, batch: list[tuple[list[str], list[object], asyncio.Future[Any]]]
-    ) -> list[Any]:
+    async def _send(self, batch: list[_Call]) -> list[Any]:
         self.round_trips += 1
         sha = self._script.sha
         async with self._client.pipeline(transaction=False) as pipe:
