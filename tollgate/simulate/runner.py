@@ -11,13 +11,31 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
+from decimal import Decimal
 from typing import Any, TextIO
 
 import aiohttp
 
+from tollgate.simulate.compare import (
+    ACCOUNT_FACTS,
+    MESSAGE_FIELDS,
+    Mismatch,
+    check_counts,
+    check_error,
+    check_fields,
+    check_invoice,
+    check_invoices,
+    invoice_facts,
+    item_line,
+    json_default,
+    message_facts,
+    plain,
+    problem,
+    short,
+)
 from tollgate.simulate.scenario import NOON, Scenario, Step
 
 #: How long a decision may take to reach the gateway after the worker has published it.
@@ -36,10 +54,6 @@ _SUBSCRIPTION_PATHS = {
 }
 
 
-class Mismatch(Exception):
-    """An expectation that did not hold, or an action the API refused unexpectedly."""
-
-
 @dataclass
 class _Account:
     id: str
@@ -51,17 +65,6 @@ class _Outcome:
     status: int
     body: Any
     logins: dict[str, str] = field(default_factory=dict)
-
-
-def _json_default(value: object) -> str:
-    if isinstance(value, date):
-        return value.isoformat()
-    raise TypeError(f"cannot encode {type(value).__name__}")
-
-
-def _plain(value: Any) -> Any:
-    """YAML values as the API renders them: dates as ISO strings."""
-    return json.loads(json.dumps(value, default=_json_default))
 
 
 class Simulation:
@@ -104,7 +107,7 @@ class Simulation:
     async def _call(
         self, method: str, url: str, headers: Mapping[str, str], body: Any = None
     ) -> tuple[int, Any]:
-        data = None if body is None else json.dumps(body, default=_json_default)
+        data = None if body is None else json.dumps(body, default=json_default)
         async with self._http.request(
             method, url, data=data, headers={**headers, "Content-Type": "application/json"}
         ) as response:
@@ -117,7 +120,7 @@ class Simulation:
     async def _ok(self, method: str, path: str, body: Any = None) -> Any:
         status, payload = await self._admin_call(method, path, body)
         if status >= 300:
-            raise Mismatch(f"{method} {path} answered {status}: {_problem(payload)}")
+            raise Mismatch(f"{method} {path} answered {status}: {problem(payload)}")
         return payload
 
     # -- time -----------------------------------------------------------------------------
@@ -127,14 +130,14 @@ class Simulation:
             "POST", self._api + "/v1/test/clock", self._operator, {"set_to": moment.isoformat()}
         )
         if status != 200:
-            raise Mismatch(f"the test clock did not move ({status}): {_problem(body)}")
+            raise Mismatch(f"the test clock did not move ({status}): {problem(body)}")
         self._now = moment
         await self._settle(moment.date())
 
     async def _settle(self, day: date) -> None:
         status, body = await self._call("POST", self._api + "/v1/test/settle", self._operator)
         if status != 200:
-            raise Mismatch(f"the worker did not settle ({status}): {_problem(body)}")
+            raise Mismatch(f"the worker did not settle ({status}): {problem(body)}")
         if body["evaluated"]:
             await self._observe(day)
         else:  # the worker's own scheduler may have run the day: messages say so
@@ -143,6 +146,9 @@ class Simulation:
     async def _advance(self, step: Step) -> None:
         assert self._now is not None
         day = self._now.date()
+        if step.jump and step.at > self._now:
+            await self._move_to(step.at)
+            return
         while day < step.day:
             day += timedelta(days=1)
             await self._move_to(step.at if day == step.day else datetime.combine(day, NOON))
@@ -161,7 +167,7 @@ class Simulation:
             {"name": scenario.name[:200], **scenario.tenant},
         )
         if status != 201:
-            raise Mismatch(f"tenant refused ({status}): {_problem(tenant)}")
+            raise Mismatch(f"tenant refused ({status}): {problem(tenant)}")
         self._admin = {"Authorization": f"Bearer {tenant['admin_key']}"}
         self._gate = {"Authorization": f"Bearer {tenant['gateway_key']}"}
         if scenario.catalog is not None:
@@ -199,7 +205,7 @@ class Simulation:
                     f"balance {invoice['balance']} ({invoice['status']})",
                 )
                 for item in invoice["items"]:
-                    self._say(day, "    " + _item_line(item))
+                    self._say(day, "    " + item_line(item))
             found = await self._ok("GET", f"/v1/accounts/{account.id}")
             state = (found["standing"], found["balance_due"], found["credit"])
             if state != account.state:
@@ -226,7 +232,7 @@ class Simulation:
             self._say(
                 day,
                 f"  message {message['kind']} for {names.get(message['account_id'])}: "
-                + ", ".join(f"{k} {payload[k]}" for k in _MESSAGE_FIELDS if k in payload),
+                + ", ".join(f"{k} {payload[k]}" for k in MESSAGE_FIELDS if k in payload),
             )
 
     # -- actions --------------------------------------------------------------------------
@@ -284,6 +290,9 @@ class Simulation:
     async def _do_pay(self, step: Step) -> _Outcome:
         account = await self._ok("GET", f"/v1/accounts/{self._account_id(step)}")
         amount = step.args["amount"]
+        if amount == "balance" and not Decimal(account["balance_due"]):
+            self._say(step.day, "  nothing is owed: no payment")
+            return _Outcome(200, None)
         body = {
             "amount": account["balance_due"] if amount == "balance" else amount,
             "currency": account["currency"],
@@ -355,7 +364,7 @@ class Simulation:
 
     def _describe(self, step: Step) -> str:
         words = [step.action or "check"]
-        words += [f"{k}={_short(v)}" for k, v in step.args.items()]
+        words += [f"{k}={short(v)}" for k, v in step.args.items()]
         return " ".join(words)
 
     # -- expectations ---------------------------------------------------------------------
@@ -363,19 +372,19 @@ class Simulation:
     async def _check(self, step: Step, outcome: _Outcome) -> None:
         expect = step.expect
         if "error" in expect:
-            _check_error(expect["error"], outcome)
+            check_error(expect["error"], outcome.status, outcome.body)
         elif outcome.status >= 300:
-            raise Mismatch(f"{step.action} answered {outcome.status}: {_problem(outcome.body)}")
+            raise Mismatch(f"{step.action} answered {outcome.status}: {problem(outcome.body)}")
         if "preview" in expect:
             body = outcome.body or {}
             # an invoice action answers the invoice; a dry-run change carries it in "invoice"
             preview = body if "items" in body else body.get("invoice")
             if preview is None:
                 raise Mismatch("preview: the action billed and credited nothing")
-            _check_invoice("preview", _plain(expect["preview"]), preview)
+            check_invoice("preview", plain(expect["preview"]), preview)
         if "invoices" in expect:
-            _check_invoices(_plain(expect["invoices"]), self._new_invoices)
-        for user, wanted in _plain(expect.get("logins") or {}).items():
+            check_invoices(plain(expect["invoices"]), self._new_invoices)
+        for user, wanted in plain(expect.get("logins") or {}).items():
             got = outcome.logins.get(user)
             if got != wanted and not (wanted == "denied" and got not in (None, "allowed")):
                 raise Mismatch(f"login of {user}: expected {wanted}, got {got}")
@@ -386,28 +395,28 @@ class Simulation:
     async def _check_state(self, step: Step) -> None:
         """Expectations read from the API and the gateway after the step."""
         expect = step.expect
-        accounts = dict(_plain(expect.get("accounts") or {}))
+        accounts = dict(plain(expect.get("accounts") or {}))
         if "account" in expect:
-            accounts[step.args.get("account") or self._only_account()] = _plain(expect["account"])
+            accounts[step.args.get("account") or self._only_account()] = plain(expect["account"])
         for name, wanted in accounts.items():
             await self._check_account(name, wanted)
-        for name, wanted in _plain(expect.get("subscription") or {}).items():
+        for name, wanted in plain(expect.get("subscription") or {}).items():
             found = await self._ok("GET", f"/v1/subscriptions/{self._subscriptions[name]}")
-            _check_fields(f"subscription {name}", wanted, found)
-        for user, wanted in _plain(expect.get("authorize") or {}).items():
+            check_fields(f"subscription {name}", wanted, found)
+        for user, wanted in plain(expect.get("authorize") or {}).items():
             await self._check_decision(user, wanted)
         if "messages" in expect:
-            _check_counts("messages", _plain(expect["messages"]),
+            check_counts("messages", plain(expect["messages"]),
                           [m["kind"] for m in self._new_messages])  # fmt: skip
         if "attempts" in expect or "dunning" in expect:
             account = self._accounts[step.args.get("account") or self._only_account()].id
         if "attempts" in expect:
             attempts = await self._ok("GET", f"/v1/accounts/{account}/payment-attempts")
-            _check_counts("attempts", _plain(expect["attempts"]),
+            check_counts("attempts", plain(expect["attempts"]),
                           [a["status"] for a in attempts["data"]])  # fmt: skip
         if "dunning" in expect:
             found = await self._ok("GET", f"/v1/accounts/{account}/dunning")
-            _check_fields("dunning", _plain(expect["dunning"]), found)
+            check_fields("dunning", plain(expect["dunning"]), found)
 
     def _only_account(self) -> str:
         if len(self._accounts) != 1:
@@ -419,7 +428,7 @@ class Simulation:
             raise Mismatch(f"expect.accounts: no account {name!r}")
         found = await self._ok("GET", f"/v1/accounts/{self._accounts[name].id}")
         renamed = {"balance": "balance_due", "reason": "standing_reason"}
-        _check_fields(f"account {name}", {renamed.get(k, k): v for k, v in wanted.items()}, found)
+        check_fields(f"account {name}", {renamed.get(k, k): v for k, v in wanted.items()}, found)
 
     async def _check_decision(self, user: str, wanted: Any) -> None:
         fields = {"allow": wanted == "allow"} if isinstance(wanted, str) else dict(wanted)
@@ -432,8 +441,8 @@ class Simulation:
             )
             try:
                 if status != 200:
-                    raise Mismatch(f"authorize {user} answered {status}: {_problem(body)}")
-                _check_fields(f"authorize {user}", fields, body)
+                    raise Mismatch(f"authorize {user} answered {status}: {problem(body)}")
+                check_fields(f"authorize {user}", fields, body)
                 break
             except Mismatch:
                 if time.monotonic() > deadline:
@@ -442,6 +451,48 @@ class Simulation:
         verdict = "allow" if body["allow"] else f"deny ({body['reason']})"
         assert self._now is not None
         self._say(self._now.date(), f"  authorize {user}: {verdict}")
+
+    # -- snapshot -------------------------------------------------------------------------
+
+    async def snapshot(self) -> dict[str, Any]:
+        """Everything a user can observe of each account, with ids left out (they differ
+        from run to run) and every date kept: invoices and their items, charges, payments,
+        the standing history, advisory messages, the account, and the gateway's decision
+        for each user. Two runs of one story must give equal snapshots, however time
+        moved between their steps."""
+        out: dict[str, Any] = {}
+        for name, account in self._accounts.items():
+            base = f"/v1/accounts/{account.id}"
+            invoices = (await self._ok("GET", base + "/invoices"))["data"]
+            attempts = (await self._ok("GET", base + "/payment-attempts"))["data"]
+            payments = (await self._ok("GET", base + "/payments"))["data"]
+            history = (await self._ok("GET", base + "/standing-history"))["data"]
+            messages = (await self._ok("GET", f"/v1/messages?account_id={account.id}"))["data"]
+            found = await self._ok("GET", base)
+            out[name] = {
+                "invoices": sorted(invoice_facts(i) for i in invoices),
+                "attempts": sorted(
+                    (a["created_at"], a["status"], a["amount"], a["reason"]) for a in attempts
+                ),
+                "payments": sorted((p["received_at"], p["amount"]) for p in payments),
+                "standing_history": [
+                    (c["effective_at"], c["standing"], c["reason"]) for c in history
+                ],
+                "messages": sorted(message_facts(m) for m in messages),
+                "account": {k: found[k] for k in ACCOUNT_FACTS},
+                "decisions": {
+                    user: await self._decision(user) for user in self.scenario.accounts[name].users
+                },
+            }
+        return out
+
+    async def _decision(self, user: str) -> tuple[bool, str | None, str | None]:
+        status, body = await self._call(
+            "POST", self._gateway + "/v1/authorize", self._gate, {"user": user}
+        )
+        if status != 200:
+            raise Mismatch(f"authorize {user} answered {status}: {problem(body)}")
+        return body["allow"], body.get("standing"), body.get("reason")
 
     # -- the run --------------------------------------------------------------------------
 
@@ -469,112 +520,3 @@ class Simulation:
             return False
         self._out.write(f"passed: {len(scenario.steps)} steps\n")
         return True
-
-
-# -- comparisons (module level: pure) -------------------------------------------------------
-
-
-_MESSAGE_FIELDS = ("standing", "reason", "days_past_due", "balance_due", "decline_reason",
-                   "amount")  # fmt: skip
-
-
-def _check_counts(what: str, wanted: Mapping[str, int], found: list[str]) -> None:
-    """Each listed kind occurs exactly that many times (kinds not listed: any number)."""
-    for kind, count in wanted.items():
-        if found.count(kind) != count:
-            raise Mismatch(f"{what}: expected {count} {kind}, found {found.count(kind)} "
-                           f"(all: {', '.join(found) or 'none'})")  # fmt: skip
-
-
-def _problem(body: Any) -> str:
-    if isinstance(body, dict) and "title" in body:
-        return f"{body['title']} {body.get('detail', '')}".strip()
-    return str(body)
-
-
-def _short(value: Any) -> str:
-    text = json.dumps(_plain(value)) if not isinstance(value, str) else value
-    return text if len(text) <= 40 else text[:37] + "..."
-
-
-def _item_line(item: Mapping[str, Any]) -> str:
-    what = item.get("plan") or ""
-    if item.get("quantity", 1) != 1:
-        what += f" x{item['quantity']}"
-    period = f"{item['start_date']}..{item['end_date']}"
-    return f"{item['kind']:<17} {what:<24} {period:<22} {item['amount']:>10}"
-
-
-def _issue_order(invoice: Mapping[str, Any]) -> tuple[str, str]:
-    return invoice["invoice_date"], invoice["issued_at"]
-
-
-def _item_fields(item: Mapping[str, Any]) -> dict[str, Any]:
-    return {**item, "period": f"{item['start_date']}..{item['end_date']}"}
-
-
-def _check_fields(what: str, wanted: Mapping[str, Any], found: Mapping[str, Any]) -> None:
-    for key, value in wanted.items():
-        if key not in found:
-            raise Mismatch(f"{what}: has no field {key!r} (fields: {', '.join(sorted(found))})")
-        if key == "features" and isinstance(value, list) and sorted(value) == sorted(found[key]):
-            continue  # a set, whatever the order
-        if found[key] != value:
-            raise Mismatch(f"{what}: {key} expected {value!r}, got {found[key]!r}")
-
-
-def _matches(wanted: Mapping[str, Any], found: Mapping[str, Any]) -> bool:
-    fields = _item_fields(found)
-    return all(fields.get(k) == v for k, v in wanted.items())
-
-
-def _check_items(
-    what: str, wanted: list[Mapping[str, Any]], found: list[Mapping[str, Any]]
-) -> None:
-    """Every expected item matches one actual item, and no actual item is left over."""
-    left = list(found)
-    missing = []
-    for item in wanted:
-        match = next((f for f in left if _matches(item, f)), None)
-        if match is None:
-            missing.append(item)
-        else:
-            left.remove(match)
-    if missing or left:
-        lines = [f"{what}: items differ"]
-        lines += [f"    expected, not found: {_plain(m)}" for m in missing]
-        lines += [f"    found, not expected: {_item_line(f)}" for f in left]
-        raise Mismatch("\n".join(lines))
-
-
-def _check_invoice(what: str, wanted: Mapping[str, Any], found: Mapping[str, Any]) -> None:
-    renamed = {"date": "invoice_date"}
-    for key, value in wanted.items():
-        if key == "items":
-            _check_items(what, list(value), list(found["items"]))
-        else:
-            _check_fields(what, {renamed.get(key, key): value}, found)
-
-
-def _check_invoices(
-    wanted: Sequence[Mapping[str, Any]], found: Sequence[Mapping[str, Any]]
-) -> None:
-    if len(wanted) != len(found):
-        issued = ", ".join(f"{i['account']} {i['invoice_date']} {i['total']}" for i in found)
-        raise Mismatch(
-            f"invoices: expected {len(wanted)} new, found {len(found)} ({issued or 'none'})"
-        )
-    for n, (expected, invoice) in enumerate(zip(wanted, found, strict=True)):
-        _check_invoice(f"invoices[{n}]", expected, invoice)
-
-
-def _check_error(wanted: Any, outcome: _Outcome) -> None:
-    wanted = _plain(wanted)
-    status = wanted.get("status") if isinstance(wanted, dict) else wanted
-    if outcome.status != status:
-        raise Mismatch(f"error: expected status {status}, got {outcome.status}: {outcome.body}")
-    field_name = wanted.get("field") if isinstance(wanted, dict) else None
-    if field_name is not None:
-        fields = [e.get("field") for e in (outcome.body or {}).get("errors", [])]
-        if field_name not in fields:
-            raise Mismatch(f"error: expected a problem with {field_name!r}, got {outcome.body}")

@@ -105,6 +105,9 @@ class Step:
     args: Mapping[str, Any]
     expect: Mapping[str, Any]
     note: str | None
+    #: Move the clock to this step in one go (as a worker that was down would see it),
+    #: rather than a day at a time.
+    jump: bool = False
 
     @property
     def day(self) -> date:
@@ -262,6 +265,7 @@ def _steps(
         action = entry.pop("do", None)
         expect = entry.pop("expect", None) or {}
         note = entry.pop("note", None)
+        jump = _flag(entry.pop("jump", False), f"{where}.jump", problems)
         if not isinstance(expect, dict):
             problems.append(f"{where}.expect: must be a mapping")
             expect = {}
@@ -292,8 +296,15 @@ def _steps(
             amount = entry.get("amount")
             if action == "pay" and not isinstance(amount, str):
                 problems.append(f"{where}.amount: a quoted decimal such as '49.00', or 'balance'")
-        steps.append(Step(index, at, action, entry, expect, note))
+        steps.append(Step(index, at, action, entry, expect, note, jump))
     return steps
+
+
+def _flag(value: Any, where: str, problems: list[str]) -> bool:
+    if not isinstance(value, bool):
+        problems.append(f"{where}: true or false")
+        return False
+    return value
 
 
 def _floats(value: Any, path: str) -> list[str]:
