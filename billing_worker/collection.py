@@ -39,6 +39,8 @@ class Charge:
     token: str
     amount: Money
     key: str
+    #: The moment the charge became due: it is made, and its outcome applied, as of then.
+    due_at: datetime
 
 
 def provider_named(providers: Sequence[PaymentProvider], name: str) -> PaymentProvider | None:
@@ -62,10 +64,12 @@ async def _plan_charge(
     account: Account,
     method: PaymentMethod,
     providers: Sequence[PaymentProvider],
+    due_at: datetime,
     now: datetime,
 ) -> Charge | None:
     """The charge ``account.collect_key`` asks for, to its default ``method``, stored as a
-    pending attempt; or None when there is nothing to charge or it was charged already."""
+    pending attempt made at ``due_at``; or None when there is nothing to charge or it was
+    charged already."""
     if account.collection != "automatic" or account.hard_declined or not account.collect_key:
         return None
     provider = provider_named(providers, method.provider)
@@ -99,11 +103,11 @@ async def _plan_charge(
         currency=amount.currency,
         status="pending",
         hard=False,
-        created_at=now,
+        created_at=due_at,
         updated_at=now,
     )
     session.add(attempt)
-    return Charge(attempt.id, provider, method.token, amount, key)
+    return Charge(attempt.id, provider, method.token, amount, key, due_at)
 
 
 async def record_result(
@@ -113,9 +117,12 @@ async def record_result(
     now: datetime,
     *,
     source: str = "collection",
+    effective: datetime | None = None,
 ) -> None:
-    """Queue the provider's answer as a payment event and apply it (an unknown answer
-    marks the attempt ``unknown`` for the reconciler)."""
+    """Queue the provider's answer as a payment event and apply it as of ``effective``
+    (default ``now``: the charge's due moment when the collector made it); an unknown
+    answer marks the attempt ``unknown`` for the reconciler."""
+    at = effective or now
     async with sessions() as session, session.begin():
         attempt = await session.get(PaymentAttempt, attempt_id, with_for_update=True)
         if attempt is None or attempt.status not in ("pending", "unknown"):
@@ -125,11 +132,12 @@ async def record_result(
             return
         succeeded = result.outcome is Outcome.SUCCEEDED
         event = charge_event(
-            attempt, SUCCEEDED if succeeded else FAILED, source=source, now=now,
+            attempt, SUCCEEDED if succeeded else FAILED, source=source, now=at,
             reference=result.reference, reason=result.reason, hard=result.hard,
         )  # fmt: skip
+        event.received_at = now
         if await enqueue(session, event):
-            await apply_event(session, event, now)
+            await apply_event(session, event, at)
 
 
 async def _charge(charge: Charge, seconds: float) -> ChargeResult:
@@ -173,17 +181,16 @@ async def collect_due(
         )
         methods = {m.account_id: m for m in defaults}
         for account in accounts:
-            account.collect_at = None
+            due_at, account.collect_at = account.collect_at or now, None
             method = methods.get(account.id)
             if method is None or method.tenant_id != account.tenant_id:
                 continue  # nothing to charge to: the customer pays by hand
-            charge = await _plan_charge(session, account, method, providers, now)
+            charge = await _plan_charge(session, account, method, providers, due_at, now)
             if charge is not None:
                 charges.append(charge)
     for charge in charges:
-        await record_result(
-            sessions, charge.attempt_id, await _charge(charge, provider_timeout), now
-        )
+        result = await _charge(charge, provider_timeout)
+        await record_result(sessions, charge.attempt_id, result, now, effective=charge.due_at)
     return len(accounts)
 
 
@@ -217,7 +224,9 @@ async def reconcile(
         result = await provider.lookup(attempt.idempotency_key)
         if result is None and attempt.status == "pending":
             amount = Money.from_minor(attempt.amount_minor, attempt.currency)
-            charge = Charge(attempt.id, provider, method.token, amount, attempt.idempotency_key)
+            charge = Charge(
+                attempt.id, provider, method.token, amount, attempt.idempotency_key, now
+            )
             result = await _charge(charge, provider_timeout)  # never seen: the same key, once
         if result is None or result.outcome is Outcome.UNKNOWN:
             async with sessions() as session, session.begin():

@@ -13,9 +13,17 @@ from sqlalchemy import or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from billing_worker.catalogs import CatalogBook, load_book
-from billing_worker.db.models import Account, Invoice, Subscription, Tenant
+from billing_worker.db.models import (
+    Account,
+    Invoice,
+    PaymentMethod,
+    StandingChange,
+    Subscription,
+    Tenant,
+)
 from billing_worker.domain.catalog import Category, ChangePolicy
 from billing_worker.domain.dunning import DAY, DunningPolicy, classic_with, policy_from_document
+from billing_worker.domain.moments import next_moment
 from billing_worker.domain.standing import (
     RenewalOutlook,
     StandingResult,
@@ -283,12 +291,24 @@ async def refresh_account(
     if result.standing is Standing.CANCELLED and result.dunning is not None:
         book = book or await load_book(session, tenant.id)
         _cancel_for_nonpayment(account, found, book, now)
-    previous = account.standing
+    previous, previous_reason = account.standing, account.standing_reason
     account.ent_version += 1
     account.standing = result.standing.value
     account.standing_reason = result.reason
+    if (previous, previous_reason) != (account.standing, account.standing_reason):
+        session.add(
+            StandingChange(
+                tenant_id=tenant.id,
+                account_id=account.id,
+                effective_at=now,
+                standing=account.standing,
+                reason=account.standing_reason,
+                previous_standing=previous,
+            )
+        )
     if found.source is account:
-        _schedule_collection(account, found, now)
+        if await _chargeable(session, account, prefetched):
+            _schedule_collection(account, found, now)
         if (await bill_to(session, account)).id == account.id:
             _hold_billing(account, found, now)
     await _advise(session, tenant, account, found, previous, now)
@@ -312,7 +332,10 @@ async def refresh_account(
     next_bill = (
         local_midnight(account.next_bill_on, account.timezone) if account.next_bill_on else None
     )
-    account.next_evaluation_at = _earliest(result.next_change_at, access.next_change_at, next_bill)
+    moment = next_moment(
+        billing=next_bill, dunning=result.next_change_at, access=access.next_change_at
+    )
+    account.next_evaluation_at = moment.at if moment else None
     features, read_only = access.features, False
     if published.standing is Standing.DEGRADED:
         features, read_only = _degraded(tenant, found.policy, features)
@@ -448,6 +471,25 @@ def _owed(found: Evaluation) -> str | None:
     return str(sum(owing[1:], owing[0]).amount) if owing else None
 
 
+async def _chargeable(
+    session: AsyncSession, account: Account, prefetched: Prefetched | None
+) -> bool:
+    """Whether the account has a default payment method the collector can charge."""
+    if prefetched is not None and account.id in prefetched.accounts:
+        return account.id in prefetched.chargeable
+    method = await session.scalar(
+        select(PaymentMethod.id)
+        .where(
+            PaymentMethod.tenant_id == account.tenant_id,
+            PaymentMethod.account_id == account.id,
+            PaymentMethod.is_default.is_(True),
+            PaymentMethod.removed_at.is_(None),
+        )
+        .limit(1)
+    )
+    return method is not None
+
+
 def _schedule_collection(account: Account, found: Evaluation, now: datetime) -> None:
     """Wake the collector when a new invoice or a new retry is owed a charge.
 
@@ -508,9 +550,15 @@ async def refresh_family(
 
 
 async def reevaluate_tenant(session: AsyncSession, tenant_id: str, now: datetime) -> None:
-    """Have the scheduler re-evaluate (and re-publish) every account of the tenant now."""
+    """Have the scheduler re-evaluate (and re-publish) every account of the tenant now; an
+    account already due earlier keeps its moment, so catching up skips nothing."""
     await session.execute(
-        update(Account).where(Account.tenant_id == tenant_id).values(next_evaluation_at=now)
+        update(Account)
+        .where(
+            Account.tenant_id == tenant_id,
+            or_(Account.next_evaluation_at.is_(None), Account.next_evaluation_at > now),
+        )
+        .values(next_evaluation_at=now)
     )
 
 

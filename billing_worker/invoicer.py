@@ -264,25 +264,27 @@ async def _issue(
     if prefetched is None:
         await session.flush()
     for item in draft.items:
-        session.add(
-            InvoiceItem(
-                id=new_id("ii"),
-                tenant_id=tenant.id,
-                invoice_id=invoice.id,
-                account_id=account.id,
-                subscription_id=item.subscription_id,
-                kind=item.kind.value,
-                start_date=item.span.start,
-                end_date=item.span.end,
-                amount_minor=item.amount.minor,
-                currency=item.amount.currency,
-                rate=item.rate,
-                plan=item.plan,
-                phase=item.phase.value if item.phase else None,
-                quantity=item.quantity,
-                linked_item_id=item.linked_to,
-            )
+        row = InvoiceItem(
+            id=new_id("ii"),
+            tenant_id=tenant.id,
+            invoice_id=invoice.id,
+            account_id=account.id,
+            subscription_id=item.subscription_id,
+            kind=item.kind.value,
+            start_date=item.span.start,
+            end_date=item.span.end,
+            amount_minor=item.amount.minor,
+            currency=item.amount.currency,
+            rate=item.rate,
+            plan=item.plan,
+            phase=item.phase.value if item.phase else None,
+            quantity=item.quantity,
+            linked_item_id=item.linked_to,
         )
+        session.add(row)
+        if prefetched is not None and row.subscription_id is not None:
+            # a later moment of the same batch must see what this one billed
+            prefetched.items[row.subscription_id].append(row)
     account.credit_minor = draft.credit_after.minor
     if prefetched is None:
         await session.flush()

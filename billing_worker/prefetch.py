@@ -23,7 +23,14 @@ from typing import Protocol, TypeVar
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from billing_worker.db.models import Account, Invoice, InvoiceItem, Subscription, UsageRecord
+from billing_worker.db.models import (
+    Account,
+    Invoice,
+    InvoiceItem,
+    PaymentMethod,
+    Subscription,
+    UsageRecord,
+)
 
 
 @dataclass(slots=True)
@@ -37,6 +44,8 @@ class Prefetched:
     usage: dict[str, list[UsageRecord]] = field(default_factory=lambda: defaultdict(list))
     #: Open invoices by account id; the invoicer adds the ones it issues.
     open_invoices: dict[str, list[Invoice]] = field(default_factory=lambda: defaultdict(list))
+    #: Accounts with a default payment method the collector can charge.
+    chargeable: set[str] = field(default_factory=set)
     #: Every account id the lists above are complete for.
     accounts: set[str] = field(default_factory=set)
 
@@ -96,6 +105,12 @@ async def prefetch(session: AsyncSession, accounts: Sequence[Account]) -> Prefet
     )
     for invoice in _of(tenants, (await session.scalars(open_invoices)).all()):
         out.open_invoices[invoice.account_id].append(invoice)
+    methods = select(PaymentMethod).where(
+        PaymentMethod.account_id.in_(out.accounts),
+        PaymentMethod.is_default.is_(True),
+        PaymentMethod.removed_at.is_(None),
+    )
+    out.chargeable = {m.account_id for m in _of(tenants, (await session.scalars(methods)).all())}
     return out
 
 

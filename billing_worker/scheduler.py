@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from sqlalchemy import and_, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from billing_worker.batches import bill_and_refresh
+from billing_worker.batches import catch_up
 from billing_worker.db.models import Account
 from billing_worker.jobs import has_rows
 from shared.clock import Clock
@@ -14,23 +14,28 @@ from shared.clock import Clock
 async def run_due(
     sessions: async_sessionmaker[AsyncSession], clock: Clock, *, batch_size: int = 200
 ) -> int:
-    """Bill and re-evaluate one batch of due accounts in one transaction.
+    """Catch one batch of due accounts up to now (``batches.catch_up``) in one transaction.
 
     Rows are claimed with ``FOR UPDATE SKIP LOCKED`` (PostgreSQL), so several workers
     share the work; a crash rolls the batch back and the next run redoes it whole.
     """
     now = clock.now()
-    if not await has_rows(sessions, Account.next_evaluation_at <= now):
+    # An account whose charge is due waits for the collector (see ``batches.catch_up``).
+    due = and_(
+        Account.next_evaluation_at <= now,
+        or_(Account.collect_at.is_(None), Account.collect_at > now),
+    )
+    if not await has_rows(sessions, due):
         return 0
     async with sessions() as session, session.begin():
         accounts = (
             await session.scalars(
                 select(Account)
-                .where(Account.next_evaluation_at <= now)
+                .where(due)
                 .order_by(Account.next_evaluation_at)
                 .limit(batch_size)
                 .with_for_update(skip_locked=True)
             )
         ).all()
-        await bill_and_refresh(session, accounts, now)
+        await catch_up(session, accounts, now)
     return len(accounts)

@@ -15,7 +15,14 @@ from billing_worker.api.auth import tenant_of
 from billing_worker.api.errors import InvalidRequest, NotFound
 from billing_worker.api.routes import router
 from billing_worker.api.routing import Role, decode, respond
-from billing_worker.db.models import Account, Delivery, Message, Subscription, Tenant
+from billing_worker.db.models import (
+    Account,
+    Delivery,
+    Message,
+    StandingChange,
+    Subscription,
+    Tenant,
+)
 from billing_worker.domain.dunning import PolicyError, policy_from_document
 from billing_worker.entitlements import (
     evaluate_account,
@@ -242,6 +249,45 @@ async def get_dunning(request: web.Request) -> web.Response:
             suspended_manually=account.suspended_manually,
             hard_declined=found.source.hard_declined,
             exempt_subscriptions=[s.id for s in found.subscriptions if s.dunning_exempt],
+        )
+    )
+
+
+@router.route(
+    "GET",
+    ACCOUNT + "/standing-history",
+    summary="Every change of the account's standing, oldest first, each dated when it took "
+    "effect (a worker catching up after downtime dates it when it was due, not when it ran)",
+    role=Role.TENANT,
+    response=schemas.StandingHistory,
+    errors=(404,),
+)
+async def standing_history(request: web.Request) -> web.Response:
+    async with request.app[SESSIONS]() as session:
+        account = await tenant_account(session, request)
+        changes = (
+            await session.scalars(
+                select(StandingChange)
+                .where(
+                    StandingChange.tenant_id == account.tenant_id,
+                    StandingChange.account_id == account.id,
+                )
+                .order_by(StandingChange.effective_at, StandingChange.id)
+                .limit(1000)
+            )
+        ).all()
+    return respond(
+        schemas.StandingHistory(
+            account_id=account.id,
+            data=[
+                schemas.StandingChangeOut(
+                    effective_at=c.effective_at,
+                    standing=c.standing,
+                    reason=c.reason,
+                    previous_standing=c.previous_standing,
+                )
+                for c in changes
+            ],
         )
     )
 

@@ -499,6 +499,18 @@ class DunningOut(Struct, kw_only=True):
     exempt_subscriptions: list[str]
 
 
+class StandingChangeOut(Struct, kw_only=True):
+    effective_at: datetime
+    standing: str
+    reason: str
+    previous_standing: str
+
+
+class StandingHistory(Struct, kw_only=True):
+    account_id: str
+    data: list[StandingChangeOut]
+
+
 class DeliveryOut(Struct, kw_only=True):
     channel: str
     target: str

@@ -108,19 +108,22 @@ async def settle(request: web.Request) -> web.Response:
                             PaymentAttempt.status.in_(("pending", "unknown")),
                             PaymentAttempt.updated_at <= now - after,
                         ),
+                        exists().where(PaymentAttempt.status == "pending"),
                         exists().where(PaymentEvent.applied_at.is_(None)),
                         exists().where(OutboxEntry.id.is_not(None)),
                     )
                 )
             ).one()
-        due, collect, unsettled, queued, unpublished = work
+        due, collect, unsettled, charging, queued, unpublished = work
         if collect:
             await collect_due(sessions, providers, clock)
         if unsettled:
             await reconcile(sessions, providers, clock, after=after)
         if queued:
             await drain(sessions, clock)  # events that wait (a refund) stay queued
-        if not (due or collect or unsettled or unpublished):
+        # A charge in flight (the worker's own collector making it) decides what the
+        # account's later moments do: wait for its outcome.
+        if not (due or collect or unsettled or charging or unpublished):
             return respond(schemas.Settled(evaluated=evaluated, now=clock.now()))
         request.app[OUTBOX_WAKE].set()
         await asyncio.sleep(0.005)

@@ -413,6 +413,24 @@ class PaymentEvent(Base):
     __table_args__ = (UniqueConstraint("tenant_id", "key"),)
 
 
+class StandingChange(Base):
+    """An account's standing history: each change with the instant it took effect (which
+    a worker catching up after downtime records as of the moment it was due, not the
+    moment it ran)."""
+
+    __tablename__ = "standing_changes"
+    id: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    )
+    tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id"))
+    account_id: Mapped[str] = mapped_column(ForeignKey("accounts.id"))
+    effective_at: Mapped[datetime]
+    standing: Mapped[str] = mapped_column(String(16))
+    reason: Mapped[str] = mapped_column(String(64))
+    previous_standing: Mapped[str] = mapped_column(String(16))
+    __table_args__ = (Index("ix_standing_changes_account", "account_id", "effective_at", "id"),)
+
+
 class Message(Base):
     """An advisory message to a tenant's administrators (and optionally the customer)."""
 

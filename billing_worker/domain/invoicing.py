@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date, timedelta
 from enum import StrEnum
@@ -358,6 +358,7 @@ def reconcile(
     *,
     target: date,
     since: date | None = None,
+    held_from: Mapping[str, date] | None = None,
 ) -> list[Item]:
     """The items a new invoice needs: uncovered charges, repairs and usage corrections.
 
@@ -367,13 +368,17 @@ def reconcile(
         existing: the items already on issued invoices.
         target: only proposals billable on or before this day are charged.
         since: the window the proposals were computed for.
+        held_from: subscriptions whose billing is held with no end yet, and the day the
+            hold began. Their held days are not billed, and days already billed are not
+            credited until the hold ends (the repair is dated then), so a hold never
+            moves money while the account is suspended.
     """
     issued = [item for item in existing if since is None or item.span.end > since]
     wanted: dict[tuple[str | None, str], set[int]] = defaultdict(set)
     for proposal in proposals:
         if proposal.item.kind is ItemKind.RECURRING:
             wanted[(proposal.item.subscription_id, proposal.item.rate)] |= _days(proposal.item.span)
-    new, covered = _repairs(issued, wanted)
+    new, covered = _repairs(issued, wanted, held_from or {})
     billed_fixed = {(i.subscription_id, i.rate) for i in issued if i.kind is ItemKind.FIXED}
     billed_usage = _usage_billed(issued)
     for proposal in proposals:
@@ -407,9 +412,12 @@ def _usage_billed(issued: Sequence[Item]) -> dict[tuple[str | None, str, Span], 
 
 
 def _repairs(
-    issued: Sequence[Item], wanted: dict[tuple[str | None, str], set[int]]
+    issued: Sequence[Item],
+    wanted: dict[tuple[str | None, str], set[int]],
+    held_from: Mapping[str, date],
 ) -> tuple[list[Item], dict[tuple[str | None, str], set[int]]]:
-    """Credit the days issued recurring items cover that nothing wants any more.
+    """Credit the days issued recurring items cover that nothing wants any more (except
+    days of a hold still running: they are credited when it ends).
 
     Returns the repairs and, per (subscription, rate), the days still covered.
     """
@@ -424,7 +432,11 @@ def _repairs(
             continue
         key = (item.subscription_id, item.rate)
         still = _days(item.span) - repaired[item.id]
-        for run in _runs(still - wanted[key]):
+        unwanted = still - wanted[key]
+        hold = held_from.get(item.subscription_id or "")
+        if hold is not None:
+            unwanted = {d for d in unwanted if d < hold.toordinal()}
+        for run in _runs(unwanted):
             before = _value(item, len(still))
             still -= _days(run)
             credit = _value(item, len(still)) - before
@@ -555,5 +567,8 @@ def next_items(
         upcoming += [p.bill_on for p in found if p.bill_on > target]
         if next_on is not None:
             upcoming.append(next_on)
-    items = reconcile(proposals, existing, target=target, since=since)
+    held_from = {
+        b.terms.id: hold.start for b in billings for hold in b.terms.holds if hold.resume is None
+    }
+    items = reconcile(proposals, existing, target=target, since=since, held_from=held_from)
     return items, min(upcoming, default=None)

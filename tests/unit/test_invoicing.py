@@ -187,6 +187,24 @@ def test_a_pause_credits_the_paused_days_and_resume_bills_on() -> None:
     ]
 
 
+def test_a_billing_hold_credits_nothing_until_it_ends() -> None:
+    ledger = Ledger()
+    ledger.invoice(monthly(), D(2027, 1, 1))
+    held = monthly(holds=(Pause(D(2027, 1, 11)),))
+    # Held from 11 January: nothing credited while the hold runs, February not billed.
+    assert ledger.invoice(held, D(2027, 1, 11)) == []
+    assert ledger.invoice(held, D(2027, 2, 1)) == []
+    assert ledger.invoice(held, D(2027, 3, 1)) == []
+    # Ended 5 February: January kept 10 of 31 days, 31.00 - 10.00 = 21.00 back; billing
+    # resumes for 24 of February's 28 days, 31.00 x 0.857142857 = 26.57.
+    ended = monthly(holds=(Pause(D(2027, 1, 11), D(2027, 2, 5)),))
+    assert ledger.invoice(ended, D(2027, 2, 5)) == [
+        ("repair", "2027-01-11..2027-02-01", "-21.00"),
+        ("recurring", "2027-02-05..2027-03-01", "26.57"),
+    ]
+    assert ledger.invoice(ended, D(2027, 2, 5)) == []
+
+
 def test_a_quantity_change_repairs_the_old_seats_and_bills_the_new() -> None:
     ledger = Ledger()
     team = Terms(
