@@ -290,7 +290,12 @@ async def refresh_account(
     result = found.result
     if result.standing is Standing.CANCELLED and result.dunning is not None:
         book = book or await load_book(session, tenant.id)
-        _cancel_for_nonpayment(account, found, book, now)
+        if _cancel_for_nonpayment(account, found, book, now):
+            # billing changed today: the credit (or final charge) is invoiced today, by
+            # the account that pays, not on its next billing day
+            payer = await bill_to(session, account)
+            today = local_today(now, payer.timezone)
+            payer.next_bill_on = min(payer.next_bill_on or today, today)
     previous, previous_reason = account.standing, account.standing_reason
     account.ent_version += 1
     account.standing = result.standing.value
@@ -375,9 +380,10 @@ def _degraded(
 
 def _cancel_for_nonpayment(
     account: Account, found: Evaluation, book: CatalogBook, now: datetime
-) -> None:
+) -> bool:
     """The cancelled rung: end access to every subscription today (exempt ones excepted);
-    billing ends by the policy's ``cancel_billing``."""
+    billing ends by the policy's ``cancel_billing``. Returns whether any was cancelled."""
+    cancelled = False
     today = local_today(now, account.timezone)
     request = CancelRequest(
         requested_on=today,
@@ -393,6 +399,8 @@ def _cancel_for_nonpayment(
         ended = cancellation_for(terms, book.at, request, account.cycle_day)
         save_terms(sub, replace(terms, cancellation=ended))
         touch_billing(sub, min(ended.billing_end, today))
+        cancelled = True
+    return cancelled
 
 
 def _hold_billing(account: Account, found: Evaluation, now: datetime) -> None:
