@@ -84,6 +84,13 @@ class Conflict(ApiError):
         return cls(f"{field}: {reason}", errors=[FieldError(field, reason)])
 
 
+class ChangesBlocked(ApiError):
+    """The account's dunning stage blocks changes until it pays."""
+
+    status = 409
+    code = "changes_blocked"
+
+
 _AT_PATH = re.compile(r"^(?P<reason>.*) - at `\$(?P<path>[^`]*)`$")
 _NAMED = re.compile(r"(?:missing required field|unknown field) `(?P<name>[^`]+)`")
 

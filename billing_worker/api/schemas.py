@@ -444,6 +444,8 @@ class DunningStage(Body):
     days_past_due: Days
     min_balance: Amount | None = None
     min_invoices: Annotated[int, Meta(ge=1, le=1000)] | None = None
+    #: At this stage plan changes, quantity changes and new subscriptions are refused.
+    block_changes: bool = False
 
 
 class DunningPolicyIn(Body):

@@ -21,7 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from billing_worker.api import schemas
 from billing_worker.api.appkeys import CLOCK, OUTBOX_WAKE, SESSIONS
 from billing_worker.api.auth import tenant_of
-from billing_worker.api.errors import Conflict, InvalidRequest, NotFound
+from billing_worker.api.errors import ChangesBlocked, Conflict, FieldError, InvalidRequest, NotFound
 from billing_worker.api.routes import router
 from billing_worker.api.routing import Role, decode, respond
 from billing_worker.api.views import in_invoice_order, item_view, money, subscription_view
@@ -44,11 +44,17 @@ from billing_worker.domain.subscriptions import (
     Terms,
     add_on_allowed,
     cancellation_for,
+    first_paid_day,
     phase_on,
     plan_change_for,
     plan_on,
 )
-from billing_worker.entitlements import lock_account, refresh_account, refresh_followers
+from billing_worker.entitlements import (
+    evaluate_account,
+    lock_account,
+    refresh_account,
+    refresh_followers,
+)
 from billing_worker.ids import new_id
 from billing_worker.invoicer import bill_to, invoice_account, local_today
 from billing_worker.terms import save_terms, terms_of, touch_billing
@@ -77,6 +83,22 @@ async def lock_family(
     if account is None or tenant is None:
         raise NotFound(f"no account {account_id!r}")
     return tenant, account, await bill_to(session, account)
+
+
+async def refuse_if_blocked(
+    session: AsyncSession, tenant: Tenant, account: Account, now: datetime
+) -> None:
+    """Refuse a change while the account's dunning stage blocks changes."""
+    found = await evaluate_account(session, tenant, account, now)
+    ladder = found.result.dunning
+    if ladder is None or not ladder.blocks_changes:
+        return
+    reason = (
+        f"the account is {found.result.standing} ({ladder.days_past_due} days past due) and "
+        f"dunning policy {found.policy_name!r} blocks plan changes, quantity changes and new "
+        "subscriptions at that stage until what is overdue is paid"
+    )
+    raise ChangesBlocked(f"account: {reason}", errors=[FieldError("account", reason)])
 
 
 async def _book(session: AsyncSession, tenant_id: str) -> CatalogBook:
@@ -187,6 +209,7 @@ async def create_subscription(request: web.Request) -> web.Response:
         tenant, account, payer = await lock_family(
             session, tenant_of(request), request.match_info["account_id"]
         )
+        await refuse_if_blocked(session, tenant, account, now)
         today = local_today(now, account.timezone)
         entitlement_start, billing_start = _start_dates(body, today, account.timezone)
         book = await _book(session, tenant.id)
@@ -216,7 +239,7 @@ async def create_subscription(request: web.Request) -> web.Response:
         if payer.cycle_day is None and (
             catalog.billing_alignment(body.plan) is BillingAlignment.ACCOUNT
         ):
-            payer.cycle_day = billing_start.day
+            payer.cycle_day = first_paid_day(catalog, body.plan, billing_start).day
         sub = Subscription(
             id=new_id("sub"),
             tenant_id=tenant.id,
@@ -335,6 +358,7 @@ async def change_plan(request: web.Request) -> web.Response:
 
     async def change(session: AsyncSession) -> schemas.ChangeOut:
         tenant, account, payer, sub = await _locked_subscription(session, request)
+        await refuse_if_blocked(session, tenant, account, now)
         today = local_today(now, account.timezone)
         book = await _book(session, tenant.id)
         terms = terms_of(sub)
@@ -526,6 +550,7 @@ async def change_quantity(request: web.Request) -> web.Response:
 
     async def change(session: AsyncSession) -> schemas.ChangeOut:
         tenant, account, payer, sub = await _locked_subscription(session, request)
+        await refuse_if_blocked(session, tenant, account, now)
         today = local_today(now, account.timezone)
         effective = body.effective_date or today
         if effective < today:

@@ -38,6 +38,9 @@ class Rung:
     days: int
     min_balance: Money | None = None
     min_invoices: int | None = None
+    #: While the account is at this stage, it may not change plans or quantities, or
+    #: subscribe to more (access follows the stage as usual).
+    block_changes: bool = False
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -104,6 +107,8 @@ class Dunning:
     retry: int | None
     #: The next moment the answer can change with no payment or other event.
     next_change_at: datetime | None
+    #: The stage reached blocks plan changes, quantity changes and new subscriptions.
+    blocks_changes: bool = False
 
 
 def _rank(standing: Standing) -> int:
@@ -141,13 +146,14 @@ def evaluate(
     days = (now - anchor) // DAY
     owed = sum((u.balance for u in overdue[1:]), overdue[0].balance)
     count = len(overdue)
-    standing = Standing.ACTIVE
+    standing, stage = Standing.ACTIVE, None
     for rung in policy.rungs:
         if _holds(rung, owed, count, days):
-            standing = rung.standing
+            standing, stage = rung.standing, rung
     if hard_declined and policy.hard_decline_standing is not None:
         if _rank(policy.hard_decline_standing) > _rank(standing):
             standing = policy.hard_decline_standing
+            stage = next((r for r in policy.rungs if r.standing is standing), None)
     moments = [anchor + rung.days * DAY for rung in policy.rungs if rung.days > days]
     # A later invoice falling due can satisfy a rung's balance or count condition.
     moments += [u.due_at for u in owing if u.due_at > now]
@@ -168,6 +174,7 @@ def evaluate(
         reminder=reminder,
         retry=retry,
         next_change_at=min(moments, default=None),
+        blocks_changes=stage is not None and stage.block_changes,
     )
 
 
@@ -193,6 +200,7 @@ def policy_from_document(document: Mapping[str, Any], currency: str) -> DunningP
                 days=int(stage["days_past_due"]),
                 min_balance=balance,
                 min_invoices=stage.get("min_invoices"),
+                block_changes=bool(stage.get("block_changes", False)),
             )
         )
     hard = document.get("hard_decline")

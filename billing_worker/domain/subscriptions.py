@@ -237,6 +237,22 @@ def entitlement_spans(terms: Terms, catalog_at: CatalogAt | None = None) -> list
     return _cut([Span(terms.entitlement_start, end)], [p.span for p in terms.pauses])
 
 
+def first_paid_day(catalog: Catalog, plan: str, start: date) -> date:
+    """The day a subscription to ``plan`` starting on ``start`` first has a recurring
+    price: after its free phases (a trial). An account with no billing cycle day takes it
+    from this day, so a 30-day trial from 1 May bills on the 31st (Kill Bill does the same).
+    A plan that is never priced recurringly keeps ``start``."""
+    day = start
+    for phase in catalog.plan(plan).phases:
+        if phase.recurring:
+            return day
+        end = phase.duration.after(day)
+        if end is None:
+            break
+        day = end
+    return start
+
+
 def plan_on(terms: Terms, day: date) -> tuple[str, str]:
     """The plan and price list in force on ``day`` (the first plan before billing starts)."""
     plan, price_list = terms.plan, terms.price_list
