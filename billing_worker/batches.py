@@ -90,6 +90,14 @@ async def bill_and_refresh(
     return invoices
 
 
+async def bring_up_to(session: AsyncSession, account: Account, now: datetime) -> None:
+    """Before an action changes a (locked) account, process the moments it is still due
+    from (a worker that was down may not have reached them yet), so the action lands after
+    them, as it would have with a worker awake at every moment."""
+    if account.next_evaluation_at is not None and account.next_evaluation_at < now:
+        await catch_up(session, [account], now)
+
+
 async def _charging(session: AsyncSession, accounts: Sequence[Account]) -> set[str]:
     """The accounts with a charge in flight (made, its outcome not yet recorded)."""
     found = await session.scalars(

@@ -316,7 +316,8 @@ async def refresh_account(
             _schedule_collection(account, found, now)
         if (await bill_to(session, account)).id == account.id:
             _hold_billing(account, found, now)
-    await _advise(session, tenant, account, found, previous, now)
+    known = prefetched.message_keys if prefetched and account.id in prefetched.accounts else None
+    await _advise(session, tenant, account, found, previous, now, known)
     published, access = result, found.access
     if not result.standing.grants_access and result.reason != "suspended_manually":
         kept = [sub for sub in found.subscriptions if sub.dunning_exempt]
@@ -442,8 +443,10 @@ async def _advise(
     found: Evaluation,
     previous: str,
     now: datetime,
+    known: set[str] | None,
 ) -> None:
-    """Tell the administrators about a change of rung, and remind them of what is due."""
+    """Tell the administrators about a change of rung, and remind them of what is due
+    (``known``: the batch's message keys, see ``messages.stage_message``)."""
     result = found.result
     details = {
         "standing": result.standing.value,
@@ -461,7 +464,7 @@ async def _advise(
         await stage_message(
             session, tenant, account, Kind.STANDING_CHANGED,
             f"standing:{account.id}:{account.ent_version}",
-            {**details, "previous_standing": previous}, now,
+            {**details, "previous_standing": previous}, now, known=known,
         )  # fmt: skip
     ladder = result.dunning
     # No reminder while a charge is about to be made: its outcome decides (a failure
@@ -472,7 +475,7 @@ async def _advise(
         day = (ladder.anchor + (ladder.reminder - 1) * every * DAY).date()
         await stage_message(
             session, tenant, account, Kind.PAYMENT_DUE, f"payment_due:{account.id}:{day}",
-            {**details, "reminder": ladder.reminder}, now,
+            {**details, "reminder": ladder.reminder}, now, known=known,
         )  # fmt: skip
 
 

@@ -42,19 +42,27 @@ async def stage_message(
     dedup_key: str,
     details: dict[str, Any],
     now: datetime,
+    *,
+    known: set[str] | None = None,
 ) -> Message | None:
     """Write the message and its deliveries, unless one with ``dedup_key`` exists.
 
     Nothing is flushed here: a batch job writes its whole batch in one flush at the end, so
-    keys staged earlier in this transaction are remembered in the session.
+    keys staged earlier in this transaction are remembered in the session. A batch job
+    passes the keys it loaded for its accounts (``known``) instead of a query per message.
     """
     staged: set[str] = session.info.setdefault("staged_messages", set())
     if dedup_key in staged:
         return None
-    with session.no_autoflush:
-        seen = await session.scalar(
-            select(Message.id).where(Message.tenant_id == tenant.id, Message.dedup_key == dedup_key)
-        )
+    if known is not None:
+        seen = dedup_key if dedup_key in known else None
+    else:
+        with session.no_autoflush:
+            seen = await session.scalar(
+                select(Message.id).where(
+                    Message.tenant_id == tenant.id, Message.dedup_key == dedup_key
+                )
+            )
     if seen is not None:
         return None
     staged.add(dedup_key)

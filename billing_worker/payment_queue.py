@@ -16,6 +16,7 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from billing_worker.batches import bring_up_to
 from billing_worker.billing import RefundError, record_payment, refund_payment
 from billing_worker.db.models import Account, Payment, PaymentAttempt, PaymentEvent, Tenant
 from billing_worker.entitlements import lock_account, refresh_family
@@ -102,6 +103,7 @@ async def apply_event(session: AsyncSession, event: PaymentEvent, now: datetime)
     account = await lock_payer(session, event.tenant_id, event.account_id)
     if tenant is None or account is None:
         raise LookupError(f"payment event {event.key} has no account")
+    await bring_up_to(session, account, now)
     attempt = None
     if event.attempt_key is not None:
         attempt = await session.scalar(

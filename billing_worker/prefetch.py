@@ -18,6 +18,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from typing import Protocol, TypeVar
 
 from sqlalchemy import select
@@ -27,6 +28,7 @@ from billing_worker.db.models import (
     Account,
     Invoice,
     InvoiceItem,
+    Message,
     PaymentMethod,
     Subscription,
     UsageRecord,
@@ -46,8 +48,16 @@ class Prefetched:
     open_invoices: dict[str, list[Invoice]] = field(default_factory=lambda: defaultdict(list))
     #: Accounts with a default payment method the collector can charge.
     chargeable: set[str] = field(default_factory=set)
+    #: Dedup keys of the accounts' recent advisory messages (see ``MESSAGE_LOOKBACK``).
+    message_keys: set[str] = field(default_factory=set)
     #: Every account id the lists above are complete for.
     accounts: set[str] = field(default_factory=set)
+
+
+#: How far before a batch's earliest moment a message can share a key with one it writes:
+#: a reminder's key names the first day of its window, and windows last at most a year.
+#: Other keys name a version or a charge, never written twice.
+MESSAGE_LOOKBACK = timedelta(days=366)
 
 
 async def prefetch(session: AsyncSession, accounts: Sequence[Account]) -> Prefetched:
@@ -111,6 +121,12 @@ async def prefetch(session: AsyncSession, accounts: Sequence[Account]) -> Prefet
         PaymentMethod.removed_at.is_(None),
     )
     out.chargeable = {m.account_id for m in _of(tenants, (await session.scalars(methods)).all())}
+    moments = [a.next_evaluation_at for a in accounts if a.next_evaluation_at is not None]
+    since = min(moments, default=datetime.now(UTC)) - MESSAGE_LOOKBACK
+    keys = select(Message.dedup_key).where(
+        Message.account_id.in_(out.accounts), Message.created_at >= since
+    )
+    out.message_keys = set(await session.scalars(keys))
     return out
 
 

@@ -21,6 +21,7 @@ from billing_worker.api.views import (
     money,
     user_view,
 )
+from billing_worker.batches import bring_up_to
 from billing_worker.db.models import (
     Account,
     Invoice,
@@ -72,6 +73,7 @@ async def locked_account(session: AsyncSession, request: web.Request) -> tuple[T
     tenant = await session.get(Tenant, tenant_id)
     if account is None or tenant is None:
         raise NotFound(f"no account {request.match_info['account_id']!r}")
+    await bring_up_to(session, account, request.app[CLOCK].now())
     return tenant, account
 
 

@@ -25,6 +25,7 @@ from billing_worker.api.errors import ChangesBlocked, Conflict, FieldError, Inva
 from billing_worker.api.routes import router
 from billing_worker.api.routing import Role, decode, respond
 from billing_worker.api.views import in_invoice_order, item_view, money, subscription_view
+from billing_worker.batches import bring_up_to
 from billing_worker.catalogs import CatalogBook, NoCatalog, load_book
 from billing_worker.db.models import (
     Account,
@@ -70,9 +71,10 @@ class DryRun(Exception):
 
 
 async def lock_family(
-    session: AsyncSession, tenant_id: str, account_id: str
+    session: AsyncSession, tenant_id: str, account_id: str, now: datetime | None = None
 ) -> tuple[Tenant, Account, Account]:
-    """Lock the bill-to parent (if any) before the account, always in that order."""
+    """Lock the bill-to parent (if any) before the account, always in that order; with
+    ``now``, bring both up to it first (``batches.bring_up_to``)."""
     parent_id = await session.scalar(
         select(Account.parent_id).where(Account.tenant_id == tenant_id, Account.id == account_id)
     )
@@ -82,7 +84,11 @@ async def lock_family(
     tenant = await session.get(Tenant, tenant_id)
     if account is None or tenant is None:
         raise NotFound(f"no account {account_id!r}")
-    return tenant, account, await bill_to(session, account)
+    payer = await bill_to(session, account)
+    if now is not None:
+        for member in dict.fromkeys((payer, account)):
+            await bring_up_to(session, member, now)
+    return tenant, account, payer
 
 
 async def refuse_if_blocked(
@@ -207,7 +213,7 @@ async def create_subscription(request: web.Request) -> web.Response:
 
     async def change(session: AsyncSession) -> schemas.ChangeOut:
         tenant, account, payer = await lock_family(
-            session, tenant_of(request), request.match_info["account_id"]
+            session, tenant_of(request), request.match_info["account_id"], now
         )
         await refuse_if_blocked(session, tenant, account, now)
         today = local_today(now, account.timezone)
@@ -325,7 +331,9 @@ async def _locked_subscription(
     )
     if account_id is None:
         raise NotFound(f"no subscription {sub_id!r}")
-    tenant, account, payer = await lock_family(session, tenant_id, account_id)
+    tenant, account, payer = await lock_family(
+        session, tenant_id, account_id, request.app[CLOCK].now()
+    )
     sub = await session.get(Subscription, sub_id)
     assert sub is not None
     return tenant, account, payer, sub
