@@ -102,6 +102,7 @@ async def _charging(session: AsyncSession, accounts: Sequence[Account]) -> set[s
     """The accounts with a charge in flight (made, its outcome not yet recorded)."""
     found = await session.scalars(
         select(PaymentAttempt.account_id).where(
+            PaymentAttempt.tenant_id.in_({a.tenant_id for a in accounts}),
             PaymentAttempt.account_id.in_([a.id for a in accounts]),
             PaymentAttempt.status == "pending",
         )
