@@ -328,16 +328,21 @@ def current_term(
 def run_anchor(segments: Sequence[Segment], index: int, catalog_at: CatalogAt) -> date:
     """The first day of the run of billed segments, up to ``index``, with one billing period.
 
-    For subscription alignment a trial without a recurring price does not move the
-    anniversary: the run starts where the first priced phase does.
+    For subscription alignment the anniversary is the subscription's, whatever the billing
+    period: a trial without a recurring price does not move it (the run starts where the
+    first priced phase does), and neither does a change of billing period (a monthly plan
+    changed to an annual one at once is billed from the change to the next anniversary).
     """
 
     def period_of(s: Segment) -> BillingPeriod:
         return catalog_at(s.catalog_date).plan(s.plan).billing_period
 
-    kind = period_of(segments[index])
+    current = segments[index]
+    catalog = catalog_at(current.catalog_date)
+    by_subscription = catalog.billing_alignment(current.plan) is BillingAlignment.SUBSCRIPTION
+    kind = period_of(current)
     start = index
-    while start > 0 and period_of(segments[start - 1]) is kind:
+    while start > 0 and (by_subscription or period_of(segments[start - 1]) is kind):
         start -= 1
     for segment in segments[start : index + 1]:
         prices = catalog_at(segment.catalog_date).plan(segment.plan).phase(segment.phase)
