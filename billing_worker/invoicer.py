@@ -201,6 +201,7 @@ async def invoice_account(
         target=day,
         since=since,
         usage=usage,
+        zero_amounts=tenant.zero_amount_invoices,
     )
     account.next_bill_on = next_on
     for sub in subs:

@@ -47,6 +47,8 @@ class TenantCreate(Body):
     fail_open_seconds: FailOpen = 0
     degraded_read_only: bool = True
     draft_invoices: bool = False
+    #: A subscription starting in a free trial (or at a $0 fixed price) gets a $0 invoice.
+    zero_amount_invoices: bool = True
     channel_overdue: Literal["follow", "ignore"] = "follow"
     notify_webhook_url: WebhookUrl | None = None
     notify_emails: Annotated[list[Email], Meta(max_length=20)] = []
@@ -61,6 +63,7 @@ class TenantUpdate(Body):
     fail_open_seconds: FailOpen | UnsetType = UNSET
     degraded_read_only: bool | UnsetType = UNSET
     draft_invoices: bool | UnsetType = UNSET
+    zero_amount_invoices: bool | UnsetType = UNSET
     channel_overdue: Literal["follow", "ignore"] | UnsetType = UNSET
     notify_webhook_url: WebhookUrl | UnsetType | None = UNSET
     notify_emails: Annotated[list[Email], Meta(max_length=20)] | UnsetType = UNSET
@@ -76,6 +79,7 @@ class TenantOut(Struct, kw_only=True):
     fail_open_seconds: int
     degraded_read_only: bool
     draft_invoices: bool
+    zero_amount_invoices: bool
     channel_overdue: str
     notify_webhook_url: str | None
     notify_emails: list[str]

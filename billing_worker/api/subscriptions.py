@@ -37,6 +37,7 @@ from billing_worker.db.models import (
 )
 from billing_worker.domain.catalog import BillingAlignment, Catalog, Category, ChangePolicy
 from billing_worker.domain.subscriptions import (
+    FOREVER,
     CancelRequest,
     ChangeRequest,
     Pause,
@@ -637,8 +638,16 @@ async def record_usage(request: web.Request) -> web.Response:
                 ):  # fmt: skip
                     raise Conflict.field("record_id", "already used for different usage")
                 return respond(_usage_out(existing, duplicate=True), 200)
+            terms = terms_of(sub)
+            if not terms.billing_start <= day <= terms.billing_end:
+                raise InvalidRequest.field(
+                    "day",
+                    f"{day} is outside the subscription's billing, which runs from "
+                    f"{terms.billing_start}"
+                    + (f" to {terms.billing_end}" if terms.billing_end < FOREVER else ""),
+                )
             book = await _book(session, tenant.id)
-            plan_name, _ = plan_on(terms_of(sub), day)
+            plan_name, _ = plan_on(terms, day)
             names = {u.name for ph in book.at(day).plan(plan_name).phases for u in ph.usages}
             if body.name not in names:
                 raise InvalidRequest.field("name", f"plan {plan_name!r} has no usage {body.name!r}")
@@ -653,8 +662,10 @@ async def record_usage(request: web.Request) -> web.Response:
             )
             session.add(record)
             touch_billing(sub, day)
-            if day < today:
-                payer.next_evaluation_at = now  # late usage: reconcile on the next pass
+            if day < today or day == terms.billing_end:
+                # late usage (or on the last billed day, already invoiced): reconcile on
+                # the next pass, without passing over an earlier due moment
+                payer.next_evaluation_at = min(payer.next_evaluation_at or now, now)
             await session.flush()
             out = _usage_out(record, duplicate=False)
     except IntegrityError as exc:

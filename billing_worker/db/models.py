@@ -70,6 +70,8 @@ class Tenant(Base):
     degraded_read_only: Mapped[bool] = mapped_column(default=True, server_default=sa_true())
     #: New invoices wait as drafts until committed (else they are issued at once).
     draft_invoices: Mapped[bool] = mapped_column(default=False, server_default=sa_false())
+    #: A subscription starting in a free phase (or with a $0 fixed price) gets a $0 invoice.
+    zero_amount_invoices: Mapped[bool] = mapped_column(default=True, server_default=sa_true())
     #: What a reseller's overdue standing does to its customers: "follow" or "ignore".
     channel_overdue: Mapped[str] = mapped_column(
         String(16), default="follow", server_default="follow"

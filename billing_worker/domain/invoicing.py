@@ -139,6 +139,7 @@ class _Proposer:
     until: date
     since: date | None
     usage: Sequence[UsageRecord]
+    zero_amounts: bool = True
     out: list[Proposal] = field(default_factory=list)
     next_on: date | None = None
 
@@ -186,11 +187,21 @@ class _Proposer:
         return f"{segment.plan}/{segment.phase}/{price_list}"
 
     def _fixed(self, segment: Segment, catalog: Catalog, price_list: str) -> None:
-        prices = catalog.prices(segment.plan, segment.phase, price_list)
-        if not prices.fixed or segment.span.start != segment.phase_start:
+        """A phase's fixed fee, on the day the phase starts. A phase with nothing to charge
+        up front -- a $0 fixed price, or a free phase with no price at all (a trial) -- gets
+        a $0 item that day instead, so an invoice records that the subscription started
+        (as Kill Bill and Stripe do), unless ``zero_amounts`` is off."""
+        if segment.span.start != segment.phase_start:
             return
-        amount = Money(prices.fixed[self.currency], self.currency)
-        if not amount.is_positive():
+        prices = catalog.prices(segment.plan, segment.phase, price_list)
+        phase = catalog.plan(segment.plan).phase(segment.phase)
+        if prices.fixed:
+            amount = Money(prices.fixed[self.currency], self.currency)
+        elif prices.recurring or phase.usages:
+            return
+        else:
+            amount = Money.zero(self.currency)
+        if amount.is_zero() and not self.zero_amounts:
             return
         day = segment.phase_start
         if day > self.until:
@@ -268,12 +279,15 @@ class _Proposer:
             return
         if self.since is not None and span.end <= self.since:
             return
+        # The day billing ends counts with the last period (usage recorded on the day of
+        # a cancellation is billed, as Kill Bill bills it).
+        last = self.billing.terms.billing_end
         units = [
             r.units
             for r in self.usage
             if r.subscription_id == self.billing.terms.id
             and r.name == bucket.usage.name
-            and any(r.day in piece for piece in bucket.pieces)
+            and any(r.day in piece or r.day == piece.end == last for piece in bucket.pieces)
         ]
         if bucket.usage.kind is UsageKind.CAPACITY:
             total_units = max(units, default=0)
@@ -307,6 +321,7 @@ def propose(
     until: date,
     since: date | None = None,
     usage: Sequence[UsageRecord] = (),
+    zero_amounts: bool = True,
 ) -> tuple[list[Proposal], date | None]:
     """Every item the subscription justifies, billable on or before ``until``.
 
@@ -318,12 +333,15 @@ def propose(
         until: the last day whose billable items are wanted.
         since: skip items that end on or before this day (they cannot have changed).
         usage: recorded usage of this subscription.
+        zero_amounts: propose a $0 item for a phase that charges nothing up front.
 
     Returns:
         The proposals, and the next day after ``until`` on which something becomes
         billable (None if nothing ever will).
     """
-    proposer = _Proposer(billing, catalog_at, currency, account_cycle_day, until, since, usage)
+    proposer = _Proposer(
+        billing, catalog_at, currency, account_cycle_day, until, since, usage, zero_amounts
+    )
     proposer.run()
     return proposer.out, proposer.next_on
 
@@ -543,6 +561,7 @@ def next_items(
     target: date,
     since: date | None = None,
     usage: Sequence[UsageRecord] = (),
+    zero_amounts: bool = True,
 ) -> tuple[list[Item], date | None]:
     """The items the next invoice of a bill-to account needs on ``target``.
 
@@ -562,6 +581,7 @@ def next_items(
             until=horizon,
             since=since,
             usage=usage,
+            zero_amounts=zero_amounts,
         )
         proposals += found
         upcoming += [p.bill_on for p in found if p.bill_on > target]

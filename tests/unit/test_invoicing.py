@@ -229,6 +229,8 @@ def test_a_trial_bills_nothing_then_prorates_to_the_cycle_day() -> None:
     trial = Terms(
         id="sub1", plan="pro-trial", entitlement_start=D(2027, 1, 1), billing_start=D(2027, 1, 1)
     )
+    # The free trial's $0 item on its first day, once.
+    assert ledger.invoice(trial, D(2027, 1, 1)) == [("fixed", "2027-01-01..2027-01-02", "0.00")]
     assert ledger.invoice(trial, D(2027, 1, 14)) == []
     # Evergreen from 15 Jan: 17 of 31 days = 17.00
     assert ledger.invoice(trial, D(2027, 1, 15)) == [
