@@ -20,6 +20,7 @@ from aiohttp import web
 
 from billing_worker.api import (  # noqa: F401  (registers routes)
     accounts,
+    adjustments,
     catalog,
     dunning,
     invoice_runs,

@@ -47,7 +47,8 @@ from shared.money import Money, MoneyError
 ACCOUNT = "/v1/accounts/{account_id}"
 
 
-def _amount(text: str, currency: str, field: str = "amount") -> Money:
+def parse_amount(text: str, currency: str, field: str = "amount") -> Money:
+    """A positive amount in ``currency``, or a 422 naming ``field``."""
     try:
         amount = Money.parse(text, currency)
     except MoneyError as exc:
@@ -77,7 +78,7 @@ async def create_payment(request: web.Request) -> web.Response:
             raise InvalidRequest.field(
                 "currency", f"the account pays in {account.currency}, not {body.currency}"
             )
-        amount = _amount(body.amount, body.currency)
+        amount = parse_amount(body.amount, body.currency)
         event = PaymentEvent(
             tenant_id=tenant.id,
             account_id=account.id,
@@ -210,7 +211,7 @@ async def create_refund(request: web.Request) -> web.Response:
     now = request.app[CLOCK].now()
     async with request.app[SESSIONS]() as session, session.begin():
         tenant, account, payment = await _lock_owned(session, request, Payment, "payment_id")
-        amount = _amount(body.amount, payment.currency)
+        amount = parse_amount(body.amount, payment.currency)
         refund_id = new_id("ref")
         try:
             refund = await refund_payment(
@@ -231,29 +232,6 @@ async def create_refund(request: web.Request) -> web.Response:
         )
     request.app[OUTBOX_WAKE].set()
     return respond(out, 201)
-
-
-@router.route(
-    "POST",
-    "/v1/invoices/{invoice_id}/write-off",
-    summary="Write off what is left unpaid on an invoice: it no longer counts for dunning",
-    role=Role.TENANT,
-    request=schemas.WriteOffIn,
-    response=schemas.AccountOut,
-    errors=(404, 409),
-)
-async def write_off(request: web.Request) -> web.Response:
-    await decode(request, schemas.WriteOffIn)
-    now = request.app[CLOCK].now()
-    async with request.app[SESSIONS]() as session, session.begin():
-        tenant, account, invoice = await _lock_owned(session, request, Invoice, "invoice_id")
-        if invoice.status != "open":
-            raise Conflict(f"invoice {invoice.id} is {invoice.status}; only open ones")
-        invoice.status = "written_off"
-        await refresh_family(session, tenant, account, now)
-        out = await account_out(session, account)
-    request.app[OUTBOX_WAKE].set()
-    return respond(out)
 
 
 @router.route(
@@ -313,7 +291,7 @@ async def _store_provider_event(
             if event.type == "charge.refunded":
                 if data.amount is None:
                     raise InvalidRequest.field("data.amount", "a refund names its amount")
-                amount = _amount(data.amount, attempt.currency, "data.amount").minor
+                amount = parse_amount(data.amount, attempt.currency, "data.amount").minor
             stored = charge_event(
                 attempt, event.type, source="webhook", now=now, reference=data.reference,
                 reason=data.reason, hard=data.hard, amount_minor=amount,

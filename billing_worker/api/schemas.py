@@ -400,6 +400,38 @@ class WriteOffIn(Body):
     reason: Annotated[str, Meta(max_length=200)] | None = None
 
 
+class CreditIn(Body):
+    amount: Amount
+    currency: Currency
+    reason: Annotated[str, Meta(max_length=200)] | None = None
+
+
+class ChargeIn(Body):
+    amount: Amount
+    currency: Currency
+    description: Annotated[str, Meta(min_length=1, max_length=200)]
+    #: Leave it as a draft invoice, to be committed with POST /v1/invoices/{id}/commit.
+    draft: bool = False
+
+
+class AdjustmentIn(Body):
+    amount: Amount
+    reason: Annotated[str, Meta(max_length=200)] | None = None
+
+
+class InvoiceEventOut(Struct, kw_only=True):
+    action: str
+    amount: str | None
+    reason: str | None
+    related_invoice_id: str | None
+    created_at: datetime
+
+
+class InvoiceHistory(Struct, kw_only=True):
+    invoice_id: str
+    data: list[InvoiceEventOut]
+
+
 class AttemptOut(Struct, kw_only=True):
     id: str
     payment_method_id: str

@@ -175,7 +175,10 @@ def invoice_view(inv: Invoice, items: list[InvoiceItem]) -> schemas.InvoiceOut:
         currency=inv.currency,
         total=money(inv.total_minor, inv.currency),
         paid=money(inv.paid_minor, inv.currency),
-        balance=money(inv.total_minor - inv.paid_minor, inv.currency),
+        # Only an open invoice is owed: a draft is not yet, a void or written-off one no longer.
+        balance=money(
+            inv.total_minor - inv.paid_minor if inv.status == "open" else 0, inv.currency
+        ),
         status=inv.status,
         items=[item_view(i) for i in in_invoice_order(items)],
     )

@@ -267,10 +267,30 @@ class InvoiceItem(Base):
         Index("ix_invoice_items_subscription", "subscription_id", "end_date"),
         CheckConstraint(
             "kind IN ('recurring', 'fixed', 'usage', 'repair', 'credit_applied',"
-            " 'credit_generated')",
+            " 'credit_generated', 'credit', 'charge', 'adjustment')",
             name="kind",
         ),
     )
+
+
+class InvoiceEvent(Base):
+    """An invoice's history: what was done to it, by the worker or the tenant, and why."""
+
+    __tablename__ = "invoice_events"
+    id: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    )
+    tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id"))
+    invoice_id: Mapped[str] = mapped_column(ForeignKey("invoices.id"))
+    #: "issued", "credited", "charged", "item_adjusted", "voided", "written_off",
+    #: "write_off_undone".
+    action: Mapped[str] = mapped_column(String(32))
+    amount_minor: Mapped[int | None] = mapped_column(BigInteger)
+    reason: Mapped[str | None] = mapped_column(String(200))
+    #: The invoice that carries the change, when it is another one (an adjustment's).
+    related_invoice_id: Mapped[str | None] = mapped_column(String(32))
+    created_at: Mapped[datetime]
+    __table_args__ = (Index("ix_invoice_events_invoice", "invoice_id", "id"),)
 
 
 class UsageRecord(Base):

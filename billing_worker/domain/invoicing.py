@@ -49,6 +49,12 @@ class ItemKind(StrEnum):
     CREDIT_APPLIED = "credit_applied"
     #: This invoice's surplus of credits, moved to the account's credit.
     CREDIT_GENERATED = "credit_generated"
+    #: Credit the tenant gave the account (negative), on an invoice of its own.
+    CREDIT = "credit"
+    #: A one-off charge the tenant added (an external charge), on an invoice of its own.
+    CHARGE = "charge"
+    #: An issued item reduced by the tenant (negative), linked to that item.
+    ADJUSTMENT = "adjustment"
 
 
 @dataclass(frozen=True, slots=True)
@@ -440,9 +446,14 @@ def _repairs(
     Returns the repairs and, per (subscription, rate), the days still covered.
     """
     repaired: dict[str, set[int]] = defaultdict(set)
+    #: What has been credited against each item so far (repairs and adjustments).
+    taken: dict[str, Money] = {}
     for item in issued:
         if item.kind is ItemKind.REPAIR and item.linked_to is not None:
             repaired[item.linked_to] |= _days(item.span)
+        if item.kind in (ItemKind.REPAIR, ItemKind.ADJUSTMENT) and item.linked_to is not None:
+            prior = taken.get(item.linked_to)
+            taken[item.linked_to] = item.amount if prior is None else prior + item.amount
     repairs: list[Item] = []
     covered: dict[tuple[str | None, str], set[int]] = defaultdict(set)
     for item in issued:
@@ -458,6 +469,11 @@ def _repairs(
             before = _value(item, len(still))
             still -= _days(run)
             credit = _value(item, len(still)) - before
+            # never credit more than is left of the item once adjusted and repaired
+            zero = Money.zero(item.amount.currency)
+            left = max(item.amount + taken.get(item.id, zero), zero)
+            credit = max(credit, -left)
+            taken[item.id] = taken.get(item.id, zero) + credit
             if not credit.is_zero():
                 repairs.append(
                     replace(

@@ -319,3 +319,26 @@ def test_assemble_spends_credit_and_banks_a_surplus() -> None:
     assert spent is not None
     assert (spent.total, spent.credit_after) == (usd("22.00"), usd("0"))
     assert assemble([], credit=usd("1.00"), day=day) is None
+
+
+def test_a_repair_never_credits_more_than_an_adjustment_left_of_the_item() -> None:
+    ledger = Ledger()
+    ledger.invoice(monthly(), D(2027, 1, 1))
+    # The tenant took 25.00 off January's 31.00: 6.00 is left of it.
+    ledger.items.append(
+        Item(
+            kind=ItemKind.ADJUSTMENT,
+            amount=usd("-25.00"),
+            span=Span(D(2027, 1, 1), D(2027, 2, 1)),
+            subscription_id="sub1",
+            rate=ledger.items[0].rate,
+            linked_to=ledger.items[0].id,
+            id="adjustment",
+        )
+    )
+    cancelled = monthly(cancellation=Cancellation(D(2027, 1, 21), D(2027, 1, 21)))
+    # 11 unused days would be -11.00, but only 6.00 is left to credit.
+    assert ledger.invoice(cancelled, D(2027, 1, 21)) == [
+        ("repair", "2027-01-21..2027-02-01", "-6.00")
+    ]
+    assert ledger.invoice(cancelled, D(2027, 1, 21)) == []

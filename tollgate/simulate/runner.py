@@ -337,13 +337,57 @@ class Simulation:
         return _Outcome(*await self._admin_call("POST", path, self._body(step, "subscription")))
 
     async def _do_write_off(self, step: Step) -> _Outcome:
-        invoices = await self._ok("GET", f"/v1/accounts/{self._account_id(step)}/invoices")
-        open_ones = [i for i in invoices["data"] if i["status"] == "open"]
+        open_ones = await self._invoices_of(step, "open")
         if not open_ones:
             raise Mismatch("write_off: the account has no open invoice")
-        results = [await self._admin_call("POST", f"/v1/invoices/{i['id']}/write-off")
+        body = self._body(step, "account")
+        results = [await self._admin_call("POST", f"/v1/invoices/{i['id']}/write-off", body)
                    for i in open_ones]  # fmt: skip
         return _Outcome(*results[-1])
+
+    async def _invoices_of(self, step: Step, *statuses: str) -> list[dict[str, Any]]:
+        """The account's invoices in these statuses, newest first."""
+        invoices = await self._ok("GET", f"/v1/accounts/{self._account_id(step)}/invoices")
+        found = [i for i in invoices["data"] if i["status"] in statuses]
+        return sorted(found, key=lambda i: (i["invoice_date"], i["issued_at"]), reverse=True)
+
+    async def _do_undo_write_off(self, step: Step) -> _Outcome:
+        written_off = await self._invoices_of(step, "written_off")
+        if not written_off:
+            raise Mismatch("undo_write_off: the account has no written-off invoice")
+        path = f"/v1/invoices/{written_off[0]['id']}/write-off/undo"
+        return _Outcome(*await self._admin_call("POST", path, self._body(step, "account")))
+
+    async def _do_void(self, step: Step) -> _Outcome:
+        """Void the account's newest unpaid invoice."""
+        unpaid = await self._invoices_of(step, "open", "draft")
+        if not unpaid:
+            raise Mismatch("void: the account has no unpaid invoice")
+        path = f"/v1/invoices/{unpaid[0]['id']}/void"
+        return _Outcome(*await self._admin_call("POST", path, self._body(step, "account")))
+
+    async def _money_post(self, step: Step, path: str) -> _Outcome:
+        account = await self._ok("GET", f"/v1/accounts/{self._account_id(step)}")
+        body = {"currency": account["currency"], **self._body(step, "account")}
+        return await self._account_post(step, path, body)
+
+    async def _do_credit(self, step: Step) -> _Outcome:
+        return await self._money_post(step, "credits")
+
+    async def _do_charge(self, step: Step) -> _Outcome:
+        return await self._money_post(step, "charges")
+
+    async def _do_adjust_item(self, step: Step) -> _Outcome:
+        """Adjust the account's newest item of ``kind`` (default recurring), or the one
+        for ``period``."""
+        kind, period = step.args.get("kind", "recurring"), step.args.get("period")
+        for invoice in await self._invoices_of(step, "open", "paid", "written_off"):
+            for item in invoice["items"]:
+                if item["kind"] == kind and period in (None, _period(item)):
+                    path = f"/v1/invoices/{invoice['id']}/items/{item['id']}/adjustments"
+                    body = {k: v for k, v in step.args.items() if k in ("amount", "reason")}
+                    return _Outcome(*await self._admin_call("POST", path, body))
+        raise Mismatch(f"adjust_item: no {kind} item{f' for {period}' if period else ''}")
 
     async def _do_refund(self, step: Step) -> _Outcome:
         payments = await self._ok("GET", f"/v1/accounts/{self._account_id(step)}/payments")
@@ -520,3 +564,7 @@ class Simulation:
             return False
         self._out.write(f"passed: {len(scenario.steps)} steps\n")
         return True
+
+
+def _period(item: Mapping[str, Any]) -> str:
+    return f"{item['start_date']}..{item['end_date']}"

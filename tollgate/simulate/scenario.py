@@ -64,7 +64,12 @@ ACTIONS: Mapping[str, tuple[frozenset[str], frozenset[str]]] = {
     "reinstate": (frozenset({"account"}), frozenset()),
     "exempt": (frozenset({"account"}), frozenset({"exempt"})),
     "exempt_subscription": (frozenset({"subscription"}), frozenset({"exempt"})),
-    "write_off": (frozenset({"account"}), frozenset()),
+    "write_off": (frozenset({"account"}), frozenset({"reason"})),
+    "undo_write_off": (frozenset({"account"}), frozenset({"reason"})),
+    "void": (frozenset({"account"}), frozenset({"reason"})),
+    "credit": (frozenset({"account", "amount"}), frozenset({"reason"})),
+    "charge": (frozenset({"account", "amount", "description"}), frozenset({"draft"})),
+    "adjust_item": (frozenset({"account", "amount"}), frozenset({"kind", "period", "reason"})),
     "refund": (frozenset({"account", "amount"}), frozenset({"reason"})),
 }
 

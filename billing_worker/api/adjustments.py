@@ -1,0 +1,245 @@
+"""Invoice adjustments by hand: credit, one-off charges, item adjustments, void, write-off
+and its undoing, and the invoice history that records them."""
+
+from __future__ import annotations
+
+from aiohttp import web
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from billing_worker import adjustments
+from billing_worker.api import schemas
+from billing_worker.api.accounts import account_out, locked_account
+from billing_worker.api.appkeys import CLOCK, OUTBOX_WAKE, SESSIONS
+from billing_worker.api.auth import tenant_of
+from billing_worker.api.errors import Conflict, InvalidRequest, NotFound
+from billing_worker.api.payments import parse_amount
+from billing_worker.api.routes import router
+from billing_worker.api.routing import Role, decode, respond
+from billing_worker.api.subscriptions import lock_family
+from billing_worker.api.views import invoice_view, money
+from billing_worker.db.models import Account, Invoice, InvoiceItem, Tenant
+from billing_worker.entitlements import refresh_family
+
+ACCOUNT = "/v1/accounts/{account_id}"
+INVOICE = "/v1/invoices/{invoice_id}"
+
+
+async def _invoice_out(session: AsyncSession, invoice: Invoice) -> schemas.InvoiceOut:
+    items = (
+        await session.scalars(select(InvoiceItem).where(InvoiceItem.invoice_id == invoice.id))
+    ).all()
+    return invoice_view(invoice, list(items))
+
+
+def _currency(account: Account, currency: str) -> None:
+    if currency != account.currency:
+        raise InvalidRequest.field(
+            "currency", f"the account is billed in {account.currency}, not {currency}"
+        )
+
+
+async def _locked_invoice(
+    session: AsyncSession, request: web.Request
+) -> tuple[Tenant, Account, Invoice]:
+    """The path's invoice, if the calling tenant's, locked after its account's family."""
+    tenant_id, invoice_id = tenant_of(request), request.match_info["invoice_id"]
+    found = await session.scalar(
+        select(Invoice).where(Invoice.tenant_id == tenant_id, Invoice.id == invoice_id)
+    )
+    if found is None:
+        raise NotFound(f"no invoice {invoice_id!r}")
+    tenant, account, _payer = await lock_family(
+        session, tenant_id, found.account_id, request.app[CLOCK].now()
+    )
+    invoice = await session.get(Invoice, found.id, with_for_update=True)
+    assert invoice is not None
+    return tenant, account, invoice
+
+
+@router.route(
+    "POST",
+    ACCOUNT + "/credits",
+    summary="Give the account credit, with a reason: a credit invoice whose amount becomes "
+    "account credit and pays open invoices, oldest first",
+    role=Role.TENANT,
+    request=schemas.CreditIn,
+    response=schemas.InvoiceOut,
+    status=201,
+    errors=(404,),
+)
+async def give_credit(request: web.Request) -> web.Response:
+    body = await decode(request, schemas.CreditIn)
+    now = request.app[CLOCK].now()
+    async with request.app[SESSIONS]() as session, session.begin():
+        tenant, account = await locked_account(session, request)
+        _currency(account, body.currency)
+        amount = parse_amount(body.amount, account.currency)
+        invoice = await adjustments.give_credit(session, account, amount, body.reason, now)
+        await refresh_family(session, tenant, account, now)
+        out = await _invoice_out(session, invoice)
+    request.app[OUTBOX_WAKE].set()
+    return respond(out, 201)
+
+
+@router.route(
+    "POST",
+    ACCOUNT + "/charges",
+    summary="Charge the account once (an external charge) on an invoice of its own, "
+    "optionally as a draft",
+    role=Role.TENANT,
+    request=schemas.ChargeIn,
+    response=schemas.InvoiceOut,
+    status=201,
+    errors=(404,),
+)
+async def add_charge(request: web.Request) -> web.Response:
+    body = await decode(request, schemas.ChargeIn)
+    now = request.app[CLOCK].now()
+    async with request.app[SESSIONS]() as session, session.begin():
+        tenant, account = await locked_account(session, request)
+        _currency(account, body.currency)
+        amount = parse_amount(body.amount, account.currency)
+        invoice = await adjustments.add_charge(
+            session, account, amount, body.description, now, draft=body.draft
+        )
+        await refresh_family(session, tenant, account, now)
+        out = await _invoice_out(session, invoice)
+    request.app[OUTBOX_WAKE].set()
+    return respond(out, 201)
+
+
+@router.route(
+    "POST",
+    INVOICE + "/items/{item_id}/adjustments",
+    summary="Reduce an issued item by an amount (at most what is left of it); the credit "
+    "goes on an invoice of its own, and later repairs of the item are capped by what is left",
+    role=Role.TENANT,
+    request=schemas.AdjustmentIn,
+    response=schemas.InvoiceOut,
+    status=201,
+    errors=(404, 409),
+)
+async def adjust_item(request: web.Request) -> web.Response:
+    body = await decode(request, schemas.AdjustmentIn)
+    now = request.app[CLOCK].now()
+    async with request.app[SESSIONS]() as session, session.begin():
+        tenant, account, invoice = await _locked_invoice(session, request)
+        item = await session.scalar(
+            select(InvoiceItem).where(
+                InvoiceItem.tenant_id == tenant.id,
+                InvoiceItem.invoice_id == invoice.id,
+                InvoiceItem.id == request.match_info["item_id"],
+            )
+        )
+        if item is None:
+            raise NotFound(f"invoice {invoice.id} has no item {request.match_info['item_id']!r}")
+        amount = parse_amount(body.amount, item.currency)
+        try:
+            carrier = await adjustments.adjust_item(
+                session, account, item, amount, body.reason, now
+            )
+        except adjustments.AdjustmentError as exc:
+            raise Conflict.field("amount", str(exc)) from exc
+        await refresh_family(session, tenant, account, now)
+        out = await _invoice_out(session, carrier)
+    request.app[OUTBOX_WAKE].set()
+    return respond(out, 201)
+
+
+async def _change_status(request: web.Request, action: str) -> web.Response:
+    body = await decode(request, schemas.WriteOffIn)
+    now = request.app[CLOCK].now()
+    async with request.app[SESSIONS]() as session, session.begin():
+        tenant, account, invoice = await _locked_invoice(session, request)
+        try:
+            if action == "void":
+                await adjustments.void_invoice(session, account, invoice, body.reason, now)
+            elif action == "write_off":
+                await adjustments.write_off(session, invoice, body.reason, now)
+            else:
+                await adjustments.undo_write_off(session, invoice, body.reason, now)
+        except adjustments.AdjustmentError as exc:
+            raise Conflict(str(exc)) from exc
+        await refresh_family(session, tenant, account, now)
+        out = await account_out(session, account)
+    request.app[OUTBOX_WAKE].set()
+    return respond(out)
+
+
+@router.route(
+    "POST",
+    INVOICE + "/void",
+    summary="Void an unpaid invoice (refused when it is paid, partly paid, repaired or "
+    "adjusted); what it billed is billed again by the next invoicing run if still owed",
+    role=Role.TENANT,
+    request=schemas.WriteOffIn,
+    response=schemas.AccountOut,
+    errors=(404, 409),
+)
+async def void(request: web.Request) -> web.Response:
+    return await _change_status(request, "void")
+
+
+@router.route(
+    "POST",
+    INVOICE + "/write-off",
+    summary="Write off what is left unpaid on an invoice: it no longer counts for dunning",
+    role=Role.TENANT,
+    request=schemas.WriteOffIn,
+    response=schemas.AccountOut,
+    errors=(404, 409),
+)
+async def write_off(request: web.Request) -> web.Response:
+    return await _change_status(request, "write_off")
+
+
+@router.route(
+    "POST",
+    INVOICE + "/write-off/undo",
+    summary="Owe a written-off invoice again: it counts for dunning from its due date",
+    role=Role.TENANT,
+    request=schemas.WriteOffIn,
+    response=schemas.AccountOut,
+    errors=(404, 409),
+)
+async def undo_write_off(request: web.Request) -> web.Response:
+    return await _change_status(request, "undo")
+
+
+@router.route(
+    "GET",
+    INVOICE + "/history",
+    summary="What was done to the invoice after it was issued, oldest first: credits, "
+    "adjustments, void, write-off and its undoing, with amounts and reasons",
+    role=Role.TENANT,
+    response=schemas.InvoiceHistory,
+    errors=(404,),
+)
+async def invoice_history(request: web.Request) -> web.Response:
+    tenant_id, invoice_id = tenant_of(request), request.match_info["invoice_id"]
+    async with request.app[SESSIONS]() as session:
+        invoice = await session.scalar(
+            select(Invoice).where(Invoice.tenant_id == tenant_id, Invoice.id == invoice_id)
+        )
+        tenant = await session.get(Tenant, tenant_id)
+        if invoice is None or tenant is None:
+            raise NotFound(f"no invoice {invoice_id!r}")
+        events = await adjustments.history(session, tenant, invoice)
+    return respond(
+        schemas.InvoiceHistory(
+            invoice_id=invoice.id,
+            data=[
+                schemas.InvoiceEventOut(
+                    action=e.action,
+                    amount=money(e.amount_minor, invoice.currency)
+                    if e.amount_minor is not None
+                    else None,
+                    reason=e.reason,
+                    related_invoice_id=e.related_invoice_id,
+                    created_at=e.created_at,
+                )
+                for e in events
+            ],
+        )
+    )
