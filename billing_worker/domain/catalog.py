@@ -179,9 +179,27 @@ class PhasePrice:
     recurring: Prices | None = None
 
 
+_TRANSITION_KEYS = ("phase_type", "from_product", "to_product", "from_billing_period",
+                    "to_billing_period", "from_price_list", "to_price_list")  # fmt: skip
+
+
 @dataclass(frozen=True, slots=True)
 class ChangeCase:
     policy: ChangePolicy
+    phase_type: PhaseType | None = None
+    from_product: str | None = None
+    to_product: str | None = None
+    from_billing_period: BillingPeriod | None = None
+    to_billing_period: BillingPeriod | None = None
+    from_price_list: str | None = None
+    to_price_list: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class PhaseAlignmentCase:
+    """How a plan change matching the case aligns the new plan's phases."""
+
+    alignment: PhaseAlignment
     phase_type: PhaseType | None = None
     from_product: str | None = None
     to_product: str | None = None
@@ -210,7 +228,9 @@ class Rules:
     change: tuple[ChangeCase, ...] = ()
     cancel: tuple[CancelCase, ...] = ()
     billing_alignment: tuple[AlignmentCase, ...] = ()
+    #: The alignment when no case matches.
     phase_alignment: PhaseAlignment = PhaseAlignment.KEEP
+    phase_alignment_cases: tuple[PhaseAlignmentCase, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -267,19 +287,31 @@ class Catalog:
         phase_type: PhaseType,
     ) -> ChangePolicy:
         """The first matching change rule's policy; IMMEDIATE when none matches."""
-        old, new = self.plan(from_plan), self.plan(to_plan)
+        change = (self.plan(from_plan), self.plan(to_plan), from_price_list, to_price_list,
+                  phase_type)  # fmt: skip
         for case in self.rules.change:
-            if (
-                _match(case.phase_type, phase_type)
-                and _match(case.from_product, old.product)
-                and _match(case.to_product, new.product)
-                and _match(case.from_billing_period, old.billing_period)
-                and _match(case.to_billing_period, new.billing_period)
-                and _match(case.from_price_list, from_price_list)
-                and _match(case.to_price_list, to_price_list)
-            ):
+            if _transition(case, *change):
                 return case.policy
         return ChangePolicy.IMMEDIATE
+
+    def phase_alignment(
+        self,
+        *,
+        from_plan: str,
+        to_plan: str,
+        from_price_list: str,
+        to_price_list: str,
+        phase_type: PhaseType,
+    ) -> PhaseAlignment:
+        """How a change aligns the new plan's phases: the first matching case's
+        alignment, else the catalog's default (e.g. changing to a rescue price list
+        restarts the phases while other changes keep the subscription's clock)."""
+        change = (self.plan(from_plan), self.plan(to_plan), from_price_list, to_price_list,
+                  phase_type)  # fmt: skip
+        for case in self.rules.phase_alignment_cases:
+            if _transition(case, *change):
+                return case.alignment
+        return self.rules.phase_alignment
 
     def cancel_policy(self, *, plan: str, phase_type: PhaseType) -> ChangePolicy:
         """The first matching cancel rule's policy; END_OF_TERM when none matches."""
@@ -300,6 +332,26 @@ class Catalog:
 
 def _match(wanted: object | None, actual: object) -> bool:
     return wanted is None or wanted == actual
+
+
+def _transition(
+    case: ChangeCase | PhaseAlignmentCase,
+    old: Plan,
+    new: Plan,
+    from_price_list: str,
+    to_price_list: str,
+    phase_type: PhaseType,
+) -> bool:
+    """Whether a plan change matches a rule's case (an unset key matches anything)."""
+    return (
+        _match(case.phase_type, phase_type)
+        and _match(case.from_product, old.product)
+        and _match(case.to_product, new.product)
+        and _match(case.from_billing_period, old.billing_period)
+        and _match(case.to_billing_period, new.billing_period)
+        and _match(case.from_price_list, from_price_list)
+        and _match(case.to_price_list, to_price_list)
+    )
 
 
 # -- validation ----------------------------------------------------------------------------
@@ -761,40 +813,35 @@ def _rules(
             r.fail(path, f"{value!r} is not a price list of this catalog")
         return None if value is None else str(value)
 
-    def change(s: Mapping[str, Any], p: str) -> ChangeCase | None:
-        r.known_keys(
-            s,
-            p,
-            (
-                "policy",
-                "phase_type",
-                "from_product",
-                "to_product",
-                "from_billing_period",
-                "to_billing_period",
-                "from_price_list",
-                "to_price_list",
-            ),
-        )
-        policy = r.enum(ChangePolicy, s.get("policy"), f"{p}.policy")
-        case = ChangeCase(
-            policy=policy or ChangePolicy.IMMEDIATE,
-            phase_type=r.enum(PhaseType, s.get("phase_type"), f"{p}.phase_type", required=False),
-            from_product=product(s.get("from_product"), f"{p}.from_product"),
-            to_product=product(s.get("to_product"), f"{p}.to_product"),
-            from_billing_period=r.enum(
+    def transition(s: Mapping[str, Any], p: str, decision: str) -> dict[str, Any]:
+        """The keys a change rule's case matches on (every one optional)."""
+        r.known_keys(s, p, (decision, *_TRANSITION_KEYS))
+        return {
+            "phase_type": r.enum(PhaseType, s.get("phase_type"), f"{p}.phase_type", required=False),
+            "from_product": product(s.get("from_product"), f"{p}.from_product"),
+            "to_product": product(s.get("to_product"), f"{p}.to_product"),
+            "from_billing_period": r.enum(
                 BillingPeriod,
                 s.get("from_billing_period"),
                 f"{p}.from_billing_period",
                 required=False,
             ),
-            to_billing_period=r.enum(
+            "to_billing_period": r.enum(
                 BillingPeriod, s.get("to_billing_period"), f"{p}.to_billing_period", required=False
             ),
-            from_price_list=price_list(s.get("from_price_list"), f"{p}.from_price_list"),
-            to_price_list=price_list(s.get("to_price_list"), f"{p}.to_price_list"),
-        )
-        return case if policy else None
+            "from_price_list": price_list(s.get("from_price_list"), f"{p}.from_price_list"),
+            "to_price_list": price_list(s.get("to_price_list"), f"{p}.to_price_list"),
+        }
+
+    def change(s: Mapping[str, Any], p: str) -> ChangeCase | None:
+        keys = transition(s, p, "policy")
+        policy = r.enum(ChangePolicy, s.get("policy"), f"{p}.policy")
+        return ChangeCase(policy=policy, **keys) if policy else None
+
+    def phase_case(s: Mapping[str, Any], p: str) -> PhaseAlignmentCase | None:
+        keys = transition(s, p, "alignment")
+        chosen = r.enum(PhaseAlignment, s.get("alignment"), f"{p}.alignment")
+        return PhaseAlignmentCase(alignment=chosen, **keys) if chosen else None
 
     def cancel(s: Mapping[str, Any], p: str) -> CancelCase | None:
         r.known_keys(s, p, ("policy", "phase_type", "product"))
@@ -820,9 +867,14 @@ def _rules(
         )
         return case if chosen else None
 
-    phase_alignment = r.enum(
-        PhaseAlignment, spec.get("phase_alignment", "keep"), "rules.phase_alignment"
-    )
+    # ``phase_alignment`` is one alignment for every change, or cases like ``change``'s
+    # (the first that matches decides; a change matching none keeps the clock).
+    raw = spec.get("phase_alignment", "keep")
+    cases: list[PhaseAlignmentCase] = []
+    if isinstance(raw, list):
+        cases = list(r.each(raw, "rules.phase_alignment", phase_case))
+        raw = "keep"
+    phase_alignment = r.enum(PhaseAlignment, raw, "rules.phase_alignment")
     return Rules(
         change=tuple(r.each(spec.get("change"), "rules.change", change)),
         cancel=tuple(r.each(spec.get("cancel"), "rules.cancel", cancel)),
@@ -830,4 +882,5 @@ def _rules(
             r.each(spec.get("billing_alignment"), "rules.billing_alignment", alignment)
         ),
         phase_alignment=phase_alignment or PhaseAlignment.KEEP,
+        phase_alignment_cases=tuple(cases),
     )

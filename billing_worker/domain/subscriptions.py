@@ -452,7 +452,14 @@ def plan_change_for(
         effective=effective,
         plan=request.plan,
         price_list=price_list,
-        restart_phases=catalog.rules.phase_alignment is PhaseAlignment.RESTART,
+        restart_phases=catalog.phase_alignment(
+            from_plan=current_plan,
+            to_plan=request.plan,
+            from_price_list=current_list,
+            to_price_list=price_list,
+            phase_type=phase,
+        )
+        is PhaseAlignment.RESTART,
     )
 
 
