@@ -23,6 +23,7 @@ from billing_worker.domain.moments import catch_up_step
 from billing_worker.entitlements import refresh_family
 from billing_worker.invoicer import bill_to, invoice_account
 from billing_worker.prefetch import Prefetched, prefetch
+from billing_worker.summaries import summarize
 
 log = logging.getLogger(__name__)
 
@@ -67,6 +68,7 @@ async def _process(
         issued = await invoice_account(
             session, tenant, account, at, target=target, book=book, prefetched=prefetched
         )
+    await summarize(session, tenant, account, at, prefetched)
     await refresh_family(session, tenant, account, at, book=book, prefetched=prefetched)
     return issued is not None
 

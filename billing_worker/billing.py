@@ -7,7 +7,14 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from billing_worker.db.models import Account, Invoice, Payment, PaymentAllocation, Refund
+from billing_worker.db.models import (
+    Account,
+    Invoice,
+    InvoiceItem,
+    Payment,
+    PaymentAllocation,
+    Refund,
+)
 from billing_worker.domain.payments import OpenBalance, allocate_payment
 from billing_worker.ids import new_id
 from shared.money import Money
@@ -54,6 +61,8 @@ async def _apply(
         invoice.paid_minor += allocation.amount.minor
         if invoice.paid_minor == invoice.total_minor:
             invoice.status = "paid"
+        if invoice.is_summary:
+            await settle_children(session, invoice, allocation.amount.minor)
         if payment_id is not None:
             session.add(
                 PaymentAllocation(
@@ -63,6 +72,32 @@ async def _apply(
                 )
             )
     return application.surplus
+
+
+async def settle_children(session: AsyncSession, summary: Invoice, delta: int) -> None:
+    """Carry ``delta`` minor units paid on (or, negative, refunded from) a parent's summary
+    invoice to the children's invoices it lists: paid in the order listed, refunded in the
+    reverse order."""
+    children = (
+        await session.scalars(
+            select(Invoice)
+            .join(InvoiceItem, InvoiceItem.child_invoice_id == Invoice.id)
+            .where(InvoiceItem.invoice_id == summary.id, Invoice.tenant_id == summary.tenant_id)
+            .order_by(InvoiceItem.id)
+            .with_for_update()
+        )
+    ).all()
+    for child in children if delta > 0 else reversed(children):
+        if delta == 0:
+            break
+        step = (
+            min(delta, child.total_minor - child.paid_minor)
+            if delta > 0
+            else max(delta, -child.paid_minor)
+        )
+        child.paid_minor += step
+        child.status = "paid" if child.paid_minor == child.total_minor else "open"
+        delta -= step
 
 
 async def apply_account_credit(session: AsyncSession, account: Account) -> None:
@@ -140,6 +175,8 @@ async def refund_payment(
         allocation.amount_minor -= back
         invoice.paid_minor -= back
         invoice.status = "open"
+        if invoice.is_summary:
+            await settle_children(session, invoice, -back)
         rest -= back
     refund = Refund(
         id=new_id("ref"),

@@ -40,10 +40,11 @@ from billing_worker.domain.subscriptions import (
     plan_on,
     quantity_on,
 )
-from billing_worker.invoicer import bill_to, billed_accounts, local_midnight, local_today
+from billing_worker.invoicer import bill_to, local_midnight, local_today, paid_for
 from billing_worker.messages import Kind, stage_message
 from billing_worker.outbox import stage_record
 from billing_worker.prefetch import Prefetched
+from billing_worker.summaries import next_commit
 from billing_worker.terms import save_terms, terms_of, touch_billing
 from shared.entitlement import EntitlementRecord
 from shared.money import Money
@@ -238,8 +239,7 @@ async def _pays_for_active(
     """Whether ``account`` pays for another account's subscription that is still running
     (a parent for delegating children, a reseller for its customers): such a payer is in
     business, and judged by its invoices, even with no subscription of its own."""
-    payer = await billed_accounts(session, account, prefetched)
-    others = [a.id for a in payer if a.id != account.id]
+    others = [a.id for a in await paid_for(session, account, prefetched)]
     if not others:
         return False
     if prefetched is not None and prefetched.accounts.issuperset(others):
@@ -338,8 +338,11 @@ async def refresh_account(
     next_bill = (
         local_midnight(account.next_bill_on, account.timezone) if account.next_bill_on else None
     )
+    summary = await next_commit(session, tenant, account, prefetched)
     moment = next_moment(
-        billing=next_bill, dunning=result.next_change_at, access=access.next_change_at
+        billing=_earliest(next_bill, summary),
+        dunning=result.next_change_at,
+        access=access.next_change_at,
     )
     # Due again at once rather than in the past (a local day that began before ``now``):
     # an account is never processed as of an instant before one it was processed at.

@@ -58,21 +58,22 @@ def local_midnight(day: date, timezone: str) -> datetime:
 
 
 async def bill_to(session: AsyncSession, account: Account) -> Account:
-    """The account whose invoices carry ``account``'s charges."""
+    """The account whose invoices carry ``account``'s charges: a reseller's for its
+    customers (billed wholesale), else the account's own -- a child that delegates payment
+    keeps its own invoices, which its parent pays through a summary (``summaries``)."""
     if account.parent_id is None:
         return account
     parent = await session.get(Account, account.parent_id)
     if parent is None or parent.tenant_id != account.tenant_id:
         raise LookupError(f"account {account.id} names a missing parent")
-    if account.payment_delegated or parent.kind == "reseller":
-        return parent
-    return account
+    return parent if parent.kind == "reseller" else account
 
 
 async def billed_accounts(
     session: AsyncSession, account: Account, prefetched: Prefetched | None = None
 ) -> list[Account]:
-    """The accounts whose subscriptions ``account`` is invoiced for (itself first)."""
+    """The accounts whose subscriptions ``account`` is invoiced for (itself first; a
+    reseller's customers after it)."""
     if prefetched is not None and account.id in prefetched.accounts:
         children: Sequence[Account] = prefetched.children.get(account.id, [])
     else:
@@ -83,8 +84,25 @@ async def billed_accounts(
                 .order_by(Account.id)
             )
         ).all()
-    paid_for = [c for c in children if c.payment_delegated or account.kind == "reseller"]
-    return [account, *paid_for]
+    return [account, *(children if account.kind == "reseller" else [])]
+
+
+async def paid_for(
+    session: AsyncSession, account: Account, prefetched: Prefetched | None = None
+) -> list[Account]:
+    """The other accounts ``account`` pays for: a reseller's customers, or the children
+    that delegate payment to it."""
+    if prefetched is not None and account.id in prefetched.accounts:
+        children: Sequence[Account] = prefetched.children.get(account.id, [])
+    else:
+        children = (
+            await session.scalars(
+                select(Account).where(
+                    Account.tenant_id == account.tenant_id, Account.parent_id == account.id
+                )
+            )
+        ).all()
+    return [c for c in children if c.payment_delegated or account.kind == "reseller"]
 
 
 def _item_of(row: InvoiceItem) -> Item:
@@ -291,7 +309,12 @@ async def _issue(
         await session.flush()
     elif status == "open":
         prefetched.open_invoices[account.id].append(invoice)
-    if status != "draft":
+    if account.payment_delegated and account.parent_id is not None:
+        if status == "open":  # the parent sums it up into its summary now
+            parent = await session.get(Account, account.parent_id)
+            if parent is not None:
+                parent.next_evaluation_at = min(parent.next_evaluation_at or now, now)
+    elif status != "draft":
         await apply_account_credit(session, account)
     return invoice
 

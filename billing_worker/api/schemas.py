@@ -39,6 +39,11 @@ FailOpen = Annotated[
 WebhookUrl = Annotated[str, Meta(max_length=500, pattern=r"^https?://[^\s]+$")]
 
 
+CommitTime = Annotated[
+    str, Meta(pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$", description="HH:MM, e.g. 18:00")
+]
+
+
 class TenantCreate(Body):
     name: Name
     grace_days: GraceDays = 30
@@ -49,6 +54,8 @@ class TenantCreate(Body):
     draft_invoices: bool = False
     #: A subscription starting in a free trial (or at a $0 fixed price) gets a $0 invoice.
     zero_amount_invoices: bool = True
+    #: Local time a parent's summary draft of a day commits itself; null: the end of the day.
+    summary_commit_time: CommitTime | None = None
     channel_overdue: Literal["follow", "ignore"] = "follow"
     notify_webhook_url: WebhookUrl | None = None
     notify_emails: Annotated[list[Email], Meta(max_length=20)] = []
@@ -64,6 +71,7 @@ class TenantUpdate(Body):
     degraded_read_only: bool | UnsetType = UNSET
     draft_invoices: bool | UnsetType = UNSET
     zero_amount_invoices: bool | UnsetType = UNSET
+    summary_commit_time: CommitTime | UnsetType | None = UNSET
     channel_overdue: Literal["follow", "ignore"] | UnsetType = UNSET
     notify_webhook_url: WebhookUrl | UnsetType | None = UNSET
     notify_emails: Annotated[list[Email], Meta(max_length=20)] | UnsetType = UNSET
@@ -80,6 +88,7 @@ class TenantOut(Struct, kw_only=True):
     degraded_read_only: bool
     draft_invoices: bool
     zero_amount_invoices: bool
+    summary_commit_time: str | None
     channel_overdue: str
     notify_webhook_url: str | None
     notify_emails: list[str]

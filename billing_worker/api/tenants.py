@@ -42,6 +42,7 @@ async def create_tenant(request: web.Request) -> web.Response:
         degraded_read_only=body.degraded_read_only,
         draft_invoices=body.draft_invoices,
         zero_amount_invoices=body.zero_amount_invoices,
+        summary_commit_time=body.summary_commit_time,
         channel_overdue=body.channel_overdue,
         notify_webhook_url=body.notify_webhook_url,
         notify_emails=body.notify_emails,

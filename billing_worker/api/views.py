@@ -64,6 +64,7 @@ def tenant_view(tenant: Tenant) -> schemas.TenantOut:
         degraded_read_only=tenant.degraded_read_only,
         draft_invoices=tenant.draft_invoices,
         zero_amount_invoices=tenant.zero_amount_invoices,
+        summary_commit_time=tenant.summary_commit_time,
         channel_overdue=tenant.channel_overdue,
         notify_webhook_url=tenant.notify_webhook_url,
         notify_emails=list(tenant.notify_emails or ()),

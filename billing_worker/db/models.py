@@ -72,6 +72,9 @@ class Tenant(Base):
     draft_invoices: Mapped[bool] = mapped_column(default=False, server_default=sa_false())
     #: A subscription starting in a free phase (or with a $0 fixed price) gets a $0 invoice.
     zero_amount_invoices: Mapped[bool] = mapped_column(default=True, server_default=sa_true())
+    #: The local time ("HH:MM") at which a parent's summary draft of a day commits itself;
+    #: None: at the end of that day.
+    summary_commit_time: Mapped[str | None] = mapped_column(String(5))
     #: What a reseller's overdue standing does to its customers: "follow" or "ignore".
     channel_overdue: Mapped[str] = mapped_column(
         String(16), default="follow", server_default="follow"
@@ -235,6 +238,8 @@ class Invoice(Base):
     total_minor: Mapped[int] = mapped_column(BigInteger)
     paid_minor: Mapped[int] = mapped_column(BigInteger, default=0)
     status: Mapped[str] = mapped_column(String(16))
+    #: A parent's summary of its delegating children's invoices (one item per invoice).
+    is_summary: Mapped[bool] = mapped_column(default=False, server_default=sa_false())
     __table_args__ = (
         CheckConstraint("total_minor >= 0", name="total_not_negative"),
         CheckConstraint("paid_minor >= 0 AND paid_minor <= total_minor", name="paid_range"),
@@ -263,11 +268,13 @@ class InvoiceItem(Base):
     phase: Mapped[str | None] = mapped_column(String(16))
     quantity: Mapped[int] = mapped_column(BigInteger, default=1)
     linked_item_id: Mapped[str | None] = mapped_column(ForeignKey("invoice_items.id"))
+    #: For a parent's summary item, the child's invoice it stands for.
+    child_invoice_id: Mapped[str | None] = mapped_column(ForeignKey("invoices.id"), index=True)
     __table_args__ = (
         Index("ix_invoice_items_subscription", "subscription_id", "end_date"),
         CheckConstraint(
             "kind IN ('recurring', 'fixed', 'usage', 'repair', 'credit_applied',"
-            " 'credit_generated', 'credit', 'charge', 'adjustment')",
+            " 'credit_generated', 'credit', 'charge', 'adjustment', 'parent_summary')",
             name="kind",
         ),
     )

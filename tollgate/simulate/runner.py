@@ -452,14 +452,17 @@ class Simulation:
         if "messages" in expect:
             check_counts("messages", plain(expect["messages"]),
                           [m["kind"] for m in self._new_messages])  # fmt: skip
-        if "attempts" in expect or "dunning" in expect:
-            account = self._accounts[step.args.get("account") or self._only_account()].id
-        if "attempts" in expect:
-            attempts = await self._ok("GET", f"/v1/accounts/{account}/payment-attempts")
-            check_counts("attempts", plain(expect["attempts"]),
-                          [a["status"] for a in attempts["data"]])  # fmt: skip
+        wanted = plain(expect.get("attempts") or {})
+        # counts for the step's account, or {account name: counts}
+        by_account = all(isinstance(v, dict) for v in wanted.values()) and bool(wanted)
+        for name, counts in wanted.items() if by_account else [(None, wanted)] if wanted else []:
+            account = self._accounts[name or step.args.get("account") or self._only_account()]
+            attempts = await self._ok("GET", f"/v1/accounts/{account.id}/payment-attempts")
+            check_counts(f"attempts{f' of {name}' if name else ''}", counts,
+                         [a["status"] for a in attempts["data"]])  # fmt: skip
         if "dunning" in expect:
-            found = await self._ok("GET", f"/v1/accounts/{account}/dunning")
+            account = self._accounts[step.args.get("account") or self._only_account()]
+            found = await self._ok("GET", f"/v1/accounts/{account.id}/dunning")
             check_fields("dunning", plain(expect["dunning"]), found)
 
     def _only_account(self) -> str:
