@@ -297,6 +297,11 @@ async def refresh_account(
             today = local_today(now, payer.timezone)
             payer.next_bill_on = min(payer.next_bill_on or today, today)
     previous, previous_reason = account.standing, account.standing_reason
+    if found.source is account and await _chargeable(session, account, prefetched):
+        _schedule_collection(account, found, now)
+        if _charging_now(account, result, previous, now):
+            result = replace(result, standing=Standing(previous), reason=previous_reason)
+            found = replace(found, result=result)
     account.ent_version += 1
     account.standing = result.standing.value
     account.standing_reason = result.reason
@@ -311,11 +316,8 @@ async def refresh_account(
                 previous_standing=previous,
             )
         )
-    if found.source is account:
-        if await _chargeable(session, account, prefetched):
-            _schedule_collection(account, found, now)
-        if (await bill_to(session, account)).id == account.id:
-            _hold_billing(account, found, now)
+    if found.source is account and (await bill_to(session, account)).id == account.id:
+        _hold_billing(account, found, now)
     known = prefetched.message_keys if prefetched and account.id in prefetched.accounts else None
     await _advise(session, tenant, account, found, previous, now, known)
     published, access = result, found.access
@@ -485,6 +487,21 @@ async def _advise(
 def _owed(found: Evaluation) -> str | None:
     owing = [u.balance for u in found.unpaid if u.balance.is_positive()]
     return str(sum(owing[1:], owing[0]).amount) if owing else None
+
+
+def _charging_now(account: Account, result: StandingResult, previous: str, now: datetime) -> bool:
+    """Whether a charge for an invoice falling due right now is being made: an account in
+    good standing then keeps it until the charge's outcome (a renewal paid by card never
+    shows as owing; a decline puts the account in grace at once), as a subscription stays
+    active while its invoice's payment is attempted."""
+    ladder = result.dunning
+    return (
+        account.collect_at == now
+        and previous == Standing.ACTIVE.value
+        and result.standing is Standing.GRACE
+        and ladder is not None
+        and ladder.days_past_due == 0
+    )
 
 
 async def _chargeable(
