@@ -184,10 +184,14 @@ async def collect_due(
             due_at, account.collect_at = account.collect_at or now, None
             method = methods.get(account.id)
             if method is None or method.tenant_id != account.tenant_id:
-                continue  # nothing to charge to: the customer pays by hand
+                # nothing to charge to after all: re-evaluate, the customer pays by hand
+                account.next_evaluation_at = min(account.next_evaluation_at or due_at, due_at)
+                continue
             charge = await _plan_charge(session, account, method, providers, due_at, now)
             if charge is not None:
                 charges.append(charge)
+            else:  # no charge after all: the standing must not wait for one (re-evaluate)
+                account.next_evaluation_at = min(account.next_evaluation_at or due_at, due_at)
     for charge in charges:
         result = await _charge(charge, provider_timeout)
         await record_result(sessions, charge.attempt_id, result, now, effective=charge.due_at)

@@ -94,6 +94,7 @@ class Simulation:
         self._new_messages: list[dict[str, Any]] = []
         self._printed_day: date | None = None
         self._now: datetime | None = None
+        self._step_began = ""
 
     # -- output ---------------------------------------------------------------------------
 
@@ -460,10 +461,31 @@ class Simulation:
             attempts = await self._ok("GET", f"/v1/accounts/{account.id}/payment-attempts")
             check_counts(f"attempts{f' of {name}' if name else ''}", counts,
                          [a["status"] for a in attempts["data"]])  # fmt: skip
+        if "standing_history" in expect:
+            await self._check_history(step, plain(expect["standing_history"]))
         if "dunning" in expect:
             account = self._accounts[step.args.get("account") or self._only_account()]
             found = await self._ok("GET", f"/v1/accounts/{account.id}/dunning")
             check_fields("dunning", plain(expect["dunning"]), found)
+
+    async def _clock_now(self) -> str:
+        _status, body = await self._call("GET", self._api + "/v1/test/clock", self._operator)
+        return str(body["now"])
+
+    async def _check_history(self, step: Step, wanted: list[Mapping[str, Any]]) -> None:
+        """The step's account's changes of standing since the previous step, one for one,
+        each with the local date it took effect (``date``), ``standing`` and ``reason``."""
+        account = self._accounts[step.args.get("account") or self._only_account()]
+        history = await self._ok("GET", f"/v1/accounts/{account.id}/standing-history")
+        found = [
+            {"date": c["effective_at"][:10], "standing": c["standing"], "reason": c["reason"]}
+            for c in history["data"]
+            if parse_instant(c["effective_at"]) > parse_instant(self._step_began)
+        ]
+        if len(found) != len(wanted) or any(
+            any(f.get(k) != v for k, v in w.items()) for w, f in zip(wanted, found, strict=False)
+        ):
+            raise Mismatch(f"standing_history: expected {wanted}, found {found}")
 
     def _only_account(self) -> str:
         if len(self._accounts) != 1:
@@ -553,6 +575,7 @@ class Simulation:
             for step in scenario.steps:
                 # Expectations on invoices see those issued since the previous step.
                 self._new_invoices, self._new_messages = [], []
+                self._step_began = await self._clock_now()
                 await self._advance(step)
                 if step.note:
                     self._say(step.day, f"# {step.note}")
@@ -571,3 +594,7 @@ class Simulation:
 
 def _period(item: Mapping[str, Any]) -> str:
     return f"{item['start_date']}..{item['end_date']}"
+
+
+def parse_instant(text: str) -> datetime:
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))

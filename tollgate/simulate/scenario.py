@@ -75,7 +75,7 @@ ACTIONS: Mapping[str, tuple[frozenset[str], frozenset[str]]] = {
 
 EXPECTATIONS = frozenset(
     {"invoices", "preview", "account", "accounts", "authorize", "subscription", "logins", "error",
-     "messages", "attempts", "dunning"}
+     "messages", "attempts", "dunning", "standing_history"}
 )  # fmt: skip
 
 ACCOUNT_FIELDS = frozenset(
