@@ -17,7 +17,6 @@ from billing_worker.db.models import (
     Account,
     Invoice,
     PaymentMethod,
-    StandingChange,
     Subscription,
     Tenant,
 )
@@ -40,6 +39,7 @@ from billing_worker.domain.subscriptions import (
     plan_on,
     quantity_on,
 )
+from billing_worker.history import record_change
 from billing_worker.invoicer import bill_to, local_midnight, local_today, paid_for
 from billing_worker.messages import Kind, stage_message
 from billing_worker.outbox import stage_record
@@ -306,15 +306,14 @@ async def refresh_account(
     account.standing = result.standing.value
     account.standing_reason = result.reason
     if (previous, previous_reason) != (account.standing, account.standing_reason):
-        session.add(
-            StandingChange(
-                tenant_id=tenant.id,
-                account_id=account.id,
-                effective_at=now,
-                standing=account.standing,
-                reason=account.standing_reason,
-                previous_standing=previous,
-            )
+        record_change(
+            session,
+            tenant_id=tenant.id,
+            account_id=account.id,
+            effective_at=now,
+            standing=account.standing,
+            reason=account.standing_reason,
+            previous_standing=previous,
         )
     if found.source is account and (await bill_to(session, account)).id == account.id:
         _hold_billing(account, found, now)

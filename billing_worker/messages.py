@@ -9,11 +9,12 @@ reminder that day. ``billing_worker.notifier`` delivers.
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import event, select
+from sqlalchemy import event, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
@@ -32,6 +33,7 @@ class Kind(StrEnum):
 @event.listens_for(Session, "after_rollback")
 def _forget_staged(session: Session) -> None:
     session.info.pop("staged_messages", None)
+    session.info.pop(_PENDING, None)
 
 
 async def stage_message(
@@ -44,16 +46,16 @@ async def stage_message(
     now: datetime,
     *,
     known: set[str] | None = None,
-) -> Message | None:
-    """Write the message and its deliveries, unless one with ``dedup_key`` exists.
+) -> bool:
+    """Stage the message and its deliveries, unless one with ``dedup_key`` exists; they
+    are written when the transaction commits (``_write``). Returns whether it was staged.
 
-    Nothing is flushed here: a batch job writes its whole batch in one flush at the end, so
-    keys staged earlier in this transaction are remembered in the session. A batch job
+    Keys staged earlier in the transaction are remembered in the session. A batch job
     passes the keys it loaded for its accounts (``known``) instead of a query per message.
     """
     staged: set[str] = session.info.setdefault("staged_messages", set())
     if dedup_key in staged:
-        return None
+        return False
     if known is not None:
         seen = dedup_key if dedup_key in known else None
     else:
@@ -64,45 +66,54 @@ async def stage_message(
                 )
             )
     if seen is not None:
-        return None
+        return False
     staged.add(dedup_key)
-    message = Message(
-        id=new_id("msg"),
-        tenant_id=tenant.id,
-        account_id=account.id,
-        kind=kind.value,
-        dedup_key=dedup_key,
-        payload={
-            "id": "",  # set below, once the id is known
-            "type": kind.value,
-            "created_at": now.isoformat(),
-            "account": {
-                "id": account.id,
-                "external_id": account.external_id,
-                "name": account.name,
-            },
-            **details,
-        },
-        created_at=now,
-    )
-    message.payload = {**message.payload, "id": message.id}
-    session.add(message)
+    message_id = new_id("msg")
+    payload = {
+        "id": message_id,
+        "type": kind.value,
+        "created_at": now.isoformat(),
+        "account": {"id": account.id, "external_id": account.external_id, "name": account.name},
+        **details,
+    }
+    pending: _Pending = session.info.setdefault(_PENDING, _Pending())
+    pending.messages.append(
+        {"id": message_id, "tenant_id": tenant.id, "account_id": account.id,
+         "kind": kind.value, "dedup_key": dedup_key, "payload": payload, "created_at": now}
+    )  # fmt: skip
     targets = [("webhook", tenant.notify_webhook_url)] if tenant.notify_webhook_url else []
     targets += [("email", address) for address in tenant.notify_emails or ()]
     contact = account.email if tenant.notify_customer else None
     if contact and contact not in (tenant.notify_emails or ()):
         targets.append(("email", contact))
-    for channel, target in targets:
-        session.add(
-            Delivery(
-                tenant_id=tenant.id,
-                message=message,
-                channel=channel,
-                target=target,
-                status="pending",
-                attempts=0,
-                next_attempt_at=now,
-                created_at=now,
-            )
-        )
-    return message
+    pending.deliveries += [
+        {"tenant_id": tenant.id, "message_id": message_id, "channel": channel,
+         "target": target, "status": "pending", "attempts": 0, "next_attempt_at": now,
+         "created_at": now}
+        for channel, target in targets
+    ]  # fmt: skip
+    return True
+
+
+@dataclass(slots=True)
+class _Pending:
+    """Messages and deliveries staged in a transaction, inserted when it commits."""
+
+    messages: list[dict[str, Any]] = field(default_factory=list)
+    deliveries: list[dict[str, Any]] = field(default_factory=list)
+
+
+_PENDING = "pending_messages"
+
+
+@event.listens_for(Session, "before_commit")
+def _write(session: Session) -> None:
+    """One ``INSERT`` for the transaction's messages and one for their deliveries: a
+    batch job stages one per account, and an ORM object each cost it a tenth of its time."""
+    pending = session.info.pop(_PENDING, None)
+    if pending is None:
+        return
+    if pending.messages:
+        session.execute(insert(Message), pending.messages)
+    if pending.deliveries:
+        session.execute(insert(Delivery), pending.deliveries)
