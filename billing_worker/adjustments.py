@@ -190,6 +190,13 @@ async def void_invoice(
     if invoice.status not in ("open", "draft") or invoice.paid_minor > 0:
         state = "partly paid" if invoice.paid_minor > 0 else invoice.status
         raise AdjustmentError(f"invoice {invoice.id} is {state}; only an unpaid one is voided")
+    if invoice.is_summary:
+        raise AdjustmentError(f"invoice {invoice.id} sums up child invoices: void those")
+    summarized = await session.scalar(
+        select(InvoiceItem.invoice_id).where(InvoiceItem.child_invoice_id == invoice.id).limit(1)
+    )
+    if summarized is not None:
+        raise AdjustmentError(f"invoice {invoice.id} is on the parent's summary {summarized}")
     items = (
         await session.scalars(select(InvoiceItem).where(InvoiceItem.invoice_id == invoice.id))
     ).all()

@@ -290,12 +290,7 @@ async def refresh_account(
     result = found.result
     if result.standing is Standing.CANCELLED and result.dunning is not None:
         book = book or await load_book(session, tenant.id)
-        if _cancel_for_nonpayment(account, found, book, now):
-            # billing changed today: the credit (or final charge) is invoiced today, by
-            # the account that pays, not on its next billing day
-            payer = await bill_to(session, account)
-            today = local_today(now, payer.timezone)
-            payer.next_bill_on = min(payer.next_bill_on or today, today)
+        await _enter_cancelled_stage(session, account, found, book, now)
     previous, previous_reason = account.standing, account.standing_reason
     if found.source is account and await _chargeable(session, account, prefetched):
         _schedule_collection(account, found, now)
@@ -381,6 +376,20 @@ def _degraded(
     if policy.degraded_features is not None:
         features = tuple(f for f in features if f in policy.degraded_features)
     return features, read_only
+
+
+async def _enter_cancelled_stage(
+    session: AsyncSession, account: Account, found: Evaluation, book: CatalogBook, now: datetime
+) -> None:
+    """Cancel for non-payment; billing changed today, so the credit (or final charge) is
+    invoiced today by the account that pays, not on its next billing day."""
+    if not _cancel_for_nonpayment(account, found, book, now):
+        return
+    payer = await bill_to(session, account)
+    today = local_today(now, payer.timezone)
+    payer.next_bill_on = min(payer.next_bill_on or today, today)
+    if payer is not account:  # a reseller: due now, whatever its own next moment
+        payer.next_evaluation_at = min(payer.next_evaluation_at or now, now)
 
 
 def _cancel_for_nonpayment(

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select
+from sqlalchemy import exists, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from billing_worker.db.models import Account, Invoice, InvoiceItem, Tenant
@@ -80,9 +80,7 @@ async def summarize(
     children = await _children(session, parent, prefetched)
     if not children:
         return
-    covered = select(InvoiceItem.child_invoice_id).where(
-        InvoiceItem.tenant_id == tenant.id, InvoiceItem.child_invoice_id.is_not(None)
-    )
+    covered = exists().where(InvoiceItem.child_invoice_id == Invoice.id)
     pending = (
         await session.scalars(
             select(Invoice)
@@ -91,7 +89,7 @@ async def summarize(
                 Invoice.account_id.in_([c.id for c in children]),
                 Invoice.status == "open",
                 Invoice.total_minor > 0,
-                Invoice.id.not_in(covered),
+                ~covered,
             )
             .order_by(Invoice.issued_at, Invoice.id)
         )
