@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from billing_worker.catalogs import CatalogBook, NoCatalog, load_book
 from billing_worker.db.models import Account, PaymentAttempt, Tenant
-from billing_worker.domain.moments import catch_up_step
+from billing_worker.domain.moments import SAME_INSTANT_LIMIT, Member, next_in_family
 from billing_worker.entitlements import refresh_family
 from billing_worker.invoicer import bill_to, invoice_account
 from billing_worker.prefetch import Prefetched, prefetch
@@ -112,37 +112,84 @@ async def _charging(session: AsyncSession, accounts: Sequence[Account]) -> set[s
     return set(found)
 
 
-async def catch_up(session: AsyncSession, accounts: Sequence[Account], now: datetime) -> int:
-    """Process every due moment of each (locked) account up to ``now``, in time order and
-    each as of its own instant. Returns the number of invoices issued.
-
-    An account with a charge due (not yet made) or in flight waits: the charge's outcome
-    comes first. (A crashed charge stays ``pending`` until the reconciler settles it,
-    ``reconcile_after`` later.)
-    """
-    prefetched = await prefetch(session, accounts)
-    books = _Books(session)
-    charging = await _charging(session, accounts)
-    invoices = 0
+async def _families(session: AsyncSession, accounts: Sequence[Account]) -> list[Account]:
+    """The heads of the batch's families: each account without a parent, and the parent of
+    each child. A parent is locked after its child here, against the usual order, so it is
+    taken only if free (``SKIP LOCKED``); a busy one waits for the next pass."""
+    heads: dict[str, Account] = {}
     for account in accounts:
-        if account.id in charging or (account.collect_at is not None and account.collect_at <= now):
-            continue
-        tenant, book = await books.of(account)
-        at: datetime | None = min(account.next_evaluation_at or now, now)
-        repeats = 0
-        while at is not None:
-            invoices += await _process(session, tenant, book, account, at, prefetched)
-            step = catch_up_step(
-                processed=at,
-                following=account.next_evaluation_at,
-                now=now,
-                charge_pending=account.collect_at is not None,
-                repeats=repeats,
+        if account.parent_id is None:
+            heads.setdefault(account.id, account)
+        elif account.parent_id not in heads:
+            parent = await session.scalar(
+                select(Account)
+                .where(Account.tenant_id == account.tenant_id, Account.id == account.parent_id)
+                .with_for_update(skip_locked=True)
             )
-            if step.stop == "no_progress":
-                log.warning("scheduler.no_progress account=%s at=%s", account.id, at.isoformat())
-                await _process(session, tenant, book, account, now, prefetched)
-            repeats = repeats + 1 if step.at == at else 0
-            at = step.at
+            if parent is not None:
+                heads[parent.id] = parent
+    return list(heads.values())
+
+
+async def catch_up(session: AsyncSession, accounts: Sequence[Account], now: datetime) -> int:
+    """Process every due moment of each (locked) account's family up to ``now``, in time
+    order across the family and each as of its own instant. Returns the number of invoices
+    issued.
+
+    A parent and its children are caught up together (``domain.moments.next_in_family``):
+    the parent's summary lists its children's invoices and a delegating child's standing
+    follows the parent's. A family with a charge due (not yet made) or in flight waits: the
+    charge's outcome comes first. (A crashed charge stays ``pending`` until the reconciler
+    settles it, ``reconcile_after`` later.)
+    """
+    heads = await _families(session, accounts)
+    prefetched = await prefetch(session, heads)
+    families = [[head, *prefetched.children.get(head.id, [])] for head in heads]
+    charging = await _charging(session, [m for family in families for m in family])
+    books = _Books(session)
+    invoices = 0
+    for family in families:
+        if not any(m.id in charging for m in family):
+            invoices += await _catch_up_family(session, books, family, now, prefetched)
     await session.flush()
+    return invoices
+
+
+def _charge_due(family: Sequence[Account], now: datetime) -> bool:
+    return any(m.collect_at is not None and m.collect_at <= now for m in family)
+
+
+async def _catch_up_family(
+    session: AsyncSession,
+    books: _Books,
+    family: Sequence[Account],
+    now: datetime,
+    prefetched: Prefetched,
+) -> int:
+    by_id = {m.id: m for m in family}
+    processed: dict[str, datetime] = {}
+    repeats: dict[str, int] = {}
+    done: set[str] = set()
+    invoices = 0
+    while not _charge_due(family, now):
+        members = [
+            Member(key=m.id, due=None if m.id in done else m.next_evaluation_at,
+                   processed=processed.get(m.id))
+            for m in family
+        ]  # fmt: skip
+        pick = next_in_family(members, now)
+        if pick is None:
+            break
+        key, at = pick
+        account = by_id[key]
+        tenant, book = await books.of(account)
+        invoices += await _process(session, tenant, book, account, at, prefetched)
+        repeats[key] = repeats.get(key, 0) + 1 if processed.get(key) == at else 0
+        processed[key] = at
+        due = account.next_evaluation_at
+        if repeats[key] >= SAME_INSTANT_LIMIT and due is not None and due <= at:
+            # a rule that never settles: evaluate as of now and leave it, rather than spin
+            log.warning("scheduler.no_progress account=%s at=%s", key, at.isoformat())
+            await _process(session, tenant, book, account, now, prefetched)
+            done.add(key)
     return invoices

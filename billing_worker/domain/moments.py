@@ -11,11 +11,14 @@ would have reached.
 
 Only the *next* moment can be known in advance: what a moment does (an invoice issued, a
 charge declined, a stage entered) decides the ones after it. So the worker asks
-``next_moment`` after each one, applies it, and asks again.
+``next_moment`` after each one, applies it, and asks again -- across a parent and its
+children at once (``next_in_family``), since they depend on each other. A charge that
+becomes due stops the catch-up until it is made: its outcome decides the later moments.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
@@ -64,51 +67,37 @@ def next_moment(
     return Moment(at=at, due=frozenset(due for due, when in known.items() if when == at))
 
 
-@dataclass(frozen=True, kw_only=True, slots=True)
-class CatchUp:
-    """The next instant to process while catching an account up to ``now``, if any."""
-
-    at: datetime | None
-    #: Why the catch-up stops here (None while there is more to do).
-    stop: str | None
-
-
-#: How many times one instant may be processed again (a hold that begins or ends asks for
-#: the day to be invoiced once more at the same instant); more means a rule that never
-#: settles, and the catch-up moves on rather than spin.
+#: How many times in a row one account may be processed at the same instant (a hold that
+#: begins or ends asks for the day to be invoiced once more at that instant); more means a
+#: rule that never settles, and the catch-up moves on rather than spin.
 SAME_INSTANT_LIMIT = 4
 
 
-def catch_up_step(
-    *,
-    processed: datetime,
-    following: datetime | None,
-    now: datetime,
-    charge_pending: bool,
-    repeats: int,
-) -> CatchUp:
-    """Decide what a catch-up does after processing the moment ``processed``.
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Member:
+    """One account of a family (a parent and its children) being caught up together."""
 
-    Args:
-        processed: the instant just processed.
-        following: the account's next due moment after processing it.
-        now: the instant the account is being caught up to.
-        charge_pending: a charge became due at ``processed``; its outcome (a payment or a
-            decline) decides what the later moments do, so the collector must make it,
-            as of ``processed``, before the account goes further.
-        repeats: how many times in a row ``processed`` has been processed already.
+    key: str
+    #: The member's next due moment (None: none).
+    due: datetime | None
+    #: The last instant it was processed at in this catch-up (None: not yet).
+    processed: datetime | None = None
 
-    Returns:
-        The next instant to process, or why to stop.
+
+def next_in_family(members: Sequence[Member], now: datetime) -> tuple[str, datetime] | None:
+    """Which member to process next, and as of when: the earliest due moment of any member
+    up to ``now`` (never before an instant that member was already processed at).
+
+    A parent and its children depend on each other -- the parent's summary lists the
+    children's invoices, a delegating child's standing follows the parent's -- so they
+    are caught up together, one instant at a time across the family, as a worker awake at
+    every moment would have seen them. Ties go to the member listed first (the parent).
     """
-    if charge_pending:
-        return CatchUp(at=None, stop="charge_pending")
-    if following is None or following > now:
-        return CatchUp(at=None, stop="caught_up")
-    if following > processed:
-        return CatchUp(at=following, stop=None)
-    # Due again at (or, by a local date, before) the instant just processed: time never
-    # goes back, so the same instant is processed once more.
-    if repeats < SAME_INSTANT_LIMIT:
-        return CatchUp(at=processed, stop=None)
-    return CatchUp(at=None, stop="no_progress")
+    best: tuple[datetime, int, str] | None = None
+    for order, member in enumerate(members):
+        if member.due is None or member.due > now:
+            continue
+        at = max(member.due, member.processed) if member.processed else member.due
+        if best is None or (at, order) < best[:2]:
+            best = (at, order, member.key)
+    return (best[2], best[0]) if best is not None else None

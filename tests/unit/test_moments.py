@@ -6,14 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from billing_worker.domain.moments import (
-    SAME_INSTANT_LIMIT,
-    CatchUp,
-    Due,
-    Moment,
-    catch_up_step,
-    next_moment,
-)
+from billing_worker.domain.moments import Due, Member, Moment, next_in_family, next_moment
 
 T = datetime(2027, 1, 31, tzinfo=UTC)
 DAY = timedelta(days=1)
@@ -43,35 +36,21 @@ NOW = T + 26 * DAY
 
 
 @pytest.mark.parametrize(
-    ("following", "charge_pending", "repeats", "expected"),
+    ("members", "expected"),
     [
-        # the next moment is before now: go there, as of then
-        (T + DAY, False, 0, CatchUp(at=T + DAY, stop=None)),
+        # nothing due before now
+        ([Member(key="hq", due=NOW + DAY), Member(key="kid", due=None)], None),
+        # the earliest due member goes first, as of its own moment
+        ([Member(key="hq", due=T + 2 * DAY), Member(key="kid", due=T + DAY)], ("kid", T + DAY)),
+        # a tie goes to the member listed first: the parent
+        ([Member(key="hq", due=T), Member(key="kid", due=T)], ("hq", T)),
+        # due (by a local date) before an instant it was processed at: that instant, never back
+        ([Member(key="hq", due=T - DAY, processed=T)], ("hq", T)),
         # exactly now is still due
-        (NOW, False, 0, CatchUp(at=NOW, stop=None)),
-        # after now, or never: caught up
-        (NOW + DAY, False, 0, CatchUp(at=None, stop="caught_up")),
-        (None, False, 0, CatchUp(at=None, stop="caught_up")),
-        # a charge became due: its outcome decides the later moments, so stop for it
-        (T + DAY, True, 0, CatchUp(at=None, stop="charge_pending")),
-        # due again at the same instant (a hold asks for the day to be invoiced again),
-        # or by a local date at an earlier one: the same instant once more, never back
-        (T, False, 0, CatchUp(at=T, stop=None)),
-        (T - DAY, False, 1, CatchUp(at=T, stop=None)),
-        # a rule that never settles does not spin
-        (T, False, SAME_INSTANT_LIMIT, CatchUp(at=None, stop="no_progress")),
+        ([Member(key="hq", due=NOW)], ("hq", NOW)),
     ],
 )
-def test_a_catch_up_step(
-    following: datetime | None, charge_pending: bool, repeats: int, expected: CatchUp
+def test_a_family_is_caught_up_one_instant_at_a_time(
+    members: list[Member], expected: tuple[str, datetime] | None
 ) -> None:
-    assert (
-        catch_up_step(
-            processed=T,
-            following=following,
-            now=NOW,
-            charge_pending=charge_pending,
-            repeats=repeats,
-        )
-        == expected
-    )
+    assert next_in_family(members, NOW) == expected
