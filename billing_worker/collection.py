@@ -129,6 +129,11 @@ async def record_result(
             return
         if result.outcome is Outcome.UNKNOWN:
             attempt.status, attempt.reason, attempt.updated_at = "unknown", result.reason, now
+            # no outcome to wait for: the account owes the invoice until the reconciler
+            # learns more, so it is re-evaluated as of the charge's moment
+            account = await session.get(Account, attempt.account_id)
+            if account is not None:
+                account.next_evaluation_at = min(account.next_evaluation_at or at, at)
             return
         succeeded = result.outcome is Outcome.SUCCEEDED
         event = charge_event(

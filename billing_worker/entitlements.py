@@ -294,8 +294,8 @@ async def refresh_account(
     previous, previous_reason = account.standing, account.standing_reason
     if found.source is account and await _chargeable(session, account, prefetched):
         _schedule_collection(account, found, now)
-        if _charging_now(account, result, previous, now):
-            result = replace(result, standing=Standing(previous), reason=previous_reason)
+        if _charging_now(account, result, now):
+            result = replace(result, standing=Standing.ACTIVE, reason=_REASONS_ACTIVE)
             found = replace(found, result=result)
     account.ent_version += 1
     account.standing = result.standing.value
@@ -497,15 +497,19 @@ def _owed(found: Evaluation) -> str | None:
     return str(sum(owing[1:], owing[0]).amount) if owing else None
 
 
-def _charging_now(account: Account, result: StandingResult, previous: str, now: datetime) -> bool:
-    """Whether a charge for an invoice falling due right now is being made: an account in
-    good standing then keeps it until the charge's outcome (a renewal paid by card never
-    shows as owing; a decline puts the account in grace at once), as a subscription stays
-    active while its invoice's payment is attempted."""
+#: The reason of an account in good standing.
+_REASONS_ACTIVE = "in_good_standing"
+
+
+def _charging_now(account: Account, result: StandingResult, now: datetime) -> bool:
+    """Whether a charge for an invoice falling due right now is being made: the account is
+    then in good standing until the charge's outcome (a renewal paid by card never shows
+    as owing; a decline puts the account in grace at once), as a subscription stays active
+    while its invoice's payment is attempted. Grace at 0 days past due grants the same
+    access, so no gateway decision depends on it."""
     ladder = result.dunning
     return (
         account.collect_at == now
-        and previous == Standing.ACTIVE.value
         and result.standing is Standing.GRACE
         and ladder is not None
         and ladder.days_past_due == 0
