@@ -15,6 +15,7 @@ import redis.asyncio as aioredis
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from billing_worker.batches import bring_up_to
 from billing_worker.db.models import Account, ApiKey, Tenant, User
 from billing_worker.entitlements import refresh_account
 from billing_worker.outbox import stage_api_key, stage_user
@@ -77,6 +78,9 @@ def _refresh(now: datetime) -> Visit[Account]:
         tenant = await session.get(Tenant, account.tenant_id)
         if tenant is None:
             raise LookupError(f"account {account.id} has no tenant")
+        # moments the scheduler has not reached yet are processed first, each as of its
+        # own instant, so rebuilding the view never skips one
+        await bring_up_to(session, account, now)
         await refresh_account(session, tenant, account, now)
 
     return visit
