@@ -19,7 +19,7 @@ from billing_worker.db.models import Account, Invoice, InvoiceEvent, InvoiceItem
 from billing_worker.domain.calendar import Span
 from billing_worker.domain.invoicing import Item, ItemKind, assemble
 from billing_worker.ids import new_id
-from billing_worker.invoicer import local_midnight, local_today
+from billing_worker.invoicer import item_row, local_midnight, local_today
 from shared.money import Money
 
 
@@ -79,26 +79,7 @@ async def _issue(
     )
     session.add(invoice)
     await session.flush()
-    for item in assembled.items:
-        session.add(
-            InvoiceItem(
-                id=new_id("ii"),
-                tenant_id=account.tenant_id,
-                invoice_id=invoice.id,
-                account_id=account.id,
-                subscription_id=item.subscription_id,
-                kind=item.kind.value,
-                start_date=item.span.start,
-                end_date=item.span.end,
-                amount_minor=item.amount.minor,
-                currency=item.amount.currency,
-                rate=item.rate,
-                plan=item.plan,
-                phase=item.phase.value if item.phase else None,
-                quantity=item.quantity,
-                linked_item_id=item.linked_to,
-            )
-        )
+    session.add_all(item_row(item, invoice) for item in assembled.items)
     if not draft:
         account.credit_minor = assembled.credit_after.minor
     await session.flush()

@@ -283,23 +283,7 @@ async def _issue(
     if prefetched is None:
         await session.flush()
     for item in draft.items:
-        row = InvoiceItem(
-            id=new_id("ii"),
-            tenant_id=tenant.id,
-            invoice_id=invoice.id,
-            account_id=account.id,
-            subscription_id=item.subscription_id,
-            kind=item.kind.value,
-            start_date=item.span.start,
-            end_date=item.span.end,
-            amount_minor=item.amount.minor,
-            currency=item.amount.currency,
-            rate=item.rate,
-            plan=item.plan,
-            phase=item.phase.value if item.phase else None,
-            quantity=item.quantity,
-            linked_item_id=item.linked_to,
-        )
+        row = item_row(item, invoice)
         session.add(row)
         if prefetched is not None and row.subscription_id is not None:
             # a later moment of the same batch must see what this one billed
@@ -317,6 +301,27 @@ async def _issue(
     elif status != "draft":
         await apply_account_credit(session, account)
     return invoice
+
+
+def item_row(item: Item, invoice: Invoice) -> InvoiceItem:
+    """The stored line of ``item`` on ``invoice`` (the one place items become rows)."""
+    return InvoiceItem(
+        id=new_id("ii"),
+        tenant_id=invoice.tenant_id,
+        invoice_id=invoice.id,
+        account_id=invoice.account_id,
+        subscription_id=item.subscription_id,
+        kind=item.kind.value,
+        start_date=item.span.start,
+        end_date=item.span.end,
+        amount_minor=item.amount.minor,
+        currency=item.amount.currency,
+        rate=item.rate,
+        plan=item.plan,
+        phase=item.phase.value if item.phase else None,
+        quantity=item.quantity,
+        linked_item_id=item.linked_to,
+    )
 
 
 async def commit_invoice(
