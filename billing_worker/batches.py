@@ -155,6 +155,12 @@ async def catch_up(session: AsyncSession, accounts: Sequence[Account], now: date
     return invoices
 
 
+#: At most this many moments of one family in one pass (one transaction): years of missed
+#: moments (a back-dated subscription) are caught up over several passes, in order, while
+#: the worker stays responsive to every other account.
+MOMENTS_PER_PASS = 400
+
+
 def _charge_due(family: Sequence[Account], now: datetime) -> bool:
     return any(m.collect_at is not None and m.collect_at <= now for m in family)
 
@@ -171,7 +177,9 @@ async def _catch_up_family(
     repeats: dict[str, int] = {}
     done: set[str] = set()
     invoices = 0
-    while not _charge_due(family, now):
+    for _ in range(MOMENTS_PER_PASS):
+        if _charge_due(family, now):
+            break
         members = [
             Member(key=m.id, due=None if m.id in done else m.next_evaluation_at,
                    processed=processed.get(m.id))

@@ -5,8 +5,10 @@ from __future__ import annotations
 import asyncio
 from datetime import timedelta
 
+import pytest
 from sqlalchemy import func, select
 
+from billing_worker import batches
 from billing_worker.db.engine import create_engine, session_factory
 from billing_worker.db.models import Invoice, InvoiceItem
 from billing_worker.scheduler import run_due
@@ -65,3 +67,46 @@ async def test_racing_invoice_runs_bill_each_period_once(stack: Stack, database_
     assert sorted(n for _account, n in counts) == [4, 4, 4]
     assert sorted(n for _account, n in items) == [4, 4, 4]
     assert periods == []
+
+
+async def test_a_long_catch_up_is_split_over_passes_and_bills_each_period_once(
+    stack: Stack, database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(batches, "MOMENTS_PER_PASS", 10)
+    tenant = await stack.new_tenant()
+    account = await stack.customer(tenant, "late")
+    later = ManualClock(SystemClock().now() + timedelta(days=370))  # a year the worker missed
+    engine = create_engine(database_url)
+    try:
+        sessions = session_factory(engine)
+
+        async def invoices() -> int:
+            async with sessions() as session:
+                found = await session.scalar(
+                    select(func.count()).where(Invoice.account_id == account)
+                )
+                return int(found or 0)
+
+        await run_due(sessions, later)
+        after_one_pass = await invoices()
+        passes = 1
+        while await run_due(sessions, later):
+            passes += 1
+            assert passes < 200, "the catch-up never finished"
+        # 10 moments a pass (a month's invoice, daily reminders, the suspension): more than
+        # one pass, and in the end the first month plus the twelve or thirteen months after
+        # it, each invoiced once
+        assert after_one_pass < await invoices()
+        assert await invoices() in (13, 14)
+        async with sessions() as session:
+            twice = (
+                await session.execute(
+                    select(InvoiceItem.start_date, func.count())
+                    .where(InvoiceItem.account_id == account, InvoiceItem.kind == "recurring")
+                    .group_by(InvoiceItem.start_date)
+                    .having(func.count() > 1)
+                )
+            ).all()
+        assert twice == []
+    finally:
+        await engine.dispose()
