@@ -39,6 +39,7 @@ from tollgate.simulate.stack import running_stack
 
 START = date(2027, 1, 1)
 _ID = re.compile(r"\b[a-z]+_[0-9a-f]{12,}\b")
+_STEP = re.compile(r"steps\[\d+\]")
 CATALOG = Path(__file__).parents[1] / "scenarios" / "catalogs" / "standard.yaml"
 PLANS = ("pro-monthly", "basic-weekly", "pro-trial", "pro-intro", "pro-annual", "basic-daily")
 CARDS = ("tok_sandbox_success", "tok_sandbox_insufficient_funds", "tok_sandbox_declines_2",
@@ -182,8 +183,13 @@ async def _tell(story: dict[str, Any], database_url: str, redis_url: str) -> Any
         )  # fmt: skip
         if not await simulation.run():
             failure = out.getvalue().splitlines()
-            # where it stopped and why, ids masked (each run makes its own)
-            return [_ID.sub("<id>", line) for line in failure if line.startswith("FAILED")]
+            # where it stopped (the day: the jumping story has more steps) and why, ids
+            # masked (each run makes its own)
+            return [
+                _STEP.sub("steps[…]", _ID.sub("<id>", line))
+                for line in failure
+                if line.startswith("FAILED")
+            ]
         return await simulation.snapshot()
 
 
