@@ -195,10 +195,10 @@ async def _tell(story: dict[str, Any], database_url: str, redis_url: str) -> Any
 
 def _no_loops(snapshot: Any, life: dict[str, Any]) -> None:
     """Billing and standing never feed back into each other: no day is billed twice (net
-    of repairs), and an instant with no action changes the standing at most once (a
-    renewal charged by card does not flip it to grace and back). An action's instant may
-    change it once more: the action, then what it made due, such as the invoice of
-    billing resumed after a hold."""
+    of repairs), and an instant with no outside event changes the standing at most once (a
+    renewal charged by card does not flip it to grace and back). An action or a charge's
+    outcome may change it once more: the action (or the time), then its consequence, such
+    as the invoice of billing resumed after a hold, or a declined card."""
     if not isinstance(snapshot, dict):
         return  # the story stopped: the equivalence check compares where and why
     account = snapshot["ed"]
@@ -220,8 +220,11 @@ def _no_loops(snapshot: Any, life: dict[str, Any]) -> None:
         if standing != previous:  # a new reason for the same standing is no change of it
             changes[effective_at] = changes.get(effective_at, 0) + 1
         previous = standing
+    # a charge's outcome is an outside event too (a resume at midnight: active while the
+    # resumed period is charged, then grace when the card is declined)
+    outcomes = [a[0] for a in account["attempts"] if a[1] in ("declined", "failed", "succeeded")]
     for instant, n in changes.items():
-        allowed = 1 + (instant[:14] in actions)
+        allowed = 1 + (instant[:14] in actions) + outcomes.count(instant)
         assert n <= allowed, f"{n} standing changes at {instant}: {account['standing_history']}"
 
 
