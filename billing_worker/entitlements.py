@@ -342,7 +342,7 @@ async def refresh_account(
     )
     # Due again at once rather than in the past (a local day that began before ``now``):
     # an account is never processed as of an instant before one it was processed at.
-    account.next_evaluation_at = max(moment.at, now) if moment else None
+    account.next_evaluation_at = max(moment, now) if moment else None
     features, read_only = access.features, False
     if published.standing is Standing.DEGRADED:
         features, read_only = _degraded(tenant, found.policy, features)

@@ -21,25 +21,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from enum import StrEnum
-
-
-class Due(StrEnum):
-    """Why an account is due at a moment."""
-
-    #: Something becomes billable (a period in advance, a period in arrear, a phase).
-    BILLING = "billing"
-    #: The dunning ladder's answer changes: a stage, a reminder, a retry, a due date.
-    DUNNING = "dunning"
-    #: A subscription's dates change what is granted (a trial ends, a pause, a term).
-    ACCESS = "access"
-
-
-@dataclass(frozen=True, kw_only=True, slots=True)
-class Moment:
-    at: datetime
-    #: Every reason the account is due at ``at`` (several can fall on one instant).
-    due: frozenset[Due]
 
 
 def next_moment(
@@ -47,24 +28,19 @@ def next_moment(
     billing: datetime | None,
     dunning: datetime | None,
     access: datetime | None,
-) -> Moment | None:
+) -> datetime | None:
     """The earliest instant at which the account's billing or standing can change.
 
     Args:
-        billing: the start of the next local day on which something becomes billable.
+        billing: the start of the next local day on which something becomes billable
+            (or a parent's summary draft commits itself).
         dunning: the ladder's next change (``standing.StandingResult.next_change_at``).
         access: the next change of what the subscriptions grant.
 
     Returns:
-        The moment, with every reason that falls on it; None when nothing will change
-        without an event.
+        That instant; None when nothing will change without an event.
     """
-    candidates = {Due.BILLING: billing, Due.DUNNING: dunning, Due.ACCESS: access}
-    known = {due: at for due, at in candidates.items() if at is not None}
-    if not known:
-        return None
-    at = min(known.values())
-    return Moment(at=at, due=frozenset(due for due, when in known.items() if when == at))
+    return min((at for at in (billing, dunning, access) if at is not None), default=None)
 
 
 #: How many times in a row one account may be processed at the same instant (a hold that
