@@ -18,8 +18,7 @@ from billing_worker.billing import apply_account_credit
 from billing_worker.db.models import Account, Invoice, InvoiceEvent, InvoiceItem, Tenant
 from billing_worker.domain.calendar import Span
 from billing_worker.domain.invoicing import Item, ItemKind, assemble
-from billing_worker.ids import new_id
-from billing_worker.invoicer import item_row, local_midnight, local_today
+from billing_worker.invoicer import item_row, local_today, new_invoice
 from shared.money import Money
 
 
@@ -65,18 +64,7 @@ async def _issue(
     assembled = assemble(items, credit=Money.zero(account.currency) if draft else credit, day=day)
     assert assembled is not None
     status = "draft" if draft else ("open" if assembled.total.is_positive() else "paid")
-    invoice = Invoice(
-        id=new_id("inv"),
-        tenant_id=account.tenant_id,
-        account_id=account.id,
-        invoice_date=day,
-        issued_at=now,
-        due_at=local_midnight(day + timedelta(days=account.net_terms_days), account.timezone),
-        currency=account.currency,
-        total_minor=assembled.total.minor,
-        paid_minor=0,
-        status=status,
-    )
+    invoice = new_invoice(account, day, now, total=assembled.total, status=status)
     session.add(invoice)
     await session.flush()
     session.add_all(item_row(item, invoice) for item in assembled.items)
@@ -202,7 +190,7 @@ async def void_invoice(
 
 
 async def write_off(
-    session: AsyncSession, invoice: Invoice, reason: str | None, now: datetime
+    session: AsyncSession, account: Account, invoice: Invoice, reason: str | None, now: datetime
 ) -> None:
     if invoice.status != "open":
         raise AdjustmentError(f"invoice {invoice.id} is {invoice.status}; only open ones")
@@ -211,7 +199,7 @@ async def write_off(
 
 
 async def undo_write_off(
-    session: AsyncSession, invoice: Invoice, reason: str | None, now: datetime
+    session: AsyncSession, account: Account, invoice: Invoice, reason: str | None, now: datetime
 ) -> None:
     """Owe a written-off invoice again (it counts for dunning from its due date)."""
     if invoice.status != "written_off":

@@ -267,18 +267,7 @@ async def _issue(
     if draft is None:
         return None
     status = "draft" if tenant.draft_invoices else ("open" if draft.total.is_positive() else "paid")
-    invoice = Invoice(
-        id=new_id("inv"),
-        tenant_id=tenant.id,
-        account_id=account.id,
-        invoice_date=day,
-        issued_at=now,
-        due_at=local_midnight(day + timedelta(days=account.net_terms_days), account.timezone),
-        currency=account.currency,
-        total_minor=draft.total.minor,
-        paid_minor=0,
-        status=status,
-    )
+    invoice = new_invoice(account, day, now, total=draft.total, status=status)
     session.add(invoice)
     if prefetched is None:
         await session.flush()
@@ -301,6 +290,31 @@ async def _issue(
     elif status != "draft":
         await apply_account_credit(session, account)
     return invoice
+
+
+def new_invoice(
+    account: Account,
+    day: date,
+    now: datetime,
+    *,
+    total: Money,
+    status: str,
+    is_summary: bool = False,
+) -> Invoice:
+    """An invoice of ``account`` dated ``day``, issued ``now`` and due after its terms."""
+    return Invoice(
+        id=new_id("inv"),
+        tenant_id=account.tenant_id,
+        account_id=account.id,
+        invoice_date=day,
+        issued_at=now,
+        due_at=local_midnight(day + timedelta(days=account.net_terms_days), account.timezone),
+        currency=account.currency,
+        total_minor=total.minor,
+        paid_minor=0,
+        status=status,
+        is_summary=is_summary,
+    )
 
 
 def item_row(item: Item, invoice: Invoice) -> InvoiceItem:

@@ -20,8 +20,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from billing_worker.db.models import Account, Invoice, InvoiceItem, Tenant
 from billing_worker.ids import new_id
-from billing_worker.invoicer import commit_invoice, local_midnight, local_today
+from billing_worker.invoicer import commit_invoice, local_midnight, local_today, new_invoice
 from billing_worker.prefetch import Prefetched
+from shared.money import Money
 
 
 def delegates(parent: Account, children: Sequence[Account]) -> list[Account]:
@@ -99,7 +100,8 @@ async def summarize(
         today = local_today(now, parent.timezone)
         draft = next((d for d in drafts if d.invoice_date == today), None)
         if draft is None:
-            draft = _new_draft(parent, today, now)
+            zero = Money.zero(parent.currency)
+            draft = new_invoice(parent, today, now, total=zero, status="draft", is_summary=True)
             session.add(draft)
             drafts.append(draft)
             await session.flush()
@@ -126,22 +128,6 @@ async def summarize(
             if prefetched is not None and parent.id in prefetched.accounts:
                 if draft.status == "open":  # owed from now: the standing sees it at once
                     prefetched.open_invoices[parent.id].append(draft)
-
-
-def _new_draft(parent: Account, day: date, now: datetime) -> Invoice:
-    return Invoice(
-        id=new_id("inv"),
-        tenant_id=parent.tenant_id,
-        account_id=parent.id,
-        invoice_date=day,
-        issued_at=now,
-        due_at=local_midnight(day + timedelta(days=parent.net_terms_days), parent.timezone),
-        currency=parent.currency,
-        total_minor=0,
-        paid_minor=0,
-        status="draft",
-        is_summary=True,
-    )
 
 
 async def next_commit(

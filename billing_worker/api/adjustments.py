@@ -3,6 +3,9 @@ and its undoing, and the invoice history that records them."""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+from datetime import datetime
+
 from aiohttp import web
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -147,18 +150,16 @@ async def adjust_item(request: web.Request) -> web.Response:
     return respond(out, 201)
 
 
-async def _change_status(request: web.Request, action: str) -> web.Response:
+StatusChange = Callable[[AsyncSession, Account, Invoice, str | None, datetime], Awaitable[None]]
+
+
+async def _change_status(request: web.Request, change: StatusChange) -> web.Response:
     body = await decode(request, schemas.WriteOffIn)
     now = request.app[CLOCK].now()
     async with request.app[SESSIONS]() as session, session.begin():
         tenant, account, invoice = await _locked_invoice(session, request)
         try:
-            if action == "void":
-                await adjustments.void_invoice(session, account, invoice, body.reason, now)
-            elif action == "write_off":
-                await adjustments.write_off(session, invoice, body.reason, now)
-            else:
-                await adjustments.undo_write_off(session, invoice, body.reason, now)
+            await change(session, account, invoice, body.reason, now)
         except adjustments.AdjustmentError as exc:
             raise Conflict(str(exc)) from exc
         await refresh_family(session, tenant, account, now)
@@ -178,7 +179,7 @@ async def _change_status(request: web.Request, action: str) -> web.Response:
     errors=(404, 409),
 )
 async def void(request: web.Request) -> web.Response:
-    return await _change_status(request, "void")
+    return await _change_status(request, adjustments.void_invoice)
 
 
 @router.route(
@@ -191,7 +192,7 @@ async def void(request: web.Request) -> web.Response:
     errors=(404, 409),
 )
 async def write_off(request: web.Request) -> web.Response:
-    return await _change_status(request, "write_off")
+    return await _change_status(request, adjustments.write_off)
 
 
 @router.route(
@@ -204,7 +205,7 @@ async def write_off(request: web.Request) -> web.Response:
     errors=(404, 409),
 )
 async def undo_write_off(request: web.Request) -> web.Response:
-    return await _change_status(request, "undo")
+    return await _change_status(request, adjustments.undo_write_off)
 
 
 @router.route(

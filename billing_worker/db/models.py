@@ -289,8 +289,8 @@ class InvoiceEvent(Base):
     )
     tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id"))
     invoice_id: Mapped[str] = mapped_column(ForeignKey("invoices.id"))
-    #: "issued", "credited", "charged", "item_adjusted", "voided", "written_off",
-    #: "write_off_undone".
+    #: "credited", "charged", "item_adjusted", "voided", "written_off", "write_off_undone"
+    #: (issuing is the invoice's own ``issued_at``).
     action: Mapped[str] = mapped_column(String(32))
     amount_minor: Mapped[int | None] = mapped_column(BigInteger)
     reason: Mapped[str | None] = mapped_column(String(200))
