@@ -136,8 +136,14 @@ async def test_a_declined_card_is_reported_by_signed_webhook_and_email(
         verify(secret, header, raw, time.time())  # signed with the tenant's secret
         kinds.add(orjson.loads(raw)["type"])
     assert kinds == {"payment_due", "payment_failed"}
+
+    # The receiver answers before the notifier records the delivery: wait for the log.
+    async def all_delivered() -> bool:
+        messages = (await _get(stack, tenant, "/v1/messages"))["data"]
+        return all(d["status"] == "delivered" for m in messages for d in m["deliveries"])
+
+    await stack.eventually(all_delivered, within=10)
     messages = (await _get(stack, tenant, "/v1/messages"))["data"]
-    assert all(d["status"] == "delivered" for m in messages for d in m["deliveries"])
     assert {
         d["attempts"] for m in messages for d in m["deliveries"] if d["channel"] == "webhook"
     } <= {
