@@ -18,12 +18,13 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, select
+from sqlalchemy import and_, func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from billing_worker.db.models import Account, Invoice, PaymentAttempt, PaymentMethod
 from billing_worker.ids import new_id
 from billing_worker.jobs import has_rows, repeat
+from billing_worker.parking import batch_or_apart, describe, transient
 from billing_worker.payment_queue import FAILED, SUCCEEDED, apply_event, charge_event, enqueue
 from billing_worker.providers import ChargeResult, Outcome, PaymentProvider
 from shared.clock import Clock
@@ -123,6 +124,29 @@ async def record_result(
     (default ``now``: the charge's due moment when the collector made it); an unknown
     answer marks the attempt ``unknown`` for the reconciler."""
     at = effective or now
+    try:
+        await _record(sessions, attempt_id, result, now, source=source, at=at, apply=True)
+    except Exception as exc:
+        if transient(exc):
+            raise
+        # Applying the answer failed on the account's data: keep the answer, parked.
+        log.error("collection.apply_failed attempt=%s", attempt_id, exc_info=exc)
+        await _record(
+            sessions, attempt_id, result, now, source=source, at=at, apply=False, error=exc
+        )
+
+
+async def _record(
+    sessions: async_sessionmaker[AsyncSession],
+    attempt_id: str,
+    result: ChargeResult,
+    now: datetime,
+    *,
+    source: str,
+    at: datetime,
+    apply: bool,
+    error: Exception | None = None,
+) -> None:
     async with sessions() as session, session.begin():
         attempt = await session.get(PaymentAttempt, attempt_id, with_for_update=True)
         if attempt is None or attempt.status not in ("pending", "unknown"):
@@ -141,7 +165,9 @@ async def record_result(
             reference=result.reference, reason=result.reason, hard=result.hard,
         )  # fmt: skip
         event.received_at = now
-        if await enqueue(session, event):
+        if error is not None:
+            event.parked_at, event.parked_error = now, describe(error)
+        if await enqueue(session, event) and apply:
             await apply_event(session, event, at)
 
 
@@ -152,6 +178,11 @@ async def _charge(charge: Charge, seconds: float) -> ChargeResult:
     except (TimeoutError, OSError) as exc:
         log.warning("collection.charge_unanswered key=%s: %r", charge.key, exc)
         return ChargeResult(Outcome.UNKNOWN, "timeout")
+    except Exception:
+        # Whatever the provider's client raised, the charge may or may not have been
+        # made: the reconciler asks the provider under the same key.
+        log.exception("collection.provider_error key=%s", charge.key)
+        return ChargeResult(Outcome.UNKNOWN, "provider_error")
 
 
 async def collect_due(
@@ -164,19 +195,37 @@ async def collect_due(
 ) -> int:
     """Charge one batch of accounts whose collection is due; returns how many charges."""
     now = clock.now()
-    if not await has_rows(sessions, Account.collect_at <= now):
+    due = and_(Account.collect_at <= now, Account.parked_at.is_(None))
+    if not await has_rows(sessions, due):
         return 0
     charges: list[Charge] = []
-    async with sessions() as session, session.begin():
-        accounts = (
-            await session.scalars(
-                select(Account)
-                .where(Account.collect_at <= now)
-                .order_by(Account.collect_at)
-                .limit(batch)
-                .with_for_update(skip_locked=True)
-            )
-        ).all()
+
+    async def claim(session: AsyncSession, only: str | None) -> Sequence[Account]:
+        query = select(Account).where(due).order_by(Account.collect_at)
+        if only is not None:
+            query = query.where(Account.id == only)
+        return (await session.scalars(query.limit(batch).with_for_update(skip_locked=True))).all()
+
+    async def plan(session: AsyncSession, accounts: Sequence[Account]) -> None:
+        charges.extend(await _plan_charges(session, accounts, providers, now))
+
+    claimed = await batch_or_apart(sessions, claim, plan, "collector", now)
+    for charge in charges:
+        result = await _charge(charge, provider_timeout)
+        await record_result(sessions, charge.attempt_id, result, now, effective=charge.due_at)
+    return claimed
+
+
+async def _plan_charges(
+    session: AsyncSession,
+    accounts: Sequence[Account],
+    providers: Sequence[PaymentProvider],
+    now: datetime,
+) -> list[Charge]:
+    """The charges the (locked) accounts are due, stored as pending attempts; an account
+    with nothing to charge after all is re-evaluated instead."""
+    charges: list[Charge] = []
+    if accounts:
         defaults = await session.scalars(
             select(PaymentMethod).where(
                 PaymentMethod.account_id.in_([a.id for a in accounts]),
@@ -197,10 +246,7 @@ async def collect_due(
                 charges.append(charge)
             else:  # no charge after all: the standing must not wait for one (re-evaluate)
                 account.next_evaluation_at = min(account.next_evaluation_at or due_at, due_at)
-    for charge in charges:
-        result = await _charge(charge, provider_timeout)
-        await record_result(sessions, charge.attempt_id, result, now, effective=charge.due_at)
-    return len(accounts)
+    return charges
 
 
 async def reconcile(
@@ -230,7 +276,11 @@ async def reconcile(
         provider = provider_named(providers, method.provider)
         if provider is None:
             continue
-        result = await provider.lookup(attempt.idempotency_key)
+        try:
+            result = await provider.lookup(attempt.idempotency_key)
+        except Exception:  # the provider cannot say now: ask again later
+            log.exception("collection.lookup_failed key=%s", attempt.idempotency_key)
+            result = ChargeResult(Outcome.UNKNOWN, "provider_error")
         if result is None and attempt.status == "pending":
             amount = Money.from_minor(attempt.amount_minor, attempt.currency)
             charge = Charge(

@@ -11,20 +11,19 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
 from collections.abc import Callable
 from datetime import date, datetime, timedelta
 
 from sqlalchemy import ColumnElement, and_, func, select
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from billing_worker.batches import bill_and_refresh
 from billing_worker.db.models import Account, InvoiceRun
 from billing_worker.ids import new_id
+from billing_worker.jobs import report
+from billing_worker.parking import each_apart, park_account, transient
 from shared.clock import Clock
-
-log = logging.getLogger(__name__)
 
 Progress = Callable[[InvoiceRun], None]
 
@@ -36,7 +35,11 @@ def _due(run: InvoiceRun) -> ColumnElement[bool]:
     today covers every time zone, and the invoicer stops at the account's local date.
     """
     last_day = run.target_date or (run.started_at + timedelta(days=1)).date()
-    due = and_(Account.next_bill_on.is_not(None), Account.next_bill_on <= last_day)
+    due = and_(
+        Account.next_bill_on.is_not(None),
+        Account.next_bill_on <= last_day,
+        Account.parked_at.is_(None),
+    )
     if run.tenant_id is not None:
         due = and_(due, Account.tenant_id == run.tenant_id)
     return due
@@ -49,22 +52,38 @@ async def start_run(
     tenant_id: str | None = None,
     target: date | None = None,
 ) -> InvoiceRun:
-    """Create a run over the accounts due now (its ``total``); nothing is billed yet."""
-    async with sessions() as session, session.begin():
-        run = InvoiceRun(
-            id=new_id("run"),
-            tenant_id=tenant_id,
-            target_date=target,
-            status="running",
-            total=0,
-            done=0,
-            invoices=0,
-            cursor="",
-            started_at=now,
-        )
-        run.total = await session.scalar(select(func.count()).where(_due(run))) or 0
-        session.add(run)
-    return run
+    """Create a run over the accounts due now (its ``total``); nothing is billed yet.
+
+    One run at a time per tenant and day: when one is running already (started by a
+    concurrent request, say), that run is returned instead of a second one.
+    """
+    scope = f"{tenant_id or '*'}:{target or now.date()}"
+    try:
+        async with sessions() as session, session.begin():
+            run = InvoiceRun(
+                id=new_id("run"),
+                tenant_id=tenant_id,
+                target_date=target,
+                status="running",
+                total=0,
+                done=0,
+                invoices=0,
+                parked=0,
+                cursor="",
+                running_scope=scope,
+                started_at=now,
+            )
+            run.total = await session.scalar(select(func.count()).where(_due(run))) or 0
+            session.add(run)
+        return run
+    except IntegrityError:
+        async with sessions() as session:
+            running = await session.scalar(
+                select(InvoiceRun).where(InvoiceRun.running_scope == scope)
+            )
+        if running is None:  # it finished in between: this one may start after all
+            return await start_run(sessions, now, tenant_id=tenant_id, target=target)
+        return running
 
 
 async def unfinished(
@@ -103,6 +122,50 @@ async def _batch(
     return len(accounts), invoices
 
 
+async def _locked(session: AsyncSession, run_id: str) -> InvoiceRun:
+    run = await session.get(InvoiceRun, run_id, with_for_update=True)
+    if run is None:
+        raise LookupError(f"no invoice run {run_id}")
+    return run
+
+
+async def _batch_apart(
+    sessions: async_sessionmaker[AsyncSession], clock: Clock, run_id: str, batch_size: int
+) -> None:
+    """Redo a batch that failed on its data one account per transaction: an account that
+    fails alone is parked, counted on the run, and passed."""
+    async with sessions() as session:
+        run = await _locked(session, run_id)
+        ids = list(
+            (
+                await session.scalars(
+                    select(Account.id)
+                    .where(_due(run), Account.id > run.cursor)
+                    .order_by(Account.id)
+                    .limit(batch_size)
+                )
+            ).all()
+        )
+
+    async def one(account_id: str) -> None:
+        async with sessions() as session, session.begin():
+            run = await _locked(session, run_id)
+            account = await session.get(Account, account_id, with_for_update=True)
+            if account is not None:
+                run.invoices += await bill_and_refresh(
+                    session, [account], clock.now(), target=run.target_date
+                )
+            run.cursor, run.done = account_id, run.done + 1
+
+    async def park(account_id: str, exc: Exception) -> None:
+        await park_account(sessions, account_id, "invoice_run", exc, clock.now())
+        async with sessions() as session, session.begin():
+            run = await _locked(session, run_id)
+            run.cursor, run.done, run.parked = account_id, run.done + 1, run.parked + 1
+
+    await each_apart(ids, one, park)
+
+
 async def resume_run(
     sessions: async_sessionmaker[AsyncSession],
     clock: Clock,
@@ -120,19 +183,23 @@ async def resume_run(
     ``tollgate invoice-run`` started by hand) take turns rather than interleave.
     """
     while True:
-        async with sessions() as session, session.begin():
-            run = await session.get(InvoiceRun, run_id, with_for_update=True)
-            if run is None:
-                raise LookupError(f"no invoice run {run_id}")
-            if run.status == "finished":
-                return run
-            count, invoices = await _batch(session, run, clock, batch_size)
-            run.done += count
-            run.invoices += invoices
-            if count < batch_size:
-                run.status = "finished"
-                run.finished_at = clock.now()
-                run.total = max(run.total, run.done)
+        try:
+            async with sessions() as session, session.begin():
+                run = await _locked(session, run_id)
+                if run.status == "finished":
+                    return run
+                count, invoices = await _batch(session, run, clock, batch_size)
+                run.done += count
+                run.invoices += invoices
+                if count < batch_size:
+                    run.status, run.running_scope = "finished", None
+                    run.finished_at = clock.now()
+                    run.total = max(run.total, run.done)
+        except Exception as exc:
+            if transient(exc):
+                raise
+            await _batch_apart(sessions, clock, run_id, batch_size)
+            continue  # the next batch (or the end) from the advanced cursor
         if on_batch is not None and count:
             on_batch()
         if progress is not None:
@@ -173,8 +240,8 @@ class InvoiceRunner:
                         on_batch=self._on_batch,
                         stop=stop,
                     )
-            except SQLAlchemyError as exc:
-                log.warning("invoice_run.failed: %s", exc)
+            except Exception as exc:
+                report("invoice_run", exc)
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(self._interval):
                     await self.wake.wait()  # the worker sets it on stop too

@@ -65,7 +65,9 @@ async def repeat(
     on_change: Callable[[], None] | None = None,
 ) -> None:
     """Run ``step`` until it reports no work (calling ``on_change`` after each that did),
-    then wait; until ``stop``. A database or Redis error is logged and retried later."""
+    then wait; until ``stop``. An error is logged and the step retried later: a job
+    isolates its units of work (``billing_worker.parking``), so what reaches here is the
+    infrastructure's, or a defect, and neither may stop the worker."""
     while not stop.is_set():
         if wake is not None:
             wake.clear()
@@ -75,6 +77,15 @@ async def repeat(
                     on_change()
                 if stop.is_set():
                     return
-        except (SQLAlchemyError, RedisError, OSError) as exc:
-            log.warning("%s.failed: %s", name, exc)
+        except Exception as exc:
+            report(name, exc)
         await idle(clock, interval, wake)
+
+
+def report(job: str, exc: Exception) -> None:
+    """Log a job's failed step: briefly when the database, Redis or the network failed,
+    with the traceback otherwise."""
+    if isinstance(exc, SQLAlchemyError | RedisError | OSError):
+        log.warning("%s.failed: %s", job, exc)
+    else:
+        log.error("%s.failed", job, exc_info=exc)

@@ -27,6 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from billing_worker.db.models import Delivery, Message, Tenant
 from billing_worker.jobs import has_rows, repeat
+from billing_worker.parking import describe
 from billing_worker.signing import HEADER, sign
 from shared.clock import Clock
 
@@ -165,7 +166,12 @@ class Notifier:
             )
             return None
         except (aiohttp.ClientError, TimeoutError, OSError, smtplib.SMTPException) as exc:
-            return f"{type(exc).__name__}: {exc}"[:500]
+            return describe(exc)
+        except Exception as exc:
+            # The message could not even be built or addressed (a name no header may
+            # hold, a host no resolver accepts): this delivery's error, never the worker's.
+            log.warning("notifier.unsendable delivery=%s", item.delivery_id, exc_info=exc)
+            return describe(exc)
 
     async def _record(self, delivery_id: int, error: str | None, now: datetime) -> None:
         async with self._sessions() as session, session.begin():

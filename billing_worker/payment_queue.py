@@ -22,6 +22,7 @@ from billing_worker.db.models import Account, Payment, PaymentAttempt, PaymentEv
 from billing_worker.entitlements import lock_account, refresh_family
 from billing_worker.jobs import has_rows
 from billing_worker.messages import Kind, stage_message
+from billing_worker.parking import each_apart, park_event, transient
 from shared.clock import Clock
 from shared.money import Money
 
@@ -229,27 +230,55 @@ async def drain(
 ) -> int:
     """Apply queued events in order, passing over those that must wait, and go round again
     while a round applied something (a charge applied lets its waiting refund go through);
-    returns how many were applied."""
+    returns how many were applied. A batch that fails on its data is redone one event at a
+    time, and the event that fails alone is parked (``billing_worker.parking``)."""
+    queued = (PaymentEvent.applied_at.is_(None), PaymentEvent.parked_at.is_(None))
     applied = 0
-    while await has_rows(sessions, PaymentEvent.applied_at.is_(None)):
+    while await has_rows(sessions, *queued):
         progressed, after = 0, 0
         while True:
-            async with sessions() as session, session.begin():
-                events = (
-                    await session.scalars(
-                        select(PaymentEvent)
-                        .where(PaymentEvent.applied_at.is_(None), PaymentEvent.id > after)
-                        .order_by(PaymentEvent.id)
-                        .limit(batch)
-                        .with_for_update(skip_locked=True)
-                    )
-                ).all()
-                for event in events:
-                    progressed += await apply_event(session, event, clock.now())
-                    after = event.id
-            if len(events) < batch:
+            claimed: list[int] = []
+            try:
+                async with sessions() as session, session.begin():
+                    events = (
+                        await session.scalars(
+                            select(PaymentEvent)
+                            .where(*queued, PaymentEvent.id > after)
+                            .order_by(PaymentEvent.id)
+                            .limit(batch)
+                            .with_for_update(skip_locked=True)
+                        )
+                    ).all()
+                    claimed = [event.id for event in events]
+                    for event in events:
+                        progressed += await apply_event(session, event, clock.now())
+            except Exception as exc:
+                if transient(exc) or not claimed:
+                    raise
+                progressed += await _drain_apart(sessions, clock, claimed)
+            after = claimed[-1] if claimed else after
+            if len(claimed) < batch:
                 break
         applied += progressed
         if progressed == 0:
             break
+    return applied
+
+
+async def _drain_apart(
+    sessions: async_sessionmaker[AsyncSession], clock: Clock, ids: list[int]
+) -> int:
+    applied = 0
+
+    async def one(event_id: int) -> None:
+        nonlocal applied
+        async with sessions() as session, session.begin():
+            event = await session.get(PaymentEvent, event_id, with_for_update=True)
+            if event is not None and event.applied_at is None and event.parked_at is None:
+                applied += await apply_event(session, event, clock.now())
+
+    async def park(event_id: int, exc: Exception) -> None:
+        await park_event(sessions, event_id, exc, clock.now())
+
+    await each_apart(ids, one, park)
     return applied

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from sqlalchemy import and_, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from billing_worker.batches import catch_up
 from billing_worker.db.models import Account
 from billing_worker.jobs import has_rows
+from billing_worker.parking import batch_or_apart
 from shared.clock import Clock
 
 
@@ -17,25 +20,29 @@ async def run_due(
     """Catch one batch of due accounts up to now (``batches.catch_up``) in one transaction.
 
     Rows are claimed with ``FOR UPDATE SKIP LOCKED`` (PostgreSQL), so several workers
-    share the work; a crash rolls the batch back and the next run redoes it whole.
+    share the work; a crash rolls the batch back and the next run redoes it whole. A batch
+    that fails on its data is redone one account at a time, and the account that fails
+    alone is parked (``billing_worker.parking``): the others are caught up regardless.
     """
     now = clock.now()
     # An account whose charge is due waits for the collector (see ``batches.catch_up``).
     due = and_(
         Account.next_evaluation_at <= now,
         or_(Account.collect_at.is_(None), Account.collect_at > now),
+        Account.parked_at.is_(None),
     )
     if not await has_rows(sessions, due):
         return 0
-    async with sessions() as session, session.begin():
-        accounts = (
-            await session.scalars(
-                select(Account)
-                .where(due)
-                .order_by(Account.next_evaluation_at)
-                .limit(batch_size)
-                .with_for_update(skip_locked=True)
-            )
+
+    async def claim(session: AsyncSession, only: str | None) -> Sequence[Account]:
+        query = select(Account).where(due).order_by(Account.next_evaluation_at)
+        if only is not None:
+            query = query.where(Account.id == only)
+        return (
+            await session.scalars(query.limit(batch_size).with_for_update(skip_locked=True))
         ).all()
+
+    async def work(session: AsyncSession, accounts: Sequence[Account]) -> None:
         await catch_up(session, accounts, now)
-    return len(accounts)
+
+    return await batch_or_apart(sessions, claim, work, "scheduler", now)

@@ -10,22 +10,18 @@ grows; a day's counters stay in Redis for weeks, long after its last fold.
 from __future__ import annotations
 
 import asyncio
-import logging
 from datetime import datetime, timedelta
 
 import redis.asyncio as aioredis
-from redis.exceptions import RedisError
 from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from billing_worker.db.models import Account, UsageDaily
+from billing_worker.jobs import report
 from shared import keys
 from shared.clock import Clock
-
-log = logging.getLogger(__name__)
 
 
 async def fold_day(
@@ -110,8 +106,8 @@ class UsageFolder:
         while not stop.is_set():
             try:
                 await self.fold_recent()
-            except (RedisError, OSError, SQLAlchemyError) as exc:
-                log.warning("usage.fold_failed: %s", exc)
+            except Exception as exc:
+                report("usage.fold", exc)
             try:
                 async with asyncio.timeout(self._interval):
                     await stop.wait()

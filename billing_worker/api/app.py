@@ -26,6 +26,7 @@ from billing_worker.api import (  # noqa: F401  (registers routes)
     invoice_runs,
     keys,
     meta,
+    parking,
     payment_methods,
     payments,
     subscriptions,

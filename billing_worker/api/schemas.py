@@ -172,6 +172,14 @@ class AccountCreate(Body):
     dunning_policy: Code | None = None
 
 
+class Parked(Struct, kw_only=True):
+    """Why and since when the worker set this aside (``POST …/release`` puts it back)."""
+
+    at: datetime
+    job: str | None
+    error: str
+
+
 class AccountOut(Struct, kw_only=True):
     id: str
     external_id: str | None
@@ -194,6 +202,8 @@ class AccountOut(Struct, kw_only=True):
     dunning_policy: str | None
     dunning_exempt: bool
     suspended_manually: bool
+    #: Set when the worker parked the account: no job bills or evaluates it until released.
+    parked: Parked | None
     created_at: datetime
 
 

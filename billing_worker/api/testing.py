@@ -102,14 +102,18 @@ async def settle(request: web.Request) -> web.Response:
             work = (
                 await session.execute(
                     select(
-                        exists().where(Account.next_evaluation_at <= now),
-                        exists().where(Account.collect_at <= now),
+                        exists().where(
+                            Account.next_evaluation_at <= now, Account.parked_at.is_(None)
+                        ),
+                        exists().where(Account.collect_at <= now, Account.parked_at.is_(None)),
                         exists().where(
                             PaymentAttempt.status.in_(("pending", "unknown")),
                             PaymentAttempt.updated_at <= now - after,
                         ),
                         exists().where(PaymentAttempt.status == "pending"),
-                        exists().where(PaymentEvent.applied_at.is_(None)),
+                        exists().where(
+                            PaymentEvent.applied_at.is_(None), PaymentEvent.parked_at.is_(None)
+                        ),
                         exists().where(OutboxEntry.id.is_not(None)),
                     )
                 )

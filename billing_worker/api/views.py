@@ -49,6 +49,11 @@ def account_view(account: Account, balance_due_minor: int) -> schemas.AccountOut
         dunning_policy=account.dunning_policy,
         dunning_exempt=account.dunning_exempt,
         suspended_manually=account.suspended_manually,
+        parked=None
+        if account.parked_at is None
+        else schemas.Parked(
+            at=account.parked_at, job=account.parked_job, error=account.parked_error or ""
+        ),
         created_at=account.created_at,
     )
 

@@ -167,6 +167,12 @@ class Account(Base):
     collect_key: Mapped[str | None] = mapped_column(String(120))
     #: The last charge was a hard decline: no retries until a new payment method.
     hard_declined: Mapped[bool] = mapped_column(default=False, server_default=sa_false())
+    #: Set aside after its processing failed (see ``billing_worker.parking``): no job
+    #: touches it until the tenant releases it.
+    parked_at: Mapped[datetime | None]
+    parked_error: Mapped[str | None] = mapped_column(String(500))
+    #: The job that parked it: "scheduler", "invoice_run", "collector", "payment_queue".
+    parked_job: Mapped[str | None] = mapped_column(String(32))
     created_at: Mapped[datetime]
     __table_args__ = (
         UniqueConstraint("tenant_id", "external_id"),
@@ -333,6 +339,10 @@ class InvoiceRun(Base):
     done: Mapped[int] = mapped_column(Integer, default=0)
     invoices: Mapped[int] = mapped_column(Integer, default=0)
     cursor: Mapped[str] = mapped_column(String(32), default="")
+    #: Accounts the run parked (their invoicing failed; the run went on with the rest).
+    parked: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    #: Tenant and day of a running run, unique: a second run for them is the same run.
+    running_scope: Mapped[str | None] = mapped_column(String(80), unique=True)
     started_at: Mapped[datetime]
     finished_at: Mapped[datetime | None]
     __table_args__ = (CheckConstraint("status IN ('running', 'finished')", name="status"),)
@@ -439,6 +449,9 @@ class PaymentEvent(Base):
     #: What applying it did: "applied", "duplicate", "superseded"; None while queued.
     outcome: Mapped[str | None] = mapped_column(String(32))
     payment_id: Mapped[str | None] = mapped_column(ForeignKey("payments.id"))
+    #: Set aside after applying it failed; the queue passes over it until it is released.
+    parked_at: Mapped[datetime | None]
+    parked_error: Mapped[str | None] = mapped_column(String(500))
     __table_args__ = (UniqueConstraint("tenant_id", "key"),)
 
 

@@ -173,3 +173,30 @@ async def test_runs_started_through_the_api_report_progress_to_their_tenant_only
     assert (await (await stack.api.get("/v1/invoice-runs", headers=other.admin)).json()) == {
         "data": []
     }
+
+
+async def test_simultaneous_starts_of_one_days_run_make_one_run(
+    stack: Stack, database_url: str
+) -> None:
+    """Twenty requests for the same tenant and day at once: one run, which all of them get
+    (a run that has finished no longer blocks a new one)."""
+    tenant = await stack.new_tenant()
+    await stack.customer(tenant, "ann")
+    target = (datetime.now(UTC) + MONTH).date()
+    engine = create_engine(database_url)
+    try:
+        sessions = session_factory(engine)
+        now = datetime.now(UTC)
+        runs = await asyncio.gather(
+            *(start_run(sessions, now, tenant_id=tenant.id, target=target) for _ in range(20))
+        )
+        assert len({run.id for run in runs}) == 1
+        async with sessions() as session:
+            stored = await session.scalar(
+                select(func.count())
+                .select_from(InvoiceRun)
+                .where(InvoiceRun.tenant_id == tenant.id)
+            )
+        assert stored == 1
+    finally:
+        await engine.dispose()
