@@ -24,6 +24,11 @@ class WorkerSettings:
     #: Where advisory email goes out: "smtp://host:port" (None: email is not sent).
     smtp_url: str | None
     mail_from: str
+    #: How far back and ahead a request's dates may lie, in days (see ``api.dates``).
+    max_backdate_days: int
+    max_ahead_days: int
+    #: How far ahead a billing target (an invoice run's, an account's invoice) may lie.
+    max_target_days: int
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> WorkerSettings:
@@ -41,4 +46,7 @@ class WorkerSettings:
             provider_timeout=env.number("PROVIDER_TIMEOUT", 10.0, minimum=0.1),
             smtp_url=env.optional("SMTP_URL"),
             mail_from=env.text("MAIL_FROM", "tollgate@localhost"),
+            max_backdate_days=env.integer("MAX_BACKDATE_DAYS", 3650, maximum=36500),
+            max_ahead_days=env.integer("MAX_AHEAD_DAYS", 3650, maximum=36500),
+            max_target_days=env.integer("MAX_TARGET_DAYS", 730, maximum=36500),
         )

@@ -142,8 +142,9 @@ def _cmd_seed(args: argparse.Namespace) -> int:
 
 def _cmd_invoice_run(args: argparse.Namespace) -> int:
     _export(args)
-    from datetime import date
+    from datetime import date, timedelta
 
+    from shared.settings import Env
     from tollgate.invoice_run import RunOptions, invoice_run
     from tollgate.storage import storage
 
@@ -156,6 +157,14 @@ def _cmd_invoice_run(args: argparse.Namespace) -> int:
 
     async def go() -> int:
         async with storage() as store:
+            limit = Env(os.environ).integer("MAX_TARGET_DAYS", 730, maximum=36500)
+            if target is not None and target > store.clock.now().date() + timedelta(days=limit):
+                print(
+                    f"tollgate invoice-run: --date {target} is more than {limit} days ahead "
+                    "(TOLLGATE_MAX_TARGET_DAYS)",
+                    file=sys.stderr,
+                )
+                return 2
             run, _resumed = await invoice_run(store, options)
         print(f"{run.id}: {run.done:,} accounts, {run.invoices:,} invoices")
         return 0

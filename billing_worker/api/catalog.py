@@ -12,11 +12,19 @@ from aiohttp import web
 from billing_worker.api import schemas
 from billing_worker.api.appkeys import CLOCK, SESSIONS
 from billing_worker.api.auth import tenant_of
-from billing_worker.api.errors import Conflict, FieldError, InvalidRequest, MalformedBody, NotFound
+from billing_worker.api.errors import (
+    Conflict,
+    FieldError,
+    InvalidRequest,
+    MalformedBody,
+    MalformedDocument,
+    NotFound,
+)
 from billing_worker.api.routes import router
 from billing_worker.api.routing import Role, decode, respond
 from billing_worker.catalogs import latest_document, store_catalog
 from billing_worker.domain.catalog import Catalog, CatalogError, parse_catalog
+from shared import yaml_documents
 from shared.money import Money, MoneyError, is_currency
 
 CATALOG_MAX_BYTES = 1024 * 1024
@@ -66,9 +74,9 @@ async def put_catalog(request: web.Request) -> web.Response:
         raise MalformedBody(f"a catalog is at most {CATALOG_MAX_BYTES} bytes")
     try:
         # JSON is YAML; floats stay floats so the catalog can refuse them by path.
-        document = _normalized(yaml.safe_load(raw.decode("utf-8")))
+        document = _normalized(yaml_documents.load(raw.decode("utf-8")))
     except (yaml.YAMLError, UnicodeDecodeError) as exc:
-        raise MalformedBody(f"body is neither valid YAML nor JSON: {exc}") from exc
+        raise MalformedDocument(f"body is neither valid YAML nor JSON: {exc}") from exc
     async with request.app[SESSIONS]() as session, session.begin():
         try:
             catalog = await store_catalog(

@@ -52,6 +52,10 @@ class MalformedBody(ApiError):
     code = "malformed_body"
 
 
+class MalformedDocument(MalformedBody):
+    """The request body is neither valid YAML nor JSON."""
+
+
 class Unauthorized(ApiError):
     """Missing or invalid API key."""
 
@@ -91,6 +95,17 @@ class ChangesBlocked(ApiError):
     code = "changes_blocked"
 
 
+#: What each pattern a request field must match means, in words (see ``worded``).
+_PATTERN_WORDS: dict[str, str] = {}
+_PATTERN_REASON = re.compile(r"^Expected `str` matching regex '(?P<pattern>.*)'$")
+
+
+def worded(pattern: str, words: str) -> str:
+    """Declare ``pattern`` (for ``msgspec.Meta``) with the reason a mismatch is given in."""
+    _PATTERN_WORDS[pattern] = words
+    return pattern
+
+
 _AT_PATH = re.compile(r"^(?P<reason>.*) - at `\$(?P<path>[^`]*)`$")
 _NAMED = re.compile(r"(?:missing required field|unknown field) `(?P<name>[^`]+)`")
 
@@ -106,6 +121,9 @@ def from_validation_error(exc: msgspec.ValidationError) -> InvalidRequest:
     if named:
         path = f"{path}.{named['name']}"
     field = path.lstrip(".") or "body"
+    pattern = _PATTERN_REASON.match(reason)
+    if pattern:
+        reason = _PATTERN_WORDS.get(pattern["pattern"].encode().decode("unicode_escape"), reason)
     if field.endswith("amount") and reason.startswith("Expected `str`"):
         reason += ' (amounts are decimal strings such as "12.50", never JSON numbers)'
     return InvalidRequest.field(field, reason)

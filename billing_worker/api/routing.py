@@ -14,6 +14,8 @@ from typing import Any, TypeVar
 import msgspec
 from aiohttp import web
 
+from billing_worker.api.appkeys import CLOCK, SETTINGS
+from billing_worker.api.bounds import DateWindow, control_characters, web_addresses
 from billing_worker.api.errors import (
     FieldError,
     InvalidRequest,
@@ -100,11 +102,22 @@ async def decode(request: web.Request, kind: type[T], *, refuse_card_data: bool 
     if refuse_card_data:
         _refuse_card_data(raw)
     try:
-        return msgspec.json.decode(raw, type=kind)
+        body = msgspec.json.decode(raw, type=kind)
     except msgspec.ValidationError as exc:
         raise from_validation_error(exc) from exc
     except msgspec.DecodeError as exc:
         raise MalformedBody(f"body is not valid JSON: {exc}") from exc
+    errors = control_characters(body)
+    if isinstance(body, msgspec.Struct):
+        settings = request.app[SETTINGS]
+        window = DateWindow(
+            settings.max_backdate_days, settings.max_ahead_days, settings.max_target_days
+        )
+        errors += window.errors(body, request.app[CLOCK].now().date())
+        errors += web_addresses(body)
+    if errors:
+        raise InvalidRequest("; ".join(f"{e.field}: {e.reason}" for e in errors), errors=errors)
+    return body
 
 
 CARD_DATA_REASON = (

@@ -8,19 +8,34 @@ from typing import Annotated, Any, Literal
 import msgspec
 from msgspec import UNSET, Meta, Struct, UnsetType
 
+from billing_worker.api.bounds import TargetDate
+from billing_worker.api.errors import worded
+
 Name = Annotated[str, Meta(min_length=1, max_length=200)]
-Email = Annotated[str, Meta(max_length=320, pattern=r"^[^@\s]+@[^@\s]+$")]
+Email = Annotated[
+    str, Meta(max_length=320, pattern=worded(r"^[^@\s]+@[^@\s]+$",
+              "must be an email address such as ann@example.com"))
+]  # fmt: skip
 ExternalId = Annotated[
-    str, Meta(min_length=1, max_length=200, pattern=r"^[^\s{}\x00-\x1f]+$",
+    str, Meta(min_length=1, max_length=200, pattern=worded(r"^[^\s{}\x00-\x1f]+$",
+              "may not hold spaces, braces or control characters"),
               description="Your own identifier; no spaces, braces or control characters.")
 ]  # fmt: skip
-Currency = Annotated[str, Meta(pattern=r"^[A-Z]{3}$", description="ISO 4217 code, e.g. USD")]
+Currency = Annotated[
+    str, Meta(pattern=worded(r"^[A-Z]{3}$", "must be a three-letter ISO 4217 code such as USD"),
+              description="ISO 4217 code, e.g. USD")
+]  # fmt: skip
 Amount = Annotated[
-    str, Meta(pattern=r"^\d{1,15}(\.\d{1,6})?$",
+    str, Meta(pattern=worded(r"^\d{1,15}(\.\d{1,6})?$",
+              'must be a decimal string without a sign, such as "12.50"'),
               description="Decimal string with at most the currency's digits, e.g. \"12.50\"")
 ]  # fmt: skip
 CycleDay = Annotated[int, Meta(ge=1, le=31, description="Billing cycle day (month-end fallback)")]
-Code = Annotated[str, Meta(min_length=1, max_length=100, pattern=r"^[a-z0-9][a-z0-9_.-]*$")]
+Code = Annotated[
+    str, Meta(min_length=1, max_length=100, pattern=worded(r"^[a-z0-9][a-z0-9_.-]*$",
+              "must be lowercase letters, digits, '_', '.' or '-', starting with a letter or "
+              "digit"))
+]  # fmt: skip
 
 
 class Body(Struct, forbid_unknown_fields=True, kw_only=True):
@@ -36,12 +51,17 @@ FailOpen = Annotated[
 ]  # fmt: skip
 
 
-WebhookUrl = Annotated[str, Meta(max_length=500, pattern=r"^https?://[^\s]+$")]
+WebhookUrl = Annotated[
+    str, Meta(max_length=500, pattern=worded(r"^https?://[^\s]+$",
+              "must be an http:// or https:// address without spaces"), extra={"check": "url"},
+              description="An http(s) address Tollgate posts signed webhooks to")
+]  # fmt: skip
 
 
 CommitTime = Annotated[
-    str, Meta(pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$", description="HH:MM, e.g. 18:00")
-]
+    str, Meta(pattern=worded(r"^([01][0-9]|2[0-3]):[0-5][0-9]$",
+              "must be a time of day as HH:MM, such as 18:00"), description="HH:MM, e.g. 18:00")
+]  # fmt: skip
 
 
 class TenantCreate(Body):
@@ -333,12 +353,12 @@ class ChangeOut(Struct, kw_only=True):
 
 
 class InvoiceCreate(Body):
-    target_date: date | None = None
+    target_date: TargetDate | None = None
     dry_run: bool = False
 
 
 class InvoiceRunCreate(Body):
-    target_date: date | None = None
+    target_date: TargetDate | None = None
 
 
 class InvoiceRunOut(Struct, kw_only=True):
