@@ -49,11 +49,13 @@ class KeyBatcher:
         self.round_trips += 1
         try:
             values = await self._client.mget(list(batch))
-        except (RedisError, OSError) as exc:
+        except Exception as exc:  # whatever failed, every waiter hears of it, none hangs
             self._land(batch)
             for future in batch.values():
                 if not future.done():
-                    future.set_exception(exc)
+                    future.set_exception(
+                        exc if isinstance(exc, RedisError | OSError) else RedisError(repr(exc))
+                    )
             return
         self._land(batch)
         for future, value in zip(batch.values(), values, strict=True):
@@ -119,10 +121,11 @@ class ScriptBatcher:
                 retried = await self._send([batch[i] for i in missing])
                 for i, result in zip(missing, retried, strict=True):
                     results[i] = result
-        except (RedisError, OSError) as exc:
+        except Exception as exc:  # whatever failed, every waiter hears of it, none hangs
+            failure = exc if isinstance(exc, RedisError | OSError) else RedisError(repr(exc))
             for _keys, _args, future in batch:
                 if not future.done():
-                    future.set_exception(exc)
+                    future.set_exception(failure)
             return
         for (_keys, _args, future), result in zip(batch, results, strict=True):
             if future.done():

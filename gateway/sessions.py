@@ -84,7 +84,7 @@ def _valid_id(text: str, prefix: str) -> bool:
 
 
 def parse_token(token: str) -> tuple[SessionRef, str] | None:
-    if not token.startswith(TOKEN_PREFIX) or len(token) > 300:
+    if not token.startswith(TOKEN_PREFIX) or len(token) > 300 or not token.isascii():
         return None
     parts = token[len(TOKEN_PREFIX) :].split(".")
     if len(parts) != 4:
@@ -99,7 +99,7 @@ def parse_token(token: str) -> tuple[SessionRef, str] | None:
 
 def parse_public_id(tenant_id: str, public_id: str) -> SessionRef | None:
     account_id, dot, sid = public_id.partition(".")
-    if not dot or not _valid_id(account_id, "acc_") or not sid.isalnum() or len(sid) > 40:
+    if not public_id.isascii() or not dot or not _valid_id(account_id, "acc_") or not sid.isalnum() or len(sid) > 40:
         return None
     return SessionRef(tenant_id, account_id, sid)
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 import secrets
 from dataclasses import dataclass
 from enum import StrEnum
@@ -16,6 +17,7 @@ from enum import StrEnum
 import msgpack
 
 KEY_PREFIX = "tgk_"
+_KEY_SHAPE = re.compile(r"(?P<id>tgk_[A-Za-z0-9_-]+)\.(?P<secret>[A-Za-z0-9_-]+)", re.ASCII)
 _SCHEMA = 1
 
 
@@ -55,11 +57,12 @@ def issue_key() -> IssuedKey:
 
 
 def split_token(token: str) -> tuple[str, str] | None:
-    """``tgk_<id>.<secret>`` -> (id, secret), or None when it is not shaped like a key."""
-    key_id, dot, secret = token.partition(".")
-    if not dot or not key_id.startswith(KEY_PREFIX) or not secret or len(token) > 200:
+    """``tgk_<id>.<secret>`` -> (id, secret), or None when it is not shaped like a key
+    (only ASCII letters, digits, ``-`` and ``_`` on either side of the dot)."""
+    if len(token) > 200:
         return None
-    return key_id, secret
+    shaped = _KEY_SHAPE.fullmatch(token)
+    return (shaped["id"], shaped["secret"]) if shaped else None
 
 
 def secret_matches(secret: str, stored_hash: str) -> bool:
