@@ -10,7 +10,7 @@ import orjson
 from aiohttp import web
 
 from gateway.decision import Decision
-from shared.problem import problem_response
+from shared.problem import SlowBody, problem_response, read_body, slow_body_response
 
 MAX_BODY = 8 * 1024
 
@@ -54,7 +54,9 @@ async def json_body(request: web.Request) -> dict[str, Any] | web.Response:
     if request.content_length is not None and request.content_length > MAX_BODY:
         return problem_response(413, "body_too_large", f"Bodies are limited to {MAX_BODY} bytes")
     try:
-        body = orjson.loads(await request.read())
+        body = orjson.loads(await read_body(request))
+    except SlowBody:
+        return slow_body_response()
     except orjson.JSONDecodeError:
         return problem_response(400, "malformed_body", "The request body is not valid JSON.")
     if not isinstance(body, dict):

@@ -99,7 +99,13 @@ def parse_token(token: str) -> tuple[SessionRef, str] | None:
 
 def parse_public_id(tenant_id: str, public_id: str) -> SessionRef | None:
     account_id, dot, sid = public_id.partition(".")
-    if not public_id.isascii() or not dot or not _valid_id(account_id, "acc_") or not sid.isalnum() or len(sid) > 40:
+    if (
+        not public_id.isascii()
+        or not dot
+        or not _valid_id(account_id, "acc_")
+        or not sid.isalnum()
+        or len(sid) > 40
+    ):
         return None
     return SessionRef(tenant_id, account_id, sid)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import orjson
@@ -34,4 +35,32 @@ def problem_response(
         body=orjson.dumps(body),
         content_type=PROBLEM_TYPE,
         headers=headers,
+    )
+
+
+#: A client has this long to send its whole body; a slower one holds a connection and a
+#: handler for nothing (a "slow body" attack) and is answered 408.
+BODY_SECONDS = 10.0
+
+
+class SlowBody(Exception):
+    """The client did not send its body within ``BODY_SECONDS``."""
+
+
+async def read_body(request: web.Request) -> bytes:
+    """The request body, read within ``BODY_SECONDS``; ``SlowBody`` when it is not."""
+    try:
+        async with asyncio.timeout(BODY_SECONDS):
+            return await request.read()
+    except TimeoutError:
+        raise SlowBody from None
+
+
+def slow_body_response() -> web.Response:
+    return problem_response(
+        408,
+        "request_timeout",
+        "The request body did not arrive in time.",
+        f"Send the whole body within {BODY_SECONDS:.0f} seconds.",
+        headers={"Connection": "close"},
     )

@@ -26,6 +26,7 @@ from billing_worker.catalogs import latest_document, store_catalog
 from billing_worker.domain.catalog import Catalog, CatalogError, parse_catalog
 from shared import yaml_documents
 from shared.money import Money, MoneyError, is_currency
+from shared.problem import read_body
 
 CATALOG_MAX_BYTES = 1024 * 1024
 
@@ -69,7 +70,7 @@ def _normalized(document: Any) -> Any:
     status=201,
 )
 async def put_catalog(request: web.Request) -> web.Response:
-    raw = await request.read()
+    raw = await read_body(request)
     if len(raw) > CATALOG_MAX_BYTES:
         raise MalformedBody(f"a catalog is at most {CATALOG_MAX_BYTES} bytes")
     try:

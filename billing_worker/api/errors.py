@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import msgspec
 from aiohttp import web
 
-from shared.problem import problem_response
+from shared.problem import SlowBody, problem_response, slow_body_response
 
 log = logging.getLogger(__name__)
 
@@ -146,6 +146,8 @@ async def problem_middleware(
             exc.detail,
             errors=[{"field": e.field, "reason": e.reason} for e in exc.errors] or None,
         )
+    except SlowBody:
+        return slow_body_response()
     except web.HTTPException as exc:
         if exc.status < 400:
             raise

@@ -29,6 +29,7 @@ from billing_worker.api.appkeys import CLOCK, SESSIONS
 from billing_worker.api.auth import TENANT
 from billing_worker.api.errors import Conflict, InvalidRequest
 from billing_worker.db.models import IdempotentRequest
+from shared.problem import read_body
 
 HEADER = "Idempotency-Key"
 REPLAYED = "Idempotent-Replayed"
@@ -65,7 +66,7 @@ async def idempotency_middleware(
     if not 1 <= len(key) <= 255 or not key.isprintable():
         raise InvalidRequest.field(HEADER, "1 to 255 printable characters")
     scope = request.get(TENANT, "operator")
-    fingerprint = _fingerprint(request.method, request.path_qs, await request.read())
+    fingerprint = _fingerprint(request.method, request.path_qs, await read_body(request))
     async with request.app[SESSIONS]() as session:
         stored = await session.scalar(
             select(IdempotentRequest).where(

@@ -43,6 +43,7 @@ from billing_worker.payment_queue import (
 from billing_worker.providers import Outcome, PaymentProvider
 from billing_worker.signing import HEADER, SignatureError, verify
 from shared.money import Money, MoneyError
+from shared.problem import read_body
 
 ACCOUNT = "/v1/accounts/{account_id}"
 
@@ -247,7 +248,7 @@ async def create_refund(request: web.Request) -> web.Response:
 async def provider_webhook(request: web.Request) -> web.Response:
     if request.content_length is not None and request.content_length > MAX_BODY:
         raise InvalidRequest.field("body", f"exceeds {MAX_BODY} bytes")
-    raw = await request.read()
+    raw = await read_body(request)
     tenant_id = request.match_info["tenant_id"]
     async with request.app[SESSIONS]() as session:
         tenant = await session.get(Tenant, tenant_id)

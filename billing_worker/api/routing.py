@@ -23,6 +23,7 @@ from billing_worker.api.errors import (
     from_validation_error,
 )
 from billing_worker.domain.card_data import card_data_fields
+from shared.problem import read_body
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 T = TypeVar("T")
@@ -96,7 +97,7 @@ async def decode(request: web.Request, kind: type[T], *, refuse_card_data: bool 
     """
     if request.content_length is not None and request.content_length > MAX_BODY:
         raise MalformedBody(f"body exceeds {MAX_BODY} bytes")
-    raw = await request.read()
+    raw = await read_body(request)
     if not raw.strip():
         raw = b"{}"
     if refuse_card_data:

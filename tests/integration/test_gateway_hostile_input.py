@@ -5,11 +5,14 @@ hanging."""
 from __future__ import annotations
 
 import asyncio
+import time
 
+import pytest
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
 from gateway.batcher import KeyBatcher, ScriptBatcher
+from shared import problem
 from tests.integration.conftest import Stack
 
 
@@ -63,3 +66,25 @@ async def test_a_batch_that_fails_for_any_reason_fails_every_waiter(
     calls = [scripts.call([], ["ok"]), scripts.call(["bad\udcff"], ["x"])]
     results = await asyncio.wait_for(asyncio.gather(*calls, return_exceptions=True), 5)
     assert all(isinstance(r, RedisError) for r in results)
+
+
+async def test_a_body_that_never_finishes_is_answered_408(
+    stack: Stack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(problem, "BODY_SECONDS", 0.5)
+    tenant = await stack.new_tenant()
+    await stack.wait_key(tenant)
+    for port, path, key in (
+        (stack.gateway.server.port, b"/v1/authorize", tenant.gateway),
+        (stack.api.server.port, b"/v1/accounts", tenant.admin),
+    ):
+        token = key["Authorization"].encode()
+        assert port is not None
+        started = time.monotonic()
+        answer = await _raw(
+            port,
+            b"POST " + path + b" HTTP/1.1\r\nHost: x\r\nAuthorization: " + token + b"\r\n"
+            b"Content-Type: application/json\r\nContent-Length: 100\r\n\r\n{\"user\": ",
+        )
+        assert answer.startswith(b"HTTP/1.1 408"), answer[:300]
+        assert time.monotonic() - started < 4
