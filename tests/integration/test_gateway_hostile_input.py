@@ -84,7 +84,7 @@ async def test_a_body_that_never_finishes_is_answered_408(
         answer = await _raw(
             port,
             b"POST " + path + b" HTTP/1.1\r\nHost: x\r\nAuthorization: " + token + b"\r\n"
-            b"Content-Type: application/json\r\nContent-Length: 100\r\n\r\n{\"user\": ",
+            b'Content-Type: application/json\r\nContent-Length: 100\r\n\r\n{"user": ',
         )
         assert answer.startswith(b"HTTP/1.1 408"), answer[:300]
         assert time.monotonic() - started < 4
