@@ -20,6 +20,7 @@ import hashlib
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
+import orjson
 from aiohttp import web
 from sqlalchemy import event, select, update
 from sqlalchemy.exc import IntegrityError
@@ -97,13 +98,39 @@ async def idempotency_middleware(
     finally:
         _CLAIM.reset(token)
     if claim.committed and isinstance(response, web.Response) and response.body is not None:
+        stored_body = _redacted(bytes(response.body))  # type: ignore[arg-type]
         async with request.app[SESSIONS]() as session, session.begin():
             await session.execute(
                 update(IdempotentRequest)
                 .where(IdempotentRequest.tenant_id == scope, IdempotentRequest.key == key)
-                .values(status=response.status, response=bytes(response.body))  # type: ignore[arg-type]
+                .values(status=response.status, response=stored_body)
             )
     return response
+
+
+#: Answer fields that hold a secret, and what a replay says in its place. Keys are shown
+#: once and only their hashes are kept; webhook secrets are read with ``GET /v1/tenant``.
+SECRETS = {
+    "admin_key": "shown once and not stored: issue another with POST /v1/tenant/keys",
+    "gateway_key": "shown once and not stored: issue another with POST /v1/tenant/keys",
+    "key": "shown once and not stored: issue another with POST /v1/tenant/keys",
+    "webhook_secret": "not stored with the answer: read it with GET /v1/tenant",
+    "provider_webhook_secret": "not stored with the answer: read it with GET /v1/tenant",
+}
+
+
+def _redacted(body: bytes) -> bytes:
+    """The answer as it may be kept: without the secrets in it."""
+    try:
+        document = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return body
+    if not isinstance(document, dict) or not SECRETS.keys() & document.keys():
+        return body
+    for name, note in SECRETS.items():
+        if isinstance(document.get(name), str):
+            document[name] = f"(redacted: {note})"
+    return orjson.dumps(document)
 
 
 def _replay(stored: IdempotentRequest, fingerprint: str) -> web.Response:

@@ -32,7 +32,11 @@ def create_engine(url: str, *, echo: bool = False, foreign_keys: bool = True) ->
     ``foreign_keys=False`` is for migrations only: SQLite rebuilds a table to alter it,
     which its foreign key checks would refuse while other tables reference it.
     """
-    engine = create_async_engine(async_url(url), echo=echo, pool_pre_ping=True)
+    # hide_parameters: statements are logged (echo, DEBUG) and put in errors without their
+    # values, which may be key hashes, webhook secrets or customers' details.
+    engine = create_async_engine(
+        async_url(url), echo=echo, pool_pre_ping=True, hide_parameters=True
+    )
     if engine.dialect.name == "sqlite":
         event.listen(
             engine.sync_engine, "connect", _sqlite_connect if foreign_keys else _sqlite_connect_raw

@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import asyncio
 
+from sqlalchemy import select
+
+from billing_worker.db.engine import create_engine
+from billing_worker.db.models import Base
 from tests.integration.conftest import Stack
 
 
@@ -60,3 +64,50 @@ async def test_payments_retried_or_raced_are_recorded_once(stack: Stack) -> None
 
     bad = await stack.api.post(path, json=body, headers={**tenant.admin, "Idempotency-Key": ""})
     assert bad.status == 422
+
+
+async def test_answers_kept_for_replay_hold_no_secret(stack: Stack, database_url: str) -> None:
+    """A tenant's keys and webhook secrets are shown once; the stored answer a replay gets
+    says where to get them instead, and no table holds them in plaintext."""
+    headers = {**stack.operator, "Idempotency-Key": "new-tenant-1"}
+    body = {"name": "Secretive", "notify_webhook_url": "https://hooks.example.com/t"}
+    first = await stack.api.post("/v1/tenants", json=body, headers=headers)
+    again = await stack.api.post("/v1/tenants", json=body, headers=headers)
+    assert (first.status, again.status) == (201, 201)
+    shown, replayed = await first.json(), await again.json()
+    assert replayed["id"] == shown["id"]
+    assert shown["admin_key"].startswith("tgk_")
+    assert replayed["admin_key"].startswith("(redacted: shown once")
+    assert "GET /v1/tenant" in replayed["webhook_secret"]
+
+    admin = {"Authorization": f"Bearer {shown['admin_key']}"}
+    issued = await stack.api.post(
+        "/v1/tenant/keys", json={"kind": "gateway"}, headers={**admin, "Idempotency-Key": "k1"}
+    )
+    assert issued.status == 201
+    new_key = (await issued.json())["key"]
+
+    secrets = [
+        shown["admin_key"], shown["gateway_key"], new_key,
+        shown["webhook_secret"], shown["provider_webhook_secret"],
+    ]  # fmt: skip
+    everything = await _dump(database_url)
+    for secret in secrets:
+        assert secret.split(".")[-1] not in everything["idempotent_requests"]
+
+
+async def _dump(database_url: str) -> dict[str, str]:
+    """Every table's rows, as text."""
+    engine = create_engine(database_url)
+    try:
+        async with engine.connect() as connection:
+            tables: dict[str, str] = {}
+            for table in Base.metadata.sorted_tables:
+                rows = (await connection.execute(select(table))).all()
+                tables[table.name] = "\n".join(
+                    repr(tuple(v.decode() if isinstance(v, bytes) else v for v in row))
+                    for row in rows
+                )
+            return tables
+    finally:
+        await engine.dispose()
