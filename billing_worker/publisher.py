@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Sequence
 
 import redis.asyncio as aioredis
-from sqlalchemy import delete, select
+from sqlalchemy import Select, delete, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from billing_worker.db.models import OutboxEntry
@@ -31,35 +32,53 @@ class OutboxPublisher:
         self._client = client
         self._batch_size = batch_size
         self._idle_poll = idle_poll
+        bind = sessions.kw.get("bind")
+        self._single_writer = bind is not None and bind.dialect.name == "sqlite"
         self.wake = asyncio.Event()
 
     async def drain_once(self) -> int:
-        """Publish one batch; rows are deleted only after Redis has taken them."""
+        """Publish one batch; rows are deleted only after Redis has taken them.
+
+        On PostgreSQL the batch's rows are claimed (``SKIP LOCKED``) so that several
+        publishers share the work. SQLite has one writer for the whole database, and a
+        transaction must never hold it while waiting on Redis: there the batch is read
+        without a lock and deleted after, in a transaction of its own. (Publishing a row
+        twice is harmless: the compare-and-set takes a version once.)
+        """
         if not await has_rows(self._sessions, OutboxEntry.id.is_not(None)):
             return 0
-        async with self._sessions() as session, session.begin():
-            rows = (
-                await session.scalars(
-                    select(OutboxEntry)
-                    .order_by(OutboxEntry.id)
-                    .limit(self._batch_size)
-                    .with_for_update(skip_locked=True)
-                )
-            ).all()
-            if not rows:
-                return 0
-            async with self._client.pipeline(transaction=False) as pipe:
-                for row in rows:
-                    await self._cas(
-                        keys=[row.redis_key],
-                        args=[row.version, row.payload, keys.INVALIDATION_CHANNEL],
-                        client=pipe,
+        if self._single_writer:
+            async with self._sessions() as session:
+                await session.connection(execution_options={"read_only": True})
+                rows = (await session.scalars(self._batch())).all()
+            if rows:
+                await self._publish(rows)
+                async with self._sessions() as session, session.begin():
+                    await session.execute(
+                        delete(OutboxEntry).where(OutboxEntry.id.in_([row.id for row in rows]))
                     )
-                await pipe.execute()
-            await session.execute(
-                delete(OutboxEntry).where(OutboxEntry.id.in_([row.id for row in rows]))
-            )
+            return len(rows)
+        async with self._sessions() as session, session.begin():
+            rows = (await session.scalars(self._batch().with_for_update(skip_locked=True))).all()
+            if rows:
+                await self._publish(rows)
+                await session.execute(
+                    delete(OutboxEntry).where(OutboxEntry.id.in_([row.id for row in rows]))
+                )
         return len(rows)
+
+    def _batch(self) -> Select[OutboxEntry]:
+        return select(OutboxEntry).order_by(OutboxEntry.id).limit(self._batch_size)
+
+    async def _publish(self, rows: Sequence[OutboxEntry]) -> None:
+        async with self._client.pipeline(transaction=False) as pipe:
+            for row in rows:
+                await self._cas(
+                    keys=[row.redis_key],
+                    args=[row.version, row.payload, keys.INVALIDATION_CHANNEL],
+                    client=pipe,
+                )
+            await pipe.execute()
 
     async def drain_all(self) -> int:
         total = 0

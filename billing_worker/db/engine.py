@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from sqlalchemy import Connection, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 from sqlalchemy.ext.asyncio import AsyncSession as AsyncSession
+from sqlalchemy.util.concurrency import await_only, in_greenlet
 
 _ASYNC_DRIVERS = {"sqlite": "sqlite+aiosqlite", "postgresql": "postgresql+asyncpg"}
 
@@ -41,7 +43,11 @@ def create_engine(url: str, *, echo: bool = False, foreign_keys: bool = True) ->
         event.listen(
             engine.sync_engine, "connect", _sqlite_connect if foreign_keys else _sqlite_connect_raw
         )
-        event.listen(engine.sync_engine, "begin", _sqlite_begin)
+        turns = _WriteTurns()
+        event.listen(engine.sync_engine, "begin", turns.begin)
+        for name in ("commit", "rollback"):
+            event.listen(engine.sync_engine, name, turns.end)
+        event.listen(engine.sync_engine.pool, "checkin", turns.checked_in)
     return engine
 
 
@@ -55,21 +61,59 @@ def _sqlite_connect(dbapi_connection: Any, _record: object, *, foreign_keys: boo
     cursor = dbapi_connection.cursor()
     cursor.execute(f"PRAGMA foreign_keys={'ON' if foreign_keys else 'OFF'}")
     cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute("PRAGMA busy_timeout=5000")
+    cursor.execute("PRAGMA busy_timeout=30000")  # other processes (the CLI) only
     cursor.close()
 
 
-def _sqlite_begin(connection: Connection) -> None:
-    """Take SQLite's write lock at BEGIN.
+class _WriteTurns:
+    """SQLite has one writer at a time: the process's write transactions take turns.
 
-    A deferred transaction that reads and then writes cannot upgrade if another writer
-    committed in between (SQLITE_BUSY, whatever the busy timeout); the worker's jobs and
-    the API write concurrently, so every transaction begins IMMEDIATE and waits its turn --
-    except one that says it only reads (execution option ``read_only``): in WAL mode it
-    needs no lock, and does not queue with the writers.
+    Every transaction begins IMMEDIATE -- a deferred one that reads and then writes cannot
+    upgrade if another writer committed in between (SQLITE_BUSY whatever the busy
+    timeout) -- except one that says it only reads (execution option ``read_only``): in
+    WAL mode it needs no lock and does not queue with the writers.
+
+    Waiting for SQLite's lock is a busy loop bounded by ``busy_timeout``: under load (a
+    long catch-up, an invoice run, the API and four jobs at once) a writer could wait past
+    it and fail with "database is locked". So within the process the writers queue on an
+    asyncio lock first, in arrival order and without a time limit short enough to fail
+    an ordinary request; ``busy_timeout`` is left for other processes (the CLI).
     """
-    read_only = connection.get_execution_options().get("read_only", False)
-    connection.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
+
+    #: A write transaction that waits longer than this for its turn fails (a defect: a
+    #: transaction that never ends, or one opened inside another in the same task).
+    WAIT = 120.0
+
+    def __init__(self) -> None:
+        self._locks: dict[asyncio.AbstractEventLoop, asyncio.Lock] = {}
+        self._holders: dict[asyncio.AbstractEventLoop, object] = {}
+
+    def begin(self, connection: Connection) -> None:
+        if connection.get_execution_options().get("read_only", False):
+            connection.exec_driver_sql("BEGIN")
+            return
+        if in_greenlet():
+            loop = asyncio.get_running_loop()
+            lock = self._locks.setdefault(loop, asyncio.Lock())
+            await_only(asyncio.wait_for(lock.acquire(), self.WAIT))
+            self._holders[loop] = connection.connection.dbapi_connection
+        try:
+            connection.exec_driver_sql("BEGIN IMMEDIATE")
+        except BaseException:
+            self._release(connection.connection.dbapi_connection)
+            raise
+
+    def end(self, connection: Connection) -> None:
+        self._release(connection.connection.dbapi_connection)
+
+    def checked_in(self, dbapi_connection: object, _record: object) -> None:
+        self._release(dbapi_connection)  # a connection returned mid-transaction
+
+    def _release(self, dbapi_connection: object) -> None:
+        for loop, holder in list(self._holders.items()):
+            if holder is dbapi_connection:
+                del self._holders[loop]
+                self._locks[loop].release()
 
 
 def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:

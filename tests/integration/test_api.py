@@ -45,7 +45,7 @@ async def test_only_the_operator_creates_tenants(stack: Stack) -> None:
         ({"code": "pro", "name": "Pro", "currency": "USD", "amount": "1", "colour": "red"},
          "colour", "unknown field"),
         ({"code": "Pro Plan", "name": "Pro", "currency": "USD", "amount": "1"}, "code",
-         "matching regex"),
+         "lowercase letters, digits"),
     ],
 )  # fmt: skip
 async def test_bad_input_names_the_field_and_the_reason(
