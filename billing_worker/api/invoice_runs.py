@@ -23,6 +23,7 @@ def run_view(run: InvoiceRun) -> schemas.InvoiceRunOut:
         total=run.total,
         done=run.done,
         invoices=run.invoices,
+        parked=run.parked,
         started_at=run.started_at,
         finished_at=run.finished_at,
     )

@@ -368,6 +368,8 @@ class InvoiceRunOut(Struct, kw_only=True):
     total: int
     done: int
     invoices: int
+    #: Accounts whose invoicing failed: parked (see ``GET /v1/parked``), the run went on.
+    parked: int
     started_at: datetime
     finished_at: datetime | None
 
