@@ -361,7 +361,7 @@ async def refresh_account(
         session_idle_seconds=tenant.session_idle_seconds,
         fail_open_seconds=tenant.fail_open_seconds,
     )
-    stage_record(session, record, now)
+    account.ent_record = stage_record(session, record, now)
     return record
 
 

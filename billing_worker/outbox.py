@@ -44,9 +44,12 @@ def _forget(session: Session) -> None:
     session.info.pop(_PENDING, None)
 
 
-def stage_record(session: AsyncSession, record: EntitlementRecord, now: datetime) -> None:
+def stage_record(session: AsyncSession, record: EntitlementRecord, now: datetime) -> bytes:
+    """Stage the record; returns it encoded, as published."""
     key = keys.account_key(record.tenant_id, record.account_id)
-    _stage(session, record.tenant_id, key, record.version, encode_record(record), now)
+    payload = encode_record(record)
+    _stage(session, record.tenant_id, key, record.version, payload, now)
+    return payload
 
 
 def user_entry(user: User) -> UserEntry:

@@ -57,6 +57,7 @@ async def _redis(app: web.Application) -> AsyncIterator[None]:
     app[STORE] = store
     app[SESSIONS] = SessionStore(client)
     app[WRITEBACK] = writeback = WriteBack(client)
+    store.on_rebuilt.append(writeback.forget_seen)  # Redis lost the day's active users
     app[METRICS].watch(store)
     stop = asyncio.Event()
     background = [
@@ -81,9 +82,15 @@ async def healthz(request: web.Request) -> web.Response:
 
 
 async def readyz(request: web.Request) -> web.Response:
-    if await request.app[STORE].ping():
-        return json_response({"status": "ready"})
-    return problem_response(503, "not_ready", "Redis is unreachable")
+    store = request.app[STORE]
+    if not await store.ping():
+        return problem_response(503, "not_ready", "Redis is unreachable")
+    if not await store.view_present():
+        return problem_response(
+            503, "not_ready", "The entitlement view is missing from Redis",
+            "The worker rebuilds it from SQL by itself (or run `tollgate cache rebuild`).",
+        )  # fmt: skip
+    return json_response({"status": "ready"})
 
 
 async def metrics(request: web.Request) -> web.Response:

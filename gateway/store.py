@@ -70,8 +70,20 @@ class LiveReader:
                 value = decode(raw)
             except RecordError:
                 log.error("store.undecodable key=%s", key)
+        elif not await self._view_present():
+            # Redis lost its data: an absent key says nothing until the view is rebuilt,
+            # so the caller answers by the fail policy, not with a refusal.
+            raise StoreUnavailable("the entitlement view is missing (being rebuilt)")
         self._cache.put(key, value, generation)
         return value
+
+    async def _view_present(self) -> bool:
+        """Read (never cached: it must be current) whether the view is whole."""
+        try:
+            return await self._batcher.get(keys.VIEW_KEY) is not None
+        except (RedisError, OSError) as exc:
+            self.redis_errors += 1
+            raise StoreUnavailable(str(exc)) from exc
 
 
 class LastKnownReader:
@@ -115,6 +127,8 @@ class EntitlementStore:
         self.cache = cache
         self.batcher = KeyBatcher(client)
         self.live = LiveReader(cache, self.batcher)
+        #: Called when the worker announces a rebuilt view (Redis had lost its data).
+        self.on_rebuilt: list[Callable[[], None]] = []
 
     def last_known(self) -> LastKnownReader:
         return LastKnownReader(self.cache)
@@ -125,6 +139,20 @@ class EntitlementStore:
         except (RedisError, OSError):
             return False
 
+    async def view_present(self) -> bool:
+        try:
+            return bool(await self._client.exists(keys.VIEW_KEY))
+        except (RedisError, OSError):
+            return False
+
+    def _announced(self, key: bytes) -> None:
+        if key == keys.FORGET_ALL.encode():
+            self.cache.clear()  # a rebuild: whatever was cached may predate it
+            for callback in self.on_rebuilt:
+                callback()
+        else:
+            self.cache.invalidate(key.decode())
+
     async def _forget_everything(self) -> None:
         self.cache.clear()
 
@@ -133,7 +161,7 @@ class EntitlementStore:
         await follow_channel(
             self._subscriber,
             keys.INVALIDATION_CHANNEL,
-            on_message=lambda key: self.cache.invalidate(key.decode()),
+            on_message=self._announced,
             on_subscribed=self._forget_everything,
             stop=stop,
         )

@@ -2,7 +2,8 @@
 
 - Session touches: a session used through ``/v1/auth`` has its idle expiry extended.
 - Active users: the first time this process sees a user of an account on a UTC day, the
-  user joins that day's active-user set (what active-user plans bill from).
+  user joins that day's active-user set (what active-user plans bill from); again after
+  Redis lost its data (the worker announces the rebuilt view).
 """
 
 from __future__ import annotations
@@ -43,6 +44,10 @@ class WriteBack:
         if mark not in self._seen:
             self._seen.add(mark)
             self._active.add(mark)
+
+    def forget_seen(self) -> None:
+        """Redis lost its data (the view was rebuilt): users seen today are added again."""
+        self._seen.clear()
 
     async def flush(self) -> None:
         touches, self._touches = self._touches, {}

@@ -16,6 +16,13 @@ INVALIDATION_CHANNEL: Final = f"{PREFIX}:invalidate"
 #: Test-mode clock offset (integer microseconds) and the channel announcing a move.
 CLOCK_KEY: Final = f"{PREFIX}:clock:offset"
 CLOCK_CHANNEL: Final = f"{PREFIX}:clock"
+#: Present while the published view is whole: written by the worker after a rebuild.
+#: Missing (a FLUSHALL, a Redis restarted empty), gateways are not ready and fail by policy.
+VIEW_KEY: Final = f"{PREFIX}:view"
+#: Present while a rebuild runs (with an expiry, in case its worker dies).
+VIEW_BUILDING_KEY: Final = f"{PREFIX}:view:building"
+#: Announced on ``INVALIDATION_CHANNEL`` after a rebuild: gateways drop every cached entry.
+FORGET_ALL: Final = "*"
 
 
 def account_key(tenant_id: str, account_id: str) -> str:

@@ -12,3 +12,5 @@ def _load(name: str) -> str:
 
 #: Versioned compare-and-set; see ``lua/cas_set.lua``.
 CAS_SET: Final = _load("cas_set.lua")
+#: The same for many records in one call (a rebuild); see ``lua/cas_many.lua``.
+CAS_MANY: Final = _load("cas_many.lua")

@@ -243,7 +243,9 @@ def _account(
         session_idle_seconds=tenant.session_idle_seconds,
         fail_open_seconds=tenant.fail_open_seconds,
     )
-    batch.redis.append((keys.account_key(tenant.id, account_id), encode_record(record)))
+    encoded = encode_record(record)
+    batch.rows[Account][-1]["ent_record"] = encoded
+    batch.redis.append((keys.account_key(tenant.id, account_id), encoded))
     for user in users:
         batch.rows[User].append(
             {"id": new_id("usr"), "tenant_id": tenant.id, "account_id": account_id,

@@ -56,6 +56,7 @@ from billing_worker.notifier import Notifier
 from billing_worker.payment_queue import drain
 from billing_worker.providers import PaymentProvider, SandboxProvider
 from billing_worker.publisher import OutboxPublisher
+from billing_worker.rebuild import ViewWatch
 from billing_worker.scheduler import run_due
 from billing_worker.settings import WorkerSettings
 from billing_worker.usage import UsageFolder
@@ -129,7 +130,9 @@ async def _jobs(app: web.Application) -> AsyncIterator[None]:
         sessions, clock, interval=settings.scheduler_interval,
         smtp_url=settings.smtp_url, mail_from=settings.mail_from,
     )  # fmt: skip
+    watch = ViewWatch(sessions, app[REDIS], clock)
     tasks = [
+        _named(watch.run(stop), "view-watch"),
         _named(publisher.run(stop), "outbox-publisher"),
         _named(
             repeat(

@@ -151,6 +151,9 @@ class Account(Base):
     #: When the scheduler must look at this account again (None: only on an event).
     next_evaluation_at: Mapped[datetime | None] = mapped_column(index=True)
     ent_version: Mapped[int] = mapped_column(BigInteger, default=0)
+    #: The encoded entitlement record last published (``ent_version``): what a rebuild of
+    #: a lost Redis republishes without recomputing (see ``billing_worker.rebuild``).
+    ent_record: Mapped[bytes | None] = mapped_column(LargeBinary, deferred=True)
     #: The tenant's dunning policy this account follows, if not its plan's or the default.
     dunning_policy: Mapped[str | None] = mapped_column(String(100))
     #: Exempt from dunning: its standing never drops for unpaid invoices.
@@ -559,4 +562,9 @@ class UsageDaily(Base):
     logins: Mapped[int] = mapped_column(Integer, default=0)
     active_users: Mapped[int] = mapped_column(Integer, default=0)
     peak_sessions: Mapped[int] = mapped_column(Integer, default=0)
+    #: The Redis counters' lifetime last folded (a token the fold puts in the hash) and the
+    #: login total read from it: a new lifetime (Redis lost the day's counters) adds its
+    #: total to ``logins`` instead of replacing it, so SQL never counts backwards.
+    redis_epoch: Mapped[str | None] = mapped_column(String(32))
+    redis_logins: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     updated_at: Mapped[datetime]

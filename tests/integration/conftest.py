@@ -159,8 +159,14 @@ async def stack(
     gateway = TestClient(TestServer(create_gateway_app(gateway_settings)))
     await api.start_server()
     await gateway.start_server()
+    stack = Stack(api=api, gateway=gateway, operator={"Authorization": f"Bearer {OPERATOR_KEY}"})
+
+    async def ready() -> bool:  # the worker has built the view (an empty one, at first)
+        return (await gateway.get("/readyz")).status == 200
+
     try:
-        yield Stack(api=api, gateway=gateway, operator={"Authorization": f"Bearer {OPERATOR_KEY}"})
+        await stack.eventually(ready, within=10)
+        yield stack
     finally:
         await gateway.close()
         await api.close()

@@ -6,7 +6,7 @@ from typing import Any
 
 import redis.asyncio as aioredis
 
-from tests.integration.conftest import NEAR_CACHE_TTL, Stack
+from tests.integration.conftest import Stack
 
 
 async def test_unpaid_invoice_suspends_on_day_31_and_payment_reinstates(stack: Stack) -> None:
@@ -78,7 +78,7 @@ async def test_gateway_validates_the_body(stack: Stack) -> None:
     assert (await response.json())["errors"][0]["field"] == "user"
 
 
-async def test_flushed_redis_denies_and_rebuild_restores(
+async def test_a_flushed_redis_heals_itself_and_a_rebuild_restores_it_too(
     stack: Stack, redis_client: aioredis.Redis, database_url: str
 ) -> None:
     from billing_worker.db.engine import create_engine, session_factory
@@ -88,27 +88,37 @@ async def test_flushed_redis_denies_and_rebuild_restores(
     tenant = await stack.new_tenant()
     await stack.customer(tenant, "alice")
 
-    async def allowed() -> bool:
+    async def answer() -> tuple[int, bool]:
         response = await stack.gateway.post(
             "/v1/authorize", json={"user": "alice"}, headers=tenant.gateway
         )
-        return response.status == 200 and bool((await response.json())["allow"])
+        return response.status, response.status == 200 and (await response.json())["allow"]
+
+    async def allowed() -> bool:
+        return (await answer())[1]
+
+    async def ready() -> bool:
+        return (await stack.gateway.get("/readyz")).status == 200
 
     await stack.eventually(allowed)
+    assert await ready()
     await redis_client.flushall()
+    assert not await ready()  # the view is gone: not ready until it is rebuilt
 
-    async def denied() -> bool:
-        return not await allowed()
+    # The worker notices within a second and rebuilds; meanwhile the gateway key it cannot
+    # read is an outage (503 by the fail policy), never an invalid key (401).
+    async def healed() -> bool:
+        status, allow = await answer()
+        assert status in (200, 503)
+        return allow and await ready()
 
-    # Nothing announces a FLUSHALL: the near-cache serves what it knew for at most its
-    # staleness bound, and then the empty Redis means deny, never allow.
-    await stack.eventually(denied, within=NEAR_CACHE_TTL + 0.5)
+    await stack.eventually(healed, within=5)
 
     engine = create_engine(database_url)
     try:
-        counts = await rebuild(session_factory(engine), redis_client, SystemClock())
+        counts = await rebuild(session_factory(engine), redis_client, SystemClock(), clean=True)
     finally:
         await engine.dispose()
-    assert counts["accounts"] == 1
-    assert counts["users"] == 1
+    assert (counts["keys"], counts["accounts"], counts["users"]) == (1, 1, 1)
     await stack.eventually(allowed)
+    assert await ready()

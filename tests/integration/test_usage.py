@@ -41,3 +41,38 @@ async def test_logins_active_users_and_peak_sessions_are_billed_from_sql(
     assert first == second
     [today] = first["data"]
     assert (today["logins"], today["active_users"], today["peak_sessions"]) == (4, 3, 4)
+
+
+async def test_usage_never_counts_backwards_when_redis_loses_the_days_counters(
+    stack: Stack, redis_client: aioredis.Redis, database_url: str
+) -> None:
+    tenant = await stack.new_tenant()
+    await seats_plan(stack, tenant, 5, "deny_new")
+    account_id = await enterprise(stack, tenant, ["ann", "bob", "cat"], "team-deny_new")
+    await wait_published(stack, tenant, "ann")
+    engine = create_engine(database_url)
+    folder = UsageFolder(session_factory(engine), redis_client, SystemClock())
+
+    async def usage() -> tuple[int, int, int]:
+        response = await stack.api.get(f"/v1/accounts/{account_id}/usage", headers=tenant.admin)
+        [today] = (await response.json())["data"]
+        return today["logins"], today["active_users"], today["peak_sessions"]
+
+    try:
+        for user in ["ann", "bob", "cat", "ann"]:
+            assert (await login(stack, tenant, user)).status == 201
+        await asyncio.sleep(1.5)  # the gateway's write-back flushes about once a second
+        await folder.fold_recent()
+        assert await usage() == (4, 3, 4)
+
+        await redis_client.flushall()  # the day's counters are gone; the worker rebuilds
+        await wait_published(stack, tenant, "ann")
+        for user in ["ann", "bob"]:
+            assert (await login(stack, tenant, user)).status == 201
+        await asyncio.sleep(1.5)
+        await folder.fold_recent()
+        await folder.fold_recent()  # folding again adds nothing
+        # 4 + 2 logins; distinct users and the peak cannot be summed: never less than before
+        assert await usage() == (6, 3, 4)
+    finally:
+        await engine.dispose()
