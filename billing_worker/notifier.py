@@ -26,6 +26,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from billing_worker.db.models import Delivery, Message, Tenant
+from billing_worker.destinations import Destinations, GuardedResolver
 from billing_worker.jobs import has_rows, repeat
 from billing_worker.parking import describe
 from billing_worker.signing import HEADER, sign
@@ -104,7 +105,9 @@ class Notifier:
         interval: float,
         smtp_url: str | None,
         mail_from: str,
+        destinations: Destinations | None = None,
     ) -> None:
+        self._destinations = destinations or Destinations()
         self._sessions = sessions
         self._clock = clock
         self._interval = interval
@@ -114,7 +117,8 @@ class Notifier:
 
     async def run(self, stop: asyncio.Event) -> None:
         timeout = aiohttp.ClientTimeout(total=10)
-        async with aiohttp.ClientSession(timeout=timeout) as http:
+        connector = aiohttp.TCPConnector(resolver=GuardedResolver(self._destinations))
+        async with aiohttp.ClientSession(timeout=timeout, connector=connector) as http:
             await repeat("notifier", lambda: self.deliver_due(http), stop,
                          interval=self._interval, wake=self.wake)  # fmt: skip
 
@@ -151,6 +155,9 @@ class Notifier:
         """Send one; the error (None: delivered)."""
         try:
             if item.channel == "webhook":
+                refused = self._destinations.refusal(urlsplit(item.target).hostname)
+                if refused:  # an IP literal: no resolver is asked, so it is checked here
+                    return refused
                 body = orjson.dumps(item.payload)
                 headers = {"Content-Type": "application/json"}
                 if item.secret:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from shared.settings import Env, Secret
+from shared.settings import Env, Network, Secret
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -29,6 +29,8 @@ class WorkerSettings:
     max_ahead_days: int
     #: How far ahead a billing target (an invoice run's, an account's invoice) may lie.
     max_target_days: int
+    #: Private networks tenants' webhooks may be sent to (default: public addresses only).
+    webhook_allowed_networks: tuple[Network, ...]
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> WorkerSettings:
@@ -49,4 +51,5 @@ class WorkerSettings:
             max_backdate_days=env.integer("MAX_BACKDATE_DAYS", 3650, maximum=36500),
             max_ahead_days=env.integer("MAX_AHEAD_DAYS", 3650, maximum=36500),
             max_target_days=env.integer("MAX_TARGET_DAYS", 730, maximum=36500),
+            webhook_allowed_networks=env.networks("WEBHOOK_ALLOWED_NETWORKS"),
         )

@@ -6,6 +6,7 @@ the environment variable; secrets are wrapped so a ``repr`` never shows them.
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Mapping
 from typing import Final
 
@@ -42,6 +43,9 @@ class Secret:
         return bool(self._value)
 
 
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
 class Env:
     """Typed reads of ``TOLLGATE_*`` variables from a mapping."""
 
@@ -59,6 +63,14 @@ class Env:
                 raise SettingsError(f"{self.name(key)} is required")
             return default
         return value
+
+    def networks(self, key: str, default: str = "") -> tuple[Network, ...]:
+        """A comma-separated list of CIDR networks (``10.0.0.0/8, ::1/128``)."""
+        text = self._environ.get(self.name(key)) or default
+        try:
+            return tuple(ipaddress.ip_network(p.strip()) for p in text.split(",") if p.strip())
+        except ValueError as exc:
+            raise SettingsError(f"{self.name(key)}: {exc}") from None
 
     def optional(self, key: str) -> str | None:
         value = self._environ.get(self.name(key))

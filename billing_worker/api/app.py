@@ -50,6 +50,7 @@ from billing_worker.api.idempotency import idempotency_middleware
 from billing_worker.api.routes import router
 from billing_worker.collection import Collector
 from billing_worker.db.engine import create_engine, session_factory
+from billing_worker.destinations import Destinations
 from billing_worker.invoice_runs import InvoiceRunner
 from billing_worker.jobs import repeat
 from billing_worker.notifier import Notifier
@@ -129,6 +130,7 @@ async def _jobs(app: web.Application) -> AsyncIterator[None]:
     notifier = Notifier(
         sessions, clock, interval=settings.scheduler_interval,
         smtp_url=settings.smtp_url, mail_from=settings.mail_from,
+        destinations=Destinations(settings.webhook_allowed_networks),
     )  # fmt: skip
     watch = ViewWatch(sessions, app[REDIS], clock)
     tasks = [

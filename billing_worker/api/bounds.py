@@ -28,6 +28,7 @@ import msgspec
 import msgspec.inspect as mi
 
 from billing_worker.api.errors import FieldError
+from billing_worker.destinations import Destinations
 
 #: A date up to which the worker bills ahead: bounded by ``DateWindow.target_days``.
 TARGET = msgspec.Meta(
@@ -122,13 +123,15 @@ def _matches(value: Any, kind: mi.Type) -> bool:
     return True
 
 
-def web_addresses(body: msgspec.Struct) -> list[FieldError]:
+def web_addresses(body: msgspec.Struct, destinations: Destinations) -> list[FieldError]:
     """A reason for each address declared ``Meta(extra={"check": "url"})`` whose host no
-    resolver could look up (an empty label, a label over 63 characters, a name over 253)."""
+    resolver could look up (an empty label, a label over 63 characters, a name over 253),
+    or that ``destinations`` refuses (a private address)."""
     found = []
     for path, value, _kind, extra in leaves(body, _info(type(body))):
         if extra.get("check") == "url" and isinstance(value, str):
-            reason = _host_problem(urlsplit(value).hostname)
+            host = urlsplit(value).hostname
+            reason = _host_problem(host) or destinations.refusal(host)
             if reason:
                 found.append(FieldError(path, reason))
     return found

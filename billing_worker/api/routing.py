@@ -22,6 +22,7 @@ from billing_worker.api.errors import (
     MalformedBody,
     from_validation_error,
 )
+from billing_worker.destinations import Destinations
 from billing_worker.domain.card_data import card_data_fields
 from shared.problem import read_body
 
@@ -115,7 +116,7 @@ async def decode(request: web.Request, kind: type[T], *, refuse_card_data: bool 
             settings.max_backdate_days, settings.max_ahead_days, settings.max_target_days
         )
         errors += window.errors(body, request.app[CLOCK].now().date())
-        errors += web_addresses(body)
+        errors += web_addresses(body, Destinations(settings.webhook_allowed_networks))
     if errors:
         raise InvalidRequest("; ".join(f"{e.field}: {e.reason}" for e in errors), errors=errors)
     return body

@@ -50,6 +50,8 @@ def worker_env(smtp: tuple[Mailbox, int]) -> dict[str, str]:
     return {
         "TOLLGATE_SMTP_URL": f"smtp://127.0.0.1:{smtp[1]}",
         "TOLLGATE_MAIL_FROM": "billing@tollgate.test",
+        # the test's webhook receivers listen on this machine
+        "TOLLGATE_WEBHOOK_ALLOWED_NETWORKS": "127.0.0.0/8",
     }
 
 

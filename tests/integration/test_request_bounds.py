@@ -4,22 +4,28 @@ hosts, YAML without aliases; and what still gets through is caught where it leav
 
 from __future__ import annotations
 
+import ipaddress
+import socket
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from aiohttp import ClientResponse
+import pytest
+from aiohttp import ClientResponse, web
 from sqlalchemy import update
 
 from billing_worker.db.engine import create_engine, session_factory
 from billing_worker.db.models import Account
 from billing_worker.db.models import Tenant as TenantRow
 from tests.integration.conftest import Stack
-from tests.integration.test_advisory_messages import (  # noqa: F401 (fixtures)
-    Mailbox,
-    smtp,
-    worker_env,
-)
+from tests.integration.test_advisory_messages import Mailbox, smtp  # noqa: F401 (fixture)
 from tests.integration.test_payment_queue import CATALOG, _get
+from tollgate.redis_server import free_port
+
+
+@pytest.fixture
+def worker_env(smtp: tuple[Mailbox, int]) -> dict[str, str]:  # noqa: F811
+    """Email on, and webhooks to public addresses only (the default)."""
+    return {"TOLLGATE_SMTP_URL": f"smtp://127.0.0.1:{smtp[1]}"}
 
 
 async def _problem(response: ClientResponse, status: int) -> dict[str, Any]:
@@ -173,3 +179,68 @@ async def test_a_message_that_cannot_be_built_or_addressed_fails_its_delivery_on
     assert {d["status"] for m in messages for d in m["deliveries"]} == {"pending"}
     # The worker is still up and serving.
     assert (await stack.api.get("/v1/tenant", headers=tenant.admin)).status == 200
+
+
+async def test_webhooks_to_private_addresses_are_refused_where_entered(stack: Stack) -> None:
+    tenant = await stack.new_tenant()
+    for url in ("http://127.0.0.1:9/x", "http://[::1]/x", "http://10.1.2.3/x",
+                "http://169.254.169.254/latest/meta-data", "http://localhost:8080/x"):  # fmt: skip
+        response = await stack.api.patch(
+            "/v1/tenant", json={"notify_webhook_url": url}, headers=tenant.admin
+        )
+        fields = _fields(await _problem(response, 422))
+        assert "not a public address" in fields["notify_webhook_url"], url
+        assert "TOLLGATE_WEBHOOK_ALLOWED_NETWORKS" in fields["notify_webhook_url"]
+
+
+async def test_a_name_that_resolves_to_this_machine_is_refused_when_sent_to(
+    stack: Stack, database_url: str
+) -> None:
+    """Checked on the address connected to: a tenant cannot probe the worker's network by
+    a name that resolves (or re-resolves) to a private address."""
+    name = socket.gethostname()
+    resolved = {info[4][0] for info in socket.getaddrinfo(name, 80)}
+    if any(ipaddress.ip_address(a).is_global for a in resolved):
+        pytest.skip(f"{name} resolves to a public address here")
+    hits: list[bytes] = []
+
+    async def handle(request: web.Request) -> web.Response:
+        hits.append(await request.read())
+        return web.Response(status=204)
+
+    app = web.Application()
+    app.router.add_post("/x", handle)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    port = free_port()
+    await web.TCPSite(runner, "0.0.0.0", port).start()
+    try:
+        tenant = await stack.new_tenant(notify_webhook_url="https://hooks.example.com/t")
+        engine = create_engine(database_url)
+        try:
+            async with session_factory(engine)() as session, session.begin():
+                await session.execute(
+                    update(TenantRow)
+                    .where(TenantRow.id == tenant.id)
+                    .values(notify_webhook_url=f"http://{name}:{port}/x")
+                )
+        finally:
+            await engine.dispose()
+        catalog = await stack.api.put("/v1/catalog", json=CATALOG, headers=tenant.admin)
+        assert catalog.status in (200, 201)
+        account = await stack.post("/v1/accounts", tenant, {"name": "Probe"})
+        path = f"/v1/accounts/{account['id']}"
+        await stack.post(path + "/payment-methods", tenant, {"token": "tok_sandbox_stolen"})
+        await stack.post(path + "/subscriptions", tenant, {"plan": "pro-monthly"})
+
+        async def tried() -> bool:
+            messages = (await _get(stack, tenant, "/v1/messages"))["data"]
+            return any(d["attempts"] for m in messages for d in m["deliveries"])
+
+        await stack.eventually(tried, within=10)
+        messages = (await _get(stack, tenant, "/v1/messages"))["data"]
+        errors = {d["last_error"] for m in messages for d in m["deliveries"] if d["attempts"]}
+        assert all("no public address" in (e or "") for e in errors), errors
+        assert hits == []
+    finally:
+        await runner.cleanup()
