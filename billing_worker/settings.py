@@ -15,6 +15,8 @@ class WorkerSettings:
     api_host: str
     api_port: int
     operator_key: Secret
+    #: Fernet keys sealing webhook secrets at rest (the first seals; see ``db.sealed``).
+    secrets_key: Secret | None
     test_mode: bool
     scheduler_interval: float
     usage_fold_interval: float
@@ -41,6 +43,7 @@ class WorkerSettings:
             api_host=env.text("API_HOST", "127.0.0.1"),
             api_port=env.integer("API_PORT", 8081, maximum=65535),
             operator_key=env.secret("OPERATOR_KEY"),
+            secrets_key=Secret(raw) if (raw := env.optional("SECRETS_KEY")) else None,
             test_mode=env.flag("TEST_MODE", False),
             scheduler_interval=env.number("SCHEDULER_INTERVAL", 1.0, minimum=0.05),
             usage_fold_interval=env.number("USAGE_FOLD_INTERVAL", 60.0, minimum=0.1),

@@ -313,7 +313,19 @@ def build_parser() -> argparse.ArgumentParser:
     cache_rebuild.add_argument("--redis-url")
     cache_rebuild.add_argument("--clean", action="store_true", help="delete Tollgate's keys first")
     cache_rebuild.set_defaults(func=_cmd_cache_rebuild)
+
+    secrets_key = commands.add_parser(
+        "secrets-key", help="print a new key for TOLLGATE_SECRETS_KEY (seals webhook secrets)"
+    )
+    secrets_key.set_defaults(func=_cmd_secrets_key)
     return parser
+
+
+def _cmd_secrets_key(_args: argparse.Namespace) -> int:
+    from billing_worker.db.sealed import new_key
+
+    print(new_key())
+    return 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 import redis.asyncio as aioredis
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from billing_worker.db import sealed
 from billing_worker.db.engine import create_engine, session_factory
 from shared.clock import Clock, RedisTestClock, SystemClock
 from shared.settings import Env
@@ -30,6 +31,7 @@ def database_url() -> str:
 async def storage() -> AsyncIterator[Storage]:
     """From ``TOLLGATE_DATABASE_URL``, ``TOLLGATE_REDIS_URL`` and ``TOLLGATE_TEST_MODE``."""
     env = Env(os.environ)
+    sealed.configure(env.optional("SECRETS_KEY"))  # the worker's key, to read what it sealed
     engine = create_engine(database_url())
     client = aioredis.Redis.from_url(env.text("REDIS_URL", "redis://127.0.0.1:6379/0"))
     try:

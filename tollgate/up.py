@@ -18,6 +18,7 @@ from pathlib import Path
 import aiohttp
 import redis.asyncio as aioredis
 
+from billing_worker.db import sealed
 from billing_worker.db.engine import create_engine, session_factory
 from billing_worker.migrate import upgrade
 from billing_worker.rebuild import rebuild
@@ -45,6 +46,19 @@ def _operator_key(state_dir: Path) -> str:
     if path.exists():
         return path.read_text().strip()
     key = "tgop_" + secrets.token_urlsafe(24)
+    path.write_text(key)
+    path.chmod(0o600)
+    return key
+
+
+def _secrets_key(state_dir: Path) -> str:
+    """The key sealing webhook secrets in this state dir's database (made once)."""
+    if os.environ.get("TOLLGATE_SECRETS_KEY"):
+        return os.environ["TOLLGATE_SECRETS_KEY"]
+    path = state_dir / "secrets_key"
+    if path.exists():
+        return path.read_text().strip()
+    key = sealed.new_key()
     path.write_text(key)
     path.chmod(0o600)
     return key
@@ -152,6 +166,8 @@ def run_up(options: UpOptions) -> int:
     state.mkdir(parents=True, exist_ok=True)
     database_url = options.database_url or f"sqlite:///{state / 'tollgate.db'}"
     operator_key = _operator_key(state)
+    secrets_key = _secrets_key(state)
+    sealed.configure(secrets_key)
     processes: list[subprocess.Popen[bytes]] = []
     supervisor = Supervisor()
     try:
@@ -169,6 +185,7 @@ def run_up(options: UpOptions) -> int:
             "TOLLGATE_DATABASE_URL": database_url,
             "TOLLGATE_REDIS_URL": redis_url,
             "TOLLGATE_OPERATOR_KEY": operator_key,
+            "TOLLGATE_SECRETS_KEY": secrets_key,
             "TOLLGATE_TEST_MODE": "true" if options.test_mode else "false",
             "TOLLGATE_API_HOST": options.host,
             "TOLLGATE_API_PORT": str(options.api_port),

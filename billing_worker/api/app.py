@@ -49,6 +49,7 @@ from billing_worker.api.errors import problem_middleware
 from billing_worker.api.idempotency import idempotency_middleware
 from billing_worker.api.routes import router
 from billing_worker.collection import Collector
+from billing_worker.db import sealed
 from billing_worker.db.engine import create_engine, session_factory
 from billing_worker.destinations import Destinations
 from billing_worker.invoice_runs import InvoiceRunner
@@ -67,6 +68,7 @@ log = logging.getLogger(__name__)
 
 
 def create_app(settings: WorkerSettings, *, jobs: bool = True) -> web.Application:
+    sealed.configure(settings.secrets_key.reveal() if settings.secrets_key else None)
     app = web.Application(middlewares=[problem_middleware, auth_middleware, idempotency_middleware])
     app[SETTINGS] = settings
     app[OUTBOX_WAKE] = asyncio.Event()
@@ -85,6 +87,13 @@ def create_app(settings: WorkerSettings, *, jobs: bool = True) -> web.Applicatio
 async def _database(app: web.Application) -> AsyncIterator[None]:
     engine = create_engine(app[SETTINGS].database_url)
     app[SESSIONS] = session_factory(engine)
+    if app[SETTINGS].secrets_key is None:
+        log.warning(
+            "secrets.unsealed: webhook secrets are stored as they are; set "
+            "TOLLGATE_SECRETS_KEY (make one with `tollgate secrets-key`) to seal them"
+        )
+    else:
+        await sealed.seal_existing(app[SESSIONS])
     yield
     await engine.dispose()
 

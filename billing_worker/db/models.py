@@ -24,6 +24,8 @@ from sqlalchemy.sql.expression import false as sa_false
 from sqlalchemy.sql.expression import true as sa_true
 from sqlalchemy.types import JSON, TypeDecorator
 
+from billing_worker.db.sealed import Sealed
+
 NAMING = {
     "ix": "ix_%(column_0_label)s",
     "uq": "uq_%(table_name)s_%(column_0_name)s",
@@ -86,9 +88,10 @@ class Tenant(Base):
     notify_webhook_url: Mapped[str | None] = mapped_column(String(500))
     notify_emails: Mapped[list[str] | None] = mapped_column(JSON)
     notify_customer: Mapped[bool] = mapped_column(default=False, server_default=sa_false())
-    #: Signs the webhooks Tollgate sends; verifies the ones payment providers send.
-    webhook_secret: Mapped[str | None] = mapped_column(String(80))
-    provider_webhook_secret: Mapped[str | None] = mapped_column(String(80))
+    #: Signs the webhooks Tollgate sends; verifies the ones payment providers send. Sealed
+    #: at rest with the operator's key (``db.sealed``).
+    webhook_secret: Mapped[str | None] = mapped_column(Sealed())
+    provider_webhook_secret: Mapped[str | None] = mapped_column(Sealed())
     created_at: Mapped[datetime]
     __table_args__ = (
         CheckConstraint("channel_overdue IN ('follow', 'ignore')", name="channel_overdue"),

@@ -17,6 +17,8 @@ from gateway.app import create_app as create_gateway_app
 from gateway.settings import GatewaySettings
 
 OPERATOR_KEY = "tgop_test_operator_key"
+#: Seals the tenants' webhook secrets in the test databases (a Fernet key).
+SECRETS_KEY = "Gl8b3n0s5f4wGEx7W6TbJ5Qx7l0v1y2Zq3r4s5t6u7A="
 #: The gateway's staleness bound in these tests (short, to keep the suite quick).
 NEAR_CACHE_TTL = 1.0
 
@@ -144,6 +146,7 @@ async def stack(
             "TOLLGATE_OPERATOR_KEY": OPERATOR_KEY,
             "TOLLGATE_TEST_MODE": "true",
             "TOLLGATE_SCHEDULER_INTERVAL": "0.2",
+            "TOLLGATE_SECRETS_KEY": SECRETS_KEY,
             **worker_env,
         }
     )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
-from sqlalchemy import select
+from sqlalchemy import text
 
 from billing_worker.db.engine import create_engine
 from billing_worker.db.models import Base
@@ -66,9 +66,9 @@ async def test_payments_retried_or_raced_are_recorded_once(stack: Stack) -> None
     assert bad.status == 422
 
 
-async def test_answers_kept_for_replay_hold_no_secret(stack: Stack, database_url: str) -> None:
+async def test_no_table_holds_a_secret_in_plaintext(stack: Stack, database_url: str) -> None:
     """A tenant's keys and webhook secrets are shown once; the stored answer a replay gets
-    says where to get them instead, and no table holds them in plaintext."""
+    says where to get them instead; keys are hashed and webhook secrets sealed."""
     headers = {**stack.operator, "Idempotency-Key": "new-tenant-1"}
     body = {"name": "Secretive", "notify_webhook_url": "https://hooks.example.com/t"}
     first = await stack.api.post("/v1/tenants", json=body, headers=headers)
@@ -91,23 +91,29 @@ async def test_answers_kept_for_replay_hold_no_secret(stack: Stack, database_url
         shown["admin_key"], shown["gateway_key"], new_key,
         shown["webhook_secret"], shown["provider_webhook_secret"],
     ]  # fmt: skip
-    everything = await _dump(database_url)
-    for secret in secrets:
-        assert secret.split(".")[-1] not in everything["idempotent_requests"]
+    tables = await _dump(database_url)
+    everything = "\n".join(tables.values())
+    for secret in secrets:  # not in any table: keys are hashed, webhook secrets sealed
+        found = [name for name, rows in tables.items() if secret.split(".")[-1] in rows]
+        assert found == [], secret
+    assert "sealed:v1:" in everything
+    tenant = await stack.api.get("/v1/tenant", headers=admin)
+    assert (await tenant.json())["webhook_secret"] == shown["webhook_secret"]  # opens again
 
 
 async def _dump(database_url: str) -> dict[str, str]:
-    """Every table's rows, as text."""
+    """Every table's rows as stored (raw SQL: no column type opens anything), as text."""
     engine = create_engine(database_url)
     try:
         async with engine.connect() as connection:
             tables: dict[str, str] = {}
             for table in Base.metadata.sorted_tables:
-                rows = (await connection.execute(select(table))).all()
-                tables[table.name] = "\n".join(
-                    repr(tuple(v.decode() if isinstance(v, bytes) else v for v in row))
-                    for row in rows
-                )
+                rows = (await connection.execute(text(f"SELECT * FROM {table.name}"))).all()
+                tables[table.name] = "\n".join(repr(tuple(map(_text, row))) for row in rows)
             return tables
     finally:
         await engine.dispose()
+
+
+def _text(value: object) -> object:
+    return value.decode(errors="replace") if isinstance(value, bytes) else value
