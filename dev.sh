@@ -48,6 +48,8 @@ ensure_test_services() {
     command -v redis-server >/dev/null 2>&1 || apt_install redis-server
     # nginx with auth_request, for the reverse-proxy contract test
     command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || apt_install nginx-light
+    # curl: the end-to-end tests run the curl commands the banner prints, as a user would
+    command -v curl >/dev/null 2>&1 || apt_install curl
 }
 
 case "${1:-}" in
