@@ -179,9 +179,12 @@ def evaluate(
 
 
 def classic_with(grace_days: int) -> DunningPolicy:
-    """The classic policy with another grace period (a tenant's ``grace_days``)."""
-    return DunningPolicy(rungs=(Rung(standing=Standing.GRACE, days=0),
-                                Rung(standing=Standing.SUSPENDED, days=grace_days)))  # fmt: skip
+    """The classic policy with another grace period (a tenant's ``grace_days``); with none,
+    an account is suspended as soon as an invoice is past due."""
+    suspended = Rung(standing=Standing.SUSPENDED, days=grace_days)
+    if grace_days == 0:
+        return DunningPolicy(rungs=(suspended,))
+    return DunningPolicy(rungs=(Rung(standing=Standing.GRACE, days=0), suspended))
 
 
 def policy_from_document(document: Mapping[str, Any], currency: str) -> DunningPolicy:

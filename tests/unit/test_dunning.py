@@ -9,7 +9,14 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from billing_worker.domain.dunning import DunningPolicy, PolicyError, Rung, Unpaid, evaluate
+from billing_worker.domain.dunning import (
+    DunningPolicy,
+    PolicyError,
+    Rung,
+    Unpaid,
+    classic_with,
+    evaluate,
+)
 from shared.money import Money
 from shared.states import Standing
 
@@ -42,6 +49,16 @@ def test_classic_policy_reminds_daily_retries_and_suspends_on_day_31() -> None:
     assert day_31.standing is Standing.SUSPENDED
     assert day_31.retry == 4  # the last retry was on day 14
     assert evaluate([], policy, JAN_1 + 40 * DAY).standing is Standing.ACTIVE
+
+
+@given(grace_days=st.integers(min_value=0, max_value=3650))
+def test_any_tenant_grace_period_makes_a_valid_policy(grace_days: int) -> None:
+    """``grace_days`` 0 (allowed by the API) once made every account of the tenant a 500."""
+    policy = classic_with(grace_days)
+    unpaid = [owed(JAN_1)]
+    at_due = evaluate(unpaid, policy, JAN_1)
+    assert at_due.standing is (Standing.SUSPENDED if grace_days == 0 else Standing.GRACE)
+    assert evaluate(unpaid, policy, JAN_1 + grace_days * DAY).standing is Standing.SUSPENDED
 
 
 def test_a_partial_payment_moves_the_anchor_without_skipping_a_rung() -> None:
