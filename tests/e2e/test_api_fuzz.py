@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.test_processes import OPERATOR, Processes, processes  # noqa: F401 (fixture)
+from tests.e2e.conftest import OPERATOR, Processes
 
 pytestmark = pytest.mark.e2e
 
