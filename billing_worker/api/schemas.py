@@ -636,6 +636,9 @@ class ClockMove(Body):
     advance_seconds: Annotated[int, Meta(ge=0, le=10**10)] = 0
     set_to: datetime | None = None
     reset: bool = False
+    #: Answer only once the worker has evaluated, charged and published what became due
+    #: (what ``POST /v1/test/settle`` does); false: answer at once.
+    settle: bool = True
 
 
 class ClockOut(Struct, kw_only=True):

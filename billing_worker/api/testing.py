@@ -47,7 +47,8 @@ async def read_clock(request: web.Request) -> web.Response:
 @router.route(
     "POST",
     "/v1/test/clock",
-    summary="Move the shared test clock for billing and access at once (test mode only)",
+    summary="Move the shared test clock for billing and access at once, and answer once the "
+    "worker has done what became due (unless settle is false; test mode only)",
     role=Role.ANY,
     request=schemas.ClockMove,
     response=schemas.ClockOut,
@@ -71,6 +72,8 @@ async def move_clock(request: web.Request) -> web.Response:
         offset = clock.offset + advance
     await clock.set_offset(offset)
     assert request.app[CLOCK] is clock
+    if body.settle:  # answer once what became due is evaluated and published
+        await _settle(request, clock)
     return respond(_clock_out(clock))
 
 
@@ -84,13 +87,19 @@ async def move_clock(request: web.Request) -> web.Response:
 )
 async def settle(request: web.Request) -> web.Response:
     """Run every due account, charge what is due, apply the payment queue and drain the
-    outbox into Redis before answering.
+    outbox into Redis before answering."""
+    clock = _test_clock(request)
+    evaluated = await _settle(request, clock)
+    return respond(schemas.Settled(evaluated=evaluated, now=clock.now()))
+
+
+async def _settle(request: web.Request, clock: RedisTestClock) -> int:
+    """Do what the worker would have done by now; returns the accounts evaluated.
 
     The worker's own scheduler and publisher may be working on some of it at the same
     moment (they skip rows another transaction holds), so this waits until nothing is due
     and nothing is unpublished rather than trusting its own share of the work.
     """
-    clock = _test_clock(request)
     sessions = request.app[SESSIONS]
     providers, settings = request.app[PROVIDERS], request.app[SETTINGS]
     after = timedelta(seconds=settings.reconcile_after)
@@ -128,7 +137,7 @@ async def settle(request: web.Request) -> web.Response:
         # A charge in flight (the worker's own collector making it) decides what the
         # account's later moments do: wait for its outcome.
         if not (due or collect or unsettled or charging or unpublished):
-            return respond(schemas.Settled(evaluated=evaluated, now=clock.now()))
+            return evaluated
         request.app[OUTBOX_WAKE].set()
         await asyncio.sleep(0.005)
     raise RuntimeError("the worker did not settle: accounts stay due or the outbox stays full")

@@ -25,7 +25,9 @@ async def test_suspension_and_reinstatement_reach_a_warm_cache(stack: Stack) -> 
         return response.status, response.headers.get("X-Tollgate-Reason")
 
     assert await proxy() == (200, None)
-    await stack.api.post("/v1/test/clock", json={"advance_days": 1}, headers=tenant.admin)
+    await stack.api.post(  # the worker's own scheduler, not the clock move, evaluates
+        "/v1/test/clock", json={"advance_days": 1, "settle": False}, headers=tenant.admin
+    )
 
     async def suspended() -> bool:
         # The gateway alone would say "entitlement_expired" (valid_until has passed);

@@ -41,7 +41,10 @@ class Simulation(Actions):
 
     async def _move_to(self, moment: datetime) -> None:
         status, body = await self._call(
-            "POST", self._api + "/v1/test/clock", self._operator, {"set_to": moment.isoformat()}
+            "POST",
+            self._api + "/v1/test/clock",
+            self._operator,
+            {"set_to": moment.isoformat(), "settle": False},  # settled next, and observed
         )
         if status != 200:
             raise Mismatch(f"the test clock did not move ({status}): {problem(body)}")
