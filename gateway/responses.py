@@ -16,7 +16,8 @@ MAX_BODY = 8 * 1024
 
 
 def json_response(payload: dict[str, Any], status: int = 200) -> web.Response:
-    return web.Response(body=orjson.dumps(payload), status=status, content_type="application/json")
+    body = orjson.dumps(payload, option=orjson.OPT_APPEND_NEWLINE)  # a newline for curl users
+    return web.Response(body=body, status=status, content_type="application/json")
 
 
 def invalid(field: str, reason: str) -> web.Response:

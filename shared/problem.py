@@ -32,7 +32,7 @@ def problem_response(
     body.update({k: v for k, v in extra.items() if v is not None})
     return web.Response(
         status=status,
-        body=orjson.dumps(body),
+        body=orjson.dumps(body, option=orjson.OPT_APPEND_NEWLINE),
         content_type=PROBLEM_TYPE,
         headers=headers,
     )

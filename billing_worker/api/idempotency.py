@@ -130,7 +130,7 @@ def _redacted(body: bytes) -> bytes:
     for name, note in SECRETS.items():
         if isinstance(document.get(name), str):
             document[name] = f"(redacted: {note})"
-    return orjson.dumps(document)
+    return orjson.dumps(document, option=orjson.OPT_APPEND_NEWLINE)
 
 
 def _replay(stored: IdempotentRequest, fingerprint: str) -> web.Response:

@@ -142,6 +142,6 @@ def _refuse_card_data(raw: bytes) -> None:
 
 
 def respond(payload: Any, status: int = 200) -> web.Response:
-    return web.Response(
-        body=msgspec.json.encode(payload), status=status, content_type="application/json"
-    )
+    """A JSON answer, ending in a newline (a shell prompt after curl starts on its own line)."""
+    body = msgspec.json.encode(payload) + b"\n"
+    return web.Response(body=body, status=status, content_type="application/json")

@@ -118,3 +118,17 @@ async def test_the_test_clock_is_refused_outside_test_mode_only(stack: Stack) ->
     assert (await moved.json())["offset_seconds"] == pytest.approx(2 * 86400)
     bad = await stack.api.post("/v1/test/clock", json={"advance_days": -1}, headers=tenant.admin)
     assert (await problem(bad, 422))["errors"][0]["field"] == "advance_days"
+
+
+async def test_every_json_answer_ends_in_a_newline_for_shell_users(stack: Stack) -> None:
+    tenant = await stack.new_tenant()
+    await stack.wait_key(tenant)
+    answers = [
+        await stack.api.get("/v1/tenant", headers=tenant.admin),
+        await stack.api.get("/v1/accounts/acc_missing", headers=tenant.admin),
+        await stack.gateway.post("/v1/authorize", json={"user": "x"}, headers=tenant.gateway),
+        await stack.gateway.post("/v1/authorize", json={}, headers=tenant.gateway),
+    ]
+    assert [r.status for r in answers] == [200, 404, 200, 422]
+    for response in answers:
+        assert (await response.read()).endswith(b"}\n")
