@@ -25,7 +25,7 @@ from billing_worker.rebuild import rebuild
 from shared.clock import SystemClock
 from shared.runtime import Supervisor, terminate
 from tollgate.demo import Demo, load_demo, save_demo, seed_demo
-from tollgate.redis_server import free_port, start_redis, wait_for_port
+from tollgate.redis_server import find_redis_server, free_port, start_redis, wait_for_port
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -173,6 +173,7 @@ def run_up(options: UpOptions) -> int:
     try:
         redis_url = options.redis_url
         if redis_url is None:
+            find_redis_server()  # installed first when missing, and said so
             port = free_port()
             print(f"Starting redis-server on 127.0.0.1:{port} ...", flush=True)
             processes.append(start_redis(port, state / "redis"))
