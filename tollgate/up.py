@@ -9,6 +9,7 @@ import asyncio
 import os
 import secrets
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -161,7 +162,25 @@ Press Ctrl-C to stop everything.
 """
 
 
+def _port_taken(host: str, port: int) -> bool:
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError:
+            return True
+    return False
+
+
 def run_up(options: UpOptions) -> int:
+    for port, flag in ((options.api_port, "--api-port"), (options.gateway_port, "--gateway-port")):
+        if _port_taken(options.host, port):
+            print(
+                f"tollgate up: port {port} on {options.host} is already in use (another "
+                f"Tollgate, or another program); choose another with {flag}",
+                file=sys.stderr,
+            )
+            return 2
     state = options.state_dir.resolve()
     state.mkdir(parents=True, exist_ok=True)
     database_url = options.database_url or f"sqlite:///{state / 'tollgate.db'}"

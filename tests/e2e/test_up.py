@@ -7,6 +7,7 @@ import os
 import re
 import shlex
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -72,3 +73,22 @@ def test_up_prints_an_allow_and_a_deny_and_stops_everything(
             if child.is_running():
                 child.kill()
     assert survivors == []  # up stopped everything it started, Redis included
+
+
+def test_a_port_already_taken_is_named_before_anything_starts(tmp_path: Path) -> None:
+    taken = socket.socket()
+    taken.bind(("127.0.0.1", 0))
+    taken.listen()
+    port = taken.getsockname()[1]
+    try:
+        command = [sys.executable, "-m", "tollgate.cli", "up", "--state-dir", str(tmp_path),
+                   "--api-port", str(port), "--gateway-port", str(free_port())]  # fmt: skip
+        env = {k: v for k, v in os.environ.items() if not k.startswith("TOLLGATE_")}
+        up = subprocess.run(command, capture_output=True, text=True, env=env, timeout=60)
+    finally:
+        taken.close()
+    assert up.returncode == 2
+    assert f"port {port} on 127.0.0.1 is already in use" in up.stderr
+    assert "--api-port" in up.stderr
+    assert "Traceback" not in up.stderr + up.stdout
+    assert not (tmp_path / "redis").exists()  # nothing was started
