@@ -15,14 +15,17 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import aiohttp
+import redis
 import redis.asyncio as aioredis
 
 from billing_worker.db import sealed
 from billing_worker.db.engine import create_engine, session_factory
 from billing_worker.migrate import upgrade
 from billing_worker.rebuild import rebuild
+from shared import keys
 from shared.clock import SystemClock
 from shared.runtime import Supervisor, terminate
 from tollgate.demo import Demo, load_demo, save_demo, seed_demo
@@ -99,43 +102,84 @@ async def _still_valid(demo: Demo, api_url: str) -> bool:
             return response.status == 200
 
 
-async def _demo(state_dir: Path, api_url: str, operator_key: str) -> Demo:
+async def _demo(state_dir: Path, api_url: str, operator_key: str) -> tuple[Demo, bool]:
+    """The demo tenant, and whether it was seeded just now."""
     path = state_dir / "demo.json"
     demo = load_demo(path)
-    if demo is None or not await _still_valid(demo, api_url):
-        print("Seeding the demo tenant ...", flush=True)
-        demo = await seed_demo(api_url, operator_key)
-        save_demo(demo, path)
-    return demo
+    if demo is not None and await _still_valid(demo, api_url):
+        return demo, False
+    print("Seeding the demo tenant ...", flush=True)
+    demo = await seed_demo(api_url, operator_key)
+    save_demo(demo, path)
+    return demo, True
 
 
-async def _until_published(demo: Demo, gateway_url: str) -> None:
-    """Wait until the gateway answers the banner's curls as the banner says it will.
+async def _answers(demo: Demo, gateway_url: str, *, fresh: bool) -> dict[str, dict[str, Any]]:
+    """Wait until the gateway answers for the demo's users, and return its answers.
 
-    The demo is written through the outbox, which the worker publishes a moment later.
+    The demo is written through the outbox, which the worker publishes a moment later. A
+    freshly seeded demo must answer as seeded (acme allowed, globex denied); a demo from an
+    earlier run answers however its accounts stand now (globex may have paid since).
     """
     headers = {"Authorization": f"Bearer {demo.gateway_key}"}
     expected = {demo.allowed_user: True, demo.denied_user: False}
     deadline = time.monotonic() + 15
     async with aiohttp.ClientSession() as http:
         while time.monotonic() < deadline:
-            answers = {}
+            answers: dict[str, dict[str, Any]] = {}
             for user in expected:
                 async with http.post(
                     f"{gateway_url}/v1/authorize", json={"user": user}, headers=headers
                 ) as response:
                     body = await response.json() if response.status == 200 else {}
-                answers[user] = body.get("allow") if body.get("account") else None
-            if answers == expected:
-                return
+                if body.get("account"):
+                    answers[user] = body
+            published = len(answers) == len(expected)
+            if published and (
+                not fresh or all(answers[u]["allow"] is want for u, want in expected.items())
+            ):
+                return answers
             await asyncio.sleep(0.05)
-    raise SystemExit("the demo did not reach the gateway within 15 s; see the logs")
+    raise SystemExit(
+        "the demo did not reach the gateway within 15 s; see the logs in "
+        "the state directory's logs/ (or delete the state directory to start afresh)"
+    )
 
 
-def _banner(demo: Demo, gateway_url: str, api_url: str, operator_key: str) -> str:
+async def _balance(demo: Demo, api_url: str, account: str) -> str:
+    async with aiohttp.ClientSession() as http:
+        headers = {"Authorization": f"Bearer {demo.admin_key}"}
+        async with http.get(f"{api_url}/v1/accounts/{account}", headers=headers) as response:
+            return str((await response.json())["balance_due"])
+
+
+def _banner(
+    demo: Demo,
+    answers: dict[str, dict[str, Any]],
+    owed: str,
+    gateway_url: str,
+    api_url: str,
+    operator_key: str,
+) -> str:
     curl = (
         f"curl -s -X POST {gateway_url}/v1/authorize "
         f"-H 'Authorization: Bearer {demo.gateway_key}' -d '{{\"user\": \"%s\"}}'"
+    )
+    examples = []
+    for name, user in (("acme", demo.allowed_user), ("globex", demo.denied_user)):
+        answer = answers[user]
+        kind = "An allow" if answer["allow"] else "A deny"
+        examples.append(
+            f"{kind} ({name}: {answer['standing']}, {answer['reason']}):\n  {curl % user}\n"
+        )
+    payment = (
+        f"""Pay globex's debt ({owed} USD) and watch the deny turn into an allow:
+  curl -s -X POST {api_url}/v1/accounts/{demo.accounts["globex"]}/payments \\
+    -H 'Authorization: Bearer {demo.admin_key}' \\
+    -d '{{"amount": "{owed}", "currency": "USD"}}'
+"""
+        if float(owed) > 0
+        else "globex has paid its debt (delete the state directory for a fresh demo).\n"
     )
     return f"""
 Tollgate is up.
@@ -147,19 +191,38 @@ Tollgate is up.
   admin key        {demo.admin_key}
   gateway key      {demo.gateway_key}
 
-An allow (acme is paid up):
-  {curl % demo.allowed_user}
-
-A deny (globex has owed 45 days: suspended):
-  {curl % demo.denied_user}
-
-Pay globex's debt and watch the deny turn into an allow:
-  curl -s -X POST {api_url}/v1/accounts/{demo.accounts["globex"]}/payments \\
-    -H 'Authorization: Bearer {demo.admin_key}' \\
-    -d '{{"amount": "98.00", "currency": "USD"}}'
-
+{examples[0]}
+{examples[1]}
+{payment}
 Press Ctrl-C to stop everything.
 """
+
+
+def _restore_clock(redis_url: str, path: Path) -> None:
+    """Put back the test clock offset an earlier run of this state dir left (its Redis is
+    private and keeps nothing, but the database's invoices are dated by that clock)."""
+    try:
+        offset = int(path.read_text().strip())
+    except (OSError, ValueError):
+        return
+    client = redis.Redis.from_url(redis_url)
+    try:
+        client.set(keys.CLOCK_KEY, offset)
+    finally:
+        client.close()
+    if offset:
+        print(f"The test clock is {offset / 86_400_000_000:.1f} days ahead, as left.")
+
+
+def _save_clock(redis_url: str, path: Path) -> None:
+    client = redis.Redis.from_url(redis_url, socket_timeout=2)
+    try:
+        offset = client.get(keys.CLOCK_KEY)
+    except redis.RedisError:
+        return
+    finally:
+        client.close()
+    path.write_text(offset.decode() if isinstance(offset, bytes) else "0")
 
 
 def _port_taken(host: str, port: int) -> bool:
@@ -189,14 +252,17 @@ def run_up(options: UpOptions) -> int:
     sealed.configure(secrets_key)
     processes: list[subprocess.Popen[bytes]] = []
     supervisor = Supervisor()
+    own_redis = options.redis_url is None
+    redis_url = options.redis_url
     try:
-        redis_url = options.redis_url
         if redis_url is None:
             find_redis_server()  # installed first when missing, and said so
             port = free_port()
             print(f"Starting redis-server on 127.0.0.1:{port} ...", flush=True)
             processes.append(start_redis(port, state / "redis"))
             redis_url = f"redis://127.0.0.1:{port}/0"
+        if own_redis and options.test_mode:
+            _restore_clock(redis_url, state / "clock_offset")
         print("Migrating the database ...", flush=True)
         upgrade(database_url)
         asyncio.run(_rebuild_cache(database_url, redis_url))
@@ -226,9 +292,10 @@ def run_up(options: UpOptions) -> int:
         asyncio.run(_wait_healthy(f"{api_url}/healthz", processes[-2], "the worker"))
         asyncio.run(_wait_healthy(f"{gateway_url}/healthz", processes[-1], "the gateway"))
         wait_for_port(options.gateway_port, host=options.host)
-        demo = asyncio.run(_demo(state, api_url, operator_key))
-        asyncio.run(_until_published(demo, gateway_url))
-        print(_banner(demo, gateway_url, api_url, operator_key), flush=True)
+        demo, fresh = asyncio.run(_demo(state, api_url, operator_key))
+        answers = asyncio.run(_answers(demo, gateway_url, fresh=fresh))
+        owed = asyncio.run(_balance(demo, api_url, demo.accounts["globex"]))
+        print(_banner(demo, answers, owed, gateway_url, api_url, operator_key), flush=True)
         print(f"Logs: {logs}/", flush=True)
         died = supervisor.watch(processes)
         if died is not None:
@@ -240,4 +307,6 @@ def run_up(options: UpOptions) -> int:
     finally:
         signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not cut the stop
         print("\nStopping ...", flush=True)
+        if own_redis and options.test_mode and redis_url is not None:
+            _save_clock(redis_url, state / "clock_offset")
         terminate(processes)

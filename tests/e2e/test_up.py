@@ -92,3 +92,60 @@ def test_a_port_already_taken_is_named_before_anything_starts(tmp_path: Path) ->
     assert "--api-port" in up.stderr
     assert "Traceback" not in up.stderr + up.stdout
     assert not (tmp_path / "redis").exists()  # nothing was started
+
+
+def _start_up(state: Path) -> tuple[subprocess.Popen[str], str]:
+    """``tollgate up`` on ``state``, once its banner is out; returns it and the banner."""
+    command = [sys.executable, "-m", "tollgate.cli", "up", "--state-dir", str(state),
+               "--api-port", str(free_port()), "--gateway-port", str(free_port())]  # fmt: skip
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TOLLGATE_")}
+    up = subprocess.Popen(
+        command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env
+    )
+    assert up.stdout is not None
+    lines: list[str] = []
+    deadline = time.monotonic() + 60
+    while not any("Press Ctrl-C" in line for line in lines):
+        if time.monotonic() > deadline or (up.poll() is not None and not lines[-1:]):
+            up.kill()
+            raise AssertionError("".join(lines))
+        lines.append(up.stdout.readline())
+    return up, "".join(lines)
+
+
+def _stop(up: subprocess.Popen[str]) -> None:
+    up.send_signal(signal.SIGINT)
+    assert up.wait(timeout=30) == 0
+    assert up.stdout is not None
+    up.stdout.close()
+
+
+def test_a_restart_keeps_what_happened_the_payment_and_the_clock(tmp_path: Path) -> None:
+    up, banner = _start_up(tmp_path)
+    try:
+        pay = re.search(r"Pay globex's debt \(([\d.]+) USD\).*?\n\s+(curl .*?)\n(?=\n)", banner,
+                        re.S)  # fmt: skip
+        assert pay, banner
+        assert pay.group(1) == "98.00"  # two months of Pro at 49.00
+        paid = _curl(pay.group(2).replace("\\\n", " "))
+        assert '"amount":"98.00"' in paid
+        api = re.search(r"management API\s+(http://\S+)", banner)
+        admin = re.search(r"admin key\s+(\S+)", banner)
+        assert api
+        assert admin
+        moved = _curl(
+            f"curl -s -X POST {api.group(1)}/v1/test/clock -H 'Authorization: Bearer "
+            f"{admin.group(1)}' -d '{{\"advance_days\": 3}}'"
+        )
+        assert '"offset_seconds":259200' in moved
+    finally:
+        _stop(up)
+
+    again, banner = _start_up(tmp_path)  # the same state dir
+    try:
+        assert "A deny" not in banner  # globex paid: both demo users are allowed now
+        assert re.search(r"An allow \(globex: active, in_good_standing\)", banner), banner
+        assert "globex has paid its debt" in banner
+        assert "The test clock is 3.0 days ahead, as left." in banner
+    finally:
+        _stop(again)
