@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import os
+import sys
 
 from billing_worker.api.app import create_app
+from billing_worker.migrate import NotMigrated
 from billing_worker.settings import WorkerSettings
 from shared.runtime import configure_logging, install_uvloop, serve
 
@@ -14,7 +16,11 @@ def main() -> None:
     configure_logging(os.environ.get("TOLLGATE_LOG_LEVEL", "INFO"))
     settings = WorkerSettings.from_env(os.environ)
     install_uvloop()
-    asyncio.run(serve(create_app(settings), settings.api_host, settings.api_port))
+    try:
+        asyncio.run(serve(create_app(settings), settings.api_host, settings.api_port))
+    except NotMigrated as exc:
+        print(f"tollgate worker: {exc}", file=sys.stderr)
+        sys.exit(2)
 
 
 if __name__ == "__main__":

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from shared.settings import Env, Network, Secret
+from shared.settings import DEFAULT_DATABASE_URL, Env, Network, Secret
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -38,7 +38,7 @@ class WorkerSettings:
     def from_env(cls, environ: Mapping[str, str]) -> WorkerSettings:
         env = Env(environ)
         return cls(
-            database_url=env.text("DATABASE_URL", "sqlite:///tollgate.db"),
+            database_url=env.text("DATABASE_URL", DEFAULT_DATABASE_URL),
             redis_url=env.text("REDIS_URL", "redis://127.0.0.1:6379/0"),
             api_host=env.text("API_HOST", "127.0.0.1"),
             api_port=env.integer("API_PORT", 8081, maximum=65535),

@@ -11,6 +11,9 @@ from collections.abc import Mapping
 from typing import Final
 
 ENV_PREFIX: Final = "TOLLGATE_"
+#: The database every command uses unless told otherwise: the one ``tollgate up`` (and
+#: ``./dev.sh run``) creates in its default state directory.
+DEFAULT_DATABASE_URL: Final = "sqlite:///.tollgate/tollgate.db"
 
 
 class SettingsError(ValueError):

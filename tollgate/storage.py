@@ -12,8 +12,9 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from billing_worker.db import sealed
 from billing_worker.db.engine import create_engine, session_factory
+from billing_worker.migrate import NotMigrated, ensure_migrated
 from shared.clock import Clock, RedisTestClock, SystemClock
-from shared.settings import Env
+from shared.settings import DEFAULT_DATABASE_URL, Env
 
 
 @dataclass(frozen=True, slots=True)
@@ -24,7 +25,7 @@ class Storage:
 
 
 def database_url() -> str:
-    return Env(os.environ).text("DATABASE_URL", "sqlite:///tollgate.db")
+    return Env(os.environ).text("DATABASE_URL", DEFAULT_DATABASE_URL)
 
 
 @contextlib.asynccontextmanager
@@ -33,6 +34,11 @@ async def storage() -> AsyncIterator[Storage]:
     env = Env(os.environ)
     sealed.configure(env.optional("SECRETS_KEY"))  # the worker's key, to read what it sealed
     engine = create_engine(database_url())
+    try:
+        await ensure_migrated(engine)
+    except NotMigrated:
+        await engine.dispose()
+        raise
     client = aioredis.Redis.from_url(env.text("REDIS_URL", "redis://127.0.0.1:6379/0"))
     try:
         clock: Clock = SystemClock()

@@ -54,6 +54,7 @@ from billing_worker.db.engine import create_engine, session_factory
 from billing_worker.destinations import Destinations
 from billing_worker.invoice_runs import InvoiceRunner
 from billing_worker.jobs import repeat
+from billing_worker.migrate import NotMigrated, ensure_migrated
 from billing_worker.notifier import Notifier
 from billing_worker.payment_queue import drain
 from billing_worker.providers import PaymentProvider, SandboxProvider
@@ -86,6 +87,11 @@ def create_app(settings: WorkerSettings, *, jobs: bool = True) -> web.Applicatio
 
 async def _database(app: web.Application) -> AsyncIterator[None]:
     engine = create_engine(app[SETTINGS].database_url)
+    try:
+        await ensure_migrated(engine)
+    except NotMigrated:
+        await engine.dispose()
+        raise
     app[SESSIONS] = session_factory(engine)
     if app[SETTINGS].secrets_key is None:
         log.warning(

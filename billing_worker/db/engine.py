@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Connection, event
@@ -28,6 +29,13 @@ def async_url(url: str) -> str:
     return parsed.set(drivername=driver).render_as_string(hide_password=False)
 
 
+def ensure_sqlite_directory(url: str) -> None:
+    """A SQLite file's directory is made if missing (``.tollgate/`` on a fresh checkout)."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
+        Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+
+
 def create_engine(url: str, *, echo: bool = False, foreign_keys: bool = True) -> AsyncEngine:
     """An async engine; on SQLite, WAL with write-locking transactions.
 
@@ -36,6 +44,7 @@ def create_engine(url: str, *, echo: bool = False, foreign_keys: bool = True) ->
     """
     # hide_parameters: statements are logged (echo, DEBUG) and put in errors without their
     # values, which may be key hashes, webhook secrets or customers' details.
+    ensure_sqlite_directory(url)
     engine = create_async_engine(
         async_url(url), echo=echo, pool_pre_ping=True, hide_parameters=True
     )
