@@ -48,7 +48,7 @@ from billing_worker.summaries import next_commit
 from billing_worker.terms import save_terms, terms_of, touch_billing
 from shared.entitlement import EntitlementRecord
 from shared.money import Money
-from shared.states import SessionPolicy, Standing
+from shared.states import Reason, SessionPolicy, Standing
 
 
 @dataclass(frozen=True, slots=True)
@@ -269,7 +269,7 @@ def _earliest(*moments: datetime | None) -> datetime | None:
 #: any rung. Entering grace is not one: the payment-due reminder says it.
 _RESTRICTED = {Standing.DEGRADED, Standing.SUSPENDED}
 _LADDER = {Standing.GRACE, *_RESTRICTED}
-_LADDER_REASONS = {"payment_overdue", "payment_declined", "suspended_manually"}
+_LADDER_REASONS = {Reason.PAYMENT_OVERDUE, Reason.PAYMENT_DECLINED, Reason.SUSPENDED_MANUALLY}
 
 
 async def refresh_account(
@@ -315,7 +315,7 @@ async def refresh_account(
     known = prefetched.message_keys if prefetched and account.id in prefetched.accounts else None
     await _advise(session, tenant, account, found, previous, now, known)
     published, access = result, found.access
-    if not result.standing.grants_access and result.reason != "suspended_manually":
+    if not result.standing.grants_access and result.reason != Reason.SUSPENDED_MANUALLY:
         kept = [sub for sub in found.subscriptions if sub.dunning_exempt]
         if kept:  # exempt subscriptions keep their access while the account is suspended
             book = book or await load_book(session, tenant.id)
@@ -324,7 +324,7 @@ async def refresh_account(
             if exempt.plan is not None or exempt.features:
                 access = exempt
                 published = replace(
-                    result, standing=Standing.ACTIVE, reason="subscription_exempt",
+                    result, standing=Standing.ACTIVE, reason=Reason.SUBSCRIPTION_EXEMPT,
                     access_until=None,
                 )  # fmt: skip
     valid_until = _earliest(published.access_until, access.ends_at)
@@ -498,7 +498,7 @@ def _owed(found: Evaluation) -> str | None:
 
 
 #: The reason of an account in good standing.
-_REASONS_ACTIVE = "in_good_standing"
+_REASONS_ACTIVE = Reason.IN_GOOD_STANDING
 
 
 def _charging_now(account: Account, result: StandingResult, now: datetime) -> bool:

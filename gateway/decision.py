@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from shared.entitlement import EntitlementRecord, UserEntry
-from shared.states import Standing, UserStatus
+from shared.states import Reason, Standing, UserStatus
 
 
 @dataclass(frozen=True, slots=True)
@@ -20,10 +20,10 @@ class Decision:
 
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
-UNAVAILABLE = Decision(False, "unavailable")
-UNKNOWN_USER = Decision(False, "unknown_user")
-USER_DISABLED = Decision(False, "user_disabled")
-NO_ENTITLEMENT = Decision(False, "no_entitlement")
+UNAVAILABLE = Decision(False, Reason.UNAVAILABLE)
+UNKNOWN_USER = Decision(False, Reason.UNKNOWN_USER)
+USER_DISABLED = Decision(False, Reason.USER_DISABLED)
+NO_ENTITLEMENT = Decision(False, Reason.NO_ENTITLEMENT)
 
 
 def decide(
@@ -46,9 +46,9 @@ def decide(
     if not record.standing.grants_access:
         return Decision(False, record.reason, record)
     if record.valid_until is not None and now >= record.valid_until:
-        return Decision(False, "entitlement_expired", record)
+        return Decision(False, Reason.ENTITLEMENT_EXPIRED, record)
     if feature is not None and feature not in record.features:
-        return Decision(False, "feature_not_included", record)
+        return Decision(False, Reason.FEATURE_NOT_INCLUDED, record)
     return Decision(True, record.reason, record)
 
 
@@ -57,7 +57,7 @@ def limit_method(decision: Decision, method: str) -> Decision:
     record = decision.record
     if decision.allow and record is not None and record.read_only:
         if method.upper() not in SAFE_METHODS:
-            return Decision(False, "read_only", record)
+            return Decision(False, Reason.READ_ONLY, record)
     return decision
 
 
@@ -71,4 +71,4 @@ def fail_open(decision: Decision, age: float) -> Decision:
     record = decision.record
     if decision.allow and record is not None and age <= record.fail_open_seconds:
         return decision
-    return Decision(False, "unavailable", record)
+    return Decision(False, Reason.UNAVAILABLE, record)

@@ -23,6 +23,7 @@ from gateway.responses import (
 from gateway.sessions import SessionRef, StoreUnavailable, parse_public_id
 from gateway.store import read_record, read_session, read_user
 from shared.problem import problem_response
+from shared.states import Reason
 
 
 def _denied(user_id: str, decision: Decision, **extra: Any) -> web.Response:
@@ -57,7 +58,7 @@ async def create_session(request: web.Request) -> web.Response:
     except StoreUnavailable:
         return unavailable()
     if not result.created or result.ref is None:
-        seat_limited = Decision(False, "seat_limit_reached", record)
+        seat_limited = Decision(False, Reason.SEAT_LIMIT_REACHED, record)
         return _denied(
             user_id, seat_limited, seat_limit=record.seat_limit, live_sessions=result.live_sessions
         )

@@ -35,7 +35,7 @@ from billing_worker.ids import new_id
 from billing_worker.invoicer import commit_invoice, invoice_account, local_today
 from billing_worker.outbox import stage_user
 from shared.money import is_currency
-from shared.states import Standing, UserStatus
+from shared.states import Reason, Standing, UserStatus
 
 ACCOUNT = "/v1/accounts/{account_id}"
 
@@ -150,7 +150,7 @@ async def create_account(request: web.Request) -> web.Response:
             collection=body.collection,
             dunning_policy=body.dunning_policy,
             standing=Standing.CANCELLED.value,
-            standing_reason="no_active_subscription",
+            standing_reason=Reason.NO_ACTIVE_SUBSCRIPTION,
             ent_version=0,
             created_at=now,
         )

@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 
 from billing_worker.domain.dunning import DAY, Dunning, DunningPolicy, Unpaid, evaluate
 from shared.money import Money
-from shared.states import Standing
+from shared.states import Reason, Standing
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -46,11 +46,11 @@ class StandingResult:
 
 
 _REASONS = {
-    Standing.ACTIVE: "in_good_standing",
-    Standing.GRACE: "payment_due",
-    Standing.DEGRADED: "payment_overdue",
-    Standing.SUSPENDED: "payment_overdue",
-    Standing.CANCELLED: "payment_overdue",
+    Standing.ACTIVE: Reason.IN_GOOD_STANDING,
+    Standing.GRACE: Reason.PAYMENT_DUE,
+    Standing.DEGRADED: Reason.PAYMENT_OVERDUE,
+    Standing.SUSPENDED: Reason.PAYMENT_OVERDUE,
+    Standing.CANCELLED: Reason.PAYMENT_OVERDUE,
 }
 
 
@@ -85,17 +85,17 @@ def evaluate_standing(
     """
     if not has_active_subscription:
         standing, reason = (
-            (Standing.PAUSED, "subscription_paused")
+            (Standing.PAUSED, Reason.SUBSCRIPTION_PAUSED)
             if paused
-            else (Standing.CANCELLED, "no_active_subscription")
+            else (Standing.CANCELLED, Reason.NO_ACTIVE_SUBSCRIPTION)
         )
         return StandingResult(standing=standing, reason=reason, access_until=None,
                               next_change_at=None)  # fmt: skip
     if suspended_manually:
-        return StandingResult(standing=Standing.SUSPENDED, reason="suspended_manually",
+        return StandingResult(standing=Standing.SUSPENDED, reason=Reason.SUSPENDED_MANUALLY,
                               access_until=None, next_change_at=None)  # fmt: skip
     if exempt:
-        return StandingResult(standing=Standing.ACTIVE, reason="dunning_exempt",
+        return StandingResult(standing=Standing.ACTIVE, reason=Reason.DUNNING_EXEMPT,
                               access_until=None, next_change_at=None)  # fmt: skip
     ladder = evaluate(
         [Unpaid(invoice_id=u.invoice_id, due_at=u.due_at, balance=u.balance) for u in unpaid],
@@ -105,7 +105,7 @@ def evaluate_standing(
     )
     reason = _REASONS[ladder.standing]
     if hard_declined and ladder.standing is policy.hard_decline_standing:
-        reason = "payment_declined"
+        reason = Reason.PAYMENT_DECLINED
     if not ladder.standing.grants_access:
         return StandingResult(standing=ladder.standing, reason=reason, access_until=None,
                               next_change_at=ladder.next_change_at, dunning=ladder)  # fmt: skip
