@@ -50,6 +50,8 @@ ensure_test_services() {
     command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || apt_install nginx-light
     # curl: the end-to-end tests run the curl commands the banner prints, as a user would
     command -v curl >/dev/null 2>&1 || apt_install curl
+    # jq: the README's examples use it, and a test runs them
+    command -v jq >/dev/null 2>&1 || apt_install jq
 }
 
 case "${1:-}" in
