@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -67,3 +69,29 @@ def processes(database_url: str, redis_url: str, tmp_path: Path) -> Iterator[Pro
             except subprocess.TimeoutExpired:
                 child.kill()
                 pytest.fail(f"{child.args} ignored SIGTERM")
+
+
+def start_up(state: Path) -> tuple[subprocess.Popen[str], str]:
+    """``tollgate up`` on ``state``, once its banner is out; returns it and the banner."""
+    command = [sys.executable, "-m", "tollgate.cli", "up", "--state-dir", str(state),
+               "--api-port", str(free_port()), "--gateway-port", str(free_port())]  # fmt: skip
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TOLLGATE_")}
+    up = subprocess.Popen(
+        command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env
+    )
+    assert up.stdout is not None
+    lines: list[str] = []
+    deadline = time.monotonic() + 60
+    while not any("Press Ctrl-C" in line for line in lines):
+        if time.monotonic() > deadline or (up.poll() is not None and not lines[-1:]):
+            up.kill()
+            raise AssertionError("".join(lines))
+        lines.append(up.stdout.readline())
+    return up, "".join(lines)
+
+
+def stop_up(up: subprocess.Popen[str]) -> None:
+    up.send_signal(signal.SIGINT)
+    assert up.wait(timeout=30) == 0
+    assert up.stdout is not None
+    up.stdout.close()

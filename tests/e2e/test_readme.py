@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.test_up import _start_up, _stop
+from tests.e2e.conftest import start_up, stop_up
 
 pytestmark = pytest.mark.e2e
 
@@ -55,7 +55,7 @@ def _check(command: str, note: str, output: str) -> None:
 
 
 def test_the_readme_examples_work_when_pasted(tmp_path: Path) -> None:
-    up, banner = _start_up(tmp_path / ".tollgate")
+    up, banner = start_up(tmp_path / ".tollgate")
     try:
         api = re.search(r"management API\s+(http://\S+)", banner)
         gateway = re.search(r"gateway\s+(http://\S+)", banner)
@@ -80,4 +80,4 @@ def test_the_readme_examples_work_when_pasted(tmp_path: Path) -> None:
             checked += bool(note)
         assert checked >= 6, steps  # the documented answers were really looked at
     finally:
-        _stop(up)
+        stop_up(up)

@@ -16,6 +16,7 @@ from pathlib import Path
 import psutil
 import pytest
 
+from tests.e2e.conftest import start_up, stop_up
 from tollgate.redis_server import free_port
 
 pytestmark = pytest.mark.e2e
@@ -94,34 +95,8 @@ def test_a_port_already_taken_is_named_before_anything_starts(tmp_path: Path) ->
     assert not (tmp_path / "redis").exists()  # nothing was started
 
 
-def _start_up(state: Path) -> tuple[subprocess.Popen[str], str]:
-    """``tollgate up`` on ``state``, once its banner is out; returns it and the banner."""
-    command = [sys.executable, "-m", "tollgate.cli", "up", "--state-dir", str(state),
-               "--api-port", str(free_port()), "--gateway-port", str(free_port())]  # fmt: skip
-    env = {k: v for k, v in os.environ.items() if not k.startswith("TOLLGATE_")}
-    up = subprocess.Popen(
-        command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env
-    )
-    assert up.stdout is not None
-    lines: list[str] = []
-    deadline = time.monotonic() + 60
-    while not any("Press Ctrl-C" in line for line in lines):
-        if time.monotonic() > deadline or (up.poll() is not None and not lines[-1:]):
-            up.kill()
-            raise AssertionError("".join(lines))
-        lines.append(up.stdout.readline())
-    return up, "".join(lines)
-
-
-def _stop(up: subprocess.Popen[str]) -> None:
-    up.send_signal(signal.SIGINT)
-    assert up.wait(timeout=30) == 0
-    assert up.stdout is not None
-    up.stdout.close()
-
-
 def test_a_restart_keeps_what_happened_the_payment_and_the_clock(tmp_path: Path) -> None:
-    up, banner = _start_up(tmp_path)
+    up, banner = start_up(tmp_path)
     try:
         pay = re.search(r"Pay globex's debt \(([\d.]+) USD\).*?\n\s+(curl .*?)\n(?=\n)", banner,
                         re.S)  # fmt: skip
@@ -139,13 +114,13 @@ def test_a_restart_keeps_what_happened_the_payment_and_the_clock(tmp_path: Path)
         )
         assert '"offset_seconds":259200' in moved
     finally:
-        _stop(up)
+        stop_up(up)
 
-    again, banner = _start_up(tmp_path)  # the same state dir
+    again, banner = start_up(tmp_path)  # the same state dir
     try:
         assert "A deny" not in banner  # globex paid: both demo users are allowed now
         assert re.search(r"An allow \(globex: active, in_good_standing\)", banner), banner
         assert "globex has paid its debt" in banner
         assert "The test clock is 3.0 days ahead, as left." in banner
     finally:
-        _stop(again)
+        stop_up(again)
