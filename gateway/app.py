@@ -41,7 +41,29 @@ def create_app(settings: GatewaySettings) -> web.Application:
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
     app.router.add_get("/metrics", metrics)
+    # Last, so that it only ever sees what no route above took: problem+json, not text.
+    app.router.add_route("*", "/{unknown:.*}", unknown_endpoint)
     return app
+
+
+async def unknown_endpoint(request: web.Request) -> web.Response:
+    """A 405 (with ``Allow``) for a known path asked with another method, else a 404."""
+    allowed: set[str] = set()
+    for resource in request.app.router.resources():
+        if resource.canonical != "/{unknown}":
+            _match, methods = await resource.resolve(request)
+            allowed |= methods
+    if allowed:
+        return problem_response(
+            405, "method_not_allowed", "Method not allowed",
+            f"{request.path} answers {', '.join(sorted(allowed))}",
+            headers={"Allow": ", ".join(sorted(allowed))},
+        )  # fmt: skip
+    return problem_response(
+        404, "not_found", "No such endpoint",
+        "The gateway answers POST /v1/authorize, /v1/sessions, GET /v1/auth, "
+        "/healthz, /readyz and /metrics",
+    )  # fmt: skip
 
 
 async def _redis(app: web.Application) -> AsyncIterator[None]:

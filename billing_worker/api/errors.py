@@ -63,6 +63,13 @@ class Unauthorized(ApiError):
     code = "unauthorized"
 
 
+class BadSignature(ApiError):
+    """Missing or invalid webhook signature."""
+
+    status = 401
+    code = "bad_signature"
+
+
 class Forbidden(ApiError):
     """This key may not do that."""
 

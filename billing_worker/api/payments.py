@@ -16,7 +16,7 @@ from billing_worker.api import schemas
 from billing_worker.api.accounts import account_out, locked_account, tenant_account
 from billing_worker.api.appkeys import CLOCK, OUTBOX_WAKE, PAYMENTS_WAKE, PROVIDERS, SESSIONS
 from billing_worker.api.auth import tenant_of
-from billing_worker.api.errors import Conflict, InvalidRequest, NotFound, Unauthorized
+from billing_worker.api.errors import BadSignature, Conflict, InvalidRequest, NotFound
 from billing_worker.api.routes import router
 from billing_worker.api.routing import MAX_BODY, Role, decode, respond
 from billing_worker.api.views import attempt_view, payment_view
@@ -259,7 +259,7 @@ async def provider_webhook(request: web.Request) -> web.Response:
         if tenant is None or secret is None:
             raise SignatureError("the signature does not match the body")
     except SignatureError as exc:
-        raise Unauthorized(str(exc)) from exc
+        raise BadSignature(str(exc)) from exc
     try:
         event = msgspec.json.decode(raw, type=schemas.ProviderEvent)
     except (msgspec.ValidationError, msgspec.DecodeError) as exc:

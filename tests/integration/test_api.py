@@ -132,3 +132,14 @@ async def test_every_json_answer_ends_in_a_newline_for_shell_users(stack: Stack)
     assert [r.status for r in answers] == [200, 404, 200, 422]
     for response in answers:
         assert (await response.read()).endswith(b"}\n")
+
+
+async def test_the_gateway_answers_unknown_paths_and_methods_with_problems(stack: Stack) -> None:
+    missing = await stack.gateway.get("/v1/authorise")
+    assert missing.status == 404
+    assert missing.content_type == "application/problem+json"
+    assert "/v1/authorize" in (await missing.json())["detail"]
+    wrong = await stack.gateway.get("/v1/authorize")
+    assert wrong.status == 405
+    assert wrong.headers["Allow"] == "POST"
+    assert wrong.content_type == "application/problem+json"

@@ -74,7 +74,12 @@ async def test_webhooks_need_a_fresh_valid_signature(stack: Stack) -> None:
 
     missing = await stack.api.post(path, data=raw)
     assert missing.status == 401
-    assert "Tollgate-Signature" in (await missing.json())["detail"]
+    problem = await missing.json()
+    assert "Tollgate-Signature" in problem["detail"]
+    assert (problem["code"], problem["title"]) == (
+        "bad_signature",
+        "Missing or invalid webhook signature.",
+    )  # a webhook has no API key: the title says what is wrong
     forged = await stack.api.post(
         path, data=raw, headers={HEADER: sign("whsec_x", int(time.time()), raw)}
     )
