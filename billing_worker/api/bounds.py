@@ -178,3 +178,39 @@ def control_characters(value: Any, path: str = "") -> list[FieldError]:
             name = f"{path}.{key}" if path else str(key)
             found += control_characters(key, name) + control_characters(item, name)
     return found
+
+
+def allowed_values(kind: type, path: str) -> list[Any] | None:
+    """The values a ``Literal`` or enum field at ``path`` (``a.b[0].c``) accepts, if any."""
+    info: mi.Type = _info(kind)
+    for part in re.findall(r"[^.\[\]]+", path):
+        info = _unwrap(info)
+        if isinstance(info, mi.StructType):
+            found = [f.type for f in info.fields if f.encode_name == part]
+            if not found:
+                return None
+            info = found[0]
+        elif isinstance(info, mi.ListType | mi.VarTupleType) and part.isdigit():
+            info = info.item_type
+        else:
+            return None
+    info = _unwrap(info)
+    if isinstance(info, mi.LiteralType):
+        return list(info.values)
+    if isinstance(info, mi.EnumType):
+        return [member.value for member in info.cls]
+    return None
+
+
+def _unwrap(info: mi.Type) -> mi.Type:
+    """Past metadata, and to the one member of an optional (``X | None``) that is not None."""
+    while True:
+        if isinstance(info, mi.Metadata):
+            info = info.type
+        elif isinstance(info, mi.UnionType):
+            members = [t for t in info.types if type(t).__name__ not in ("NoneType", "UnsetType")]
+            if len(members) != 1:
+                return info
+            info = members[0]
+        else:
+            return info

@@ -7,6 +7,7 @@ import re
 import secrets
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import Any
 
 import msgspec
 from aiohttp import web
@@ -117,8 +118,11 @@ _AT_PATH = re.compile(r"^(?P<reason>.*) - at `\$(?P<path>[^`]*)`$")
 _NAMED = re.compile(r"(?:missing required field|unknown field) `(?P<name>[^`]+)`")
 
 
-def from_validation_error(exc: msgspec.ValidationError) -> InvalidRequest:
-    """Turn msgspec's message into a field name and a reason."""
+def from_validation_error(
+    exc: msgspec.ValidationError, allowed: Callable[[str], list[Any] | None] | None = None
+) -> InvalidRequest:
+    """Turn msgspec's message into a field name and a reason; ``allowed`` names the values
+    an enumerated field accepts."""
     message = str(exc)
     reason, path = message, ""
     match = _AT_PATH.match(message)
@@ -131,6 +135,9 @@ def from_validation_error(exc: msgspec.ValidationError) -> InvalidRequest:
     pattern = _PATTERN_REASON.match(reason)
     if pattern:
         reason = _PATTERN_WORDS.get(pattern["pattern"].encode().decode("unicode_escape"), reason)
+    choices = allowed(field) if allowed and reason.startswith("Invalid enum value") else None
+    if choices:
+        reason += f"; one of {', '.join(repr(c) for c in choices)}"
     if field.endswith("amount") and reason.startswith("Expected `str`"):
         reason += ' (amounts are decimal strings such as "12.50", never JSON numbers)'
     return InvalidRequest.field(field, reason)

@@ -15,7 +15,12 @@ import msgspec
 from aiohttp import web
 
 from billing_worker.api.appkeys import CLOCK, SETTINGS
-from billing_worker.api.bounds import DateWindow, control_characters, web_addresses
+from billing_worker.api.bounds import (
+    DateWindow,
+    allowed_values,
+    control_characters,
+    web_addresses,
+)
 from billing_worker.api.errors import (
     FieldError,
     InvalidRequest,
@@ -106,7 +111,7 @@ async def decode(request: web.Request, kind: type[T], *, refuse_card_data: bool 
     try:
         body = msgspec.json.decode(raw, type=kind)
     except msgspec.ValidationError as exc:
-        raise from_validation_error(exc) from exc
+        raise from_validation_error(exc, lambda path: allowed_values(kind, path)) from exc
     except msgspec.DecodeError as exc:
         raise MalformedBody(f"body is not valid JSON: {exc}") from exc
     errors = control_characters(body)

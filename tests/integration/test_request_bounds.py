@@ -244,3 +244,12 @@ async def test_a_name_that_resolves_to_this_machine_is_refused_when_sent_to(
         assert hits == []
     finally:
         await runner.cleanup()
+
+
+async def test_an_enumerated_field_says_which_values_it_takes(stack: Stack) -> None:
+    tenant = await stack.new_tenant()
+    response = await stack.api.post(
+        "/v1/accounts", json={"name": "x", "kind": "business"}, headers=tenant.admin
+    )
+    fields = _fields(await _problem(response, 422))
+    assert fields["kind"].endswith("one of 'consumer', 'enterprise', 'reseller'")
