@@ -22,13 +22,15 @@ from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, SQLAlchemyErro
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from billing_worker.db.models import Account, PaymentEvent
+from billing_worker.db.sealed import SealingError
 
 log = logging.getLogger(__name__)
 
 K = TypeVar("K")
 
-#: Errors of the infrastructure, not of the data: the work is retried as it is, later.
-TRANSIENT: tuple[type[BaseException], ...] = (RedisError, OSError, TimeoutError)
+#: Errors of the infrastructure (or of the operator's configuration, such as a missing
+#: secrets key), not of the data: the work is retried as it is, later.
+TRANSIENT: tuple[type[BaseException], ...] = (RedisError, OSError, TimeoutError, SealingError)
 
 
 def transient(exc: BaseException) -> bool:

@@ -23,6 +23,7 @@ from billing_worker.api.views import attempt_view, payment_view
 from billing_worker.billing import RefundError, refund_payment
 from billing_worker.collection import provider_named
 from billing_worker.db.models import (
+    WITH_SECRETS,
     Account,
     Invoice,
     Payment,
@@ -251,7 +252,7 @@ async def provider_webhook(request: web.Request) -> web.Response:
     raw = await read_body(request)
     tenant_id = request.match_info["tenant_id"]
     async with request.app[SESSIONS]() as session:
-        tenant = await session.get(Tenant, tenant_id)
+        tenant = await session.get(Tenant, tenant_id, options=[WITH_SECRETS])
     secret = tenant.provider_webhook_secret if tenant else None
     try:
         # An unknown tenant fails like a bad signature: no oracle for tenant ids.

@@ -13,7 +13,7 @@ from billing_worker.api.keys import add_key
 from billing_worker.api.routes import router
 from billing_worker.api.routing import Role, decode, respond
 from billing_worker.api.views import tenant_view
-from billing_worker.db.models import Tenant
+from billing_worker.db.models import WITH_SECRETS, Tenant
 from billing_worker.entitlements import reevaluate_tenant
 from billing_worker.ids import new_id
 from billing_worker.signing import new_secret
@@ -74,7 +74,7 @@ async def create_tenant(request: web.Request) -> web.Response:
 )
 async def get_tenant(request: web.Request) -> web.Response:
     async with request.app[SESSIONS]() as session:
-        tenant = await session.get(Tenant, tenant_of(request))
+        tenant = await session.get(Tenant, tenant_of(request), options=[WITH_SECRETS])
         if tenant is None:
             raise NotFound("the key's tenant no longer exists")
         return respond(tenant_view(tenant))
@@ -92,7 +92,9 @@ async def update_tenant(request: web.Request) -> web.Response:
     body = await decode(request, schemas.TenantUpdate)
     now = request.app[CLOCK].now()
     async with request.app[SESSIONS]() as session, session.begin():
-        tenant = await session.get(Tenant, tenant_of(request), with_for_update=True)
+        tenant = await session.get(
+            Tenant, tenant_of(request), with_for_update=True, options=[WITH_SECRETS]
+        )
         if tenant is None:
             raise NotFound("the key's tenant no longer exists")
         for name, value in msgspec.structs.asdict(body).items():

@@ -19,7 +19,7 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 from sqlalchemy.engine import Dialect
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship, undefer_group
 from sqlalchemy.sql.expression import false as sa_false
 from sqlalchemy.sql.expression import true as sa_true
 from sqlalchemy.types import JSON, TypeDecorator
@@ -90,8 +90,14 @@ class Tenant(Base):
     notify_customer: Mapped[bool] = mapped_column(default=False, server_default=sa_false())
     #: Signs the webhooks Tollgate sends; verifies the ones payment providers send. Sealed
     #: at rest with the operator's key (``db.sealed``).
-    webhook_secret: Mapped[str | None] = mapped_column(Sealed())
-    provider_webhook_secret: Mapped[str | None] = mapped_column(Sealed())
+    #: Loaded only where asked for (``WITH_SECRETS``): a job that never signs never opens
+    #: them, and never needs the key.
+    webhook_secret: Mapped[str | None] = mapped_column(
+        Sealed(), deferred=True, deferred_group="secrets"
+    )
+    provider_webhook_secret: Mapped[str | None] = mapped_column(
+        Sealed(), deferred=True, deferred_group="secrets"
+    )
     created_at: Mapped[datetime]
     __table_args__ = (
         CheckConstraint("channel_overdue IN ('follow', 'ignore')", name="channel_overdue"),
@@ -571,3 +577,7 @@ class UsageDaily(Base):
     redis_epoch: Mapped[str | None] = mapped_column(String(32))
     redis_logins: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     updated_at: Mapped[datetime]
+
+
+#: Load a tenant's sealed secrets with it: ``session.get(Tenant, id, options=[WITH_SECRETS])``.
+WITH_SECRETS = undefer_group("secrets")

@@ -4,12 +4,16 @@ rotated key still opens what the old one sealed."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import timedelta
 
 import pytest
 from sqlalchemy import text
 
 from billing_worker.db import sealed
 from billing_worker.db.engine import create_engine, session_factory
+from billing_worker.invoice_runs import resume_run, start_run
+from shared.clock import ManualClock, SystemClock
+from tests.integration.conftest import Stack
 
 
 @pytest.fixture
@@ -68,3 +72,23 @@ async def test_existing_secrets_are_sealed_and_rotation_keeps_them_readable(
 def test_a_malformed_key_is_refused_in_words(keyring: None) -> None:
     with pytest.raises(sealed.SealingError, match="tollgate secrets-key"):
         sealed.configure("not-a-key")
+
+
+async def test_jobs_that_never_sign_never_need_the_key(
+    stack: Stack, database_url: str, keyring: None
+) -> None:
+    """A `tollgate invoice-run` started without TOLLGATE_SECRETS_KEY bills as usual: the
+    sealed secrets are loaded only where they are used (and a missing key is never a reason
+    to park an account)."""
+    tenant = await stack.new_tenant(notify_webhook_url="https://hooks.example.com/t")
+    account = await stack.customer(tenant, "ann")
+    sealed.configure(None)  # as in a process started without the key
+    engine = create_engine(database_url)
+    try:
+        sessions = session_factory(engine)
+        later = ManualClock(SystemClock().now() + timedelta(days=35))
+        run = await start_run(sessions, later.now(), tenant_id=tenant.id)
+        finished = await resume_run(sessions, later, run.id)
+    finally:
+        await engine.dispose()
+    assert (finished.done, finished.invoices, finished.parked) == (1, 1, 0), account
