@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import shutil
 import signal
 import subprocess
 from collections.abc import AsyncIterator, Iterator
@@ -69,6 +70,57 @@ def _reset_postgres(url: str) -> None:
     asyncio.run(reset())
 
 
+class _Migrated:
+    """Migrating a fresh database costs about a second; the suite does it once per backend
+    and gives each test an empty copy: a copy of a migrated SQLite file, or the PostgreSQL
+    database with every table emptied (``TRUNCATE``)."""
+
+    def __init__(self) -> None:
+        self.sqlite_template: Path | None = None
+        self.postgres_migrated = False
+
+    def sqlite(self, tmp_path: Path, template_dir: Path) -> str:
+        if self.sqlite_template is None:
+            template = template_dir / "template.db"
+            upgrade(f"sqlite:///{template}")
+            self.sqlite_template = template
+        target = tmp_path / "tollgate.db"
+        shutil.copyfile(self.sqlite_template, target)
+        return f"sqlite:///{target}"
+
+    def postgres(self, url: str) -> str:
+        if not self.postgres_migrated:
+            _reset_postgres(url)
+            upgrade(url)
+            self.postgres_migrated = True
+        else:
+            _empty_postgres(url)
+        return url
+
+
+MIGRATED = _Migrated()
+
+
+def _empty_postgres(url: str) -> None:
+    async def empty() -> None:
+        engine = create_engine(url)
+        async with engine.begin() as connection:
+            tables = (
+                await connection.execute(
+                    text(
+                        "SELECT tablename FROM pg_tables WHERE schemaname = 'public' "
+                        "AND tablename <> 'alembic_version'"
+                    )
+                )
+            ).scalars()
+            listed = ", ".join(f'"{name}"' for name in tables)
+            if listed:
+                await connection.execute(text(f"TRUNCATE {listed} RESTART IDENTITY CASCADE"))
+        await engine.dispose()
+
+    asyncio.run(empty())
+
+
 @pytest.fixture(params=BACKENDS)
 def blank_database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     """An empty database without any schema: SQLite, and PostgreSQL when configured."""
@@ -76,14 +128,19 @@ def blank_database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
         return f"sqlite:///{tmp_path / 'tollgate.db'}"
     assert POSTGRES_URL is not None
     _reset_postgres(POSTGRES_URL)
+    MIGRATED.postgres_migrated = False  # its schema is gone: the next test migrates again
     return POSTGRES_URL
 
 
-@pytest.fixture
-def database_url(blank_database_url: str) -> str:
+@pytest.fixture(params=BACKENDS)
+def database_url(
+    request: pytest.FixtureRequest, tmp_path: Path, tmp_path_factory: pytest.TempPathFactory
+) -> str:
     """A migrated, empty database: SQLite, and PostgreSQL when configured."""
-    upgrade(blank_database_url)
-    return blank_database_url
+    if request.param == "sqlite":
+        return MIGRATED.sqlite(tmp_path, tmp_path_factory.getbasetemp())
+    assert POSTGRES_URL is not None
+    return MIGRATED.postgres(POSTGRES_URL)
 
 
 class OwnRedis:
