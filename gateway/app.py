@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from importlib.metadata import PackageNotFoundError, version
 
 import redis.asyncio as aioredis
 from aiohttp import web
@@ -13,6 +14,7 @@ from gateway.appkeys import CLOCK, METRICS, SESSIONS, SETTINGS, STORE, VERIFIED,
 from gateway.authorize import authorize
 from gateway.cache import NearCache
 from gateway.metrics import GatewayMetrics
+from gateway.openapi import gateway_openapi
 from gateway.proxy import TRUSTED, TrustedProxies, auth, envoy
 from gateway.responses import MAX_BODY, json_response
 from gateway.session_api import create_session, end_session, refresh_session
@@ -41,9 +43,23 @@ def create_app(settings: GatewaySettings) -> web.Application:
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
     app.router.add_get("/metrics", metrics)
+    app.router.add_get("/openapi.json", openapi)
     # Last, so that it only ever sees what no route above took: problem+json, not text.
     app.router.add_route("*", "/{unknown:.*}", unknown_endpoint)
     return app
+
+
+async def openapi(request: web.Request) -> web.Response:
+    settings = request.app[SETTINGS]
+    document = gateway_openapi(_version(), settings.envoy_prefix, str(request.url.origin()))
+    return json_response(document)
+
+
+def _version() -> str:
+    try:
+        return version("tollgate")
+    except PackageNotFoundError:
+        return "0.0.0"
 
 
 async def unknown_endpoint(request: web.Request) -> web.Response:

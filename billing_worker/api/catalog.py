@@ -29,6 +29,10 @@ from shared.money import Money, MoneyError, is_currency
 from shared.problem import read_body
 
 CATALOG_MAX_BYTES = 1024 * 1024
+CATALOG_SCHEMA = {
+    "type": "object",
+    "description": "A catalog document (products, plans, price_lists, rules): docs/catalog.md",
+}
 
 
 def _catalog_out(catalog: Catalog, document: dict[str, Any]) -> schemas.CatalogOut:
@@ -68,6 +72,10 @@ def _normalized(document: Any) -> Any:
     role=Role.TENANT,
     response=schemas.CatalogOut,
     status=201,
+    errors=(400, 422),
+    raw_body={
+        media: {"schema": CATALOG_SCHEMA} for media in ("application/yaml", "application/json")
+    },
 )
 async def put_catalog(request: web.Request) -> web.Response:
     raw = await read_body(request)

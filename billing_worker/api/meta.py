@@ -25,4 +25,5 @@ async def healthz(request: web.Request) -> web.Response:
 
 @router.route("GET", "/openapi.json", summary="This API's OpenAPI 3.1 document", role=Role.PUBLIC)
 async def openapi(request: web.Request) -> web.Response:
-    return respond(build_openapi(router.specs, version=_version()))
+    server = str(request.url.origin())
+    return respond(build_openapi(router.specs, version=_version(), server=server))

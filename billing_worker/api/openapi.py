@@ -21,7 +21,20 @@ _ERROR_TEXT = {
 }
 
 
-def build_openapi(specs: list[RouteSpec], *, version: str) -> dict[str, Any]:
+_IDEMPOTENCY_KEY = {
+    "name": "Idempotency-Key",
+    "in": "header",
+    "required": False,
+    "schema": {"type": "string", "minLength": 1, "maxLength": 255},
+    "description": "Retrying with the same key and request returns the first answer "
+    "(Idempotent-Replayed: true) and changes nothing; the same key with another request is a "
+    "422.",
+}
+
+
+def build_openapi(
+    specs: list[RouteSpec], *, version: str, server: str | None = None
+) -> dict[str, Any]:
     types = [t for spec in specs for t in (spec.request, spec.response) if t is not None]
     (refs, components) = msgspec.json.schema_components(
         types, ref_template="#/components/schemas/{name}"
@@ -30,17 +43,21 @@ def build_openapi(specs: list[RouteSpec], *, version: str) -> dict[str, Any]:
     paths: dict[str, dict[str, Any]] = {}
     for spec in specs:
         operation: dict[str, Any] = {"summary": spec.summary, "responses": {}}
-        params = _PARAM.findall(spec.path)
-        if params:
-            operation["parameters"] = [
-                {"name": p, "in": "path", "required": True, "schema": {"type": "string"}}
-                for p in params
-            ]
+        parameters: list[dict[str, Any]] = [
+            {"name": p, "in": "path", "required": True, "schema": {"type": "string"}}
+            for p in _PARAM.findall(spec.path)
+        ]
+        if spec.method == "POST" and spec.role is not Role.PUBLIC:
+            parameters.append(_IDEMPOTENCY_KEY)
+        if parameters:
+            operation["parameters"] = parameters
         if spec.request is not None:
             operation["requestBody"] = {
                 "required": True,
                 "content": {"application/json": {"schema": ref_of[spec.request]}},
             }
+        elif spec.raw_body is not None:
+            operation["requestBody"] = {"required": True, "content": spec.raw_body}
         ok: dict[str, Any] = {"description": "Success"}
         if spec.response is not None:
             ok["content"] = {"application/json": {"schema": ref_of[spec.response]}}
@@ -79,6 +96,7 @@ def build_openapi(specs: list[RouteSpec], *, version: str) -> dict[str, Any]:
     return {
         "openapi": "3.1.0",
         "info": {"title": "Tollgate management API", "version": version},
+        "servers": [{"url": server or "/", "description": "this worker"}],
         "paths": paths,
         "components": {
             "schemas": components,

@@ -56,6 +56,8 @@ class RouteSpec:
     response: type | None = None
     status: int = 200
     errors: tuple[int, ...] = field(default=())
+    #: The OpenAPI ``requestBody.content`` of a body that is not a JSON-decoded type.
+    raw_body: dict[str, Any] | None = None
 
 
 class Router:
@@ -73,11 +75,15 @@ class Router:
         response: type | None = None,
         status: int = 200,
         errors: tuple[int, ...] = (),
+        raw_body: dict[str, Any] | None = None,
     ) -> Callable[[Handler], Handler]:
         def register(handler: Handler) -> Handler:
             self.specs.append(
-                RouteSpec(method, path, handler, summary, role, request, response, status, errors)
-            )
+                RouteSpec(
+                    method, path, handler, summary, role, request, response, status, errors,
+                    raw_body,
+                )
+            )  # fmt: skip
             return handler
 
         return register

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from openapi_spec_validator import validate
 
 from tests.integration.conftest import Stack
 
@@ -104,11 +105,31 @@ async def test_duplicate_user_is_a_conflict_naming_the_field(stack: Stack) -> No
     assert (await problem(response, 409))["errors"][0]["field"] == "external_id"
 
 
-async def test_openapi_document_describes_the_routes(stack: Stack) -> None:
-    document = await (await stack.api.get("/openapi.json")).json()
-    assert document["openapi"].startswith("3.1")
-    assert "post" in document["paths"]["/v1/accounts/{account_id}/payments"]
-    assert "PaymentCreate" in document["components"]["schemas"]
+async def test_both_openapi_documents_are_valid_and_complete(stack: Stack) -> None:
+    worker = await (await stack.api.get("/openapi.json")).json()
+    gateway = await (await stack.gateway.get("/openapi.json")).json()
+    for document in (worker, gateway):
+        validate(document)  # OpenAPI 3.1, by openapi-spec-validator
+        assert document["servers"][0]["url"].startswith("http://127.0.0.1:")
+    assert "post" in worker["paths"]["/v1/accounts/{account_id}/payments"]
+    assert "PaymentCreate" in worker["components"]["schemas"]
+    payments = worker["paths"]["/v1/accounts/{account_id}/payments"]["post"]
+    assert "Idempotency-Key" in {p["name"] for p in payments["parameters"]}
+    catalog = worker["paths"]["/v1/catalog"]["put"]["requestBody"]["content"]
+    assert set(catalog) == {"application/yaml", "application/json"}
+    # Every route the gateway serves is in its document, with the methods it answers.
+    served = {
+        (r.resource.canonical, r.method.lower())
+        for r in stack.gateway.app.router.routes()
+        if r.resource is not None and r.method not in ("*", "HEAD")
+        and r.resource.canonical != "/{unknown}"
+    }  # fmt: skip
+    documented = {(path, method) for path, ops in gateway["paths"].items() for method in ops}
+    assert served <= documented, served - documented
+    reasons = gateway["paths"]["/v1/authorize"]["post"]["responses"]["200"]["content"]
+    assert (
+        "payment_overdue" in reasons["application/json"]["schema"]["properties"]["reason"]["enum"]
+    )
 
 
 async def test_the_test_clock_is_refused_outside_test_mode_only(stack: Stack) -> None:
