@@ -35,11 +35,17 @@ ensure_venv() {
         fi
         "$PYTHON" -m venv "$VENV"
     fi
-    stamp="$VENV/.installed"
+    # run: Tollgate alone; test: with its development tools (a stamp for each)
+    target=${1:-.}
+    stamp="$VENV/.installed-$(echo "$target" | tr -c 'a-z' '_')"
     if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
-        echo "Installing Tollgate and its development tools into $VENV ..."
+        if [ "$target" = . ]; then
+            echo "Installing Tollgate into $VENV ..."
+        else
+            echo "Installing Tollgate and its development tools into $VENV ..."
+        fi
         "$VENV/bin/python" -m pip install --quiet --upgrade pip
-        "$VENV/bin/python" -m pip install --quiet -e '.[dev]'
+        "$VENV/bin/python" -m pip install --quiet -e "$target"
         touch "$stamp"
     fi
 }
@@ -57,12 +63,12 @@ ensure_test_services() {
 case "${1:-}" in
     run)
         shift
-        ensure_venv
+        ensure_venv .
         exec "$VENV/bin/tollgate" up "$@"
         ;;
     test)
         shift
-        ensure_venv
+        ensure_venv '.[dev]'
         ensure_test_services
         echo "== ruff";          "$VENV/bin/ruff" check .
         echo "== ruff format";   "$VENV/bin/ruff" format --check .
