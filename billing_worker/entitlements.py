@@ -360,9 +360,23 @@ async def refresh_account(
         read_only=read_only,
         session_idle_seconds=tenant.session_idle_seconds,
         fail_open_seconds=tenant.fail_open_seconds,
+        **_lapse(published, valid_until),
     )
     account.ent_record = stage_record(session, record, now)
     return record
+
+
+def _lapse(published: StandingResult, valid_until: datetime | None) -> dict[str, Any]:
+    """What the account becomes at ``valid_until``, when the dunning ladder decides it (the
+    first rung that denies); when a subscription's end decides it, it is not said."""
+    if (
+        valid_until is None
+        or published.lapses_to is None
+        or published.access_until is None
+        or valid_until < published.access_until
+    ):
+        return {}
+    return {"lapse_standing": published.lapses_to, "lapse_reason": Reason.PAYMENT_OVERDUE}
 
 
 def _degraded(

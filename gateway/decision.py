@@ -13,10 +13,16 @@ class Decision:
     allow: bool
     reason: str
     record: EntitlementRecord | None = None
+    #: The record's ``valid_until`` has passed: its standing is no longer the account's.
+    lapsed: bool = False
 
     @property
     def standing(self) -> Standing | None:
-        return self.record.standing if self.record else None
+        if self.record is None:
+            return None
+        if self.lapsed:  # what the account has become, if the worker said; else not known
+            return self.record.lapse_standing
+        return self.record.standing
 
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
@@ -46,7 +52,7 @@ def decide(
     if not record.standing.grants_access:
         return Decision(False, record.reason, record)
     if record.valid_until is not None and now >= record.valid_until:
-        return Decision(False, Reason.ENTITLEMENT_EXPIRED, record)
+        return Decision(False, Reason.ENTITLEMENT_EXPIRED, record, lapsed=True)
     if feature is not None and feature not in record.features:
         return Decision(False, Reason.FEATURE_NOT_INCLUDED, record)
     return Decision(True, record.reason, record)

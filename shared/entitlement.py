@@ -46,6 +46,11 @@ class EntitlementRecord:
     session_idle_seconds: int = 1800
     #: With Redis unreachable, a gateway may serve this record for so long (0: fail closed).
     fail_open_seconds: int = 0
+    #: What the account becomes at ``valid_until`` as far as the worker knows (None: not
+    #: known): a gateway reports it when it enforces ``valid_until`` before the worker's
+    #: next record arrives.
+    lapse_standing: Standing | None = None
+    lapse_reason: str | None = None
 
     def __post_init__(self) -> None:
         if self.version < 1:
@@ -84,6 +89,8 @@ def encode_record(record: EntitlementRecord) -> bytes:
         "session_idle": record.session_idle_seconds,
         "fail_open": record.fail_open_seconds,
     }
+    if record.lapse_standing is not None:
+        payload["lapse"] = [record.lapse_standing.value, record.lapse_reason]
     return bytes(msgpack.packb(payload, use_bin_type=True))
 
 
@@ -106,6 +113,8 @@ def decode_record(data: bytes) -> EntitlementRecord:
             read_only=bool(raw.get("read_only", False)),
             session_idle_seconds=int(raw.get("session_idle", 1800)),
             fail_open_seconds=int(raw.get("fail_open", 0)),
+            lapse_standing=Standing(lapse[0]) if (lapse := raw.get("lapse")) else None,
+            lapse_reason=lapse[1] if lapse else None,
         )
     except (KeyError, TypeError, ValueError, AttributeError, msgpack.UnpackException) as exc:
         raise RecordError(f"undecodable entitlement record: {exc}") from exc

@@ -74,7 +74,7 @@ REASONS: dict[Reason, str] = {
     Reason.DUNNING_EXEMPT: "the account is exempt from dunning (allowed whatever it owes)",
     Reason.SUBSCRIPTION_EXEMPT: "suspended, but an exempt subscription keeps its access",
     Reason.ENTITLEMENT_EXPIRED: "the record's valid_until passed before the worker's update "
-    "arrived (the gateway enforces it on its own)",
+    "arrived: the gateway denies on its own and reports the standing the account lapsed into",
     Reason.FEATURE_NOT_INCLUDED: "the plan does not include the feature asked for",
     Reason.READ_ONLY: "degraded to read-only: only GET, HEAD and OPTIONS pass the proxy",
     Reason.SEAT_LIMIT_REACHED: "a login beyond the plan's seat limit (deny_new)",

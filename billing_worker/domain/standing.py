@@ -43,6 +43,8 @@ class StandingResult:
     next_change_at: datetime | None
     #: The ladder's answer, when the ladder decided (reminders and retries come from it).
     dunning: Dunning | None = None
+    #: The standing access lapses into at ``access_until`` (the first rung that denies).
+    lapses_to: Standing | None = None
 
 
 _REASONS = {
@@ -109,8 +111,9 @@ def evaluate_standing(
     if not ladder.standing.grants_access:
         return StandingResult(standing=ladder.standing, reason=reason, access_until=None,
                               next_change_at=ladder.next_change_at, dunning=ladder)  # fmt: skip
-    denying = [r.days for r in policy.rungs if not r.standing.grants_access]
-    lapse = min(denying, default=None)
+    denying = [r for r in policy.rungs if not r.standing.grants_access]
+    first = min(denying, key=lambda r: r.days, default=None)
+    lapse = first.days if first is not None else None
     access_until = None
     if lapse is not None:
         dues = [u.due_at for u in unpaid if u.balance.is_positive()]
@@ -126,4 +129,5 @@ def evaluate_standing(
         access_until=access_until,
         next_change_at=min(moments, default=None),
         dunning=ladder,
+        lapses_to=first.standing if first is not None and access_until is not None else None,
     )

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
 from tests.integration.conftest import Stack
@@ -59,3 +61,21 @@ async def test_metrics_count_decisions(stack: Stack) -> None:
     assert 'tollgate_gateway_decisions_total{endpoint="auth",outcome="unauthorized"' in text
     assert "tollgate_gateway_near_cache_hits_total" in text
     assert "tollgate_gateway_request_seconds_bucket" in text
+
+
+async def test_a_denial_never_reads_an_allowing_standing(stack: Stack) -> None:
+    """Between the moment a record's valid_until passes and the worker's next record, the
+    gateway denies on its own: it says what the account has become, never "grace"."""
+    tenant = await stack.new_tenant()
+    await stack.customer(tenant, "gail")  # owes its first invoice: grace
+    await stack.wait_allowed(tenant, "gail")
+    await stack.api.post(  # past the grace period; the worker evaluates in its own time
+        "/v1/test/clock", json={"advance_days": 31, "settle": False}, headers=tenant.admin
+    )
+    seen = set()
+    for _ in range(60):
+        answer = await stack.authorize(tenant, "gail")
+        assert not answer["allow"]
+        seen.add((answer["standing"], answer["reason"]))
+        await asyncio.sleep(0.02)
+    assert seen <= {("suspended", "entitlement_expired"), ("suspended", "payment_overdue")}, seen

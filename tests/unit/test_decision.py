@@ -3,7 +3,7 @@ from dataclasses import replace
 import pytest
 
 from gateway.decision import decide
-from shared.entitlement import EntitlementRecord, UserEntry
+from shared.entitlement import EntitlementRecord, UserEntry, decode_record, encode_record
 from shared.states import Standing, UserStatus
 
 NOW = 1_800_000_000.0
@@ -49,3 +49,22 @@ def test_decision_table(
 ) -> None:
     decision = decide(user, record, NOW, feature)
     assert (decision.allow, decision.reason) == (allow, reason)
+
+
+def test_an_expired_record_reports_what_the_account_became_never_its_old_standing() -> None:
+    grace = replace(
+        RECORD, standing=Standing.GRACE, reason="payment_due", valid_until=int(NOW),
+        lapse_standing=Standing.SUSPENDED, lapse_reason="payment_overdue",
+    )  # fmt: skip
+    decision = decide(USER, grace, NOW)
+    assert (decision.allow, decision.reason, decision.standing) == (
+        False, "entitlement_expired", Standing.SUSPENDED,
+    )  # fmt: skip
+    unknown = decide(USER, replace(grace, lapse_standing=None, lapse_reason=None), NOW)
+    assert unknown.standing is None  # not "grace": what follows is not known here
+
+
+def test_the_lapse_survives_encoding_and_older_records_decode_without_one() -> None:
+    record = replace(RECORD, lapse_standing=Standing.SUSPENDED, lapse_reason="payment_overdue")
+    assert decode_record(encode_record(record)) == record
+    assert decode_record(encode_record(RECORD)).lapse_standing is None
