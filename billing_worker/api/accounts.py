@@ -191,23 +191,32 @@ async def create_user(request: web.Request) -> web.Response:
     async with request.app[SESSIONS]() as session, session.begin():
         _tenant, account = await locked_account(session, request)
         taken = await session.scalar(
-            select(User.id).where(
-                User.tenant_id == account.tenant_id, User.external_id == body.external_id
-            )
+            select(User)
+            .where(User.tenant_id == account.tenant_id, User.external_id == body.external_id)
+            .with_for_update()
         )
-        if taken:
+        if taken is not None and taken.status != UserStatus.DELETED.value:
             raise Conflict.field("external_id", f"user {body.external_id!r} already exists")
-        user = User(
-            id=new_id("usr"),
-            tenant_id=account.tenant_id,
-            account_id=account.id,
-            external_id=body.external_id,
-            email=body.email,
-            status=UserStatus.ACTIVE.value,
-            version=1,
-            created_at=now,
-        )
-        session.add(user)
+        if taken is not None:  # a removed user's id, used again: a new life, a newer version
+            user = taken
+            user.account_id, user.email = account.id, body.email
+            user.status, user.version, user.created_at = (
+                UserStatus.ACTIVE.value,
+                user.version + 1,
+                now,
+            )
+        else:
+            user = User(
+                id=new_id("usr"),
+                tenant_id=account.tenant_id,
+                account_id=account.id,
+                external_id=body.external_id,
+                email=body.email,
+                status=UserStatus.ACTIVE.value,
+                version=1,
+                created_at=now,
+            )
+            session.add(user)
         stage_user(session, user, now)
     request.app[OUTBOX_WAKE].set()
     return respond(user_view(user), 201)

@@ -22,6 +22,7 @@ from billing_worker.api import (  # noqa: F401  (registers routes)
     accounts,
     adjustments,
     catalog,
+    directory,
     dunning,
     invoice_runs,
     keys,

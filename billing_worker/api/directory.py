@@ -1,0 +1,214 @@
+"""Finding and managing what the API created: accounts listed and filtered, an account's
+users, a user disabled or removed (published to the gateways at once), one invoice."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from aiohttp import web
+from msgspec import UNSET, Meta, Struct, UnsetType
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from billing_worker.api import schemas
+from billing_worker.api.accounts import tenant_account
+from billing_worker.api.appkeys import CLOCK, OUTBOX_WAKE, SESSIONS
+from billing_worker.api.auth import tenant_of
+from billing_worker.api.errors import FieldError, InvalidRequest, NotFound
+from billing_worker.api.routes import router
+from billing_worker.api.routing import Role, decode, respond
+from billing_worker.api.views import account_view, invoice_view, user_view
+from billing_worker.db.models import Account, Invoice, InvoiceItem, User
+from billing_worker.outbox import stage_user
+from shared.states import Standing, UserStatus
+
+PAGE_MAX = 100
+KINDS = ("consumer", "enterprise", "reseller")
+
+
+class AccountPage(Struct, kw_only=True):
+    data: list[schemas.AccountOut]
+    #: Pass as ``after`` for the next page; null on the last one.
+    next: str | None
+
+
+class UserList(Struct, kw_only=True):
+    data: list[schemas.UserOut]
+
+
+class UserUpdate(schemas.Body):
+    status: Literal["active", "disabled"] | UnsetType = UNSET
+    email: Annotated[str, Meta(max_length=320)] | UnsetType | None = UNSET
+
+
+def _page_size(request: web.Request) -> int:
+    raw = request.query.get("limit", "50")
+    if not raw.isdigit() or not 1 <= int(raw) <= PAGE_MAX:
+        raise InvalidRequest.field("limit", f"must be a whole number from 1 to {PAGE_MAX}")
+    return int(raw)
+
+
+@router.route(
+    "GET",
+    "/v1/accounts",
+    summary="The tenant's accounts in id order, a page at a time (?limit=1..100, ?after=<id>), "
+    "filtered by ?standing= and ?kind=",
+    role=Role.TENANT,
+    response=AccountPage,
+    errors=(422,),
+)
+async def list_accounts(request: web.Request) -> web.Response:
+    limit, query = _page_size(request), request.query
+    where = [Account.tenant_id == tenant_of(request), Account.id > query.get("after", "")]
+    problems = []
+    if "standing" in query:
+        if query["standing"] not in {s.value for s in Standing}:
+            problems.append(("standing", f"one of {', '.join(s.value for s in Standing)}"))
+        where.append(Account.standing == query["standing"])
+    if "kind" in query:
+        if query["kind"] not in KINDS:
+            problems.append(("kind", f"one of {', '.join(KINDS)}"))
+        where.append(Account.kind == query["kind"])
+    if problems:
+        raise InvalidRequest(
+            "; ".join(f"{f}: {r}" for f, r in problems),
+            errors=[FieldError(f, r) for f, r in problems],
+        )
+    async with request.app[SESSIONS]() as session:
+        accounts = (
+            await session.scalars(
+                select(Account).where(*where).order_by(Account.id).limit(limit + 1)
+            )
+        ).all()
+        page = list(accounts[:limit])
+        owed = dict(
+            (
+                await session.execute(
+                    select(Invoice.account_id, func.sum(Invoice.total_minor - Invoice.paid_minor))
+                    .where(
+                        Invoice.tenant_id == tenant_of(request),
+                        Invoice.account_id.in_([a.id for a in page]),
+                        Invoice.status == "open",
+                    )
+                    .group_by(Invoice.account_id)
+                )
+            ).all()
+        )
+    data = [account_view(a, int(owed.get(a.id) or 0)) for a in page]
+    more = len(accounts) > limit
+    return respond(AccountPage(data=data, next=page[-1].id if more else None))
+
+
+@router.route(
+    "GET",
+    "/v1/accounts/{account_id}/users",
+    summary="An account's end users (a removed one is not listed)",
+    role=Role.TENANT,
+    response=UserList,
+    errors=(404,),
+)
+async def list_users(request: web.Request) -> web.Response:
+    async with request.app[SESSIONS]() as session:
+        account = await tenant_account(session, request)
+        users = (
+            await session.scalars(
+                select(User)
+                .where(
+                    User.tenant_id == account.tenant_id,
+                    User.account_id == account.id,
+                    User.status != UserStatus.DELETED.value,
+                )
+                .order_by(User.external_id)
+            )
+        ).all()
+    return respond(UserList(data=[user_view(u) for u in users]))
+
+
+@router.route(
+    "PATCH",
+    "/v1/users/{user_id}",
+    summary="Disable or re-enable an end user (status), or change their email; the gateways "
+    "deny a disabled user (user_disabled) as soon as it is published",
+    role=Role.TENANT,
+    request=UserUpdate,
+    response=schemas.UserOut,
+    errors=(404,),
+)
+async def update_user(request: web.Request) -> web.Response:
+    body = await decode(request, UserUpdate)
+    now = request.app[CLOCK].now()
+    async with request.app[SESSIONS]() as session, session.begin():
+        user = await _locked_user(session, request)
+        if body.status is not UNSET:
+            user.status = body.status
+        if body.email is not UNSET:
+            user.email = body.email
+        user.version += 1
+        stage_user(session, user, now)
+        out = user_view(user)
+    request.app[OUTBOX_WAKE].set()
+    return respond(out)
+
+
+@router.route(
+    "DELETE",
+    "/v1/users/{user_id}",
+    summary="Remove an end user: from then on the gateways answer for them exactly as for a "
+    "user that never existed (unknown_user)",
+    role=Role.TENANT,
+    status=204,
+    errors=(404,),
+)
+async def delete_user(request: web.Request) -> web.Response:
+    now = request.app[CLOCK].now()
+    async with request.app[SESSIONS]() as session, session.begin():
+        user = await _locked_user(session, request)
+        user.status = UserStatus.DELETED.value
+        user.version += 1
+        stage_user(session, user, now)
+    request.app[OUTBOX_WAKE].set()
+    return web.Response(status=204)
+
+
+async def _locked_user(session: AsyncSession, request: web.Request) -> User:
+    user = await session.scalar(
+        select(User)
+        .where(
+            User.tenant_id == tenant_of(request),
+            User.id == request.match_info["user_id"],
+            User.status != UserStatus.DELETED.value,
+        )
+        .with_for_update()
+    )
+    if user is None:
+        raise NotFound(f"no user {request.match_info['user_id']!r}")
+    return user
+
+
+@router.route(
+    "GET",
+    "/v1/invoices/{invoice_id}",
+    summary="One invoice with its items",
+    role=Role.TENANT,
+    response=schemas.InvoiceOut,
+    errors=(404,),
+)
+async def get_invoice(request: web.Request) -> web.Response:
+    async with request.app[SESSIONS]() as session:
+        invoice = await session.scalar(
+            select(Invoice).where(
+                Invoice.tenant_id == tenant_of(request),
+                Invoice.id == request.match_info["invoice_id"],
+            )
+        )
+        if invoice is None:
+            raise NotFound(f"no invoice {request.match_info['invoice_id']!r}")
+        items = (
+            await session.scalars(
+                select(InvoiceItem).where(
+                    InvoiceItem.tenant_id == invoice.tenant_id,
+                    InvoiceItem.invoice_id == invoice.id,
+                )
+            )
+        ).all()
+    return respond(invoice_view(invoice, list(items)))
