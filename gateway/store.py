@@ -61,9 +61,15 @@ class LiveReader:
         generation = self._cache.generation
         try:
             raw = await self._batcher.get(key)
-        except (RedisError, OSError) as exc:
-            self.redis_errors += 1
-            raise StoreUnavailable(str(exc)) from exc
+        except (RedisError, OSError):
+            # One late answer (a saturated CPU, a pause) is not yet an outage: ask once
+            # more before answering by the fail policy. A Redis that is down fails fast
+            # twice; a stalled one costs two timeouts.
+            try:
+                raw = await self._batcher.get(key)
+            except (RedisError, OSError) as exc:
+                self.redis_errors += 1
+                raise StoreUnavailable(str(exc)) from exc
         value: T | None = None
         if raw is not None:
             try:

@@ -30,9 +30,13 @@ def problem_response(
     if detail:
         body["detail"] = detail
     body.update({k: v for k, v in extra.items() if v is not None})
+    try:
+        encoded = orjson.dumps(body, option=orjson.OPT_APPEND_NEWLINE)
+    except TypeError:  # a detail quoting input that is not valid UTF-8 (a lone surrogate)
+        encoded = orjson.dumps(_readable(body), option=orjson.OPT_APPEND_NEWLINE)
     return web.Response(
         status=status,
-        body=orjson.dumps(body, option=orjson.OPT_APPEND_NEWLINE),
+        body=encoded,
         content_type=PROBLEM_TYPE,
         headers=headers,
     )
@@ -64,3 +68,14 @@ def slow_body_response() -> web.Response:
         f"Send the whole body within {BODY_SECONDS:.0f} seconds.",
         headers={"Connection": "close"},
     )
+
+
+def _readable(value: Any) -> Any:
+    """``value`` with every string made encodable (unencodable characters replaced)."""
+    if isinstance(value, str):
+        return value.encode("utf-8", "replace").decode("utf-8")
+    if isinstance(value, dict):
+        return {_readable(k): _readable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_readable(v) for v in value]
+    return value

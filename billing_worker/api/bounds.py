@@ -149,7 +149,7 @@ def _host_problem(host: str | None) -> str | None:
     return None
 
 
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f\ud800-\udfff]")
 
 
 def control_characters(value: Any, path: str = "") -> list[FieldError]:
@@ -162,9 +162,9 @@ def control_characters(value: Any, path: str = "") -> list[FieldError]:
             found.append(
                 FieldError(
                     path or "body",
-                    f"contains the control character U+{ord(match.group()):04X} at "
-                    f"position {match.start()}; text may not hold line breaks, tabs or "
-                    "other control characters",
+                    f"contains the character U+{ord(match.group()):04X} at position "
+                    f"{match.start()}; text may not hold line breaks, tabs, other control "
+                    "characters or unpaired surrogates",
                 )
             )
     elif isinstance(value, msgspec.Struct):

@@ -12,6 +12,7 @@ from aiohttp import web
 from billing_worker.api import schemas
 from billing_worker.api.appkeys import CLOCK, SESSIONS
 from billing_worker.api.auth import tenant_of
+from billing_worker.api.bounds import control_characters
 from billing_worker.api.errors import (
     Conflict,
     FieldError,
@@ -86,6 +87,11 @@ async def put_catalog(request: web.Request) -> web.Response:
         document = _normalized(yaml_documents.load(raw.decode("utf-8")))
     except (yaml.YAMLError, UnicodeDecodeError) as exc:
         raise MalformedDocument(f"body is neither valid YAML nor JSON: {exc}") from exc
+    unreadable = control_characters(document, "catalog")
+    if unreadable:
+        raise InvalidRequest(
+            "; ".join(f"{e.field}: {e.reason}" for e in unreadable[:20]), errors=unreadable[:20]
+        )
     async with request.app[SESSIONS]() as session, session.begin():
         try:
             catalog = await store_catalog(

@@ -288,7 +288,7 @@ EXPLORE = int(os.environ.get("TOLLGATE_EXPLORE", "0"))
 
 # No shrinking: each example runs the whole stack twice, and shrinking one took minutes.
 # A failure prints the life as drawn.
-@settings(max_examples=EXPLORE or 12, derandomize=not EXPLORE, deadline=None,
+@settings(max_examples=EXPLORE or 8, derandomize=not EXPLORE, deadline=None,
           phases=(Phase.explicit, Phase.generate),
           suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture,
                                  HealthCheck.data_too_large])  # fmt: skip

@@ -253,3 +253,15 @@ async def test_an_enumerated_field_says_which_values_it_takes(stack: Stack) -> N
     )
     fields = _fields(await _problem(response, 422))
     assert fields["kind"].endswith("one of 'consumer', 'enterprise', 'reseller'")
+
+
+async def test_a_catalog_with_unreadable_text_is_refused_by_path(stack: Stack) -> None:
+    """Found by schemathesis: a key holding a lone surrogate made the error itself a 500."""
+    tenant = await stack.new_tenant()
+    response = await stack.api.put(
+        "/v1/catalog", data=b'{"plans": {"pro\\ud80c": {}}, "x\\u0007": 1}',
+        headers={**tenant.admin, "Content-Type": "application/json"},
+    )  # fmt: skip
+    fields = _fields(await _problem(response, 422))
+    assert set(fields) == {"catalog.plans.pro\ud80c", "catalog.x\x07"} or len(fields) == 2
+    assert all("unpaired surrogates" in reason for reason in fields.values())
