@@ -35,7 +35,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from billing_worker.batches import bring_up_to
 from billing_worker.db.models import Account, ApiKey, Tenant, User
 from billing_worker.entitlements import refresh_account
-from billing_worker.jobs import report
+from billing_worker.jobs import repeat
 from billing_worker.outbox import key_entry
 from billing_worker.publisher import OutboxPublisher
 from shared import keys
@@ -241,6 +241,8 @@ class ViewWatch:
         self._client = client
         self._clock = clock
         self._interval = interval
+        #: Set on stop, so that the watch does not sleep through the worker's shutdown.
+        self.wake = asyncio.Event()
 
     async def check(self) -> bool:
         """Rebuild if the view is missing and no rebuild is running; whether it rebuilt."""
@@ -255,13 +257,4 @@ class ViewWatch:
         return True
 
     async def run(self, stop: asyncio.Event) -> None:
-        while not stop.is_set():
-            try:
-                await self.check()
-            except Exception as exc:
-                report("view_watch", exc)
-            try:
-                async with asyncio.timeout(self._interval):
-                    await stop.wait()
-            except TimeoutError:
-                pass
+        await repeat("view_watch", self.check, stop, interval=self._interval, wake=self.wake)

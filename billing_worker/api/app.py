@@ -183,6 +183,7 @@ async def _jobs(app: web.Application) -> AsyncIterator[None]:
     yield
     # Let each job finish the transaction it is in; cancel only what does not stop in time.
     stop.set()
+    watch.wake.set()
     publisher.wake.set()
     runner.wake.set()
     app[PAYMENTS_WAKE].set()

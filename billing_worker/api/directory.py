@@ -17,9 +17,13 @@ from billing_worker.api.auth import tenant_of
 from billing_worker.api.errors import FieldError, InvalidRequest, NotFound
 from billing_worker.api.routes import router
 from billing_worker.api.routing import Role, decode, respond
-from billing_worker.api.views import account_view, invoice_view, user_view
-from billing_worker.db.models import Account, Invoice, InvoiceItem, User
+from billing_worker.api.views import account_view, invoice_view, subscription_view, user_view
+from billing_worker.catalogs import load_book
+from billing_worker.db.models import Account, Invoice, InvoiceItem, Subscription, User
+from billing_worker.domain.subscriptions import phase_on
+from billing_worker.invoicer import local_today
 from billing_worker.outbox import stage_user
+from billing_worker.terms import terms_of
 from shared.states import Standing, UserStatus
 
 PAGE_MAX = 100
@@ -34,6 +38,10 @@ class AccountPage(Struct, kw_only=True):
 
 class UserList(Struct, kw_only=True):
     data: list[schemas.UserOut]
+
+
+class SubscriptionList(Struct, kw_only=True):
+    data: list[schemas.SubscriptionOut]
 
 
 class UserUpdate(schemas.Body):
@@ -168,6 +176,38 @@ async def delete_user(request: web.Request) -> web.Response:
         stage_user(session, user, now)
     request.app[OUTBOX_WAKE].set()
     return web.Response(status=204)
+
+
+@router.route(
+    "GET",
+    "/v1/accounts/{account_id}/subscriptions",
+    summary="An account's subscriptions (ended ones too), oldest first, each with its phase today",
+    role=Role.TENANT,
+    response=SubscriptionList,
+    errors=(404,),
+)
+async def list_subscriptions(request: web.Request) -> web.Response:
+    now = request.app[CLOCK].now()
+    async with request.app[SESSIONS]() as session:
+        account = await tenant_account(session, request)
+        subscriptions = (
+            await session.scalars(
+                select(Subscription)
+                .where(
+                    Subscription.tenant_id == account.tenant_id,
+                    Subscription.account_id == account.id,
+                )
+                .order_by(Subscription.created_at, Subscription.id)
+            )
+        ).all()
+        today = local_today(now, account.timezone)
+        data = []
+        if subscriptions:
+            book = await load_book(session, account.tenant_id)
+            for sub in subscriptions:
+                phase = phase_on(terms_of(sub), book.at, today)
+                data.append(subscription_view(sub, today, phase.value if phase else None))
+    return respond(SubscriptionList(data=data))
 
 
 async def _locked_user(session: AsyncSession, request: web.Request) -> User:

@@ -92,3 +92,15 @@ async def test_one_invoice_is_read_by_its_id_within_its_tenant(stack: Stack) -> 
     other = await stack.new_tenant("Other")
     hidden = await stack.api.get(f"/v1/invoices/{listed['id']}", headers=other.admin)
     assert hidden.status == 404
+
+
+async def test_an_accounts_subscriptions_are_listed_with_their_phase(stack: Stack) -> None:
+    tenant = await stack.new_tenant()
+    account = await stack.customer(tenant, "dan")
+    [subscription] = (await _get(stack, tenant, f"/v1/accounts/{account}/subscriptions"))["data"]
+    assert (subscription["plan"], subscription["status"], subscription["account_id"]) == (
+        "pro", "active", account,
+    )  # fmt: skip
+    other = await stack.new_tenant("Other")
+    hidden = await stack.api.get(f"/v1/accounts/{account}/subscriptions", headers=other.admin)
+    assert hidden.status == 404
