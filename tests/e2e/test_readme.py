@@ -62,7 +62,13 @@ def test_the_readme_examples_work_when_pasted(tmp_path: Path) -> None:
         assert api
         assert gateway
         steps = [step for block in _blocks() for step in _commands(block)]
-        script = "\n".join(f"{command}\necho '{MARK}'" for command, _ in steps)
+        # Pasted at a reader's pace: a gateway answer documented after a change is read a
+        # moment later, as a person pasting the next line would (the change reaches the
+        # gateways in milliseconds, not in the microseconds between two commands of a script).
+        script = "\n".join(
+            f"{'sleep 0.5; ' if note.startswith(('allow', 'deny')) else ''}{command}\necho '{MARK}'"
+            for command, note in steps
+        )
         # The README's ports are the defaults; this test's are free ones.
         script = script.replace("http://127.0.0.1:8081", api.group(1))
         script = script.replace("http://127.0.0.1:8080", gateway.group(1))
