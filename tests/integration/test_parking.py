@@ -108,7 +108,9 @@ async def test_an_invoice_run_parks_the_account_it_cannot_bill_and_finishes(
     await _set_timezone(sessions, bad, NOWHERE)
     later = ManualClock(SystemClock().now() + timedelta(days=35))
 
-    run = await start_run(sessions, later.now(), tenant_id=tenant.id)
+    # With a target day: the worker's own runner may drive this run too (it takes turns on
+    # the run's row), and with its own clock it would bill nothing without one.
+    run = await start_run(sessions, later.now(), tenant_id=tenant.id, target=later.now().date())
     finished = await resume_run(sessions, later, run.id, batch_size=2)
 
     assert (finished.status, finished.done, finished.parked) == ("finished", 3, 1)
@@ -119,7 +121,9 @@ async def test_an_invoice_run_parks_the_account_it_cannot_bill_and_finishes(
         assert account is not None
         assert account.parked_job == "invoice_run"
     # A parked account is out of later runs until released.
-    rerun = await start_run(sessions, later.now() + timedelta(hours=1), tenant_id=tenant.id)
+    rerun = await start_run(
+        sessions, later.now() + timedelta(days=1), tenant_id=tenant.id, target=later.now().date()
+    )
     assert rerun.total == 0
 
 
