@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from importlib.metadata import PackageNotFoundError, version
 
 import redis.asyncio as aioredis
 from aiohttp import web
@@ -25,6 +24,7 @@ from gateway.verified import VerifiedSecrets
 from gateway.writeback import WriteBack
 from shared.clock import RedisTestClock, SystemClock
 from shared.problem import problem_response
+from shared.runtime import package_version
 
 
 def create_app(settings: GatewaySettings) -> web.Application:
@@ -51,15 +51,8 @@ def create_app(settings: GatewaySettings) -> web.Application:
 
 async def openapi(request: web.Request) -> web.Response:
     settings = request.app[SETTINGS]
-    document = gateway_openapi(_version(), settings.envoy_prefix, str(request.url.origin()))
+    document = gateway_openapi(package_version(), settings.envoy_prefix, str(request.url.origin()))
     return json_response(document)
-
-
-def _version() -> str:
-    try:
-        return version("tollgate")
-    except PackageNotFoundError:
-        return "0.0.0"
 
 
 async def unknown_endpoint(request: web.Request) -> web.Response:

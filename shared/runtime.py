@@ -9,8 +9,17 @@ import subprocess
 import sys
 import time
 from collections.abc import Awaitable, Callable, Sequence
+from importlib.metadata import PackageNotFoundError, version
 
 from aiohttp import web
+
+
+def package_version() -> str:
+    """Tollgate's installed version (both servers' OpenAPI documents show it)."""
+    try:
+        return version("tollgate")
+    except PackageNotFoundError:
+        return "0.0.0"
 
 
 def configure_logging(level: str = "INFO") -> None:

@@ -13,6 +13,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -43,29 +44,27 @@ class UpOptions:
     test_mode: bool
 
 
-def _operator_key(state_dir: Path) -> str:
-    if os.environ.get("TOLLGATE_OPERATOR_KEY"):
-        return os.environ["TOLLGATE_OPERATOR_KEY"]
-    path = state_dir / "operator_key"
+def _kept_secret(state_dir: Path, name: str, make: Callable[[], str]) -> str:
+    """``TOLLGATE_<NAME>`` if set; else the one kept in the state dir, made the first time."""
+    variable = f"TOLLGATE_{name.upper()}"
+    if os.environ.get(variable):
+        return os.environ[variable]
+    path = state_dir / name
     if path.exists():
         return path.read_text().strip()
-    key = "tgop_" + secrets.token_urlsafe(24)
-    path.write_text(key)
+    value = make()
+    path.write_text(value)
     path.chmod(0o600)
-    return key
+    return value
+
+
+def _operator_key(state_dir: Path) -> str:
+    return _kept_secret(state_dir, "operator_key", lambda: "tgop_" + secrets.token_urlsafe(24))
 
 
 def _secrets_key(state_dir: Path) -> str:
-    """The key sealing webhook secrets in this state dir's database (made once)."""
-    if os.environ.get("TOLLGATE_SECRETS_KEY"):
-        return os.environ["TOLLGATE_SECRETS_KEY"]
-    path = state_dir / "secrets_key"
-    if path.exists():
-        return path.read_text().strip()
-    key = sealed.new_key()
-    path.write_text(key)
-    path.chmod(0o600)
-    return key
+    """The key sealing webhook secrets in this state dir's database."""
+    return _kept_secret(state_dir, "secrets_key", sealed.new_key)
 
 
 async def _wait_healthy(url: str, process: subprocess.Popen[bytes], name: str) -> None:

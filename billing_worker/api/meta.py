@@ -2,20 +2,12 @@
 
 from __future__ import annotations
 
-from importlib.metadata import PackageNotFoundError, version
-
 from aiohttp import web
 
 from billing_worker.api.openapi import build_openapi
 from billing_worker.api.routes import router
 from billing_worker.api.routing import Role, respond
-
-
-def _version() -> str:
-    try:
-        return version("tollgate")
-    except PackageNotFoundError:
-        return "0.0.0"
+from shared.runtime import package_version
 
 
 @router.route("GET", "/healthz", summary="Liveness", role=Role.PUBLIC)
@@ -26,4 +18,4 @@ async def healthz(request: web.Request) -> web.Response:
 @router.route("GET", "/openapi.json", summary="This API's OpenAPI 3.1 document", role=Role.PUBLIC)
 async def openapi(request: web.Request) -> web.Response:
     server = str(request.url.origin())
-    return respond(build_openapi(router.specs, version=_version(), server=server))
+    return respond(build_openapi(router.specs, version=package_version(), server=server))
