@@ -123,7 +123,56 @@ def from_validation_error(
 ) -> InvalidRequest:
     """Turn msgspec's message into a field name and a reason; ``allowed`` names the values
     an enumerated field accepts."""
-    message = str(exc)
+    return InvalidRequest.field(*_field_and_reason(str(exc), allowed))
+
+
+def every_field_error(
+    document: object,
+    kind: type[msgspec.Struct],
+    allowed: Callable[[str], list[Any] | None] | None = None,
+) -> list[FieldError]:
+    """Every top-level field of ``document`` that ``kind`` refuses, each with its reason.
+
+    msgspec stops at the first bad field; a user fixing a form wants them all at once, so
+    each field is checked on its own (its first problem is reported).
+    """
+    if not isinstance(document, dict):
+        return []
+    info = {f.encode_name: f for f in msgspec.structs.fields(kind)}
+    errors = [
+        FieldError(name, "missing required field")
+        for name, f in info.items()
+        if f.required and name not in document
+    ]
+    if kind.__struct_config__.forbid_unknown_fields:
+        unknown = "unknown field: this request has no such field"
+        errors += [FieldError(str(k), unknown) for k in document if k not in info]
+    for name, value in document.items():
+        if name not in info:
+            continue
+        try:
+            msgspec.convert({name: value}, type=_one_field(kind, name), strict=True)
+        except msgspec.ValidationError as exc:
+            errors.append(FieldError(*_field_and_reason(str(exc), allowed)))
+    return errors
+
+
+_ONE_FIELD: dict[tuple[type, str], type] = {}
+
+
+def _one_field(kind: type[msgspec.Struct], name: str) -> type:
+    key = (kind, name)
+    if key not in _ONE_FIELD:
+        field = next(f for f in msgspec.structs.fields(kind) if f.encode_name == name)
+        _ONE_FIELD[key] = msgspec.defstruct(
+            f"{kind.__name__}_{field.name}", [(field.encode_name, field.type)]
+        )
+    return _ONE_FIELD[key]
+
+
+def _field_and_reason(
+    message: str, allowed: Callable[[str], list[Any] | None] | None
+) -> tuple[str, str]:
     reason, path = message, ""
     match = _AT_PATH.match(message)
     if match:
@@ -140,7 +189,7 @@ def from_validation_error(
         reason += f"; one of {', '.join(repr(c) for c in choices)}"
     if field.endswith("amount") and reason.startswith("Expected `str`"):
         reason += ' (amounts are decimal strings such as "12.50", never JSON numbers)'
-    return InvalidRequest.field(field, reason)
+    return field, reason
 
 
 _STATUS_CODES = {404: "not_found", 405: "method_not_allowed", 413: "body_too_large"}

@@ -6,6 +6,7 @@ what the server actually accepts.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -25,6 +26,7 @@ from billing_worker.api.errors import (
     FieldError,
     InvalidRequest,
     MalformedBody,
+    every_field_error,
     from_validation_error,
 )
 from billing_worker.destinations import Destinations
@@ -117,7 +119,17 @@ async def decode(request: web.Request, kind: type[T], *, refuse_card_data: bool 
     try:
         body = msgspec.json.decode(raw, type=kind)
     except msgspec.ValidationError as exc:
-        raise from_validation_error(exc, lambda path: allowed_values(kind, path)) from exc
+        allowed = functools.partial(allowed_values, kind)
+        every = (
+            every_field_error(msgspec.json.decode(raw), kind, allowed)
+            if isinstance(kind, type) and issubclass(kind, msgspec.Struct)
+            else []
+        )
+        if len(every) > 1:
+            raise InvalidRequest(
+                "; ".join(f"{e.field}: {e.reason}" for e in every), errors=every
+            ) from exc
+        raise from_validation_error(exc, allowed) from exc
     except msgspec.DecodeError as exc:
         raise MalformedBody(f"body is not valid JSON: {exc}") from exc
     errors = control_characters(body)

@@ -58,6 +58,27 @@ async def test_bad_input_names_the_field_and_the_reason(
     assert reason in result["errors"][0]["reason"]
 
 
+async def test_every_bad_field_of_a_request_is_named_at_once(stack: Stack) -> None:
+    tenant = await stack.new_tenant()
+    patch = await stack.api.patch(
+        "/v1/tenant",
+        json={"grace_days": -3, "net_terms_days": "thirty", "name": "Acme", "colour": "red"},
+        headers=tenant.admin,
+    )
+    errors = {e["field"]: e["reason"] for e in (await problem(patch, 422))["errors"]}
+    assert set(errors) == {"grace_days", "net_terms_days", "colour"}
+    assert ">= 0" in errors["grace_days"]
+    assert "int" in errors["net_terms_days"]
+    plan = await stack.api.post(
+        "/v1/plans", json={"code": "Pro Plan", "currency": "usd"}, headers=tenant.admin
+    )
+    errors = {e["field"]: e["reason"] for e in (await problem(plan, 422))["errors"]}
+    assert set(errors) == {"code", "currency", "name", "amount"}
+    assert "missing required" in errors["amount"]
+    unchanged = await (await stack.api.get("/v1/tenant", headers=tenant.admin)).json()
+    assert unchanged["grace_days"] != -3
+
+
 async def test_malformed_json_is_a_400_not_a_500(stack: Stack) -> None:
     tenant = await stack.new_tenant()
     response = await stack.api.post("/v1/accounts", data=b"{nope", headers=tenant.admin)
