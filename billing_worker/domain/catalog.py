@@ -507,7 +507,9 @@ def parse_catalog(doc: object) -> Catalog:
     mode = r.enum(BillingMode, root.get("billing_mode", "in_advance"), "billing_mode")
     products = _products(r, root.get("products"))
     plans = _plans(r, root.get("plans"), products, currencies, mode or BillingMode.IN_ADVANCE)
-    price_lists = _price_lists(r, root.get("price_lists"), plans, currencies)
+    declared = root.get("plans")
+    refused = set(declared) - set(plans) if isinstance(declared, Mapping) else set()
+    price_lists = _price_lists(r, root.get("price_lists"), plans, refused, currencies)
     rules = _rules(r, root.get("rules"), products, price_lists)
     if r.problems or effective is None:
         raise CatalogError(r.problems)
@@ -612,12 +614,18 @@ def _tier(
 
 
 def _usage(
-    r: _Reader, spec: Mapping[str, Any], path: str, period: BillingPeriod, currencies: Sequence[str]
+    r: _Reader,
+    spec: Mapping[str, Any],
+    path: str,
+    period: BillingPeriod | None,
+    currencies: Sequence[str],
 ) -> Usage | None:
     r.known_keys(spec, path, ("name", "kind", "billing_period", "tiers"))
     name = r.name(spec.get("name"), f"{path}.name")
     kind = r.enum(UsageKind, spec.get("kind"), f"{path}.kind")
-    default_period = period if period is not BillingPeriod.NONE else BillingPeriod.MONTHLY
+    default_period = BillingPeriod.MONTHLY
+    if period is not None and period is not BillingPeriod.NONE:
+        default_period = period
     usage_period = r.enum(
         BillingPeriod, spec.get("billing_period", default_period.value), f"{path}.billing_period"
     )
@@ -637,8 +645,14 @@ def _usage(
 
 
 def _phase(
-    r: _Reader, spec: Mapping[str, Any], path: str, period: BillingPeriod, currencies: Sequence[str]
+    r: _Reader,
+    spec: Mapping[str, Any],
+    path: str,
+    period: BillingPeriod | None,
+    currencies: Sequence[str],
 ) -> Phase | None:
+    """One phase; ``period`` is the plan's (None when the plan's own is unreadable, which is
+    reported there, so nothing that depends on it is reported again)."""
     r.known_keys(spec, path, ("type", "duration", "fixed", "recurring", "usages"))
     phase_type = r.enum(PhaseType, spec.get("type"), f"{path}.type")
     duration = _duration(r, spec.get("duration"), f"{path}.duration")
@@ -713,7 +727,7 @@ def _plans(
         phases = r.each(
             spec.get("phases"),
             f"{path}.phases",
-            partial(_phase, r, period=period or BillingPeriod.NONE, currencies=currencies),
+            partial(_phase, r, period=period, currencies=currencies),
         )
         _check_phases(r, phases, f"{path}.phases")
         entitlement = _entitlement(r, spec.get("entitlement"), f"{path}.entitlement")
@@ -756,8 +770,14 @@ def _check_phases(r: _Reader, phases: Sequence[Phase], path: str) -> None:
 
 
 def _price_lists(
-    r: _Reader, value: object, plans: Mapping[str, Plan], currencies: Sequence[str]
+    r: _Reader,
+    value: object,
+    plans: Mapping[str, Plan],
+    refused: set[object],
+    currencies: Sequence[str],
 ) -> dict[str, dict[str, dict[PhaseType, PhasePrice]]]:
+    """The price lists; ``refused`` names plans the document has but that were refused
+    (their problems are reported already, so a list that prices them is not faulted too)."""
     node = r.mapping(value, "price_lists", required=False)
     out: dict[str, dict[str, dict[PhaseType, PhasePrice]]] = {}
     for list_name, body in node.items():
@@ -772,7 +792,8 @@ def _price_lists(
             plan_path = f"{path}.{plan_name}"
             plan = plans.get(plan_name)
             if plan is None:
-                r.fail(plan_path, f"{plan_name!r} is not a plan of this catalog")
+                if plan_name not in refused:
+                    r.fail(plan_path, f"{plan_name!r} is not a plan of this catalog")
                 continue
             by_phase: dict[PhaseType, PhasePrice] = {}
             for phase_name, prices in r.mapping(phases, plan_path).items():

@@ -85,7 +85,11 @@ def broken(path: list[str | int], value: object) -> dict[str, Any]:
 @pytest.mark.parametrize(
     ("path", "value", "expected"),
     [
-        (["currencies"], ["USD", "XXQ"], "currencies[1]: 'XXQ' is not an ISO 4217 currency code"),
+        (
+            ["currencies"],
+            ["USD", "JPY", "XXQ"],
+            "currencies[2]: 'XXQ' is not an ISO 4217 currency code",
+        ),
         (
             ["plans", "pro-monthly", "phases", 0, "recurring", "USD"],
             "31.001",
@@ -133,6 +137,7 @@ def broken(path: list[str | int], value: object) -> dict[str, Any]:
 def test_each_problem_names_its_path(path: list[str | int], value: object, expected: str) -> None:
     found = problems_of(broken(path, value))
     assert any(p.startswith(expected) for p in found), found
+    assert len(found) == 1, f"one mistake, one problem: {found}"
 
 
 def test_every_problem_is_reported_at_once() -> None:
