@@ -35,7 +35,9 @@ def unauthorized() -> web.Response:
         401,
         "unauthorized",
         "Missing or invalid gateway key",
-        "send 'Authorization: Bearer <gateway key>'",
+        "send 'Authorization: Bearer <gateway key>' with a key of kind gateway (POST "
+        '/v1/tenant/keys {"kind": "gateway"}); admin keys work on the management API '
+        "only and the gateway never accepts them",
         headers={"WWW-Authenticate": 'Bearer realm="tollgate"'},
     )
 

@@ -83,3 +83,19 @@ async def test_keys_are_the_tenants_own(stack: Stack) -> None:
     bad = await stack.api.post("/v1/tenant/keys", json={"kind": "root"}, headers=acme.admin)
     assert bad.status == 422
     assert (await bad.json())["errors"][0]["field"] == "kind"
+
+
+async def test_an_admin_key_on_the_gateway_is_told_which_key_the_gateway_takes(
+    stack: Stack,
+) -> None:
+    tenant = await stack.new_tenant()
+    await stack.customer(tenant, "alice")
+    await stack.wait_allowed(tenant, "alice")
+    response = await stack.gateway.post(
+        "/v1/authorize", json={"user": "alice"}, headers=tenant.admin
+    )
+    assert response.status == 401
+    assert response.content_type == "application/problem+json"
+    detail = (await response.json())["detail"]
+    assert "kind gateway" in detail
+    assert "admin keys work on the management API only" in detail
