@@ -67,8 +67,18 @@ async def serve(
         await runner.cleanup()
 
 
-def terminate(processes: Sequence[subprocess.Popen[bytes]], timeout: float = 10.0) -> None:
-    """SIGTERM every process still running (last started first), then kill stragglers."""
+def terminate(
+    processes: Sequence[subprocess.Popen[bytes]], timeout: float = 10.0, *, in_order: bool = False
+) -> None:
+    """SIGTERM every process still running (last started first), then kill stragglers.
+
+    With ``in_order`` each is stopped before the next is asked to, so a service stops before
+    the Redis it uses (which it would otherwise log as lost on its way out).
+    """
+    if in_order:
+        for process in reversed(processes):
+            terminate([process], timeout)
+        return
     for process in reversed(processes):
         if process.poll() is None:
             process.send_signal(signal.SIGTERM)
@@ -82,7 +92,7 @@ def terminate(processes: Sequence[subprocess.Popen[bytes]], timeout: float = 10.
 
 
 class Supervisor:
-    """Runs until SIGINT or SIGTERM, or until a watched child process exits.
+    """Runs until SIGINT, SIGTERM or SIGHUP, or until a watched child process exits.
 
     The handlers are installed explicitly: a process started in the background by a
     non-interactive shell inherits SIGINT as ignored, and Python then never raises
@@ -93,6 +103,7 @@ class Supervisor:
         self.stopping = False
         signal.signal(signal.SIGTERM, self._stop)
         signal.signal(signal.SIGINT, self._stop)
+        signal.signal(signal.SIGHUP, self._stop)  # the terminal closed: stop the children too
 
     def _stop(self, _signum: int, _frame: object) -> None:
         self.stopping = True

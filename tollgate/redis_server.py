@@ -99,6 +99,7 @@ def start_redis(port: int, workdir: Path) -> subprocess.Popen[bytes]:
         ],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
+        process_group=0,  # a terminal's Ctrl-C must not stop it before the services using it
     )
     try:
         wait_for_port(port)

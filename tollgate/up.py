@@ -283,7 +283,11 @@ def run_up(options: UpOptions) -> int:
             with (logs / f"{module}.log").open("ab") as log_file:
                 processes.append(
                     subprocess.Popen(
-                        [sys.executable, "-m", module], env=env, stdout=log_file, stderr=log_file
+                        [sys.executable, "-m", module],
+                        env=env,
+                        stdout=log_file,
+                        stderr=log_file,
+                        process_group=0,  # Ctrl-C reaches `up` alone, which stops them in order
                     )
                 )
         api_url = f"http://{options.host}:{options.api_port}"
@@ -308,4 +312,4 @@ def run_up(options: UpOptions) -> int:
         print("\nStopping ...", flush=True)
         if own_redis and options.test_mode and redis_url is not None:
             _save_clock(redis_url, state / "clock_offset")
-        terminate(processes)
+        terminate(processes, in_order=True)

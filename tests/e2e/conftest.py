@@ -77,7 +77,12 @@ def start_up(state: Path) -> tuple[subprocess.Popen[str], str]:
                "--api-port", str(free_port()), "--gateway-port", str(free_port())]  # fmt: skip
     env = {k: v for k, v in os.environ.items() if not k.startswith("TOLLGATE_")}
     up = subprocess.Popen(
-        command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env
+        command,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=env,
+        process_group=0,  # its own group, as a terminal's foreground job is
     )
     assert up.stdout is not None
     lines: list[str] = []
@@ -91,7 +96,8 @@ def start_up(state: Path) -> tuple[subprocess.Popen[str], str]:
 
 
 def stop_up(up: subprocess.Popen[str]) -> None:
-    up.send_signal(signal.SIGINT)
+    """Ctrl-C as a terminal sends it: SIGINT to the whole foreground process group."""
+    os.killpg(up.pid, signal.SIGINT)
     assert up.wait(timeout=30) == 0
     assert up.stdout is not None
     up.stdout.close()

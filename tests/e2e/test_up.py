@@ -124,3 +124,7 @@ def test_a_restart_keeps_what_happened_the_payment_and_the_clock(tmp_path: Path)
         assert "The test clock is 3.0 days ahead, as left." in banner
     finally:
         stop_up(again)
+    for log in ("billing_worker.log", "gateway.log"):  # stopped before their Redis, quietly
+        text = (tmp_path / "logs" / log).read_text()
+        assert "follow_lost" not in text, text[-2000:]
+        assert "Connection refused" not in text, text[-2000:]
