@@ -618,7 +618,12 @@ class InvoiceOut(Struct, kw_only=True):
     account_id: str
     invoice_date: date
     issued_at: datetime
-    due_at: datetime
+    due_at: Annotated[
+        datetime,
+        Meta(description="The start of the due date (invoice date + net terms) in the account's "
+             "time zone: dunning counts whole days from it, so an invoice due on receipt (net 0) "
+             "issued during its day is due from that day's start, before its issued_at"),
+    ]  # fmt: skip
     currency: str
     total: str
     paid: str
