@@ -8,6 +8,7 @@ from typing import Any
 from billing_worker.db.models import Subscription
 from billing_worker.domain.subscriptions import (
     Cancellation,
+    CycleChange,
     Pause,
     PlanChange,
     QuantityChange,
@@ -24,6 +25,7 @@ def terms_of(sub: Subscription) -> Terms:
     quantities: list[QuantityChange] = []
     pauses: list[Pause] = []
     holds: list[Pause] = []
+    cycles: list[CycleChange] = []
     for event in sub.events:
         kind = event["type"]
         if kind == "change":
@@ -42,6 +44,10 @@ def terms_of(sub: Subscription) -> Terms:
         elif kind in ("pause", "hold"):
             pause = Pause(date.fromisoformat(event["start"]), _day(event.get("resume")))
             (pauses if kind == "pause" else holds).append(pause)
+        elif kind == "cycle_day":
+            cycles.append(
+                CycleChange(date.fromisoformat(event["effective"]), event["day"], event["previous"])
+            )
     cancellation = None
     if sub.entitlement_end is not None and sub.billing_end is not None:
         cancellation = Cancellation(
@@ -61,6 +67,7 @@ def terms_of(sub: Subscription) -> Terms:
         pauses=tuple(pauses),
         holds=tuple(holds),
         cancellation=cancellation,
+        cycle_changes=tuple(sorted(cycles, key=lambda c: c.effective)),
     )
 
 
@@ -89,6 +96,11 @@ def save_terms(sub: Subscription, terms: Terms) -> None:
         for kind, spans in (("pause", terms.pauses), ("hold", terms.holds))
         for p in spans
     ]
+    events += [
+        {"type": "cycle_day", "effective": c.effective.isoformat(), "day": c.day,
+         "previous": c.previous}
+        for c in terms.cycle_changes
+    ]  # fmt: skip
     sub.events = events
     sub.entitlement_end = terms.cancellation.entitlement_end if terms.cancellation else None
     sub.billing_end = terms.cancellation.billing_end if terms.cancellation else None

@@ -96,6 +96,14 @@ async def _check_parent(session: AsyncSession, tenant_id: str, body: schemas.Acc
         )
 
 
+def is_time_zone(name: str) -> bool:
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        return False
+    return True
+
+
 @router.route(
     "POST",
     "/v1/accounts",
@@ -111,12 +119,8 @@ async def create_account(request: web.Request) -> web.Response:
     body = await decode(request, schemas.AccountCreate)
     if not is_currency(body.currency):
         raise InvalidRequest.field("currency", f"{body.currency!r} is not an ISO 4217 currency")
-    try:
-        ZoneInfo(body.timezone)
-    except (ZoneInfoNotFoundError, ValueError) as exc:
-        raise InvalidRequest.field(
-            "timezone", f"{body.timezone!r} is not an IANA time zone"
-        ) from exc
+    if not is_time_zone(body.timezone):
+        raise InvalidRequest.field("timezone", f"{body.timezone!r} is not an IANA time zone")
     now = request.app[CLOCK].now()
     async with request.app[SESSIONS]() as session, session.begin():
         tenant = await session.get(Tenant, tenant_id)

@@ -8,11 +8,12 @@ from aiohttp import web
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from billing_worker.account_changes import ChangeRefused, change_cycle_day, check_timezone_change
 from billing_worker.api import schemas
-from billing_worker.api.accounts import account_out, locked_account, tenant_account
+from billing_worker.api.accounts import account_out, is_time_zone, locked_account, tenant_account
 from billing_worker.api.appkeys import CLOCK, OUTBOX_WAKE, SESSIONS
 from billing_worker.api.auth import tenant_of
-from billing_worker.api.errors import InvalidRequest, NotFound
+from billing_worker.api.errors import Conflict, InvalidRequest, NotFound
 from billing_worker.api.routes import router
 from billing_worker.api.routing import Role, decode, respond
 from billing_worker.db.models import (
@@ -30,6 +31,7 @@ from billing_worker.entitlements import (
     reevaluate_tenant,
     refresh_family,
 )
+from billing_worker.invoicer import bill_to, local_today
 
 POLICY = "/v1/tenant/dunning-policies/{name}"
 ACCOUNT = "/v1/accounts/{account_id}"
@@ -118,21 +120,39 @@ async def _settle(
 @router.route(
     "PATCH",
     ACCOUNT,
-    summary="Change an account's name, billing contact, collection or dunning policy",
+    summary="Change an account's name, billing contact, collection, dunning policy, time zone "
+    "(before its first invoice) or billing cycle day (from each subscription's next period)",
     role=Role.TENANT,
     request=schemas.AccountUpdate,
     response=schemas.AccountOut,
-    errors=(404,),
+    errors=(404, 409),
 )
 async def update_account(request: web.Request) -> web.Response:
     body = await decode(request, schemas.AccountUpdate)
+    if body.timezone is not msgspec.UNSET and not is_time_zone(body.timezone):
+        raise InvalidRequest.field("timezone", f"{body.timezone!r} is not an IANA time zone")
+    now = request.app[CLOCK].now()
     async with request.app[SESSIONS]() as session, session.begin():
         tenant, account = await locked_account(session, request)
+        if body.timezone is not msgspec.UNSET and body.timezone != account.timezone:
+            try:
+                await check_timezone_change(session, account)
+            except ChangeRefused as exc:
+                raise Conflict.field("timezone", str(exc)) from exc
+        if body.cycle_day is not msgspec.UNSET:
+            payer = await bill_to(session, account)
+            if payer.id != account.id:
+                raise InvalidRequest.field(
+                    "cycle_day", f"this account is invoiced through its parent {payer.id}"
+                )
+            await change_cycle_day(
+                session, account, body.cycle_day, local_today(now, account.timezone)
+            )
         for name, value in msgspec.structs.asdict(body).items():
-            if value is not msgspec.UNSET:
+            if value is not msgspec.UNSET and name != "cycle_day":
                 setattr(account, name, value)
         if body.collection == "automatic":
-            account.collect_at = request.app[CLOCK].now()
+            account.collect_at = now
         out = await _settle(request, session, tenant, account)
     request.app[OUTBOX_WAKE].set()
     return respond(out)

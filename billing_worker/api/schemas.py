@@ -30,6 +30,7 @@ Amount = Annotated[
               'must be a decimal string without a sign, such as "12.50"'),
               description="Decimal string with at most the currency's digits, e.g. \"12.50\"")
 ]  # fmt: skip
+TimeZone = Annotated[str, Meta(max_length=64, description="IANA zone, e.g. Europe/Paris")]
 CycleDay = Annotated[int, Meta(ge=1, le=31, description="Billing cycle day (month-end fallback)")]
 Code = Annotated[
     str, Meta(min_length=1, max_length=100, pattern=worded(r"^[a-z0-9][a-z0-9_.-]*$",
@@ -181,9 +182,7 @@ class AccountCreate(Body):
     kind: Literal["consumer", "enterprise", "reseller"] = "consumer"
     currency: Currency = "USD"
     net_terms_days: Annotated[int, Meta(ge=0, le=365)] | None = None
-    timezone: Annotated[str, Meta(max_length=64, description="IANA zone, e.g. Europe/Paris")] = (
-        "UTC"
-    )
+    timezone: TimeZone = "UTC"
     cycle_day: CycleDay | None = None
     parent_id: str | None = None
     payment_delegated: bool = False
@@ -553,6 +552,10 @@ class AccountUpdate(Body):
     email: Email | UnsetType | None = UNSET
     collection: Literal["automatic", "manual"] | UnsetType = UNSET
     dunning_policy: Code | UnsetType | None = UNSET
+    #: Takes effect at each subscription's next period (the one after the current).
+    cycle_day: CycleDay | UnsetType = UNSET
+    #: Only while the account has no invoice.
+    timezone: TimeZone | UnsetType = UNSET
 
 
 class ExemptIn(Body):

@@ -33,6 +33,7 @@ from billing_worker.domain.subscriptions import (
     Segment,
     Terms,
     billing_segments,
+    cycle_cuts,
     cycle_for,
     run_anchor,
 )
@@ -157,10 +158,11 @@ class _Proposer:
         terms = self.billing.terms
         segments = billing_segments(terms, self.catalog_at)
         buckets: dict[tuple[str, str, Span], _UsageBucket] = {}
+        restarts = cycle_cuts(terms)
         for index, segment in enumerate(segments):
             catalog = self.catalog_at(segment.catalog_date)
             price_list = self.billing.price_list or segment.price_list
-            anchor = run_anchor(segments, index, self.catalog_at)
+            anchor = run_anchor(segments, index, self.catalog_at, restarts)
             self._fixed(segment, catalog, price_list)
             self._recurring(segment, catalog, price_list, anchor)
             for usage in catalog.plan(segment.plan).phase(segment.phase).usages:

@@ -12,7 +12,7 @@ and a cancellation can end access now while billing runs to the end of the term.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, replace
 from datetime import date
 from itertools import pairwise
@@ -76,6 +76,17 @@ class Pause:
 
 
 @dataclass(frozen=True, slots=True)
+class CycleChange:
+    """The account's billing cycle day changed: periods from ``effective`` (the end of the
+    period then current) fall on ``day``; earlier ones stay on ``previous`` (None: the
+    subscription's anniversary day), so nothing already billed moves."""
+
+    effective: date
+    day: int
+    previous: int | None
+
+
+@dataclass(frozen=True, slots=True)
 class Cancellation:
     entitlement_end: date
     billing_end: date
@@ -100,6 +111,8 @@ class Terms:
     #: standing's business): held days are not billed, and credited if already billed.
     holds: tuple[Pause, ...] = ()
     cancellation: Cancellation | None = None
+    #: Changes of the account's billing cycle day, in effective order.
+    cycle_changes: tuple[CycleChange, ...] = ()
 
     @property
     def billing_end(self) -> date:
@@ -189,7 +202,7 @@ def billing_segments(terms: Terms, catalog_at: CatalogAt) -> list[Segment]:
     end = terms.billing_end
     if end <= terms.billing_start:
         return []
-    cuts = sorted({q.effective for q in terms.quantities})
+    cuts = sorted({q.effective for q in terms.quantities} | cycle_cuts(terms))
     segments: list[Segment] = []
     for run in _plan_runs(terms, terms.billing_start, end):
         catalog = catalog_at(run.chosen_on)
@@ -302,8 +315,23 @@ def cycle_for(
         if terms.cycle_day is not None:
             return account_cycle(kind, anchor, terms.cycle_day)
         return anniversary_cycle(kind, anchor)
-    day = terms.cycle_day or account_cycle_day or anchor.day
+    day = terms.cycle_day or cycle_day_at(terms, anchor, account_cycle_day) or anchor.day
     return account_cycle(kind, anchor, day)
+
+
+def cycle_cuts(terms: Terms) -> set[date]:
+    """Days a billing run restarts on because the account's cycle day changed."""
+    return {c.effective for c in terms.cycle_changes} if terms.cycle_day is None else set()
+
+
+def cycle_day_at(terms: Terms, day: date, account_cycle_day: int | None) -> int | None:
+    """The account's billing cycle day for periods from ``day`` (its value then)."""
+    in_force = [c for c in terms.cycle_changes if c.effective <= day]
+    if in_force:
+        return in_force[-1].day
+    if terms.cycle_changes:
+        return terms.cycle_changes[0].previous
+    return account_cycle_day
 
 
 def current_term(
@@ -318,20 +346,27 @@ def current_term(
         period = catalog.plan(segment.plan).billing_period
         if period is BillingPeriod.NONE:
             return Span(segment.span.start, segment.span.end)
-        anchor = run_anchor(segments, i, catalog_at)
+        anchor = run_anchor(segments, i, catalog_at, cycle_cuts(terms))
         return cycle_for(
             segment, terms, catalog, anchor=anchor, account_cycle_day=account_cycle_day
         ).containing(day)
     return None
 
 
-def run_anchor(segments: Sequence[Segment], index: int, catalog_at: CatalogAt) -> date:
+def run_anchor(
+    segments: Sequence[Segment],
+    index: int,
+    catalog_at: CatalogAt,
+    restarts: Collection[date] = frozenset(),
+) -> date:
     """The first day of the run of billed segments, up to ``index``, with one billing period.
 
     For subscription alignment the anniversary is the subscription's, whatever the billing
     period: a trial without a recurring price does not move it (the run starts where the
     first priced phase does), and neither does a change of billing period (a monthly plan
     changed to an annual one at once is billed from the change to the next anniversary).
+    For account alignment a run also restarts on each day in ``restarts`` (where the
+    account's billing cycle day changed: see ``cycle_cuts``).
     """
 
     def period_of(s: Segment) -> BillingPeriod:
@@ -341,8 +376,13 @@ def run_anchor(segments: Sequence[Segment], index: int, catalog_at: CatalogAt) -
     catalog = catalog_at(current.catalog_date)
     by_subscription = catalog.billing_alignment(current.plan) is BillingAlignment.SUBSCRIPTION
     kind = period_of(current)
+    restarts = frozenset() if by_subscription else restarts
     start = index
-    while start > 0 and (by_subscription or period_of(segments[start - 1]) is kind):
+    while (
+        start > 0
+        and segments[start].span.start not in restarts
+        and (by_subscription or period_of(segments[start - 1]) is kind)
+    ):
         start -= 1
     for segment in segments[start : index + 1]:
         prices = catalog_at(segment.catalog_date).plan(segment.plan).phase(segment.phase)

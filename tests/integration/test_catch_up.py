@@ -83,7 +83,7 @@ def events(draw: st.DrawFn, horizon: int, card: str | None) -> list[tuple[int, d
     cards = {card}
     out = []
     for day in days:
-        action = draw(st.sampled_from(("pay", "pay", "fails", "card", "pause")))
+        action = draw(st.sampled_from(("pay", "pay", "fails", "card", "pause", "cycle")))
         token = {
             "fails": f"tok_sandbox_{draw(st.sampled_from(('insufficient_funds', 'stolen')))}",
             "card": "tok_sandbox_success",
@@ -99,6 +99,13 @@ def events(draw: st.DrawFn, horizon: int, card: str | None) -> list[tuple[int, d
             step = {"do": "payment_fails", "account": "ed", "reason": reason}
         elif action == "card":
             step = {"do": "add_payment_method", "account": "ed", "token": token}
+        elif action == "cycle":
+            day_of_month = draw(st.integers(1, 31))
+            step = {
+                "do": "update_account",
+                "account": "ed",
+                "settings": {"cycle_day": day_of_month},
+            }
         else:
             resume = START + timedelta(days=day + draw(st.integers(1, 20)))
             step = {"do": "pause", "subscription": "main", "resume_date": resume.isoformat()}

@@ -175,6 +175,10 @@ class Actions(StackClient):
     async def _do_update_tenant(self, step: Step) -> Outcome:
         return Outcome(*await self._admin_call("PATCH", "/v1/tenant", step.args["settings"]))
 
+    async def _do_update_account(self, step: Step) -> Outcome:
+        path = f"/v1/accounts/{self._account_id(step)}"
+        return Outcome(*await self._admin_call("PATCH", path, step.args["settings"]))
+
     async def _account_post(self, step: Step, action: str, body: Any = None) -> Outcome:
         path = f"/v1/accounts/{self._account_id(step)}/{action}"
         return Outcome(*await self._admin_call("POST", path, body))

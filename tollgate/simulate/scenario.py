@@ -56,6 +56,7 @@ ACTIONS: Mapping[str, tuple[frozenset[str], frozenset[str]]] = {
     "pay": (frozenset({"account", "amount"}), frozenset({"method", "reference"})),
     "upload_catalog": (frozenset({"catalog"}), frozenset()),
     "update_tenant": (frozenset({"settings"}), frozenset()),
+    "update_account": (frozenset({"account", "settings"}), frozenset()),
     "login": (frozenset({"users"}), frozenset()),
     "set_dunning_policy": (frozenset({"name", "policy"}), frozenset()),
     "add_payment_method": (frozenset({"account", "token"}), frozenset({"label", "default"})),
