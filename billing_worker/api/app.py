@@ -26,6 +26,7 @@ from billing_worker.api import (  # noqa: F401  (registers routes)
     dunning,
     invoice_runs,
     keys,
+    listings,
     meta,
     parking,
     payment_methods,

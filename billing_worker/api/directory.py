@@ -49,7 +49,7 @@ class UserUpdate(schemas.Body):
     email: Annotated[str, Meta(max_length=320)] | UnsetType | None = UNSET
 
 
-def _page_size(request: web.Request) -> int:
+def page_size(request: web.Request) -> int:
     raw = request.query.get("limit", "50")
     if not raw.isdigit() or not 1 <= int(raw) <= PAGE_MAX:
         raise InvalidRequest.field("limit", f"must be a whole number from 1 to {PAGE_MAX}")
@@ -66,7 +66,7 @@ def _page_size(request: web.Request) -> int:
     errors=(422,),
 )
 async def list_accounts(request: web.Request) -> web.Response:
-    limit, query = _page_size(request), request.query
+    limit, query = page_size(request), request.query
     where = [Account.tenant_id == tenant_of(request), Account.id > query.get("after", "")]
     problems = []
     if "standing" in query:
