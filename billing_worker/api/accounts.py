@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from aiohttp import web
@@ -94,6 +95,24 @@ async def _check_parent(session: AsyncSession, tenant_id: str, body: schemas.Acc
         raise InvalidRequest.field(
             "currency", f"the paying parent is billed in {parent.currency}, not {body.currency}"
         )
+
+
+async def items_of(
+    session: AsyncSession, tenant_id: str, invoices: Sequence[Invoice]
+) -> dict[str, list[InvoiceItem]]:
+    """The items of ``invoices``, by invoice id."""
+    rows = (
+        await session.scalars(
+            select(InvoiceItem).where(
+                InvoiceItem.tenant_id == tenant_id,
+                InvoiceItem.invoice_id.in_([i.id for i in invoices]),
+            )
+        )
+    ).all()
+    by_invoice: dict[str, list[InvoiceItem]] = {}
+    for item in rows:
+        by_invoice.setdefault(item.invoice_id, []).append(item)
+    return by_invoice
 
 
 def is_time_zone(name: str) -> bool:
@@ -246,17 +265,7 @@ async def list_invoices(request: web.Request) -> web.Response:
                 .limit(500)
             )
         ).all()
-        items = (
-            await session.scalars(
-                select(InvoiceItem).where(
-                    InvoiceItem.tenant_id == tenant_id,
-                    InvoiceItem.invoice_id.in_([i.id for i in invoices]),
-                )
-            )
-        ).all()
-    by_invoice: dict[str, list[InvoiceItem]] = {}
-    for item in items:
-        by_invoice.setdefault(item.invoice_id, []).append(item)
+        by_invoice = await items_of(session, tenant_id, invoices)
     return respond(
         schemas.InvoiceList(data=[invoice_view(i, by_invoice.get(i.id, [])) for i in invoices])
     )

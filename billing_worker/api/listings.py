@@ -4,25 +4,25 @@ payments, newest first, a page at a time; one payment; the plans on sale today."
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import date, datetime
+from datetime import date
 from decimal import Decimal
 from typing import Any
 
 from aiohttp import web
 from msgspec import Struct
 from sqlalchemy import and_, or_, select
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from billing_worker.api import schemas
+from billing_worker.api.accounts import items_of
 from billing_worker.api.appkeys import CLOCK, SESSIONS
 from billing_worker.api.auth import tenant_of
 from billing_worker.api.directory import page_size
 from billing_worker.api.errors import FieldError, InvalidRequest, NotFound
 from billing_worker.api.routes import router
 from billing_worker.api.routing import Role, respond
-from billing_worker.api.views import invoice_view, money
+from billing_worker.api.views import invoice_view, payment_row
 from billing_worker.catalogs import NoCatalog, load_book
-from billing_worker.db.models import Invoice, InvoiceItem, Payment
+from billing_worker.db.models import Invoice, Payment
 from billing_worker.domain.catalog import DurationUnit, Phase, Plan
 from shared.money import Money
 
@@ -35,19 +35,8 @@ class InvoicePage(Struct, kw_only=True):
     next: str | None
 
 
-class PaymentRow(Struct, kw_only=True):
-    id: str
-    account_id: str
-    amount: str
-    currency: str
-    method: str
-    reference: str | None
-    received_at: datetime
-    refunded: str
-
-
 class PaymentPage(Struct, kw_only=True):
-    data: list[PaymentRow]
+    data: list[schemas.PaymentRow]
     next: str | None
 
 
@@ -134,7 +123,7 @@ async def list_invoices(request: web.Request) -> web.Response:
             )
         ).all()
         page = list(invoices[:limit])
-        items = await _items_of(session, tenant_id, page)
+        items = await items_of(session, tenant_id, page)
     data = [invoice_view(i, items.get(i.id, [])) for i in page]
     more = len(invoices) > limit
     return respond(InvoicePage(data=data, next=page[-1].id if more else None))
@@ -143,36 +132,6 @@ async def list_invoices(request: web.Request) -> web.Response:
 def _before(date_column: Any, id_column: Any, day: Any, last_id: str) -> Any:
     """Rows after (``day``, ``last_id``) in newest-first order."""
     return or_(date_column < day, and_(date_column == day, id_column < last_id))
-
-
-async def _items_of(
-    session: AsyncSession, tenant_id: str, invoices: list[Invoice]
-) -> dict[str, list[InvoiceItem]]:
-    rows = (
-        await session.scalars(
-            select(InvoiceItem).where(
-                InvoiceItem.tenant_id == tenant_id,
-                InvoiceItem.invoice_id.in_([i.id for i in invoices]),
-            )
-        )
-    ).all()
-    by_invoice: dict[str, list[InvoiceItem]] = {}
-    for item in rows:
-        by_invoice.setdefault(item.invoice_id, []).append(item)
-    return by_invoice
-
-
-def _payment_row(payment: Payment) -> PaymentRow:
-    return PaymentRow(
-        id=payment.id,
-        account_id=payment.account_id,
-        amount=money(payment.amount_minor, payment.currency),
-        currency=payment.currency,
-        method=payment.method,
-        reference=payment.reference,
-        received_at=payment.received_at,
-        refunded=money(payment.refunded_minor, payment.currency),
-    )
 
 
 @router.route(
@@ -206,7 +165,7 @@ async def list_payments(request: web.Request) -> web.Response:
     page = list(payments[:limit])
     more = len(payments) > limit
     return respond(
-        PaymentPage(data=[_payment_row(p) for p in page], next=page[-1].id if more else None)
+        PaymentPage(data=[payment_row(p) for p in page], next=page[-1].id if more else None)
     )
 
 
@@ -215,7 +174,7 @@ async def list_payments(request: web.Request) -> web.Response:
     "/v1/payments/{payment_id}",
     summary="One payment received",
     role=Role.TENANT,
-    response=PaymentRow,
+    response=schemas.PaymentRow,
     errors=(404,),
 )
 async def get_payment(request: web.Request) -> web.Response:
@@ -228,7 +187,7 @@ async def get_payment(request: web.Request) -> web.Response:
         )
     if payment is None:
         raise NotFound(f"no payment {request.match_info['payment_id']!r}")
-    return respond(_payment_row(payment))
+    return respond(payment_row(payment))
 
 
 def _prices(prices: Mapping[str, Decimal] | None) -> dict[str, str] | None:

@@ -406,7 +406,7 @@ class PaymentCreate(Body):
     reference: Annotated[str, Meta(max_length=200)] | None = None
 
 
-class PaymentOut(Struct, kw_only=True):
+class PaymentRow(Struct, kw_only=True):
     id: str
     account_id: str
     amount: str
@@ -415,6 +415,10 @@ class PaymentOut(Struct, kw_only=True):
     reference: str | None
     received_at: datetime
     refunded: str
+
+
+class PaymentOut(PaymentRow, kw_only=True):
+    #: The account as the payment left it.
     account: AccountOut
 
 

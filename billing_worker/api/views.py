@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import date
 
+import msgspec
+
 from billing_worker.api import schemas
 from billing_worker.db.models import (
     Account,
@@ -190,8 +192,8 @@ def invoice_view(inv: Invoice, items: list[InvoiceItem]) -> schemas.InvoiceOut:
     )
 
 
-def payment_view(payment: Payment, account: schemas.AccountOut) -> schemas.PaymentOut:
-    return schemas.PaymentOut(
+def payment_row(payment: Payment) -> schemas.PaymentRow:
+    return schemas.PaymentRow(
         id=payment.id,
         account_id=payment.account_id,
         amount=money(payment.amount_minor, payment.currency),
@@ -200,8 +202,11 @@ def payment_view(payment: Payment, account: schemas.AccountOut) -> schemas.Payme
         reference=payment.reference,
         received_at=payment.received_at,
         refunded=money(payment.refunded_minor or 0, payment.currency),
-        account=account,
     )
+
+
+def payment_view(payment: Payment, account: schemas.AccountOut) -> schemas.PaymentOut:
+    return schemas.PaymentOut(**msgspec.structs.asdict(payment_row(payment)), account=account)
 
 
 def attempt_view(attempt: PaymentAttempt) -> schemas.AttemptOut:
