@@ -19,7 +19,7 @@ from gateway.responses import MAX_BODY, json_response
 from gateway.session_api import create_session, end_session, refresh_session
 from gateway.sessions import SessionStore
 from gateway.settings import GatewaySettings
-from gateway.store import EntitlementStore
+from gateway.store import EntitlementStore, connect
 from gateway.verified import VerifiedSecrets
 from gateway.writeback import WriteBack
 from shared.clock import RedisTestClock, SystemClock
@@ -77,11 +77,7 @@ async def unknown_endpoint(request: web.Request) -> web.Response:
 
 async def _redis(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
-    client = aioredis.Redis.from_url(
-        settings.redis_url,
-        socket_timeout=settings.redis_timeout,
-        socket_connect_timeout=settings.redis_timeout,
-    )
+    client = connect(settings.redis_url, settings.redis_timeout)
     subscriber = aioredis.Redis.from_url(settings.redis_url, health_check_interval=10)
     cache = NearCache(ttl=settings.near_cache_ttl, max_size=settings.near_cache_size)
     store = EntitlementStore(client, cache, subscriber=subscriber)

@@ -15,6 +15,9 @@ from collections.abc import Callable
 from typing import Protocol, TypeVar
 
 import redis.asyncio as aioredis
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
 
 from gateway.batcher import KeyBatcher
@@ -34,6 +37,23 @@ from shared.pubsub import follow_channel
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 __all__ = ["EntitlementStore", "LastKnownReader", "LiveReader", "Reader", "StoreUnavailable"]
+
+
+def connect(url: str, timeout: float) -> aioredis.Redis:
+    """The gateway's Redis client: every call costs at most one ``timeout``.
+
+    The retry policy is explicit because redis-py's default differs by constructor and
+    version (``Redis()`` retries a timed-out call ten times, with backoff: seconds of
+    waiting on the decision path before the fail policy answers). Here a broken connection
+    (Redis restarted) is reconnected once, at once, and a timeout is not retried by the
+    client: the reader asks once more itself (``LiveReader``).
+    """
+    return aioredis.Redis.from_url(
+        url,
+        socket_timeout=timeout,
+        socket_connect_timeout=timeout,
+        retry=Retry(NoBackoff(), 1, supported_errors=(RedisConnectionError,)),
+    )
 
 
 class Reader(Protocol):
