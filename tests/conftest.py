@@ -1,7 +1,8 @@
 """Shared fixtures: a private redis-server, and the databases the suite runs on.
 
 The suite always runs on SQLite; set ``TOLLGATE_TEST_POSTGRES_URL`` (as ``.ci/run`` does)
-and every database test runs on PostgreSQL too.
+and every database test runs on PostgreSQL too; ``TOLLGATE_LONG_TESTS=1`` adds the long
+variants.
 """
 
 from __future__ import annotations
@@ -28,6 +29,17 @@ from tollgate.redis_server import free_port, start_redis
 
 POSTGRES_URL = os.environ.get("TOLLGATE_TEST_POSTGRES_URL")
 BACKENDS = ["sqlite"] + (["postgresql"] if POSTGRES_URL else [])
+#: The long variants (``@pytest.mark.long``) run only when asked, as ``.ci/run`` does.
+LONG_TESTS = os.environ.get("TOLLGATE_LONG_TESTS") == "1"
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    if LONG_TESTS:
+        return
+    skip = pytest.mark.skip(reason="a long variant: set TOLLGATE_LONG_TESTS=1 to run it")
+    for item in items:
+        if item.get_closest_marker("long"):
+            item.add_marker(skip)
 
 
 @pytest.fixture(scope="session")
