@@ -17,7 +17,7 @@ from gateway.openapi import gateway_openapi
 from gateway.proxy import TRUSTED, TrustedProxies, auth, envoy
 from gateway.responses import MAX_BODY, json_response
 from gateway.session_api import create_session, end_session, refresh_session
-from gateway.sessions import SessionStore
+from gateway.sessions import SessionStore, StoppedUsers
 from gateway.settings import GatewaySettings
 from gateway.store import EntitlementStore, connect
 from gateway.verified import VerifiedSecrets
@@ -82,7 +82,8 @@ async def _redis(app: web.Application) -> AsyncIterator[None]:
     cache = NearCache(ttl=settings.near_cache_ttl, max_size=settings.near_cache_size)
     store = EntitlementStore(client, cache, subscriber=subscriber)
     app[STORE] = store
-    app[SESSIONS] = SessionStore(client)
+    app[SESSIONS] = sessions = SessionStore(client)
+    store.on_changed.append(StoppedUsers(client, sessions).announced)
     app[WRITEBACK] = writeback = WriteBack(client)
     store.on_rebuilt.append(writeback.forget_seen)  # Redis lost the day's active users
     app[METRICS].watch(store)

@@ -8,7 +8,9 @@ lookup straight to the account's keys; only the secret's hash is stored.
 
 from __future__ import annotations
 
+import asyncio
 import functools
+import logging
 import secrets
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -23,7 +25,8 @@ from redis.exceptions import RedisError
 from gateway.batcher import ScriptBatcher
 from shared import keys
 from shared.credentials import hash_secret
-from shared.entitlement import EntitlementRecord, RecordError
+from shared.entitlement import EntitlementRecord, RecordError, UserEntry, decode_user
+from shared.states import UserStatus
 
 TOKEN_PREFIX = "tgs_"
 P = ParamSpec("P")
@@ -47,9 +50,13 @@ def _translated(method: Callable[P, Awaitable[R]]) -> Callable[P, Awaitable[R]]:
     return wrapper
 
 
+log = logging.getLogger(__name__)
 USAGE_RETENTION_SECONDS = 35 * 86400
 _SCHEMA = 1
 LOGIN_SCRIPT = files("gateway").joinpath("lua", "login.lua").read_text(encoding="utf-8")
+END_USER_SESSIONS_SCRIPT = (
+    files("gateway").joinpath("lua", "end_user_sessions.lua").read_text(encoding="utf-8")
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -155,6 +162,7 @@ class SessionStore:
     def __init__(self, client: aioredis.Redis) -> None:
         self._client = client
         self._login = ScriptBatcher(client, LOGIN_SCRIPT)
+        self._end_user = client.register_script(END_USER_SESSIONS_SCRIPT)
 
     @_translated
     async def login(self, record: EntitlementRecord, user_id: str, now: float) -> LoginResult:
@@ -208,6 +216,19 @@ class SessionStore:
         return bool(deleted)
 
     @_translated
+    async def end_user(self, user: UserEntry) -> int:
+        """End the sessions of a user who may no longer sign in (disabled or removed)."""
+        ended = await self._end_user(
+            keys=[keys.sessions_key(user.tenant_id, user.account_id)],
+            args=[
+                keys.session_prefix(user.tenant_id, user.account_id),
+                user.user_id,
+                keys.INVALIDATION_CHANNEL,
+            ],
+        )
+        return int(ended)
+
+    @_translated
     async def touch(self, ref: SessionRef, idle_seconds: int, now: float) -> bool:
         """Extend the session's idle expiry now; False if it has already expired."""
         async with self._client.pipeline(transaction=False) as pipe:
@@ -223,3 +244,35 @@ def queue_touch(
     pipe.pexpire(ref.key, idle_ms)
     pipe.zadd(ref.index, {ref.sid: int(now * 1000)}, xx=True, gt=True)
     pipe.pexpire(ref.index, idle_ms)
+
+
+class StoppedUsers:
+    """Ends a user's sessions as soon as the worker publishes the user disabled or removed,
+    so their seats are free at once (their next check would refuse them anyway)."""
+
+    def __init__(self, client: aioredis.Redis, sessions: SessionStore) -> None:
+        self._client = client
+        self._sessions = sessions
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    def announced(self, key: str) -> None:
+        """Called for each key the worker announces changed."""
+        if not key.endswith(":user"):
+            return
+        task = asyncio.get_running_loop().create_task(self._check(key))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _check(self, key: str) -> None:
+        try:
+            raw = await self._client.get(key)
+            if not isinstance(raw, bytes):
+                return  # gone (a flush): nothing to end
+            user = decode_user(raw)
+            if user.status is UserStatus.ACTIVE:
+                return
+            ended = await self._sessions.end_user(user)
+            if ended:
+                log.info("sessions.ended_for_user user=%s sessions=%d", user.user_id, ended)
+        except (RedisError, OSError, RecordError, StoreUnavailable) as exc:
+            log.warning("sessions.end_user_failed key=%s error=%s", key, exc)

@@ -155,6 +155,8 @@ class EntitlementStore:
         self.live = LiveReader(cache, self.batcher)
         #: Called when the worker announces a rebuilt view (Redis had lost its data).
         self.on_rebuilt: list[Callable[[], None]] = []
+        #: Called with each key the worker announces changed (after it is forgotten here).
+        self.on_changed: list[Callable[[str], None]] = []
 
     def last_known(self) -> LastKnownReader:
         return LastKnownReader(self.cache)
@@ -177,7 +179,10 @@ class EntitlementStore:
             for callback in self.on_rebuilt:
                 callback()
         else:
-            self.cache.invalidate(key.decode())
+            name = key.decode()
+            self.cache.invalidate(name)
+            for changed in self.on_changed:
+                changed(name)
 
     async def _forget_everything(self) -> None:
         self.cache.clear()

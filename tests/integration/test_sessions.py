@@ -177,3 +177,36 @@ async def test_cookie_carries_the_session_too(stack: Stack) -> None:
     token = (await (await login(stack, tenant, "alice")).json())["token"]
     response = await stack.gateway.get("/v1/auth", cookies={"tollgate_session": token})
     assert response.status == 200
+
+
+async def test_a_disabled_or_removed_user_frees_their_seats_at_once(stack: Stack) -> None:
+    tenant = await stack.new_tenant()
+    await seats_plan(stack, tenant, 2, "deny_new")
+    account = await enterprise(stack, tenant, ["ann", "bob", "cy"], "team-deny_new")
+    for user in ("ann", "bob", "cy"):
+        await wait_published(stack, tenant, user)
+    ann = await (await login(stack, tenant, "ann")).json()
+    assert (await login(stack, tenant, "ann")).status == 201  # ann holds both seats
+    assert (await login(stack, tenant, "bob")).status == 403
+    users = await (await stack.api.get(f"/v1/accounts/{account}/users",
+                                       headers=tenant.admin)).json()  # fmt: skip
+    ids = {u["external_id"]: u["id"] for u in users["data"]}
+
+    await stack.api.patch(f"/v1/users/{ids['ann']}", json={"status": "disabled"},
+                          headers=tenant.admin)  # fmt: skip
+
+    async def bob_gets_in() -> bool:  # nobody checked ann's sessions: they were ended
+        return (await login(stack, tenant, "bob")).status == 201
+
+    await stack.eventually(bob_gets_in)
+    assert (await auth(stack, ann["token"])).status == 401
+    assert (await login(stack, tenant, "cy")).status == 201  # the second freed seat
+
+    await stack.api.delete(f"/v1/users/{ids['cy']}", headers=tenant.admin)
+    await stack.api.patch(f"/v1/users/{ids['ann']}", json={"status": "active"},
+                          headers=tenant.admin)  # fmt: skip
+
+    async def ann_gets_in() -> bool:  # cy's seat was freed by the removal
+        return (await login(stack, tenant, "ann")).status == 201
+
+    await stack.eventually(ann_gets_in)
