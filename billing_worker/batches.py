@@ -96,7 +96,7 @@ async def bring_up_to(session: AsyncSession, account: Account, now: datetime) ->
     """Before an action changes a (locked) account, process the moments it is still due
     from (a worker that was down may not have reached them yet), so the action lands after
     them, as it would have with a worker awake at every moment. A parked account's time
-    stands still until it is released (``billing_worker.parking``)."""
+    stands still until it is released (``billing_worker.runtime.parking``)."""
     if account.parked_at is not None:
         return
     if account.next_evaluation_at is not None and account.next_evaluation_at < now:

@@ -27,8 +27,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from billing_worker.db.models import Delivery, Message, Tenant
 from billing_worker.destinations import Destinations, GuardedResolver
-from billing_worker.jobs import has_rows, repeat
-from billing_worker.parking import describe
+from billing_worker.runtime.loop import has_rows, repeat
+from billing_worker.runtime.parking import describe
 from billing_worker.signing import HEADER, sign
 from shared.clock import Clock
 

@@ -20,9 +20,9 @@ from billing_worker.batches import bring_up_to
 from billing_worker.billing import RefundError, record_payment, refund_payment
 from billing_worker.db.models import Account, Payment, PaymentAttempt, PaymentEvent, Tenant
 from billing_worker.entitlements import lock_account, refresh_family
-from billing_worker.jobs import has_rows
 from billing_worker.messages import Kind, stage_message
-from billing_worker.parking import each_apart, park_event, transient
+from billing_worker.runtime.loop import has_rows
+from billing_worker.runtime.parking import each_apart, park_event, transient
 from shared.clock import Clock
 from shared.money import Money
 
@@ -231,7 +231,7 @@ async def drain(
     """Apply queued events in order, passing over those that must wait, and go round again
     while a round applied something (a charge applied lets its waiting refund go through);
     returns how many were applied. A batch that fails on its data is redone one event at a
-    time, and the event that fails alone is parked (``billing_worker.parking``)."""
+    time, and the event that fails alone is parked (``billing_worker.runtime.parking``)."""
     queued = (PaymentEvent.applied_at.is_(None), PaymentEvent.parked_at.is_(None))
     applied = 0
     while await has_rows(sessions, *queued):

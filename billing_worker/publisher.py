@@ -11,7 +11,7 @@ from sqlalchemy import Select, delete, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from billing_worker.db.models import OutboxEntry
-from billing_worker.jobs import has_rows, repeat
+from billing_worker.runtime.loop import has_rows, repeat
 from shared import keys
 from shared.redis_scripts import CAS_SET
 

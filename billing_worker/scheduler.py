@@ -9,8 +9,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from billing_worker.batches import catch_up
 from billing_worker.db.models import Account
-from billing_worker.jobs import has_rows
-from billing_worker.parking import batch_or_apart
+from billing_worker.runtime.loop import has_rows
+from billing_worker.runtime.parking import batch_or_apart
 from shared.clock import Clock
 
 
@@ -22,7 +22,7 @@ async def run_due(
     Rows are claimed with ``FOR UPDATE SKIP LOCKED`` (PostgreSQL), so several workers
     share the work; a crash rolls the batch back and the next run redoes it whole. A batch
     that fails on its data is redone one account at a time, and the account that fails
-    alone is parked (``billing_worker.parking``): the others are caught up regardless.
+    alone is parked (``billing_worker.runtime.parking``): the others are caught up regardless.
     """
     now = clock.now()
     # An account whose charge is due waits for the collector (see ``batches.catch_up``).

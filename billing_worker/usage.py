@@ -26,7 +26,7 @@ from sqlalchemy import select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from billing_worker.db.models import Account, UsageDaily
-from billing_worker.jobs import report
+from billing_worker.runtime.loop import report
 from shared import keys
 from shared.clock import Clock
 

@@ -55,13 +55,13 @@ from billing_worker.db import sealed
 from billing_worker.db.engine import create_engine, session_factory
 from billing_worker.destinations import Destinations
 from billing_worker.invoice_runs import InvoiceRunner
-from billing_worker.jobs import repeat
 from billing_worker.migrate import NotMigrated, ensure_migrated
 from billing_worker.notifier import Notifier
 from billing_worker.payment_queue import drain
 from billing_worker.providers import PaymentProvider, SandboxProvider
 from billing_worker.publisher import OutboxPublisher
 from billing_worker.rebuild import ViewWatch
+from billing_worker.runtime.loop import repeat
 from billing_worker.scheduler import run_due
 from billing_worker.settings import WorkerSettings
 from billing_worker.usage import UsageFolder

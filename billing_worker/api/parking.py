@@ -1,4 +1,4 @@
-"""What the worker parked (see ``billing_worker.parking``), and releasing it."""
+"""What the worker parked (see ``billing_worker.runtime.parking``), and releasing it."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ from billing_worker.api.routing import Role, respond
 from billing_worker.api.subscriptions import lock_family
 from billing_worker.batches import catch_up
 from billing_worker.db.models import Account, PaymentEvent
-from billing_worker.parking import describe, park_account, release_account, transient
+from billing_worker.runtime.parking import describe, park_account, release_account, transient
 
 
 class ParkedAccount(Struct, kw_only=True):

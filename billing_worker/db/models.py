@@ -179,7 +179,7 @@ class Account(Base):
     collect_key: Mapped[str | None] = mapped_column(String(120))
     #: The last charge was a hard decline: no retries until a new payment method.
     hard_declined: Mapped[bool] = mapped_column(default=False, server_default=sa_false())
-    #: Set aside after its processing failed (see ``billing_worker.parking``): no job
+    #: Set aside after its processing failed (see ``billing_worker.runtime.parking``): no job
     #: touches it until the tenant releases it.
     parked_at: Mapped[datetime | None]
     parked_error: Mapped[str | None] = mapped_column(String(500))
