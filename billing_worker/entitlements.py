@@ -42,8 +42,8 @@ from billing_worker.domain.subscriptions import (
 from billing_worker.history import record_change
 from billing_worker.invoicer import bill_to, local_midnight, local_today, paid_for
 from billing_worker.messages import Kind, stage_message
-from billing_worker.outbox import stage_record
 from billing_worker.prefetch import Prefetched
+from billing_worker.publishing.outbox import stage_record
 from billing_worker.summaries import next_commit
 from billing_worker.terms import save_terms, terms_of, touch_billing
 from shared.entitlement import EntitlementRecord

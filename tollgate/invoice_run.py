@@ -14,7 +14,7 @@ from tqdm import tqdm
 
 from billing_worker.db.models import InvoiceRun
 from billing_worker.invoice_runs import resume_run, start_run, unfinished
-from billing_worker.publisher import OutboxPublisher
+from billing_worker.publishing.publisher import OutboxPublisher
 from tollgate.storage import Storage
 
 

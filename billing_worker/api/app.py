@@ -59,7 +59,7 @@ from billing_worker.migrate import NotMigrated, ensure_migrated
 from billing_worker.notifier import Notifier
 from billing_worker.payment_queue import drain
 from billing_worker.providers import PaymentProvider, SandboxProvider
-from billing_worker.publisher import OutboxPublisher
+from billing_worker.publishing.publisher import OutboxPublisher
 from billing_worker.rebuild import ViewWatch
 from billing_worker.runtime.loop import repeat
 from billing_worker.scheduler import run_due

@@ -22,7 +22,7 @@ from billing_worker.catalogs import load_book
 from billing_worker.db.models import Account, Invoice, InvoiceItem, Subscription, User
 from billing_worker.domain.subscriptions import phase_on
 from billing_worker.invoicer import local_today
-from billing_worker.outbox import stage_user
+from billing_worker.publishing.outbox import stage_user
 from billing_worker.terms import terms_of
 from shared.states import Standing, UserStatus
 

@@ -21,7 +21,7 @@ from billing_worker.api.errors import Conflict, NotFound
 from billing_worker.api.routes import router
 from billing_worker.api.routing import Role, decode, respond
 from billing_worker.db.models import ApiKey, Tenant
-from billing_worker.outbox import stage_api_key
+from billing_worker.publishing.outbox import stage_api_key
 from shared.credentials import IssuedKey, KeyKind, issue_key
 
 
