@@ -10,7 +10,6 @@ from aiohttp import web
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from billing_worker import adjustments
 from billing_worker.api import schemas
 from billing_worker.api.accounts import account_out, locked_account
 from billing_worker.api.appkeys import CLOCK, OUTBOX_WAKE, SESSIONS
@@ -23,6 +22,7 @@ from billing_worker.api.subscriptions import lock_family
 from billing_worker.api.views import invoice_view, money
 from billing_worker.db.models import Account, Invoice, InvoiceItem, Tenant
 from billing_worker.entitlements import refresh_family
+from billing_worker.invoicing import adjustments
 
 ACCOUNT = "/v1/accounts/{account_id}"
 INVOICE = "/v1/invoices/{invoice_id}"

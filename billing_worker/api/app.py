@@ -55,6 +55,7 @@ from billing_worker.db import sealed
 from billing_worker.db.engine import create_engine, session_factory
 from billing_worker.destinations import Destinations
 from billing_worker.invoice_runs import InvoiceRunner
+from billing_worker.invoicing.usage import UsageFolder
 from billing_worker.migrate import NotMigrated, ensure_migrated
 from billing_worker.notifier import Notifier
 from billing_worker.payment_queue import drain
@@ -64,7 +65,6 @@ from billing_worker.rebuild import ViewWatch
 from billing_worker.runtime.loop import repeat
 from billing_worker.scheduler import run_due
 from billing_worker.settings import WorkerSettings
-from billing_worker.usage import UsageFolder
 from shared.clock import RedisTestClock, SystemClock
 
 log = logging.getLogger(__name__)

@@ -23,8 +23,8 @@ from billing_worker.api.errors import (
 )
 from billing_worker.api.routes import router
 from billing_worker.api.routing import Role, decode, respond
-from billing_worker.catalogs import latest_document, store_catalog
 from billing_worker.domain.catalog import Catalog, CatalogError, parse_catalog
+from billing_worker.invoicing.catalogs import latest_document, store_catalog
 from shared import yaml_documents
 from shared.money import Money, MoneyError, is_currency
 from shared.problem import read_body

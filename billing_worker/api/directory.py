@@ -18,12 +18,12 @@ from billing_worker.api.errors import FieldError, InvalidRequest, NotFound
 from billing_worker.api.routes import router
 from billing_worker.api.routing import Role, decode, respond
 from billing_worker.api.views import account_view, invoice_view, subscription_view, user_view
-from billing_worker.catalogs import load_book
 from billing_worker.db.models import Account, Invoice, InvoiceItem, Subscription, User
 from billing_worker.domain.subscriptions import phase_on
-from billing_worker.invoicer import local_today
+from billing_worker.invoicing.catalogs import load_book
+from billing_worker.invoicing.invoicer import local_today
+from billing_worker.invoicing.terms import terms_of
 from billing_worker.publishing.outbox import stage_user
-from billing_worker.terms import terms_of
 from shared.states import Standing, UserStatus
 
 PAGE_MAX = 100

@@ -8,7 +8,6 @@ from aiohttp import web
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from billing_worker.account_changes import ChangeRefused, change_cycle_day, check_timezone_change
 from billing_worker.api import schemas
 from billing_worker.api.accounts import account_out, is_time_zone, locked_account, tenant_account
 from billing_worker.api.appkeys import CLOCK, OUTBOX_WAKE, SESSIONS
@@ -31,7 +30,12 @@ from billing_worker.entitlements import (
     reevaluate_tenant,
     refresh_family,
 )
-from billing_worker.invoicer import bill_to, local_today
+from billing_worker.invoicing.account_changes import (
+    ChangeRefused,
+    change_cycle_day,
+    check_timezone_change,
+)
+from billing_worker.invoicing.invoicer import bill_to, local_today
 
 POLICY = "/v1/tenant/dunning-policies/{name}"
 ACCOUNT = "/v1/accounts/{account_id}"

@@ -21,9 +21,9 @@ from billing_worker.api.errors import FieldError, InvalidRequest, NotFound
 from billing_worker.api.routes import router
 from billing_worker.api.routing import Role, respond
 from billing_worker.api.views import invoice_view, payment_row
-from billing_worker.catalogs import NoCatalog, load_book
 from billing_worker.db.models import Invoice, Payment
 from billing_worker.domain.catalog import DurationUnit, Phase, Plan
+from billing_worker.invoicing.catalogs import NoCatalog, load_book
 from shared.money import Money
 
 INVOICE_STATUSES = ("draft", "open", "paid", "void", "written_off")

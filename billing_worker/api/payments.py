@@ -20,7 +20,6 @@ from billing_worker.api.errors import BadSignature, Conflict, InvalidRequest, No
 from billing_worker.api.routes import router
 from billing_worker.api.routing import MAX_BODY, Role, decode, respond
 from billing_worker.api.views import attempt_view, payment_view
-from billing_worker.billing import RefundError, refund_payment
 from billing_worker.collection import provider_named
 from billing_worker.db.models import (
     WITH_SECRETS,
@@ -34,6 +33,7 @@ from billing_worker.db.models import (
 )
 from billing_worker.entitlements import refresh_family
 from billing_worker.ids import new_id
+from billing_worker.invoicing.ledger import RefundError, refund_payment
 from billing_worker.payment_queue import (
     RECEIVED,
     apply_event,

@@ -26,7 +26,6 @@ from billing_worker.api.routes import router
 from billing_worker.api.routing import Role, decode, respond
 from billing_worker.api.views import in_invoice_order, item_view, money, subscription_view
 from billing_worker.batches import bring_up_to
-from billing_worker.catalogs import CatalogBook, NoCatalog, load_book
 from billing_worker.db.models import (
     Account,
     Invoice,
@@ -58,8 +57,9 @@ from billing_worker.entitlements import (
     refresh_followers,
 )
 from billing_worker.ids import new_id
-from billing_worker.invoicer import bill_to, invoice_account, local_today
-from billing_worker.terms import save_terms, terms_of, touch_billing
+from billing_worker.invoicing.catalogs import CatalogBook, NoCatalog, load_book
+from billing_worker.invoicing.invoicer import bill_to, invoice_account, local_today
+from billing_worker.invoicing.terms import save_terms, terms_of, touch_billing
 
 SUBSCRIPTION = "/v1/subscriptions/{subscription_id}"
 

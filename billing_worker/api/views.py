@@ -20,7 +20,7 @@ from billing_worker.db.models import (
 )
 from billing_worker.domain.invoicing import Item
 from billing_worker.domain.subscriptions import Pause, plan_on, quantity_on
-from billing_worker.terms import terms_of
+from billing_worker.invoicing.terms import terms_of
 from shared.money import Money
 
 

@@ -7,7 +7,7 @@ import asyncio
 import redis.asyncio as aioredis
 
 from billing_worker.db.engine import create_engine, session_factory
-from billing_worker.usage import UsageFolder
+from billing_worker.invoicing.usage import UsageFolder
 from shared.clock import SystemClock
 from tests.integration.conftest import Stack
 from tests.integration.test_sessions import enterprise, login, seats_plan, wait_published

@@ -20,8 +20,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from billing_worker.db.models import Account, Invoice, InvoiceItem, Tenant
 from billing_worker.ids import new_id
-from billing_worker.invoicer import commit_invoice, local_midnight, local_today, new_invoice
-from billing_worker.prefetch import Prefetched
+from billing_worker.invoicing.invoicer import (
+    commit_invoice,
+    local_midnight,
+    local_today,
+    new_invoice,
+)
+from billing_worker.invoicing.prefetch import Prefetched
 from shared.money import Money
 
 

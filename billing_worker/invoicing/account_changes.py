@@ -9,11 +9,11 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from billing_worker.catalogs import load_book
 from billing_worker.db.models import Account, Invoice, Subscription
 from billing_worker.domain.subscriptions import billing_segments, current_term
-from billing_worker.invoicer import billed_accounts
-from billing_worker.terms import terms_of, touch_billing
+from billing_worker.invoicing.catalogs import load_book
+from billing_worker.invoicing.invoicer import billed_accounts
+from billing_worker.invoicing.terms import terms_of, touch_billing
 
 
 class ChangeRefused(ValueError):

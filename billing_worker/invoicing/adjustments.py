@@ -14,11 +14,11 @@ from datetime import datetime, timedelta
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from billing_worker.billing import apply_account_credit
 from billing_worker.db.models import Account, Invoice, InvoiceEvent, InvoiceItem, Tenant
 from billing_worker.domain.calendar import Span
 from billing_worker.domain.invoicing import Item, ItemKind, assemble
-from billing_worker.invoicer import item_row, local_today, new_invoice
+from billing_worker.invoicing.invoicer import item_row, local_today, new_invoice
+from billing_worker.invoicing.ledger import apply_account_credit
 from shared.money import Money
 
 

@@ -15,8 +15,6 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from billing_worker.billing import apply_account_credit
-from billing_worker.catalogs import CatalogBook, load_book
 from billing_worker.db.models import (
     Account,
     Invoice,
@@ -39,8 +37,10 @@ from billing_worker.domain.invoicing import (
     UsageRecord as DomainUsage,
 )
 from billing_worker.ids import new_id
-from billing_worker.prefetch import Prefetched
-from billing_worker.terms import terms_of
+from billing_worker.invoicing.catalogs import CatalogBook, load_book
+from billing_worker.invoicing.ledger import apply_account_credit
+from billing_worker.invoicing.prefetch import Prefetched
+from billing_worker.invoicing.terms import terms_of
 from shared.money import Money
 
 #: How far back an invoicing run looks once a subscription is billed (a year and a bit:
