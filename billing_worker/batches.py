@@ -19,11 +19,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from billing_worker.db.models import Account, PaymentAttempt, Tenant
 from billing_worker.domain.moments import SAME_INSTANT_LIMIT, Member, next_in_family
-from billing_worker.entitlements import refresh_family
 from billing_worker.invoicing.catalogs import CatalogBook, NoCatalog, load_book
 from billing_worker.invoicing.invoicer import bill_to, invoice_account
 from billing_worker.invoicing.prefetch import Prefetched, prefetch
 from billing_worker.invoicing.summaries import summarize
+from billing_worker.standing.entitlements import refresh_family
 
 log = logging.getLogger(__name__)
 

@@ -18,11 +18,11 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from billing_worker.batches import bring_up_to
 from billing_worker.db.models import Account, Payment, PaymentAttempt, PaymentEvent, Tenant
-from billing_worker.entitlements import lock_account, refresh_family
 from billing_worker.invoicing.ledger import RefundError, record_payment, refund_payment
-from billing_worker.messages import Kind, stage_message
 from billing_worker.runtime.loop import has_rows
 from billing_worker.runtime.parking import each_apart, park_event, transient
+from billing_worker.standing.entitlements import lock_account, refresh_family
+from billing_worker.standing.messages import Kind, stage_message
 from shared.clock import Clock
 from shared.money import Money
 

@@ -34,10 +34,10 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from billing_worker.batches import bring_up_to
 from billing_worker.db.models import Account, ApiKey, Tenant, User
-from billing_worker.entitlements import refresh_account
 from billing_worker.publishing.outbox import key_entry
 from billing_worker.publishing.publisher import OutboxPublisher
 from billing_worker.runtime.loop import repeat
+from billing_worker.standing.entitlements import refresh_account
 from shared import keys
 from shared.clock import Clock
 from shared.credentials import KeyKind, encode_key_entry

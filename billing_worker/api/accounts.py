@@ -31,10 +31,10 @@ from billing_worker.db.models import (
     UsageDaily,
     User,
 )
-from billing_worker.entitlements import lock_account, refresh_account, refresh_family
 from billing_worker.ids import new_id
 from billing_worker.invoicing.invoicer import commit_invoice, invoice_account, local_today
 from billing_worker.publishing.outbox import stage_user
+from billing_worker.standing.entitlements import lock_account, refresh_account, refresh_family
 from shared.money import is_currency
 from shared.states import Reason, Standing, UserStatus
 

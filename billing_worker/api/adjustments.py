@@ -21,8 +21,8 @@ from billing_worker.api.routing import Role, decode, respond
 from billing_worker.api.subscriptions import lock_family
 from billing_worker.api.views import invoice_view, money
 from billing_worker.db.models import Account, Invoice, InvoiceItem, Tenant
-from billing_worker.entitlements import refresh_family
 from billing_worker.invoicing import adjustments
+from billing_worker.standing.entitlements import refresh_family
 
 ACCOUNT = "/v1/accounts/{account_id}"
 INVOICE = "/v1/invoices/{invoice_id}"

@@ -24,18 +24,18 @@ from billing_worker.db.models import (
     Tenant,
 )
 from billing_worker.domain.dunning import PolicyError, policy_from_document
-from billing_worker.entitlements import (
-    evaluate_account,
-    lock_account,
-    reevaluate_tenant,
-    refresh_family,
-)
 from billing_worker.invoicing.account_changes import (
     ChangeRefused,
     change_cycle_day,
     check_timezone_change,
 )
 from billing_worker.invoicing.invoicer import bill_to, local_today
+from billing_worker.standing.entitlements import (
+    evaluate_account,
+    lock_account,
+    reevaluate_tenant,
+    refresh_family,
+)
 
 POLICY = "/v1/tenant/dunning-policies/{name}"
 ACCOUNT = "/v1/accounts/{account_id}"

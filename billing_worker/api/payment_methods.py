@@ -15,8 +15,8 @@ from billing_worker.api.errors import Conflict, InvalidRequest, NotFound
 from billing_worker.api.routes import router
 from billing_worker.api.routing import Role, decode, respond
 from billing_worker.db.models import Account, PaymentMethod, Tenant
-from billing_worker.entitlements import lock_account, refresh_account
 from billing_worker.ids import new_id
+from billing_worker.standing.entitlements import lock_account, refresh_account
 
 METHODS = "/v1/accounts/{account_id}/payment-methods"
 

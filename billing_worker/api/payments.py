@@ -31,7 +31,6 @@ from billing_worker.db.models import (
     PaymentMethod,
     Tenant,
 )
-from billing_worker.entitlements import refresh_family
 from billing_worker.ids import new_id
 from billing_worker.invoicing.ledger import RefundError, refund_payment
 from billing_worker.payment_queue import (
@@ -43,6 +42,7 @@ from billing_worker.payment_queue import (
 )
 from billing_worker.providers import Outcome, PaymentProvider
 from billing_worker.signing import HEADER, SignatureError, verify
+from billing_worker.standing.entitlements import refresh_family
 from shared.money import Money, MoneyError
 from shared.problem import read_body
 

@@ -50,16 +50,16 @@ from billing_worker.domain.subscriptions import (
     plan_change_for,
     plan_on,
 )
-from billing_worker.entitlements import (
+from billing_worker.ids import new_id
+from billing_worker.invoicing.catalogs import CatalogBook, NoCatalog, load_book
+from billing_worker.invoicing.invoicer import bill_to, invoice_account, local_today
+from billing_worker.invoicing.terms import save_terms, terms_of, touch_billing
+from billing_worker.standing.entitlements import (
     evaluate_account,
     lock_account,
     refresh_account,
     refresh_followers,
 )
-from billing_worker.ids import new_id
-from billing_worker.invoicing.catalogs import CatalogBook, NoCatalog, load_book
-from billing_worker.invoicing.invoicer import bill_to, invoice_account, local_today
-from billing_worker.invoicing.terms import save_terms, terms_of, touch_billing
 
 SUBSCRIPTION = "/v1/subscriptions/{subscription_id}"
 

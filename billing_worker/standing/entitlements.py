@@ -38,14 +38,14 @@ from billing_worker.domain.subscriptions import (
     plan_on,
     quantity_on,
 )
-from billing_worker.history import record_change
 from billing_worker.invoicing.catalogs import CatalogBook, load_book
 from billing_worker.invoicing.invoicer import bill_to, local_midnight, local_today, paid_for
 from billing_worker.invoicing.prefetch import Prefetched
 from billing_worker.invoicing.summaries import next_commit
 from billing_worker.invoicing.terms import save_terms, terms_of, touch_billing
-from billing_worker.messages import Kind, stage_message
 from billing_worker.publishing.outbox import stage_record
+from billing_worker.standing.history import record_change
+from billing_worker.standing.messages import Kind, stage_message
 from shared.entitlement import EntitlementRecord
 from shared.money import Money
 from shared.states import Reason, SessionPolicy, Standing
