@@ -41,8 +41,8 @@ from billing_worker.domain.standing import (
     evaluate_standing,
 )
 from billing_worker.ids import new_id
+from billing_worker.notifications.signing import new_secret
 from billing_worker.publishing.outbox import key_entry
-from billing_worker.signing import new_secret
 from shared import keys
 from shared.credentials import KeyKind, encode_key_entry, issue_key
 from shared.entitlement import (

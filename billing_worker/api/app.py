@@ -53,11 +53,11 @@ from billing_worker.api.routes import router
 from billing_worker.collection import Collector
 from billing_worker.db import sealed
 from billing_worker.db.engine import create_engine, session_factory
-from billing_worker.destinations import Destinations
 from billing_worker.invoice_runs import InvoiceRunner
 from billing_worker.invoicing.usage import UsageFolder
 from billing_worker.migrate import NotMigrated, ensure_migrated
-from billing_worker.notifier import Notifier
+from billing_worker.notifications.destinations import Destinations
+from billing_worker.notifications.notifier import Notifier
 from billing_worker.payment_queue import drain
 from billing_worker.providers import PaymentProvider, SandboxProvider
 from billing_worker.publishing.publisher import OutboxPublisher

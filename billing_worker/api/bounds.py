@@ -28,7 +28,7 @@ import msgspec
 import msgspec.inspect as mi
 
 from billing_worker.api.errors import FieldError
-from billing_worker.destinations import Destinations
+from billing_worker.notifications.destinations import Destinations
 
 #: A date up to which the worker bills ahead: bounded by ``DateWindow.target_days``.
 TARGET = msgspec.Meta(

@@ -33,6 +33,7 @@ from billing_worker.db.models import (
 )
 from billing_worker.ids import new_id
 from billing_worker.invoicing.ledger import RefundError, refund_payment
+from billing_worker.notifications.signing import HEADER, SignatureError, verify
 from billing_worker.payment_queue import (
     RECEIVED,
     apply_event,
@@ -41,7 +42,6 @@ from billing_worker.payment_queue import (
     lock_payer,
 )
 from billing_worker.providers import Outcome, PaymentProvider
-from billing_worker.signing import HEADER, SignatureError, verify
 from billing_worker.standing.entitlements import refresh_family
 from shared.money import Money, MoneyError
 from shared.problem import read_body

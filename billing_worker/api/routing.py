@@ -29,8 +29,8 @@ from billing_worker.api.errors import (
     every_field_error,
     from_validation_error,
 )
-from billing_worker.destinations import Destinations
 from billing_worker.domain.card_data import card_data_fields
+from billing_worker.notifications.destinations import Destinations
 from shared.problem import read_body
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]

@@ -15,7 +15,7 @@ from billing_worker.api.routing import Role, decode, respond
 from billing_worker.api.views import tenant_view
 from billing_worker.db.models import WITH_SECRETS, Tenant
 from billing_worker.ids import new_id
-from billing_worker.signing import new_secret
+from billing_worker.notifications.signing import new_secret
 from billing_worker.standing.entitlements import reevaluate_tenant
 from shared.credentials import KeyKind
 

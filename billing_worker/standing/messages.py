@@ -4,7 +4,7 @@ A message is written in the same transaction as the change it reports, with one 
 row per destination (the tenant's webhook, each administrator address, and the account's
 billing contact when the tenant asks for it). ``dedup_key`` makes it at most once: a
 reminder's key is the account and its local day, so a re-run or a restart sends no second
-reminder that day. ``billing_worker.notifier`` delivers.
+reminder that day. ``billing_worker.notifications.notifier`` delivers.
 """
 
 from __future__ import annotations

@@ -16,7 +16,7 @@ import pytest
 from aiohttp import web
 from aiosmtpd.controller import Controller
 
-from billing_worker.signing import HEADER, verify
+from billing_worker.notifications.signing import HEADER, verify
 from tests.integration.conftest import Stack
 from tests.integration.test_payment_queue import _customer, _get
 from tollgate.redis_server import free_port

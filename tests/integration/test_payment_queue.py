@@ -8,7 +8,7 @@ from typing import Any
 
 import orjson
 
-from billing_worker.signing import HEADER, sign
+from billing_worker.notifications.signing import HEADER, sign
 from tests.integration.conftest import Stack, Tenant
 
 CATALOG = {

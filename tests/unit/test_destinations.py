@@ -6,7 +6,7 @@ import ipaddress
 
 import pytest
 
-from billing_worker.destinations import Destinations
+from billing_worker.notifications.destinations import Destinations
 
 
 @pytest.mark.parametrize(

@@ -26,10 +26,10 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from billing_worker.db.models import Delivery, Message, Tenant
-from billing_worker.destinations import Destinations, GuardedResolver
+from billing_worker.notifications.destinations import Destinations, GuardedResolver
+from billing_worker.notifications.signing import HEADER, sign
 from billing_worker.runtime.loop import has_rows, repeat
 from billing_worker.runtime.parking import describe
-from billing_worker.signing import HEADER, sign
 from shared.clock import Clock
 
 log = logging.getLogger(__name__)
