@@ -50,7 +50,6 @@ from billing_worker.api.auth import auth_middleware
 from billing_worker.api.errors import problem_middleware
 from billing_worker.api.idempotency import idempotency_middleware
 from billing_worker.api.routes import router
-from billing_worker.collection import Collector
 from billing_worker.db import sealed
 from billing_worker.db.engine import create_engine, session_factory
 from billing_worker.invoice_runs import InvoiceRunner
@@ -58,8 +57,9 @@ from billing_worker.invoicing.usage import UsageFolder
 from billing_worker.migrate import NotMigrated, ensure_migrated
 from billing_worker.notifications.destinations import Destinations
 from billing_worker.notifications.notifier import Notifier
-from billing_worker.payment_queue import drain
-from billing_worker.providers import PaymentProvider, SandboxProvider
+from billing_worker.payments.collection import Collector
+from billing_worker.payments.payment_queue import drain
+from billing_worker.payments.providers import PaymentProvider, SandboxProvider
 from billing_worker.publishing.publisher import OutboxPublisher
 from billing_worker.rebuild import ViewWatch
 from billing_worker.runtime.loop import repeat

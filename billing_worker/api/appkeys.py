@@ -8,7 +8,7 @@ import redis.asyncio as aioredis
 from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from billing_worker.providers import PaymentProvider
+from billing_worker.payments.providers import PaymentProvider
 from billing_worker.settings import WorkerSettings
 from shared.clock import Clock, RedisTestClock
 

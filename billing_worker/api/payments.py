@@ -20,7 +20,6 @@ from billing_worker.api.errors import BadSignature, Conflict, InvalidRequest, No
 from billing_worker.api.routes import router
 from billing_worker.api.routing import MAX_BODY, Role, decode, respond
 from billing_worker.api.views import attempt_view, payment_view
-from billing_worker.collection import provider_named
 from billing_worker.db.models import (
     WITH_SECRETS,
     Account,
@@ -34,14 +33,15 @@ from billing_worker.db.models import (
 from billing_worker.ids import new_id
 from billing_worker.invoicing.ledger import RefundError, refund_payment
 from billing_worker.notifications.signing import HEADER, SignatureError, verify
-from billing_worker.payment_queue import (
+from billing_worker.payments.collection import provider_named
+from billing_worker.payments.payment_queue import (
     RECEIVED,
     apply_event,
     charge_event,
     enqueue,
     lock_payer,
 )
-from billing_worker.providers import Outcome, PaymentProvider
+from billing_worker.payments.providers import Outcome, PaymentProvider
 from billing_worker.standing.entitlements import refresh_family
 from shared.money import Money, MoneyError
 from shared.problem import read_body

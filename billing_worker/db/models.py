@@ -175,7 +175,7 @@ class Account(Base):
     )
     #: When the collector must look at this account (a new invoice or a retry is due).
     collect_at: Mapped[datetime | None] = mapped_column(index=True)
-    #: The last collection the collector attempted (see ``billing_worker.collection``).
+    #: The last collection the collector attempted (see ``billing_worker.payments.collection``).
     collect_key: Mapped[str | None] = mapped_column(String(120))
     #: The last charge was a hard decline: no retries until a new payment method.
     hard_declined: Mapped[bool] = mapped_column(default=False, server_default=sa_false())

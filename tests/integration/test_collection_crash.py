@@ -10,7 +10,6 @@ from typing import Any
 
 from sqlalchemy import func, select
 
-from billing_worker.collection import reconcile
 from billing_worker.db.engine import create_engine, session_factory
 from billing_worker.db.models import (
     Account,
@@ -21,8 +20,9 @@ from billing_worker.db.models import (
 )
 from billing_worker.db.models import Tenant as TenantRow
 from billing_worker.ids import new_id
-from billing_worker.payment_queue import RECEIVED, REFUNDED, drain
-from billing_worker.providers import ChargeResult, SandboxProvider
+from billing_worker.payments.collection import reconcile
+from billing_worker.payments.payment_queue import RECEIVED, REFUNDED, drain
+from billing_worker.payments.providers import ChargeResult, SandboxProvider
 from shared.clock import SystemClock
 from shared.money import Money
 from tests.integration.conftest import Stack, Tenant

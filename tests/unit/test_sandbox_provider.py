@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from billing_worker.providers import Outcome, PaymentProvider, SandboxProvider
+from billing_worker.payments.providers import Outcome, PaymentProvider, SandboxProvider
 from shared.money import Money
 
 AMOUNT = Money.parse("31.00", "USD")

@@ -23,8 +23,14 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from billing_worker.db.models import Account, Invoice, PaymentAttempt, PaymentMethod
 from billing_worker.ids import new_id
-from billing_worker.payment_queue import FAILED, SUCCEEDED, apply_event, charge_event, enqueue
-from billing_worker.providers import ChargeResult, Outcome, PaymentProvider
+from billing_worker.payments.payment_queue import (
+    FAILED,
+    SUCCEEDED,
+    apply_event,
+    charge_event,
+    enqueue,
+)
+from billing_worker.payments.providers import ChargeResult, Outcome, PaymentProvider
 from billing_worker.runtime.loop import has_rows, repeat
 from billing_worker.runtime.parking import batch_or_apart, describe, transient
 from shared.clock import Clock
