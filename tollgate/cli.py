@@ -82,7 +82,7 @@ def _cmd_db_upgrade(args: argparse.Namespace) -> int:
 
 def _cmd_cache_rebuild(args: argparse.Namespace) -> int:
     _export(args)
-    from billing_worker.rebuild import rebuild
+    from billing_worker.jobs.rebuild import rebuild
     from tollgate.storage import storage
 
     async def go() -> dict[str, int]:

@@ -13,7 +13,7 @@ from datetime import date
 from tqdm import tqdm
 
 from billing_worker.db.models import InvoiceRun
-from billing_worker.invoice_runs import resume_run, start_run, unfinished
+from billing_worker.jobs.invoice_runs import resume_run, start_run, unfinished
 from billing_worker.publishing.publisher import OutboxPublisher
 from tollgate.storage import Storage
 

@@ -24,8 +24,8 @@ import redis.asyncio as aioredis
 
 from billing_worker.db import sealed
 from billing_worker.db.engine import create_engine, session_factory
+from billing_worker.jobs.rebuild import rebuild
 from billing_worker.migrate import upgrade
-from billing_worker.rebuild import rebuild
 from shared import keys
 from shared.clock import SystemClock
 from shared.runtime import Supervisor, terminate

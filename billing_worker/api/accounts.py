@@ -22,7 +22,6 @@ from billing_worker.api.views import (
     money,
     user_view,
 )
-from billing_worker.batches import bring_up_to
 from billing_worker.db.models import (
     Account,
     Invoice,
@@ -33,6 +32,7 @@ from billing_worker.db.models import (
 )
 from billing_worker.ids import new_id
 from billing_worker.invoicing.invoicer import commit_invoice, invoice_account, local_today
+from billing_worker.jobs.catch_up import bring_up_to
 from billing_worker.publishing.outbox import stage_user
 from billing_worker.standing.entitlements import lock_account, refresh_account, refresh_family
 from shared.money import is_currency

@@ -52,8 +52,10 @@ from billing_worker.api.idempotency import idempotency_middleware
 from billing_worker.api.routes import router
 from billing_worker.db import sealed
 from billing_worker.db.engine import create_engine, session_factory
-from billing_worker.invoice_runs import InvoiceRunner
 from billing_worker.invoicing.usage import UsageFolder
+from billing_worker.jobs.invoice_runs import InvoiceRunner
+from billing_worker.jobs.rebuild import ViewWatch
+from billing_worker.jobs.scheduler import run_due
 from billing_worker.migrate import NotMigrated, ensure_migrated
 from billing_worker.notifications.destinations import Destinations
 from billing_worker.notifications.notifier import Notifier
@@ -61,9 +63,7 @@ from billing_worker.payments.collection import Collector
 from billing_worker.payments.payment_queue import drain
 from billing_worker.payments.providers import PaymentProvider, SandboxProvider
 from billing_worker.publishing.publisher import OutboxPublisher
-from billing_worker.rebuild import ViewWatch
 from billing_worker.runtime.loop import repeat
-from billing_worker.scheduler import run_due
 from billing_worker.settings import WorkerSettings
 from shared.clock import RedisTestClock, SystemClock
 

@@ -12,7 +12,7 @@ from billing_worker.api.errors import NotFound
 from billing_worker.api.routes import router
 from billing_worker.api.routing import Role, decode, respond
 from billing_worker.db.models import InvoiceRun
-from billing_worker.invoice_runs import start_run, unfinished
+from billing_worker.jobs.invoice_runs import start_run, unfinished
 
 
 def run_view(run: InvoiceRun) -> schemas.InvoiceRunOut:

@@ -16,8 +16,8 @@ from billing_worker.api.errors import ApiError, Conflict, NotFound
 from billing_worker.api.routes import router
 from billing_worker.api.routing import Role, respond
 from billing_worker.api.subscriptions import lock_family
-from billing_worker.batches import catch_up
 from billing_worker.db.models import Account, PaymentEvent
+from billing_worker.jobs.catch_up import catch_up
 from billing_worker.runtime.parking import describe, park_account, release_account, transient
 
 

@@ -25,7 +25,6 @@ from billing_worker.api.errors import ChangesBlocked, Conflict, FieldError, Inva
 from billing_worker.api.routes import router
 from billing_worker.api.routing import Role, decode, respond
 from billing_worker.api.views import in_invoice_order, item_view, money, subscription_view
-from billing_worker.batches import bring_up_to
 from billing_worker.db.models import (
     Account,
     Invoice,
@@ -54,6 +53,7 @@ from billing_worker.ids import new_id
 from billing_worker.invoicing.catalogs import CatalogBook, NoCatalog, load_book
 from billing_worker.invoicing.invoicer import bill_to, invoice_account, local_today
 from billing_worker.invoicing.terms import save_terms, terms_of, touch_billing
+from billing_worker.jobs.catch_up import bring_up_to
 from billing_worker.standing.entitlements import (
     evaluate_account,
     lock_account,
@@ -75,7 +75,7 @@ async def lock_family(
     session: AsyncSession, tenant_id: str, account_id: str, now: datetime | None = None
 ) -> tuple[Tenant, Account, Account]:
     """Lock the bill-to parent (if any) before the account, always in that order; with
-    ``now``, bring both up to it first (``batches.bring_up_to``)."""
+    ``now``, bring both up to it first (``catch_up.bring_up_to``)."""
     parent_id = await session.scalar(
         select(Account.parent_id).where(Account.tenant_id == tenant_id, Account.id == account_id)
     )

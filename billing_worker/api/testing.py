@@ -15,9 +15,9 @@ from billing_worker.api.errors import InvalidRequest, NotFound
 from billing_worker.api.routes import router
 from billing_worker.api.routing import Role, decode, respond
 from billing_worker.db.models import Account, OutboxEntry, PaymentAttempt, PaymentEvent
+from billing_worker.jobs.scheduler import run_due
 from billing_worker.payments.collection import collect_due, reconcile
 from billing_worker.payments.payment_queue import drain
-from billing_worker.scheduler import run_due
 from shared.clock import RedisTestClock
 
 

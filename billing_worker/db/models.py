@@ -161,7 +161,7 @@ class Account(Base):
     next_evaluation_at: Mapped[datetime | None] = mapped_column(index=True)
     ent_version: Mapped[int] = mapped_column(BigInteger, default=0)
     #: The encoded entitlement record last published (``ent_version``): what a rebuild of
-    #: a lost Redis republishes without recomputing (see ``billing_worker.rebuild``).
+    #: a lost Redis republishes without recomputing (see ``billing_worker.jobs.rebuild``).
     ent_record: Mapped[bytes | None] = mapped_column(LargeBinary, deferred=True)
     #: The tenant's dunning policy this account follows, if not its plan's or the default.
     dunning_policy: Mapped[str | None] = mapped_column(String(100))

@@ -8,10 +8,10 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import func, select
 
-from billing_worker import batches
 from billing_worker.db.engine import create_engine, session_factory
 from billing_worker.db.models import Invoice, InvoiceItem
-from billing_worker.scheduler import run_due
+from billing_worker.jobs import catch_up
+from billing_worker.jobs.scheduler import run_due
 from shared.clock import ManualClock, SystemClock
 from tests.integration.conftest import Stack
 
@@ -72,7 +72,7 @@ async def test_racing_invoice_runs_bill_each_period_once(stack: Stack, database_
 async def test_a_long_catch_up_is_split_over_passes_and_bills_each_period_once(
     stack: Stack, database_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(batches, "MOMENTS_PER_PASS", 10)
+    monkeypatch.setattr(catch_up, "MOMENTS_PER_PASS", 10)
     tenant = await stack.new_tenant()
     account = await stack.customer(tenant, "late")
     later = ManualClock(SystemClock().now() + timedelta(days=370))  # a year the worker missed

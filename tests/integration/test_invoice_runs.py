@@ -16,7 +16,7 @@ from sqlalchemy import func, select
 
 from billing_worker.db.engine import create_engine, session_factory
 from billing_worker.db.models import Invoice, InvoiceItem, InvoiceRun
-from billing_worker.invoice_runs import resume_run, start_run
+from billing_worker.jobs.invoice_runs import resume_run, start_run
 from shared.clock import ManualClock, RedisTestClock
 from tests.integration.conftest import Stack
 from tollgate.seed import SeedPlan, seed

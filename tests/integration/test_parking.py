@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from billing_worker.db.engine import create_engine, session_factory
 from billing_worker.db.models import Account, Invoice, PaymentEvent
-from billing_worker.invoice_runs import resume_run, start_run
+from billing_worker.jobs.invoice_runs import resume_run, start_run
 from billing_worker.payments.payment_queue import RECEIVED, drain
 from shared.clock import ManualClock, SystemClock
 from tests.integration.conftest import Stack, Tenant

@@ -11,7 +11,7 @@ from sqlalchemy import text
 
 from billing_worker.db import sealed
 from billing_worker.db.engine import create_engine, session_factory
-from billing_worker.invoice_runs import resume_run, start_run
+from billing_worker.jobs.invoice_runs import resume_run, start_run
 from shared.clock import ManualClock, SystemClock
 from tests.integration.conftest import Stack
 

@@ -10,7 +10,7 @@ from sqlalchemy import func, select
 
 from billing_worker.db.engine import create_engine, session_factory
 from billing_worker.db.models import Account, User
-from billing_worker.scheduler import run_due
+from billing_worker.jobs.scheduler import run_due
 from shared.clock import ManualClock
 from tests.integration.conftest import Stack, Tenant
 from tollgate.seed import SeedPlan, seed

@@ -82,7 +82,7 @@ async def test_a_flushed_redis_heals_itself_and_a_rebuild_restores_it_too(
     stack: Stack, redis_client: aioredis.Redis, database_url: str
 ) -> None:
     from billing_worker.db.engine import create_engine, session_factory
-    from billing_worker.rebuild import rebuild
+    from billing_worker.jobs.rebuild import rebuild
     from shared.clock import SystemClock
 
     tenant = await stack.new_tenant()

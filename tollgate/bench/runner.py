@@ -34,9 +34,9 @@ import aiohttp
 import redis.asyncio as aioredis
 
 from billing_worker.db.engine import create_engine, session_factory
-from billing_worker.invoice_runs import resume_run, start_run
+from billing_worker.jobs.invoice_runs import resume_run, start_run
+from billing_worker.jobs.rebuild import rebuild
 from billing_worker.migrate import upgrade
-from billing_worker.rebuild import rebuild
 from shared.clock import ManualClock, SystemClock
 from tollgate.bench.wrk import Traffic, WrkResult, run
 from tollgate.redis_server import free_port, start_redis, wait_for_port

@@ -7,8 +7,8 @@ from collections.abc import Sequence
 from sqlalchemy import and_, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from billing_worker.batches import catch_up
 from billing_worker.db.models import Account
+from billing_worker.jobs.catch_up import catch_up
 from billing_worker.runtime.loop import has_rows
 from billing_worker.runtime.parking import batch_or_apart
 from shared.clock import Clock
@@ -17,7 +17,7 @@ from shared.clock import Clock
 async def run_due(
     sessions: async_sessionmaker[AsyncSession], clock: Clock, *, batch_size: int = 200
 ) -> int:
-    """Catch one batch of due accounts up to now (``batches.catch_up``) in one transaction.
+    """Catch one batch of due accounts up to now (``catch_up.catch_up``) in one transaction.
 
     Rows are claimed with ``FOR UPDATE SKIP LOCKED`` (PostgreSQL), so several workers
     share the work; a crash rolls the batch back and the next run redoes it whole. A batch
@@ -25,7 +25,7 @@ async def run_due(
     alone is parked (``billing_worker.runtime.parking``): the others are caught up regardless.
     """
     now = clock.now()
-    # An account whose charge is due waits for the collector (see ``batches.catch_up``).
+    # An account whose charge is due waits for the collector (see ``catch_up.catch_up``).
     due = and_(
         Account.next_evaluation_at <= now,
         or_(Account.collect_at.is_(None), Account.collect_at > now),

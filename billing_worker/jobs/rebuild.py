@@ -32,8 +32,8 @@ from redis.commands.core import AsyncScript
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from billing_worker.batches import bring_up_to
 from billing_worker.db.models import Account, ApiKey, Tenant, User
+from billing_worker.jobs.catch_up import bring_up_to
 from billing_worker.publishing.outbox import key_entry
 from billing_worker.publishing.publisher import OutboxPublisher
 from billing_worker.runtime.loop import repeat

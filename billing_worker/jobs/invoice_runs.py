@@ -18,9 +18,9 @@ from sqlalchemy import ColumnElement, and_, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from billing_worker.batches import bill_and_refresh
 from billing_worker.db.models import Account, InvoiceRun
 from billing_worker.ids import new_id
+from billing_worker.jobs.catch_up import bill_and_refresh
 from billing_worker.runtime.loop import report
 from billing_worker.runtime.parking import each_apart, park_account, transient
 from shared.clock import Clock
