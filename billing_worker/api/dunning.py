@@ -31,11 +31,11 @@ from billing_worker.invoicing.account_changes import (
 )
 from billing_worker.invoicing.invoicer import bill_to, local_today
 from billing_worker.standing.entitlements import (
-    evaluate_account,
     lock_account,
     reevaluate_tenant,
     refresh_family,
 )
+from billing_worker.standing.evaluation import evaluate_account
 
 POLICY = "/v1/tenant/dunning-policies/{name}"
 ACCOUNT = "/v1/accounts/{account_id}"

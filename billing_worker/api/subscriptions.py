@@ -55,11 +55,11 @@ from billing_worker.invoicing.invoicer import bill_to, invoice_account, local_to
 from billing_worker.invoicing.terms import save_terms, terms_of, touch_billing
 from billing_worker.jobs.catch_up import bring_up_to
 from billing_worker.standing.entitlements import (
-    evaluate_account,
     lock_account,
     refresh_account,
     refresh_followers,
 )
+from billing_worker.standing.evaluation import evaluate_account
 
 SUBSCRIPTION = "/v1/subscriptions/{subscription_id}"
 

@@ -1,3 +1,4 @@
-"""What an account may do, kept with its billing: the standing evaluated from the dunning
-ladder and published (``entitlements``), the history of every change (``history``) and the
-advisory messages each change sends (``messages``)."""
+"""What an account may do, kept with its billing: its standing evaluated from SQL and the
+dunning ladder (``evaluation``), what a standing does besides being published -- held or
+cancelled billing, collection, advice (``consequences``) -- the refresh that stores and
+stages it (``entitlements``), the history of every change and the messages it sends."""
