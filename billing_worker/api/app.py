@@ -31,6 +31,7 @@ from billing_worker.api import (  # noqa: F401  (registers routes)
     parking,
     payment_methods,
     payments,
+    subscription_changes,
     subscriptions,
     tenants,
     testing,
