@@ -5,8 +5,10 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from datetime import datetime
+from typing import Annotated
 
 from aiohttp import web
+from msgspec import Meta, Struct
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -18,11 +20,49 @@ from billing_worker.api.errors import Conflict, InvalidRequest, NotFound
 from billing_worker.api.payments import parse_amount
 from billing_worker.api.routes import router
 from billing_worker.api.routing import Role, decode, respond
+from billing_worker.api.schemas import Amount, Body, Currency
 from billing_worker.api.subscriptions import lock_family
 from billing_worker.api.views import invoice_view, money
 from billing_worker.db.models import Account, Invoice, InvoiceItem, Tenant
 from billing_worker.invoicing import adjustments
 from billing_worker.standing.entitlements import refresh_family
+
+
+class WriteOffIn(Body):
+    reason: Annotated[str, Meta(max_length=200)] | None = None
+
+
+class CreditIn(Body):
+    amount: Amount
+    currency: Currency
+    reason: Annotated[str, Meta(max_length=200)] | None = None
+
+
+class ChargeIn(Body):
+    amount: Amount
+    currency: Currency
+    description: Annotated[str, Meta(min_length=1, max_length=200)]
+    #: Leave it as a draft invoice, to be committed with POST /v1/invoices/{id}/commit.
+    draft: bool = False
+
+
+class AdjustmentIn(Body):
+    amount: Amount
+    reason: Annotated[str, Meta(max_length=200)] | None = None
+
+
+class InvoiceEventOut(Struct, kw_only=True):
+    action: str
+    amount: str | None
+    reason: str | None
+    related_invoice_id: str | None
+    created_at: datetime
+
+
+class InvoiceHistory(Struct, kw_only=True):
+    invoice_id: str
+    data: list[InvoiceEventOut]
+
 
 ACCOUNT = "/v1/accounts/{account_id}"
 INVOICE = "/v1/invoices/{invoice_id}"
@@ -66,13 +106,13 @@ async def _locked_invoice(
     summary="Give the account credit, with a reason: a credit invoice whose amount becomes "
     "account credit and pays open invoices, oldest first",
     role=Role.TENANT,
-    request=schemas.CreditIn,
+    request=CreditIn,
     response=schemas.InvoiceOut,
     status=201,
     errors=(404,),
 )
 async def give_credit(request: web.Request) -> web.Response:
-    body = await decode(request, schemas.CreditIn)
+    body = await decode(request, CreditIn)
     now = request.app[CLOCK].now()
     async with request.app[SESSIONS]() as session, session.begin():
         tenant, account = await locked_account(session, request)
@@ -91,13 +131,13 @@ async def give_credit(request: web.Request) -> web.Response:
     summary="Charge the account once (an external charge) on an invoice of its own, "
     "optionally as a draft",
     role=Role.TENANT,
-    request=schemas.ChargeIn,
+    request=ChargeIn,
     response=schemas.InvoiceOut,
     status=201,
     errors=(404,),
 )
 async def add_charge(request: web.Request) -> web.Response:
-    body = await decode(request, schemas.ChargeIn)
+    body = await decode(request, ChargeIn)
     now = request.app[CLOCK].now()
     async with request.app[SESSIONS]() as session, session.begin():
         tenant, account = await locked_account(session, request)
@@ -118,13 +158,13 @@ async def add_charge(request: web.Request) -> web.Response:
     summary="Reduce an issued item by an amount (at most what is left of it); the credit "
     "goes on an invoice of its own, and later repairs of the item are capped by what is left",
     role=Role.TENANT,
-    request=schemas.AdjustmentIn,
+    request=AdjustmentIn,
     response=schemas.InvoiceOut,
     status=201,
     errors=(404, 409),
 )
 async def adjust_item(request: web.Request) -> web.Response:
-    body = await decode(request, schemas.AdjustmentIn)
+    body = await decode(request, AdjustmentIn)
     now = request.app[CLOCK].now()
     async with request.app[SESSIONS]() as session, session.begin():
         tenant, account, invoice = await _locked_invoice(session, request)
@@ -154,7 +194,7 @@ StatusChange = Callable[[AsyncSession, Account, Invoice, str | None, datetime], 
 
 
 async def _change_status(request: web.Request, change: StatusChange) -> web.Response:
-    body = await decode(request, schemas.WriteOffIn)
+    body = await decode(request, WriteOffIn)
     now = request.app[CLOCK].now()
     async with request.app[SESSIONS]() as session, session.begin():
         tenant, account, invoice = await _locked_invoice(session, request)
@@ -174,7 +214,7 @@ async def _change_status(request: web.Request, change: StatusChange) -> web.Resp
     summary="Void an unpaid invoice (refused when it is paid, partly paid, repaired or "
     "adjusted); what it billed is billed again by the next invoicing run if still owed",
     role=Role.TENANT,
-    request=schemas.WriteOffIn,
+    request=WriteOffIn,
     response=schemas.AccountOut,
     errors=(404, 409),
 )
@@ -187,7 +227,7 @@ async def void(request: web.Request) -> web.Response:
     INVOICE + "/write-off",
     summary="Write off what is left unpaid on an invoice: it no longer counts for dunning",
     role=Role.TENANT,
-    request=schemas.WriteOffIn,
+    request=WriteOffIn,
     response=schemas.AccountOut,
     errors=(404, 409),
 )
@@ -200,7 +240,7 @@ async def write_off(request: web.Request) -> web.Response:
     INVOICE + "/write-off/undo",
     summary="Owe a written-off invoice again: it counts for dunning from its due date",
     role=Role.TENANT,
-    request=schemas.WriteOffIn,
+    request=WriteOffIn,
     response=schemas.AccountOut,
     errors=(404, 409),
 )
@@ -214,7 +254,7 @@ async def undo_write_off(request: web.Request) -> web.Response:
     summary="What was done to the invoice after it was issued, oldest first: credits, "
     "adjustments, void, write-off and its undoing, with amounts and reasons",
     role=Role.TENANT,
-    response=schemas.InvoiceHistory,
+    response=InvoiceHistory,
     errors=(404,),
 )
 async def invoice_history(request: web.Request) -> web.Response:
@@ -228,10 +268,10 @@ async def invoice_history(request: web.Request) -> web.Response:
             raise NotFound(f"no invoice {invoice_id!r}")
         events = await adjustments.history(session, tenant, invoice)
     return respond(
-        schemas.InvoiceHistory(
+        InvoiceHistory(
             invoice_id=invoice.id,
             data=[
-                schemas.InvoiceEventOut(
+                InvoiceEventOut(
                     action=e.action,
                     amount=money(e.amount_minor, invoice.currency)
                     if e.amount_minor is not None

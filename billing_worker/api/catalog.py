@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import copy
 from datetime import date
-from typing import Any
+from typing import Annotated, Any, Literal
 
 import yaml
 from aiohttp import web
+from msgspec import Meta, Struct, field
 
-from billing_worker.api import schemas
 from billing_worker.api.appkeys import CLOCK, SESSIONS
 from billing_worker.api.auth import tenant_of
 from billing_worker.api.bounds import control_characters
@@ -23,11 +23,43 @@ from billing_worker.api.errors import (
 )
 from billing_worker.api.routes import router
 from billing_worker.api.routing import Role, decode, respond
+from billing_worker.api.schemas import Amount, Body, Code, Currency, Name
 from billing_worker.domain.catalog import Catalog, CatalogError, parse_catalog
 from billing_worker.invoicing.catalogs import latest_document, store_catalog
 from shared import yaml_documents
 from shared.money import Money, MoneyError, is_currency
 from shared.problem import read_body
+
+
+class PlanCreate(Body):
+    code: Code
+    name: Name
+    currency: Currency
+    amount: Amount
+    features: list[Code] = field(default_factory=list)
+    seat_limit: Annotated[int, Meta(ge=0, le=1_000_000)] | None = None
+    session_policy: Literal["deny_new", "evict_oldest"] = "deny_new"
+
+
+class PlanOut(Struct, kw_only=True):
+    code: str
+    name: str
+    currency: str
+    amount: str
+    interval: Literal["month"]
+    features: list[str]
+    seat_limit: int | None
+    session_policy: str
+
+
+class CatalogOut(Struct, kw_only=True):
+    effective_date: date
+    currencies: list[str]
+    products: list[str]
+    plans: list[str]
+    price_lists: list[str]
+    document: dict[str, Any]
+
 
 CATALOG_MAX_BYTES = 1024 * 1024
 CATALOG_SCHEMA = {
@@ -36,8 +68,8 @@ CATALOG_SCHEMA = {
 }
 
 
-def _catalog_out(catalog: Catalog, document: dict[str, Any]) -> schemas.CatalogOut:
-    return schemas.CatalogOut(
+def _catalog_out(catalog: Catalog, document: dict[str, Any]) -> CatalogOut:
+    return CatalogOut(
         effective_date=catalog.effective_date,
         currencies=list(catalog.currencies),
         products=sorted(catalog.products),
@@ -71,7 +103,7 @@ def _normalized(document: Any) -> Any:
     "/v1/catalog",
     summary="Upload a catalog version (YAML or JSON); an invalid one is rejected whole",
     role=Role.TENANT,
-    response=schemas.CatalogOut,
+    response=CatalogOut,
     status=201,
     errors=(400, 422),
     raw_body={
@@ -107,7 +139,7 @@ async def put_catalog(request: web.Request) -> web.Response:
     "/v1/catalog",
     summary="The newest catalog version",
     role=Role.TENANT,
-    response=schemas.CatalogOut,
+    response=CatalogOut,
     errors=(404,),
 )
 async def get_catalog(request: web.Request) -> web.Response:
@@ -118,7 +150,7 @@ async def get_catalog(request: web.Request) -> web.Response:
     return respond(_catalog_out(parse_catalog(document), document))
 
 
-def _with_plan(document: dict[str, Any] | None, body: schemas.PlanCreate, today: date) -> Any:
+def _with_plan(document: dict[str, Any] | None, body: PlanCreate, today: date) -> Any:
     doc: dict[str, Any] = copy.deepcopy(document) if document else {
         "effective_date": today.isoformat(), "currencies": [], "products": {}, "plans": {},
     }  # fmt: skip
@@ -147,13 +179,13 @@ def _with_plan(document: dict[str, Any] | None, body: schemas.PlanCreate, today:
     "/v1/plans",
     summary="Add a simple monthly plan to the catalog (a new version of the newest one)",
     role=Role.TENANT,
-    request=schemas.PlanCreate,
-    response=schemas.PlanOut,
+    request=PlanCreate,
+    response=PlanOut,
     status=201,
     errors=(409,),
 )
 async def create_plan(request: web.Request) -> web.Response:
-    body = await decode(request, schemas.PlanCreate)
+    body = await decode(request, PlanCreate)
     if not is_currency(body.currency):
         raise InvalidRequest.field("currency", f"{body.currency!r} is not an ISO 4217 currency")
     try:
@@ -169,7 +201,7 @@ async def create_plan(request: web.Request) -> web.Response:
         except CatalogError as exc:
             raise _rejected(exc) from exc
     return respond(
-        schemas.PlanOut(
+        PlanOut(
             code=body.code,
             name=body.name,
             currency=body.currency,

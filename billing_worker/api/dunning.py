@@ -3,8 +3,12 @@ controls (suspend, reinstate, exempt), account settings, and the advisory messag
 
 from __future__ import annotations
 
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
 import msgspec
 from aiohttp import web
+from msgspec import UNSET, Meta, Struct, UnsetType
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -15,6 +19,7 @@ from billing_worker.api.auth import tenant_of
 from billing_worker.api.errors import Conflict, InvalidRequest, NotFound
 from billing_worker.api.routes import router
 from billing_worker.api.routing import Role, decode, respond
+from billing_worker.api.schemas import Amount, Body, Code, CycleDay, Days, Email, Name, TimeZone
 from billing_worker.db.models import (
     Account,
     Delivery,
@@ -37,12 +42,114 @@ from billing_worker.standing.entitlements import (
 )
 from billing_worker.standing.evaluation import evaluate_account
 
+
+class DunningStage(Body):
+    standing: Literal["grace", "degraded", "suspended", "cancelled"]
+    days_past_due: Days
+    min_balance: Amount | None = None
+    min_invoices: Annotated[int, Meta(ge=1, le=1000)] | None = None
+    #: At this stage plan changes, quantity changes and new subscriptions are refused.
+    block_changes: bool = False
+
+
+class DunningPolicyIn(Body):
+    stages: Annotated[list[DunningStage], Meta(max_length=10)]
+    reminder_every_days: Annotated[int, Meta(ge=1, le=365)] | None = 1
+    retry_days: Annotated[list[Days], Meta(max_length=20)] = msgspec.field(
+        default_factory=lambda: [1, 3, 7, 14]
+    )
+    hard_decline: Literal["degraded", "suspended", "cancelled"] | None = None
+    cancel_billing: Literal["end_of_term", "immediate"] = "end_of_term"
+    suspended_billing: Literal["continue", "pause"] = "continue"
+    #: Degraded access is read-only (safe methods only); null: the tenant's setting.
+    degraded_read_only: bool | None = None
+    #: The features a degraded account keeps; null: all of its plan's.
+    degraded_features: Annotated[list[Code], Meta(max_length=100)] | None = None
+
+
+class DunningPolicyOut(DunningPolicyIn, kw_only=True):
+    name: str
+
+
+class DunningPolicyList(Struct, kw_only=True):
+    data: list[DunningPolicyOut]
+
+
+class AccountUpdate(Body):
+    name: Name | UnsetType = UNSET
+    email: Email | UnsetType | None = UNSET
+    collection: Literal["automatic", "manual"] | UnsetType = UNSET
+    dunning_policy: Code | UnsetType | None = UNSET
+    #: Takes effect at each subscription's next period (the one after the current).
+    cycle_day: CycleDay | UnsetType = UNSET
+    #: Only while the account has no invoice.
+    timezone: TimeZone | UnsetType = UNSET
+
+
+class ExemptIn(Body):
+    exempt: bool = True
+
+
+class SuspendIn(Body):
+    reason: Annotated[str, Meta(max_length=200)] | None = None
+
+
+class DunningOut(Struct, kw_only=True):
+    account_id: str
+    standing: str
+    reason: str
+    policy: str
+    days_past_due: int
+    oldest_due_at: datetime | None
+    next_change_at: datetime | None
+    retry: int | None
+    exempt: bool
+    suspended_manually: bool
+    hard_declined: bool
+    exempt_subscriptions: list[str]
+
+
+class StandingChangeOut(Struct, kw_only=True):
+    effective_at: datetime
+    standing: str
+    reason: str
+    previous_standing: str
+
+
+class StandingHistory(Struct, kw_only=True):
+    account_id: str
+    data: list[StandingChangeOut]
+
+
+class DeliveryOut(Struct, kw_only=True):
+    channel: str
+    target: str
+    status: str
+    attempts: int
+    last_error: str | None
+    next_attempt_at: datetime | None
+    delivered_at: datetime | None
+
+
+class MessageOut(Struct, kw_only=True):
+    id: str
+    account_id: str
+    kind: str
+    created_at: datetime
+    payload: dict[str, Any]
+    deliveries: list[DeliveryOut]
+
+
+class MessageList(Struct, kw_only=True):
+    data: list[MessageOut]
+
+
 POLICY = "/v1/tenant/dunning-policies/{name}"
 ACCOUNT = "/v1/accounts/{account_id}"
 
 
-def _policy_out(name: str, document: dict[str, object]) -> schemas.DunningPolicyOut:
-    return msgspec.convert({**document, "name": name}, schemas.DunningPolicyOut)
+def _policy_out(name: str, document: dict[str, object]) -> DunningPolicyOut:
+    return msgspec.convert({**document, "name": name}, DunningPolicyOut)
 
 
 @router.route(
@@ -51,11 +158,11 @@ def _policy_out(name: str, document: dict[str, object]) -> schemas.DunningPolicy
     summary="Create or replace a named dunning policy ('default' applies unless a plan or "
     "account names another)",
     role=Role.TENANT,
-    request=schemas.DunningPolicyIn,
-    response=schemas.DunningPolicyOut,
+    request=DunningPolicyIn,
+    response=DunningPolicyOut,
 )
 async def put_policy(request: web.Request) -> web.Response:
-    body = await decode(request, schemas.DunningPolicyIn)
+    body = await decode(request, DunningPolicyIn)
     name = request.match_info["name"]
     if not name or len(name) > 100 or not name.replace("-", "").replace("_", "").isalnum():
         raise InvalidRequest.field("name", "letters, digits, '-' and '_' only, at most 100")
@@ -80,15 +187,13 @@ async def put_policy(request: web.Request) -> web.Response:
     summary="The tenant's dunning policies (without one named 'default', the classic ladder "
     "applies: daily reminders, retries on days 1/3/7/14, suspended after grace_days)",
     role=Role.TENANT,
-    response=schemas.DunningPolicyList,
+    response=DunningPolicyList,
 )
 async def list_policies(request: web.Request) -> web.Response:
     async with request.app[SESSIONS]() as session:
         tenant = await session.get(Tenant, tenant_of(request))
     policies = (tenant.dunning_policies if tenant else None) or {}
-    return respond(
-        schemas.DunningPolicyList(data=[_policy_out(n, d) for n, d in sorted(policies.items())])
-    )
+    return respond(DunningPolicyList(data=[_policy_out(n, d) for n, d in sorted(policies.items())]))
 
 
 @router.route(
@@ -127,12 +232,12 @@ async def _settle(
     summary="Change an account's name, billing contact, collection, dunning policy, time zone "
     "(before its first invoice) or billing cycle day (from each subscription's next period)",
     role=Role.TENANT,
-    request=schemas.AccountUpdate,
+    request=AccountUpdate,
     response=schemas.AccountOut,
     errors=(404, 409),
 )
 async def update_account(request: web.Request) -> web.Response:
-    body = await decode(request, schemas.AccountUpdate)
+    body = await decode(request, AccountUpdate)
     if body.timezone is not msgspec.UNSET and not is_time_zone(body.timezone):
         raise InvalidRequest.field("timezone", f"{body.timezone!r} is not an IANA time zone")
     now = request.app[CLOCK].now()
@@ -167,12 +272,12 @@ async def update_account(request: web.Request) -> web.Response:
     ACCOUNT + "/suspend",
     summary="Suspend an account by hand, whatever it owes (until reinstated)",
     role=Role.TENANT,
-    request=schemas.SuspendIn,
+    request=SuspendIn,
     response=schemas.AccountOut,
     errors=(404,),
 )
 async def suspend(request: web.Request) -> web.Response:
-    await decode(request, schemas.SuspendIn)
+    await decode(request, SuspendIn)
     return await _set_flag(request, "suspended_manually", True)
 
 
@@ -194,12 +299,12 @@ async def reinstate(request: web.Request) -> web.Response:
     ACCOUNT + "/exempt",
     summary='Exempt an account from dunning ({"exempt": false} ends the exemption)',
     role=Role.TENANT,
-    request=schemas.ExemptIn,
+    request=ExemptIn,
     response=schemas.AccountOut,
     errors=(404,),
 )
 async def exempt_account(request: web.Request) -> web.Response:
-    body = await decode(request, schemas.ExemptIn)
+    body = await decode(request, ExemptIn)
     return await _set_flag(request, "dunning_exempt", body.exempt)
 
 
@@ -218,12 +323,12 @@ async def _set_flag(request: web.Request, name: str, value: bool) -> web.Respons
     summary="Keep one subscription's access while its account is suspended for non-payment "
     "(e.g. a prepaid annual plan)",
     role=Role.TENANT,
-    request=schemas.ExemptIn,
+    request=ExemptIn,
     response=schemas.AccountOut,
     errors=(404,),
 )
 async def exempt_subscription(request: web.Request) -> web.Response:
-    body = await decode(request, schemas.ExemptIn)
+    body = await decode(request, ExemptIn)
     tenant_id = tenant_of(request)
     async with request.app[SESSIONS]() as session, session.begin():
         sub_id = request.match_info["subscription_id"]
@@ -248,7 +353,7 @@ async def exempt_subscription(request: web.Request) -> web.Response:
     ACCOUNT + "/dunning",
     summary="Where the account is on the dunning ladder, by which policy, and what comes next",
     role=Role.TENANT,
-    response=schemas.DunningOut,
+    response=DunningOut,
     errors=(404,),
 )
 async def get_dunning(request: web.Request) -> web.Response:
@@ -260,7 +365,7 @@ async def get_dunning(request: web.Request) -> web.Response:
         found = await evaluate_account(session, tenant, account, now)
     ladder = found.result.dunning
     return respond(
-        schemas.DunningOut(
+        DunningOut(
             account_id=account.id,
             standing=found.result.standing.value,
             reason=found.result.reason,
@@ -283,7 +388,7 @@ async def get_dunning(request: web.Request) -> web.Response:
     summary="Every change of the account's standing, oldest first, each dated when it took "
     "effect (a worker catching up after downtime dates it when it was due, not when it ran)",
     role=Role.TENANT,
-    response=schemas.StandingHistory,
+    response=StandingHistory,
     errors=(404,),
 )
 async def standing_history(request: web.Request) -> web.Response:
@@ -301,10 +406,10 @@ async def standing_history(request: web.Request) -> web.Response:
             )
         ).all()
     return respond(
-        schemas.StandingHistory(
+        StandingHistory(
             account_id=account.id,
             data=[
-                schemas.StandingChangeOut(
+                StandingChangeOut(
                     effective_at=c.effective_at,
                     standing=c.standing,
                     reason=c.reason,
@@ -322,7 +427,7 @@ async def standing_history(request: web.Request) -> web.Response:
     summary="Advisory messages, newest first, each with its deliveries (webhook and email) "
     "and their status; ?account_id= narrows to one account",
     role=Role.TENANT,
-    response=schemas.MessageList,
+    response=MessageList,
 )
 async def list_messages(request: web.Request) -> web.Response:
     tenant_id = tenant_of(request)
@@ -345,10 +450,10 @@ async def list_messages(request: web.Request) -> web.Response:
                 .order_by(Delivery.id)
             )
         ).all()
-    by_message: dict[str, list[schemas.DeliveryOut]] = {}
+    by_message: dict[str, list[DeliveryOut]] = {}
     for d in deliveries:
         by_message.setdefault(d.message_id, []).append(
-            schemas.DeliveryOut(
+            DeliveryOut(
                 channel=d.channel,
                 target=d.target,
                 status=d.status,
@@ -359,9 +464,9 @@ async def list_messages(request: web.Request) -> web.Response:
             )
         )
     return respond(
-        schemas.MessageList(
+        MessageList(
             data=[
-                schemas.MessageOut(
+                MessageOut(
                     id=m.id,
                     account_id=m.account_id,
                     kind=m.kind,

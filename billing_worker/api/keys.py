@@ -9,20 +9,42 @@ last admin key, which would lock it out of its own account.
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Literal
 
 from aiohttp import web
+from msgspec import Struct
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from billing_worker.api import schemas
 from billing_worker.api.appkeys import CLOCK, OUTBOX_WAKE, SESSIONS
 from billing_worker.api.auth import tenant_of
 from billing_worker.api.errors import Conflict, NotFound
 from billing_worker.api.routes import router
 from billing_worker.api.routing import Role, decode, respond
+from billing_worker.api.schemas import Body
 from billing_worker.db.models import ApiKey, Tenant
 from billing_worker.publishing.outbox import stage_api_key
 from shared.credentials import IssuedKey, KeyKind, issue_key
+
+
+class KeyCreate(Body):
+    kind: Literal["admin", "gateway"]
+
+
+class KeyOut(Struct, kw_only=True):
+    id: str
+    kind: str
+    created_at: datetime
+    revoked_at: datetime | None
+
+
+class KeyIssued(KeyOut, kw_only=True):
+    #: The whole key, shown this once: only a hash of its secret is kept.
+    key: str
+
+
+class KeyList(Struct, kw_only=True):
+    data: list[KeyOut]
 
 
 def add_key(
@@ -43,10 +65,8 @@ def add_key(
     return key, issued
 
 
-def key_view(key: ApiKey) -> schemas.KeyOut:
-    return schemas.KeyOut(
-        id=key.id, kind=key.kind, created_at=key.created_at, revoked_at=key.revoked_at
-    )
+def key_view(key: ApiKey) -> KeyOut:
+    return KeyOut(id=key.id, kind=key.kind, created_at=key.created_at, revoked_at=key.revoked_at)
 
 
 @router.route(
@@ -54,19 +74,19 @@ def key_view(key: ApiKey) -> schemas.KeyOut:
     "/v1/tenant/keys",
     summary="Issue a new admin or gateway key (the whole key is shown only in this answer)",
     role=Role.TENANT,
-    request=schemas.KeyCreate,
-    response=schemas.KeyIssued,
+    request=KeyCreate,
+    response=KeyIssued,
     status=201,
 )
 async def create_key(request: web.Request) -> web.Response:
-    body = await decode(request, schemas.KeyCreate)
+    body = await decode(request, KeyCreate)
     now = request.app[CLOCK].now()
     async with request.app[SESSIONS]() as session, session.begin():
         key, issued = add_key(session, tenant_of(request), KeyKind(body.kind), now)
     request.app[OUTBOX_WAKE].set()
     view = key_view(key)
     return respond(
-        schemas.KeyIssued(
+        KeyIssued(
             id=view.id,
             kind=view.kind,
             created_at=view.created_at,
@@ -82,7 +102,7 @@ async def create_key(request: web.Request) -> web.Response:
     "/v1/tenant/keys",
     summary="List the tenant's keys, revoked ones included (never their secrets)",
     role=Role.TENANT,
-    response=schemas.KeyList,
+    response=KeyList,
 )
 async def list_keys(request: web.Request) -> web.Response:
     async with request.app[SESSIONS]() as session:
@@ -91,7 +111,7 @@ async def list_keys(request: web.Request) -> web.Response:
             .where(ApiKey.tenant_id == tenant_of(request))
             .order_by(ApiKey.created_at, ApiKey.id)
         )
-        return respond(schemas.KeyList(data=[key_view(key) for key in found]))
+        return respond(KeyList(data=[key_view(key) for key in found]))
 
 
 @router.route(
@@ -99,7 +119,7 @@ async def list_keys(request: web.Request) -> web.Response:
     "/v1/tenant/keys/{key_id}",
     summary="Revoke a key: it stops working at once, on the API and on every gateway",
     role=Role.TENANT,
-    response=schemas.KeyOut,
+    response=KeyOut,
     errors=(404, 409),
 )
 async def revoke_key(request: web.Request) -> web.Response:

@@ -40,7 +40,7 @@ class PaymentPage(Struct, kw_only=True):
     next: str | None
 
 
-class PhaseOut(Struct, kw_only=True):
+class PlanPhase(Struct, kw_only=True):
     type: str
     #: ``{"unit": "days", "number": 14}``; ``{"unit": "unlimited"}`` for the last phase.
     duration: dict[str, Any]
@@ -49,7 +49,7 @@ class PhaseOut(Struct, kw_only=True):
     usages: list[str]
 
 
-class PlanOut(Struct, kw_only=True):
+class PlanOnSale(Struct, kw_only=True):
     code: str
     product: str
     billing_period: str
@@ -57,13 +57,13 @@ class PlanOut(Struct, kw_only=True):
     per_seat: bool
     features: list[str]
     seat_limit: int | None
-    phases: list[PhaseOut]
+    phases: list[PlanPhase]
 
 
 class PlanList(Struct, kw_only=True):
     #: The catalog version these plans come from (the one in force today).
     effective_date: date
-    data: list[PlanOut]
+    data: list[PlanOnSale]
 
 
 def _day(query: Mapping[str, str], name: str, problems: list[FieldError]) -> date | None:
@@ -197,11 +197,11 @@ def _prices(prices: Mapping[str, Decimal] | None) -> dict[str, str] | None:
             prices.items()}  # fmt: skip
 
 
-def _phase_out(phase: Phase) -> PhaseOut:
+def _phase_out(phase: Phase) -> PlanPhase:
     duration: dict[str, Any] = {"unit": phase.duration.unit.value}
     if phase.duration.unit is not DurationUnit.UNLIMITED:
         duration["number"] = phase.duration.number
-    return PhaseOut(
+    return PlanPhase(
         type=phase.type.value,
         duration=duration,
         fixed=_prices(phase.fixed),
@@ -210,8 +210,8 @@ def _phase_out(phase: Phase) -> PhaseOut:
     )
 
 
-def _plan_out(plan: Plan) -> PlanOut:
-    return PlanOut(
+def _plan_out(plan: Plan) -> PlanOnSale:
+    return PlanOnSale(
         code=plan.name,
         product=plan.product,
         billing_period=plan.billing_period.value,

@@ -3,26 +3,51 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Annotated
 
 from aiohttp import web
+from msgspec import Meta, Struct
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from billing_worker.api import schemas
 from billing_worker.api.appkeys import CLOCK, OUTBOX_WAKE, PROVIDERS, SESSIONS
 from billing_worker.api.auth import tenant_of
 from billing_worker.api.errors import Conflict, InvalidRequest, NotFound
 from billing_worker.api.routes import router
 from billing_worker.api.routing import Role, decode, respond
+from billing_worker.api.schemas import Body
 from billing_worker.db.models import Account, PaymentMethod, Tenant
 from billing_worker.ids import new_id
 from billing_worker.standing.entitlements import lock_account, refresh_account
 
+
+class PaymentMethodCreate(Body):
+    token: Annotated[
+        str, Meta(min_length=1, max_length=200, description="the payment provider's token")
+    ]
+    label: Annotated[str, Meta(max_length=100, description="e.g. 'Visa ending 4242'")] | None = None
+    default: bool = True
+
+
+class PaymentMethodOut(Struct, kw_only=True):
+    id: str
+    account_id: str
+    provider: str
+    token: str
+    label: str | None
+    default: bool
+    created_at: datetime
+
+
+class PaymentMethodList(Struct, kw_only=True):
+    data: list[PaymentMethodOut]
+
+
 METHODS = "/v1/accounts/{account_id}/payment-methods"
 
 
-def method_view(method: PaymentMethod) -> schemas.PaymentMethodOut:
-    return schemas.PaymentMethodOut(
+def method_view(method: PaymentMethod) -> PaymentMethodOut:
+    return PaymentMethodOut(
         id=method.id,
         account_id=method.account_id,
         provider=method.provider,
@@ -38,13 +63,13 @@ def method_view(method: PaymentMethod) -> schemas.PaymentMethodOut:
     METHODS,
     summary="Store a payment provider's token for the account (card data is refused)",
     role=Role.TENANT,
-    request=schemas.PaymentMethodCreate,
-    response=schemas.PaymentMethodOut,
+    request=PaymentMethodCreate,
+    response=PaymentMethodOut,
     status=201,
     errors=(404, 409),
 )
 async def add_method(request: web.Request) -> web.Response:
-    body = await decode(request, schemas.PaymentMethodCreate, refuse_card_data=True)
+    body = await decode(request, PaymentMethodCreate, refuse_card_data=True)
     provider = next((p for p in request.app[PROVIDERS] if p.accepts(body.token)), None)
     if provider is None:
         names = ", ".join(p.name for p in request.app[PROVIDERS])
@@ -134,7 +159,7 @@ async def _locked_method(
     "/v1/payment-methods/{method_id}/default",
     summary="Make a payment method the account's default (what is owed is charged to it)",
     role=Role.TENANT,
-    response=schemas.PaymentMethodOut,
+    response=PaymentMethodOut,
     errors=(404,),
 )
 async def make_default(request: web.Request) -> web.Response:
@@ -151,7 +176,7 @@ async def make_default(request: web.Request) -> web.Response:
     METHODS,
     summary="The account's payment methods, the default first",
     role=Role.TENANT,
-    response=schemas.PaymentMethodList,
+    response=PaymentMethodList,
     errors=(404,),
 )
 async def list_methods(request: web.Request) -> web.Response:
@@ -175,7 +200,7 @@ async def list_methods(request: web.Request) -> web.Response:
                 .order_by(PaymentMethod.is_default.desc(), PaymentMethod.created_at)
             )
         ).all()
-    return respond(schemas.PaymentMethodList(data=[method_view(m) for m in methods]))
+    return respond(PaymentMethodList(data=[method_view(m) for m in methods]))
 
 
 @router.route(

@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
-import msgspec
-from msgspec import UNSET, Meta, Struct, UnsetType
+from msgspec import Meta, Struct
 
 from billing_worker.api.bounds import TargetDate
 from billing_worker.api.errors import worded
@@ -65,40 +64,6 @@ CommitTime = Annotated[
 ]  # fmt: skip
 
 
-class TenantCreate(Body):
-    name: Name
-    grace_days: GraceDays = 30
-    net_terms_days: NetTerms = 0
-    session_idle_seconds: IdleSeconds = 1800
-    fail_open_seconds: FailOpen = 0
-    degraded_read_only: bool = True
-    draft_invoices: bool = False
-    #: A subscription starting in a free trial (or at a $0 fixed price) gets a $0 invoice.
-    zero_amount_invoices: bool = True
-    #: Local time a parent's summary draft of a day commits itself; null: the end of the day.
-    summary_commit_time: CommitTime | None = None
-    channel_overdue: Literal["follow", "ignore"] = "follow"
-    notify_webhook_url: WebhookUrl | None = None
-    notify_emails: Annotated[list[Email], Meta(max_length=20)] = []
-    notify_customer: bool = False
-
-
-class TenantUpdate(Body):
-    name: Name | UnsetType = UNSET
-    grace_days: GraceDays | UnsetType = UNSET
-    net_terms_days: NetTerms | UnsetType = UNSET
-    session_idle_seconds: IdleSeconds | UnsetType = UNSET
-    fail_open_seconds: FailOpen | UnsetType = UNSET
-    degraded_read_only: bool | UnsetType = UNSET
-    draft_invoices: bool | UnsetType = UNSET
-    zero_amount_invoices: bool | UnsetType = UNSET
-    summary_commit_time: CommitTime | UnsetType | None = UNSET
-    channel_overdue: Literal["follow", "ignore"] | UnsetType = UNSET
-    notify_webhook_url: WebhookUrl | UnsetType | None = UNSET
-    notify_emails: Annotated[list[Email], Meta(max_length=20)] | UnsetType = UNSET
-    notify_customer: bool | UnsetType = UNSET
-
-
 class TenantOut(Struct, kw_only=True):
     id: str
     name: str
@@ -118,61 +83,6 @@ class TenantOut(Struct, kw_only=True):
     webhook_secret: str | None
     #: Signs the events payment providers send to /v1/providers/{name}/webhooks/{tenant}.
     provider_webhook_secret: str | None
-
-
-class TenantCreated(TenantOut, kw_only=True):
-    admin_key: str
-    gateway_key: str
-
-
-class KeyCreate(Body):
-    kind: Literal["admin", "gateway"]
-
-
-class KeyOut(Struct, kw_only=True):
-    id: str
-    kind: str
-    created_at: datetime
-    revoked_at: datetime | None
-
-
-class KeyIssued(KeyOut, kw_only=True):
-    #: The whole key, shown this once: only a hash of its secret is kept.
-    key: str
-
-
-class KeyList(Struct, kw_only=True):
-    data: list[KeyOut]
-
-
-class PlanCreate(Body):
-    code: Code
-    name: Name
-    currency: Currency
-    amount: Amount
-    features: list[Code] = []
-    seat_limit: Annotated[int, Meta(ge=0, le=1_000_000)] | None = None
-    session_policy: Literal["deny_new", "evict_oldest"] = "deny_new"
-
-
-class PlanOut(Struct, kw_only=True):
-    code: str
-    name: str
-    currency: str
-    amount: str
-    interval: Literal["month"]
-    features: list[str]
-    seat_limit: int | None
-    session_policy: str
-
-
-class CatalogOut(Struct, kw_only=True):
-    effective_date: date
-    currencies: list[str]
-    products: list[str]
-    plans: list[str]
-    price_lists: list[str]
-    document: dict[str, Any]
 
 
 class AccountCreate(Body):
@@ -275,53 +185,6 @@ class SubscriptionOut(Struct, kw_only=True):
 Policy = Literal["immediate", "end_of_term"]
 
 
-class PlanChangeIn(Body):
-    plan: Code
-    price_list: Code | None = None
-    policy: Policy | None = None
-    dry_run: bool = False
-
-
-class CancelIn(Body):
-    entitlement_policy: Policy | None = None
-    entitlement_date: date | None = None
-    billing_policy: Literal["immediate", "end_of_term", "start_of_term"] | None = None
-    dry_run: bool = False
-
-
-class PauseIn(Body):
-    start_date: date | None = None
-    resume_date: date | None = None
-    dry_run: bool = False
-
-
-class ResumeIn(Body):
-    resume_date: date | None = None
-    dry_run: bool = False
-
-
-class QuantityIn(Body):
-    quantity: Annotated[int, Meta(ge=1, le=10_000_000)]
-    effective_date: date | None = None
-    dry_run: bool = False
-
-
-class UsageIn(Body):
-    record_id: Annotated[str, Meta(min_length=1, max_length=200)]
-    name: Code
-    units: Annotated[int, Meta(ge=0, le=10**15)]
-    day: date | None = None
-
-
-class UsageOut(Struct, kw_only=True):
-    record_id: str
-    subscription_id: str
-    name: str
-    units: int
-    day: date
-    duplicate: bool
-
-
 class InvoiceItemOut(Struct, kw_only=True):
     kind: str
     subscription_id: str | None
@@ -354,49 +217,6 @@ class ChangeOut(Struct, kw_only=True):
 class InvoiceCreate(Body):
     target_date: TargetDate | None = None
     dry_run: bool = False
-
-
-class InvoiceRunCreate(Body):
-    target_date: TargetDate | None = None
-
-
-class InvoiceRunOut(Struct, kw_only=True):
-    id: str
-    status: str
-    target_date: date | None
-    total: int
-    done: int
-    invoices: int
-    #: Accounts whose invoicing failed: parked (see ``GET /v1/parked``), the run went on.
-    parked: int
-    started_at: datetime
-    finished_at: datetime | None
-
-
-class InvoiceRunList(Struct, kw_only=True):
-    data: list[InvoiceRunOut]
-
-
-class PaymentMethodCreate(Body):
-    token: Annotated[
-        str, Meta(min_length=1, max_length=200, description="the payment provider's token")
-    ]
-    label: Annotated[str, Meta(max_length=100, description="e.g. 'Visa ending 4242'")] | None = None
-    default: bool = True
-
-
-class PaymentMethodOut(Struct, kw_only=True):
-    id: str
-    account_id: str
-    provider: str
-    token: str
-    label: str | None
-    default: bool
-    created_at: datetime
-
-
-class PaymentMethodList(Struct, kw_only=True):
-    data: list[PaymentMethodOut]
 
 
 class PaymentCreate(Body):
@@ -438,42 +258,6 @@ class RefundOut(Struct, kw_only=True):
     reason: str | None
     created_at: datetime
     payment: PaymentOut
-
-
-class WriteOffIn(Body):
-    reason: Annotated[str, Meta(max_length=200)] | None = None
-
-
-class CreditIn(Body):
-    amount: Amount
-    currency: Currency
-    reason: Annotated[str, Meta(max_length=200)] | None = None
-
-
-class ChargeIn(Body):
-    amount: Amount
-    currency: Currency
-    description: Annotated[str, Meta(min_length=1, max_length=200)]
-    #: Leave it as a draft invoice, to be committed with POST /v1/invoices/{id}/commit.
-    draft: bool = False
-
-
-class AdjustmentIn(Body):
-    amount: Amount
-    reason: Annotated[str, Meta(max_length=200)] | None = None
-
-
-class InvoiceEventOut(Struct, kw_only=True):
-    action: str
-    amount: str | None
-    reason: str | None
-    related_invoice_id: str | None
-    created_at: datetime
-
-
-class InvoiceHistory(Struct, kw_only=True):
-    invoice_id: str
-    data: list[InvoiceEventOut]
 
 
 class AttemptOut(Struct, kw_only=True):
@@ -519,107 +303,6 @@ class ProviderEventAck(Struct, kw_only=True):
 Days = Annotated[int, Meta(ge=0, le=3650)]
 
 
-class DunningStage(Body):
-    standing: Literal["grace", "degraded", "suspended", "cancelled"]
-    days_past_due: Days
-    min_balance: Amount | None = None
-    min_invoices: Annotated[int, Meta(ge=1, le=1000)] | None = None
-    #: At this stage plan changes, quantity changes and new subscriptions are refused.
-    block_changes: bool = False
-
-
-class DunningPolicyIn(Body):
-    stages: Annotated[list[DunningStage], Meta(max_length=10)]
-    reminder_every_days: Annotated[int, Meta(ge=1, le=365)] | None = 1
-    retry_days: Annotated[list[Days], Meta(max_length=20)] = msgspec.field(
-        default_factory=lambda: [1, 3, 7, 14]
-    )
-    hard_decline: Literal["degraded", "suspended", "cancelled"] | None = None
-    cancel_billing: Literal["end_of_term", "immediate"] = "end_of_term"
-    suspended_billing: Literal["continue", "pause"] = "continue"
-    #: Degraded access is read-only (safe methods only); null: the tenant's setting.
-    degraded_read_only: bool | None = None
-    #: The features a degraded account keeps; null: all of its plan's.
-    degraded_features: Annotated[list[Code], Meta(max_length=100)] | None = None
-
-
-class DunningPolicyOut(DunningPolicyIn, kw_only=True):
-    name: str
-
-
-class DunningPolicyList(Struct, kw_only=True):
-    data: list[DunningPolicyOut]
-
-
-class AccountUpdate(Body):
-    name: Name | UnsetType = UNSET
-    email: Email | UnsetType | None = UNSET
-    collection: Literal["automatic", "manual"] | UnsetType = UNSET
-    dunning_policy: Code | UnsetType | None = UNSET
-    #: Takes effect at each subscription's next period (the one after the current).
-    cycle_day: CycleDay | UnsetType = UNSET
-    #: Only while the account has no invoice.
-    timezone: TimeZone | UnsetType = UNSET
-
-
-class ExemptIn(Body):
-    exempt: bool = True
-
-
-class SuspendIn(Body):
-    reason: Annotated[str, Meta(max_length=200)] | None = None
-
-
-class DunningOut(Struct, kw_only=True):
-    account_id: str
-    standing: str
-    reason: str
-    policy: str
-    days_past_due: int
-    oldest_due_at: datetime | None
-    next_change_at: datetime | None
-    retry: int | None
-    exempt: bool
-    suspended_manually: bool
-    hard_declined: bool
-    exempt_subscriptions: list[str]
-
-
-class StandingChangeOut(Struct, kw_only=True):
-    effective_at: datetime
-    standing: str
-    reason: str
-    previous_standing: str
-
-
-class StandingHistory(Struct, kw_only=True):
-    account_id: str
-    data: list[StandingChangeOut]
-
-
-class DeliveryOut(Struct, kw_only=True):
-    channel: str
-    target: str
-    status: str
-    attempts: int
-    last_error: str | None
-    next_attempt_at: datetime | None
-    delivered_at: datetime | None
-
-
-class MessageOut(Struct, kw_only=True):
-    id: str
-    account_id: str
-    kind: str
-    created_at: datetime
-    payload: dict[str, Any]
-    deliveries: list[DeliveryOut]
-
-
-class MessageList(Struct, kw_only=True):
-    data: list[MessageOut]
-
-
 class InvoiceOut(Struct, kw_only=True):
     id: str
     account_id: str
@@ -641,26 +324,6 @@ class InvoiceOut(Struct, kw_only=True):
 
 class InvoiceList(Struct, kw_only=True):
     data: list[InvoiceOut]
-
-
-class ClockMove(Body):
-    advance_days: Annotated[int, Meta(ge=0, le=36500)] = 0
-    advance_seconds: Annotated[int, Meta(ge=0, le=10**10)] = 0
-    set_to: datetime | None = None
-    reset: bool = False
-    #: Answer only once the worker has evaluated, charged and published what became due
-    #: (what ``POST /v1/test/settle`` does); false: answer at once.
-    settle: bool = True
-
-
-class ClockOut(Struct, kw_only=True):
-    now: datetime
-    offset_seconds: float
-
-
-class Settled(Struct, kw_only=True):
-    evaluated: int
-    now: datetime
 
 
 class UsageDay(Struct, kw_only=True):

@@ -5,8 +5,10 @@ from __future__ import annotations
 
 from dataclasses import replace
 from datetime import date
+from typing import Annotated, Literal
 
 from aiohttp import web
+from msgspec import Meta, Struct
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -17,6 +19,7 @@ from billing_worker.api.auth import tenant_of
 from billing_worker.api.errors import Conflict, InvalidRequest
 from billing_worker.api.routes import router
 from billing_worker.api.routing import Role, decode, respond
+from billing_worker.api.schemas import Body, Code, Policy
 from billing_worker.api.subscriptions import (
     SUBSCRIPTION,
     add_ons,
@@ -48,17 +51,64 @@ from billing_worker.invoicing.invoicer import local_today
 from billing_worker.invoicing.terms import save_terms, terms_of, touch_billing
 
 
+class PlanChangeIn(Body):
+    plan: Code
+    price_list: Code | None = None
+    policy: Policy | None = None
+    dry_run: bool = False
+
+
+class CancelIn(Body):
+    entitlement_policy: Policy | None = None
+    entitlement_date: date | None = None
+    billing_policy: Literal["immediate", "end_of_term", "start_of_term"] | None = None
+    dry_run: bool = False
+
+
+class PauseIn(Body):
+    start_date: date | None = None
+    resume_date: date | None = None
+    dry_run: bool = False
+
+
+class ResumeIn(Body):
+    resume_date: date | None = None
+    dry_run: bool = False
+
+
+class QuantityIn(Body):
+    quantity: Annotated[int, Meta(ge=1, le=10_000_000)]
+    effective_date: date | None = None
+    dry_run: bool = False
+
+
+class UsageIn(Body):
+    record_id: Annotated[str, Meta(min_length=1, max_length=200)]
+    name: Code
+    units: Annotated[int, Meta(ge=0, le=10**15)]
+    day: date | None = None
+
+
+class UsageOut(Struct, kw_only=True):
+    record_id: str
+    subscription_id: str
+    name: str
+    units: int
+    day: date
+    duplicate: bool
+
+
 @router.route(
     "POST",
     SUBSCRIPTION + "/change",
     summary="Change plan, by the catalog's change rules or a given policy",
     role=Role.TENANT,
-    request=schemas.PlanChangeIn,
+    request=PlanChangeIn,
     response=schemas.ChangeOut,
     errors=(404,),
 )
 async def change_plan(request: web.Request) -> web.Response:
-    body = await decode(request, schemas.PlanChangeIn)
+    body = await decode(request, PlanChangeIn)
     now = request.app[CLOCK].now()
 
     async def change(session: AsyncSession) -> schemas.ChangeOut:
@@ -106,12 +156,12 @@ async def change_plan(request: web.Request) -> web.Response:
     SUBSCRIPTION + "/cancel",
     summary="Cancel: access and billing each end by their own policy; add-ons follow",
     role=Role.TENANT,
-    request=schemas.CancelIn,
+    request=CancelIn,
     response=schemas.ChangeOut,
     errors=(404,),
 )
 async def cancel_subscription(request: web.Request) -> web.Response:
-    body = await decode(request, schemas.CancelIn)
+    body = await decode(request, CancelIn)
     now = request.app[CLOCK].now()
 
     async def change(session: AsyncSession) -> schemas.ChangeOut:
@@ -175,12 +225,12 @@ async def uncancel_subscription(request: web.Request) -> web.Response:
     SUBSCRIPTION + "/pause",
     summary="Pause access and billing from a day (paused days are credited)",
     role=Role.TENANT,
-    request=schemas.PauseIn,
+    request=PauseIn,
     response=schemas.ChangeOut,
     errors=(404,),
 )
 async def pause_subscription(request: web.Request) -> web.Response:
-    body = await decode(request, schemas.PauseIn)
+    body = await decode(request, PauseIn)
     now = request.app[CLOCK].now()
 
     async def change(session: AsyncSession) -> schemas.ChangeOut:
@@ -214,12 +264,12 @@ def _check_pause(terms: Terms, start: date, resume: date | None, today: date) ->
     SUBSCRIPTION + "/resume",
     summary="Resume a paused subscription (today, or on a later day)",
     role=Role.TENANT,
-    request=schemas.ResumeIn,
+    request=ResumeIn,
     response=schemas.ChangeOut,
     errors=(404,),
 )
 async def resume_subscription(request: web.Request) -> web.Response:
-    body = await decode(request, schemas.ResumeIn)
+    body = await decode(request, ResumeIn)
     now = request.app[CLOCK].now()
 
     async def change(session: AsyncSession) -> schemas.ChangeOut:
@@ -245,12 +295,12 @@ async def resume_subscription(request: web.Request) -> web.Response:
     SUBSCRIPTION + "/quantity",
     summary="Change the seat quantity (prorated; also the concurrent-session limit)",
     role=Role.TENANT,
-    request=schemas.QuantityIn,
+    request=QuantityIn,
     response=schemas.ChangeOut,
     errors=(404,),
 )
 async def change_quantity(request: web.Request) -> web.Response:
-    body = await decode(request, schemas.QuantityIn)
+    body = await decode(request, QuantityIn)
     now = request.app[CLOCK].now()
 
     async def change(session: AsyncSession) -> schemas.ChangeOut:
@@ -280,13 +330,13 @@ async def change_quantity(request: web.Request) -> web.Response:
     SUBSCRIPTION + "/usage",
     summary="Record usage units for a day; a repeated record_id is recorded once",
     role=Role.TENANT,
-    request=schemas.UsageIn,
-    response=schemas.UsageOut,
+    request=UsageIn,
+    response=UsageOut,
     status=201,
     errors=(404,),
 )
 async def record_usage(request: web.Request) -> web.Response:
-    body = await decode(request, schemas.UsageIn)
+    body = await decode(request, UsageIn)
     now = request.app[CLOCK].now()
     tenant_id = tenant_of(request)
     try:
@@ -342,8 +392,8 @@ async def record_usage(request: web.Request) -> web.Response:
     return respond(out, 201)
 
 
-def _usage_out(record: UsageRecord, *, duplicate: bool) -> schemas.UsageOut:
-    return schemas.UsageOut(
+def _usage_out(record: UsageRecord, *, duplicate: bool) -> UsageOut:
+    return UsageOut(
         record_id=record.record_id,
         subscription_id=record.subscription_id,
         name=record.name,

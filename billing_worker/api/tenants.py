@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from typing import Annotated, Literal
+
 import msgspec
 from aiohttp import web
+from msgspec import UNSET, Meta, UnsetType, field
 
 from billing_worker.api import schemas
 from billing_worker.api.appkeys import CLOCK, OUTBOX_WAKE, SESSIONS
@@ -12,6 +15,18 @@ from billing_worker.api.errors import NotFound
 from billing_worker.api.keys import add_key
 from billing_worker.api.routes import router
 from billing_worker.api.routing import Role, decode, respond
+from billing_worker.api.schemas import (
+    Body,
+    CommitTime,
+    Email,
+    FailOpen,
+    GraceDays,
+    IdleSeconds,
+    Name,
+    NetTerms,
+    TenantOut,
+    WebhookUrl,
+)
 from billing_worker.api.views import tenant_view
 from billing_worker.db.models import WITH_SECRETS, Tenant
 from billing_worker.ids import new_id
@@ -20,17 +35,56 @@ from billing_worker.standing.entitlements import reevaluate_tenant
 from shared.credentials import KeyKind
 
 
+class TenantCreate(Body):
+    name: Name
+    grace_days: GraceDays = 30
+    net_terms_days: NetTerms = 0
+    session_idle_seconds: IdleSeconds = 1800
+    fail_open_seconds: FailOpen = 0
+    degraded_read_only: bool = True
+    draft_invoices: bool = False
+    #: A subscription starting in a free trial (or at a $0 fixed price) gets a $0 invoice.
+    zero_amount_invoices: bool = True
+    #: Local time a parent's summary draft of a day commits itself; null: the end of the day.
+    summary_commit_time: CommitTime | None = None
+    channel_overdue: Literal["follow", "ignore"] = "follow"
+    notify_webhook_url: WebhookUrl | None = None
+    notify_emails: Annotated[list[Email], Meta(max_length=20)] = field(default_factory=list)
+    notify_customer: bool = False
+
+
+class TenantUpdate(Body):
+    name: Name | UnsetType = UNSET
+    grace_days: GraceDays | UnsetType = UNSET
+    net_terms_days: NetTerms | UnsetType = UNSET
+    session_idle_seconds: IdleSeconds | UnsetType = UNSET
+    fail_open_seconds: FailOpen | UnsetType = UNSET
+    degraded_read_only: bool | UnsetType = UNSET
+    draft_invoices: bool | UnsetType = UNSET
+    zero_amount_invoices: bool | UnsetType = UNSET
+    summary_commit_time: CommitTime | UnsetType | None = UNSET
+    channel_overdue: Literal["follow", "ignore"] | UnsetType = UNSET
+    notify_webhook_url: WebhookUrl | UnsetType | None = UNSET
+    notify_emails: Annotated[list[Email], Meta(max_length=20)] | UnsetType = UNSET
+    notify_customer: bool | UnsetType = UNSET
+
+
+class TenantCreated(TenantOut, kw_only=True):
+    admin_key: str
+    gateway_key: str
+
+
 @router.route(
     "POST",
     "/v1/tenants",
     summary="Create a tenant with its admin and gateway keys (operator key)",
     role=Role.OPERATOR,
-    request=schemas.TenantCreate,
-    response=schemas.TenantCreated,
+    request=TenantCreate,
+    response=TenantCreated,
     status=201,
 )
 async def create_tenant(request: web.Request) -> web.Response:
-    body = await decode(request, schemas.TenantCreate)
+    body = await decode(request, TenantCreate)
     now = request.app[CLOCK].now()
     tenant = Tenant(
         id=new_id("ten"),
@@ -57,7 +111,7 @@ async def create_tenant(request: web.Request) -> web.Response:
         _, admin = add_key(session, tenant.id, KeyKind.ADMIN, now)
         _, gateway = add_key(session, tenant.id, KeyKind.GATEWAY, now)
     request.app[OUTBOX_WAKE].set()
-    created = schemas.TenantCreated(
+    created = TenantCreated(
         **msgspec.structs.asdict(tenant_view(tenant)),
         admin_key=admin.token,
         gateway_key=gateway.token,
@@ -85,11 +139,11 @@ async def get_tenant(request: web.Request) -> web.Response:
     "/v1/tenant",
     summary="Change the tenant's settings; every account's entitlement is re-published",
     role=Role.TENANT,
-    request=schemas.TenantUpdate,
+    request=TenantUpdate,
     response=schemas.TenantOut,
 )
 async def update_tenant(request: web.Request) -> web.Response:
-    body = await decode(request, schemas.TenantUpdate)
+    body = await decode(request, TenantUpdate)
     now = request.app[CLOCK].now()
     async with request.app[SESSIONS]() as session, session.begin():
         tenant = await session.get(

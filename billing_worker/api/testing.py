@@ -5,20 +5,42 @@ from __future__ import annotations
 
 import asyncio
 from datetime import UTC, datetime, timedelta
+from typing import Annotated
 
 from aiohttp import web
+from msgspec import Meta, Struct
 from sqlalchemy import exists, select
 
-from billing_worker.api import schemas
 from billing_worker.api.appkeys import CLOCK, OUTBOX_WAKE, PROVIDERS, SESSIONS, SETTINGS, TEST_CLOCK
 from billing_worker.api.errors import InvalidRequest, NotFound
 from billing_worker.api.routes import router
 from billing_worker.api.routing import Role, decode, respond
+from billing_worker.api.schemas import Body
 from billing_worker.db.models import Account, OutboxEntry, PaymentAttempt, PaymentEvent
 from billing_worker.jobs.scheduler import run_due
 from billing_worker.payments.collection import collect_due, reconcile
 from billing_worker.payments.payment_queue import drain
 from shared.clock import RedisTestClock
+
+
+class ClockMove(Body):
+    advance_days: Annotated[int, Meta(ge=0, le=36500)] = 0
+    advance_seconds: Annotated[int, Meta(ge=0, le=10**10)] = 0
+    set_to: datetime | None = None
+    reset: bool = False
+    #: Answer only once the worker has evaluated, charged and published what became due
+    #: (what ``POST /v1/test/settle`` does); false: answer at once.
+    settle: bool = True
+
+
+class ClockOut(Struct, kw_only=True):
+    now: datetime
+    offset_seconds: float
+
+
+class Settled(Struct, kw_only=True):
+    evaluated: int
+    now: datetime
 
 
 def _test_clock(request: web.Request) -> RedisTestClock:
@@ -28,8 +50,8 @@ def _test_clock(request: web.Request) -> RedisTestClock:
     return clock
 
 
-def _clock_out(clock: RedisTestClock) -> schemas.ClockOut:
-    return schemas.ClockOut(now=clock.now(), offset_seconds=clock.offset.total_seconds())
+def _clock_out(clock: RedisTestClock) -> ClockOut:
+    return ClockOut(now=clock.now(), offset_seconds=clock.offset.total_seconds())
 
 
 @router.route(
@@ -37,7 +59,7 @@ def _clock_out(clock: RedisTestClock) -> schemas.ClockOut:
     "/v1/test/clock",
     summary="Read the shared test clock (test mode only)",
     role=Role.ANY,
-    response=schemas.ClockOut,
+    response=ClockOut,
     errors=(404,),
 )
 async def read_clock(request: web.Request) -> web.Response:
@@ -50,13 +72,13 @@ async def read_clock(request: web.Request) -> web.Response:
     summary="Move the shared test clock for billing and access at once, and answer once the "
     "worker has done what became due (unless settle is false; test mode only)",
     role=Role.ANY,
-    request=schemas.ClockMove,
-    response=schemas.ClockOut,
+    request=ClockMove,
+    response=ClockOut,
     errors=(404,),
 )
 async def move_clock(request: web.Request) -> web.Response:
     clock = _test_clock(request)
-    body = await decode(request, schemas.ClockMove)
+    body = await decode(request, ClockMove)
     advance = timedelta(days=body.advance_days, seconds=body.advance_seconds)
     if body.reset:
         if body.set_to is not None or advance:
@@ -82,7 +104,7 @@ async def move_clock(request: web.Request) -> web.Response:
     "/v1/test/settle",
     summary="Do now what the worker would do by this time, and publish it (test mode only)",
     role=Role.ANY,
-    response=schemas.Settled,
+    response=Settled,
     errors=(404,),
 )
 async def settle(request: web.Request) -> web.Response:
@@ -90,7 +112,7 @@ async def settle(request: web.Request) -> web.Response:
     outbox into Redis before answering."""
     clock = _test_clock(request)
     evaluated = await _settle(request, clock)
-    return respond(schemas.Settled(evaluated=evaluated, now=clock.now()))
+    return respond(Settled(evaluated=evaluated, now=clock.now()))
 
 
 async def _settle(request: web.Request, clock: RedisTestClock) -> int:
