@@ -34,17 +34,19 @@ from billing_worker.db.models import (
     UsageRecord,
 )
 from billing_worker.domain.catalog import ChangePolicy
-from billing_worker.domain.subscriptions import (
-    FOREVER,
+from billing_worker.domain.changes import (
     CancelRequest,
     ChangeRequest,
+    add_on_allowed,
+    cancellation_for,
+    plan_change_for,
+)
+from billing_worker.domain.subscriptions import (
+    FOREVER,
     Pause,
     QuantityChange,
     SubscriptionError,
     Terms,
-    add_on_allowed,
-    cancellation_for,
-    plan_change_for,
     plan_on,
 )
 from billing_worker.invoicing.invoicer import local_today

@@ -26,13 +26,8 @@ from billing_worker.db.models import (
     Tenant,
 )
 from billing_worker.domain.catalog import BillingAlignment, Catalog, Category
-from billing_worker.domain.subscriptions import (
-    SubscriptionError,
-    add_on_allowed,
-    first_paid_day,
-    phase_on,
-    plan_on,
-)
+from billing_worker.domain.changes import add_on_allowed
+from billing_worker.domain.subscriptions import SubscriptionError, first_paid_day, phase_on, plan_on
 from billing_worker.ids import new_id
 from billing_worker.invoicing.catalogs import CatalogBook, NoCatalog, load_book
 from billing_worker.invoicing.invoicer import bill_to, invoice_account, local_today

@@ -15,15 +15,12 @@ from billing_worker.db.models import (
     Tenant,
 )
 from billing_worker.domain.catalog import ChangePolicy
+from billing_worker.domain.changes import CancelRequest, cancellation_for
 from billing_worker.domain.dunning import DAY, DunningPolicy
 from billing_worker.domain.standing import (
     StandingResult,
 )
-from billing_worker.domain.subscriptions import (
-    CancelRequest,
-    Pause,
-    cancellation_for,
-)
+from billing_worker.domain.subscriptions import Pause
 from billing_worker.invoicing.catalogs import CatalogBook
 from billing_worker.invoicing.invoicer import bill_to, local_today
 from billing_worker.invoicing.prefetch import Prefetched

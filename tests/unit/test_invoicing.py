@@ -11,6 +11,12 @@ from decimal import Decimal
 
 from billing_worker.domain.calendar import Span
 from billing_worker.domain.catalog import ChangePolicy
+from billing_worker.domain.changes import (
+    CancelRequest,
+    ChangeRequest,
+    cancellation_for,
+    plan_change_for,
+)
 from billing_worker.domain.invoicing import (
     Billing,
     Item,
@@ -19,16 +25,7 @@ from billing_worker.domain.invoicing import (
     assemble,
     next_items,
 )
-from billing_worker.domain.subscriptions import (
-    Cancellation,
-    CancelRequest,
-    ChangeRequest,
-    Pause,
-    QuantityChange,
-    Terms,
-    cancellation_for,
-    plan_change_for,
-)
+from billing_worker.domain.subscriptions import Cancellation, Pause, QuantityChange, Terms
 from shared.money import Money
 from tests.unit.catalog_fixture import catalog_at
 

@@ -10,15 +10,9 @@ from decimal import Decimal
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from billing_worker.domain.changes import CancelRequest, cancellation_for
 from billing_worker.domain.invoicing import ItemKind, assemble
-from billing_worker.domain.subscriptions import (
-    CancelRequest,
-    Pause,
-    QuantityChange,
-    SubscriptionError,
-    Terms,
-    cancellation_for,
-)
+from billing_worker.domain.subscriptions import Pause, QuantityChange, SubscriptionError, Terms
 from shared.money import Money
 from tests.unit.catalog_fixture import catalog_at
 from tests.unit.test_invoicing import Ledger

@@ -12,9 +12,7 @@ from billing_worker.domain.calendar import Span
 from billing_worker.domain.invoicing.items import Billing, Item, ItemKind, Proposal, UsageRecord
 from billing_worker.domain.invoicing.proposing import propose
 from billing_worker.domain.invoicing.repairs import reconcile
-from billing_worker.domain.subscriptions import (
-    CatalogAt,
-)
+from billing_worker.domain.subscriptions import CatalogAt
 from shared.money import Money
 
 

@@ -8,9 +8,7 @@ from enum import StrEnum
 
 from billing_worker.domain.calendar import Span
 from billing_worker.domain.catalog import PhaseType
-from billing_worker.domain.subscriptions import (
-    Terms,
-)
+from billing_worker.domain.subscriptions import Terms
 from shared.money import Money
 
 
