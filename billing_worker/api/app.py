@@ -18,25 +18,18 @@ from typing import Any
 import redis.asyncio as aioredis
 from aiohttp import web
 
-from billing_worker.api import (  # noqa: F401  (registers routes)
-    accounts,
+from billing_worker.api.billing import (  # noqa: F401  (registers routes)
     adjustments,
     catalog,
-    directory,
-    dunning,
     invoice_runs,
-    keys,
     listings,
-    meta,
-    parking,
     payment_methods,
     payments,
     subscription_changes,
     subscriptions,
-    tenants,
-    testing,
 )
-from billing_worker.api.appkeys import (
+from billing_worker.api.customers import accounts, directory, dunning, parking  # noqa: F401
+from billing_worker.api.http.appkeys import (
     CLOCK,
     INVOICE_RUNS_WAKE,
     OUTBOX_WAKE,
@@ -47,10 +40,11 @@ from billing_worker.api.appkeys import (
     SETTINGS,
     TEST_CLOCK,
 )
-from billing_worker.api.auth import auth_middleware
-from billing_worker.api.errors import problem_middleware
-from billing_worker.api.idempotency import idempotency_middleware
-from billing_worker.api.routes import router
+from billing_worker.api.http.auth import auth_middleware
+from billing_worker.api.http.errors import problem_middleware
+from billing_worker.api.http.idempotency import idempotency_middleware
+from billing_worker.api.http.routes import router
+from billing_worker.api.tenancy import keys, meta, tenants, testing  # noqa: F401
 from billing_worker.db import sealed
 from billing_worker.db.engine import create_engine, session_factory
 from billing_worker.invoicing.usage import UsageFolder

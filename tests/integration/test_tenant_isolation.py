@@ -15,8 +15,8 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from billing_worker.api.routes import router
-from billing_worker.api.routing import Role
+from billing_worker.api.http.routes import router
+from billing_worker.api.http.routing import Role
 from billing_worker.db.engine import create_engine, session_factory
 from billing_worker.db.models import PaymentEvent
 from tests.integration.conftest import Stack, Tenant

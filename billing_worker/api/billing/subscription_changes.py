@@ -13,14 +13,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from billing_worker.api import schemas
-from billing_worker.api.appkeys import CLOCK, SESSIONS
-from billing_worker.api.auth import tenant_of
-from billing_worker.api.errors import Conflict, InvalidRequest
-from billing_worker.api.routes import router
-from billing_worker.api.routing import Role, decode, respond
-from billing_worker.api.schemas import Body, Code, Policy
-from billing_worker.api.subscriptions import (
+from billing_worker.api.billing.subscriptions import (
     SUBSCRIPTION,
     add_ons,
     book_of,
@@ -30,6 +23,13 @@ from billing_worker.api.subscriptions import (
     run_change,
     settle,
 )
+from billing_worker.api.http import schemas
+from billing_worker.api.http.appkeys import CLOCK, SESSIONS
+from billing_worker.api.http.auth import tenant_of
+from billing_worker.api.http.errors import Conflict, InvalidRequest
+from billing_worker.api.http.routes import router
+from billing_worker.api.http.routing import Role, decode, respond
+from billing_worker.api.http.schemas import Body, Code, Policy
 from billing_worker.db.models import (
     UsageRecord,
 )

@@ -10,10 +10,10 @@ import yaml
 from aiohttp import web
 from msgspec import Meta, Struct, field
 
-from billing_worker.api.appkeys import CLOCK, SESSIONS
-from billing_worker.api.auth import tenant_of
-from billing_worker.api.bounds import control_characters
-from billing_worker.api.errors import (
+from billing_worker.api.http.appkeys import CLOCK, SESSIONS
+from billing_worker.api.http.auth import tenant_of
+from billing_worker.api.http.bounds import control_characters
+from billing_worker.api.http.errors import (
     Conflict,
     FieldError,
     InvalidRequest,
@@ -21,9 +21,9 @@ from billing_worker.api.errors import (
     MalformedDocument,
     NotFound,
 )
-from billing_worker.api.routes import router
-from billing_worker.api.routing import Role, decode, respond
-from billing_worker.api.schemas import Amount, Body, Code, Currency, Name
+from billing_worker.api.http.routes import router
+from billing_worker.api.http.routing import Role, decode, respond
+from billing_worker.api.http.schemas import Amount, Body, Code, Currency, Name
 from billing_worker.domain.catalog import Catalog, CatalogError, parse_catalog
 from billing_worker.invoicing.catalogs import latest_document, store_catalog
 from shared import yaml_documents

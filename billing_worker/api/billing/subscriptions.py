@@ -11,13 +11,19 @@ from aiohttp import web
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from billing_worker.api import schemas
-from billing_worker.api.appkeys import CLOCK, OUTBOX_WAKE, SESSIONS
-from billing_worker.api.auth import tenant_of
-from billing_worker.api.errors import ChangesBlocked, Conflict, FieldError, InvalidRequest, NotFound
-from billing_worker.api.routes import router
-from billing_worker.api.routing import Role, decode, respond
-from billing_worker.api.views import in_invoice_order, item_view, money, subscription_view
+from billing_worker.api.http import schemas
+from billing_worker.api.http.appkeys import CLOCK, OUTBOX_WAKE, SESSIONS
+from billing_worker.api.http.auth import tenant_of
+from billing_worker.api.http.errors import (
+    ChangesBlocked,
+    Conflict,
+    FieldError,
+    InvalidRequest,
+    NotFound,
+)
+from billing_worker.api.http.routes import router
+from billing_worker.api.http.routing import Role, decode, respond
+from billing_worker.api.http.views import in_invoice_order, item_view, money, subscription_view
 from billing_worker.db.models import (
     Account,
     Invoice,

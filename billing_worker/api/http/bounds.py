@@ -27,7 +27,7 @@ from urllib.parse import urlsplit
 import msgspec
 import msgspec.inspect as mi
 
-from billing_worker.api.errors import FieldError
+from billing_worker.api.http.errors import FieldError
 from billing_worker.notifications.destinations import Destinations
 
 #: A date up to which the worker bills ahead: bounded by ``DateWindow.target_days``.

@@ -11,11 +11,18 @@ from aiohttp import web
 from msgspec import Meta, Struct
 from sqlalchemy import exists, select
 
-from billing_worker.api.appkeys import CLOCK, OUTBOX_WAKE, PROVIDERS, SESSIONS, SETTINGS, TEST_CLOCK
-from billing_worker.api.errors import InvalidRequest, NotFound
-from billing_worker.api.routes import router
-from billing_worker.api.routing import Role, decode, respond
-from billing_worker.api.schemas import Body
+from billing_worker.api.http.appkeys import (
+    CLOCK,
+    OUTBOX_WAKE,
+    PROVIDERS,
+    SESSIONS,
+    SETTINGS,
+    TEST_CLOCK,
+)
+from billing_worker.api.http.errors import InvalidRequest, NotFound
+from billing_worker.api.http.routes import router
+from billing_worker.api.http.routing import Role, decode, respond
+from billing_worker.api.http.schemas import Body
 from billing_worker.db.models import Account, OutboxEntry, PaymentAttempt, PaymentEvent
 from billing_worker.jobs.scheduler import run_due
 from billing_worker.payments.collection import collect_due, reconcile

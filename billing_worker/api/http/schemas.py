@@ -7,8 +7,8 @@ from typing import Annotated, Literal
 
 from msgspec import Meta, Struct
 
-from billing_worker.api.bounds import TargetDate
-from billing_worker.api.errors import worded
+from billing_worker.api.http.bounds import TargetDate
+from billing_worker.api.http.errors import worded
 
 Name = Annotated[str, Meta(min_length=1, max_length=200)]
 Email = Annotated[

@@ -2,6 +2,6 @@
 
 from __future__ import annotations
 
-from billing_worker.api.routing import Router
+from billing_worker.api.http.routing import Router
 
 router = Router()

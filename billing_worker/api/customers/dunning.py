@@ -12,14 +12,28 @@ from msgspec import UNSET, Meta, Struct, UnsetType
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from billing_worker.api import schemas
-from billing_worker.api.accounts import account_out, is_time_zone, locked_account, tenant_account
-from billing_worker.api.appkeys import CLOCK, OUTBOX_WAKE, SESSIONS
-from billing_worker.api.auth import tenant_of
-from billing_worker.api.errors import Conflict, InvalidRequest, NotFound
-from billing_worker.api.routes import router
-from billing_worker.api.routing import Role, decode, respond
-from billing_worker.api.schemas import Amount, Body, Code, CycleDay, Days, Email, Name, TimeZone
+from billing_worker.api.customers.accounts import (
+    account_out,
+    is_time_zone,
+    locked_account,
+    tenant_account,
+)
+from billing_worker.api.http import schemas
+from billing_worker.api.http.appkeys import CLOCK, OUTBOX_WAKE, SESSIONS
+from billing_worker.api.http.auth import tenant_of
+from billing_worker.api.http.errors import Conflict, InvalidRequest, NotFound
+from billing_worker.api.http.routes import router
+from billing_worker.api.http.routing import Role, decode, respond
+from billing_worker.api.http.schemas import (
+    Amount,
+    Body,
+    Code,
+    CycleDay,
+    Days,
+    Email,
+    Name,
+    TimeZone,
+)
 from billing_worker.db.models import (
     Account,
     Delivery,

@@ -16,12 +16,12 @@ from msgspec import Struct
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from billing_worker.api.appkeys import CLOCK, OUTBOX_WAKE, SESSIONS
-from billing_worker.api.auth import tenant_of
-from billing_worker.api.errors import Conflict, NotFound
-from billing_worker.api.routes import router
-from billing_worker.api.routing import Role, decode, respond
-from billing_worker.api.schemas import Body
+from billing_worker.api.http.appkeys import CLOCK, OUTBOX_WAKE, SESSIONS
+from billing_worker.api.http.auth import tenant_of
+from billing_worker.api.http.errors import Conflict, NotFound
+from billing_worker.api.http.routes import router
+from billing_worker.api.http.routing import Role, decode, respond
+from billing_worker.api.http.schemas import Body
 from billing_worker.db.models import ApiKey, Tenant
 from billing_worker.publishing.outbox import stage_api_key
 from shared.credentials import IssuedKey, KeyKind, issue_key

@@ -26,9 +26,9 @@ from sqlalchemy import event, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from billing_worker.api.appkeys import CLOCK, SESSIONS
-from billing_worker.api.auth import TENANT
-from billing_worker.api.errors import Conflict, InvalidRequest
+from billing_worker.api.http.appkeys import CLOCK, SESSIONS
+from billing_worker.api.http.auth import TENANT
+from billing_worker.api.http.errors import Conflict, InvalidRequest
 from billing_worker.db.models import IdempotentRequest
 from shared.problem import read_body
 

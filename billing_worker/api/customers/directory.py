@@ -10,14 +10,14 @@ from msgspec import UNSET, Meta, Struct, UnsetType
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from billing_worker.api import schemas
-from billing_worker.api.accounts import tenant_account
-from billing_worker.api.appkeys import CLOCK, OUTBOX_WAKE, SESSIONS
-from billing_worker.api.auth import tenant_of
-from billing_worker.api.errors import FieldError, InvalidRequest, NotFound
-from billing_worker.api.routes import router
-from billing_worker.api.routing import Role, decode, respond
-from billing_worker.api.views import account_view, invoice_view, subscription_view, user_view
+from billing_worker.api.customers.accounts import tenant_account
+from billing_worker.api.http import schemas
+from billing_worker.api.http.appkeys import CLOCK, OUTBOX_WAKE, SESSIONS
+from billing_worker.api.http.auth import tenant_of
+from billing_worker.api.http.errors import FieldError, InvalidRequest, NotFound
+from billing_worker.api.http.routes import router
+from billing_worker.api.http.routing import Role, decode, respond
+from billing_worker.api.http.views import account_view, invoice_view, subscription_view, user_view
 from billing_worker.db.models import Account, Invoice, InvoiceItem, Subscription, User
 from billing_worker.domain.subscriptions import phase_on
 from billing_worker.invoicing.catalogs import load_book

@@ -7,7 +7,7 @@ from datetime import date
 
 import msgspec
 
-from billing_worker.api import schemas
+from billing_worker.api.http import schemas
 from billing_worker.db.models import (
     Account,
     Invoice,

@@ -8,13 +8,13 @@ from aiohttp import web
 from msgspec import Struct
 from sqlalchemy import select
 
-from billing_worker.api.appkeys import CLOCK, INVOICE_RUNS_WAKE, SESSIONS
-from billing_worker.api.auth import tenant_of
-from billing_worker.api.bounds import TargetDate
-from billing_worker.api.errors import NotFound
-from billing_worker.api.routes import router
-from billing_worker.api.routing import Role, decode, respond
-from billing_worker.api.schemas import Body
+from billing_worker.api.http.appkeys import CLOCK, INVOICE_RUNS_WAKE, SESSIONS
+from billing_worker.api.http.auth import tenant_of
+from billing_worker.api.http.bounds import TargetDate
+from billing_worker.api.http.errors import NotFound
+from billing_worker.api.http.routes import router
+from billing_worker.api.http.routing import Role, decode, respond
+from billing_worker.api.http.schemas import Body
 from billing_worker.db.models import InvoiceRun
 from billing_worker.jobs.invoice_runs import start_run, unfinished
 

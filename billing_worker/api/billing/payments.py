@@ -12,14 +12,14 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from billing_worker.api import schemas
-from billing_worker.api.accounts import account_out, locked_account, tenant_account
-from billing_worker.api.appkeys import CLOCK, OUTBOX_WAKE, PAYMENTS_WAKE, PROVIDERS, SESSIONS
-from billing_worker.api.auth import tenant_of
-from billing_worker.api.errors import BadSignature, Conflict, InvalidRequest, NotFound
-from billing_worker.api.routes import router
-from billing_worker.api.routing import MAX_BODY, Role, decode, respond
-from billing_worker.api.views import attempt_view, payment_view
+from billing_worker.api.customers.accounts import account_out, locked_account, tenant_account
+from billing_worker.api.http import schemas
+from billing_worker.api.http.appkeys import CLOCK, OUTBOX_WAKE, PAYMENTS_WAKE, PROVIDERS, SESSIONS
+from billing_worker.api.http.auth import tenant_of
+from billing_worker.api.http.errors import BadSignature, Conflict, InvalidRequest, NotFound
+from billing_worker.api.http.routes import router
+from billing_worker.api.http.routing import MAX_BODY, Role, decode, respond
+from billing_worker.api.http.views import attempt_view, payment_view
 from billing_worker.db.models import (
     WITH_SECRETS,
     Account,

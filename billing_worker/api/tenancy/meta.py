@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from billing_worker.api.openapi import build_openapi
-from billing_worker.api.routes import router
-from billing_worker.api.routing import Role, respond
+from billing_worker.api.http.openapi import build_openapi
+from billing_worker.api.http.routes import router
+from billing_worker.api.http.routing import Role, respond
 from shared.runtime import package_version
 
 

@@ -12,15 +12,15 @@ from aiohttp import web
 from msgspec import Struct
 from sqlalchemy import and_, or_, select
 
-from billing_worker.api import schemas
-from billing_worker.api.accounts import items_of
-from billing_worker.api.appkeys import CLOCK, SESSIONS
-from billing_worker.api.auth import tenant_of
-from billing_worker.api.directory import page_size
-from billing_worker.api.errors import FieldError, InvalidRequest, NotFound
-from billing_worker.api.routes import router
-from billing_worker.api.routing import Role, respond
-from billing_worker.api.views import invoice_view, payment_row
+from billing_worker.api.customers.accounts import items_of
+from billing_worker.api.customers.directory import page_size
+from billing_worker.api.http import schemas
+from billing_worker.api.http.appkeys import CLOCK, SESSIONS
+from billing_worker.api.http.auth import tenant_of
+from billing_worker.api.http.errors import FieldError, InvalidRequest, NotFound
+from billing_worker.api.http.routes import router
+from billing_worker.api.http.routing import Role, respond
+from billing_worker.api.http.views import invoice_view, payment_row
 from billing_worker.db.models import Invoice, Payment
 from billing_worker.domain.catalog import DurationUnit, Phase, Plan
 from billing_worker.invoicing.catalogs import NoCatalog, load_book

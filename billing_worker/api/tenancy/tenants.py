@@ -8,14 +8,13 @@ import msgspec
 from aiohttp import web
 from msgspec import UNSET, Meta, UnsetType, field
 
-from billing_worker.api import schemas
-from billing_worker.api.appkeys import CLOCK, OUTBOX_WAKE, SESSIONS
-from billing_worker.api.auth import tenant_of
-from billing_worker.api.errors import NotFound
-from billing_worker.api.keys import add_key
-from billing_worker.api.routes import router
-from billing_worker.api.routing import Role, decode, respond
-from billing_worker.api.schemas import (
+from billing_worker.api.http import schemas
+from billing_worker.api.http.appkeys import CLOCK, OUTBOX_WAKE, SESSIONS
+from billing_worker.api.http.auth import tenant_of
+from billing_worker.api.http.errors import NotFound
+from billing_worker.api.http.routes import router
+from billing_worker.api.http.routing import Role, decode, respond
+from billing_worker.api.http.schemas import (
     Body,
     CommitTime,
     Email,
@@ -27,7 +26,8 @@ from billing_worker.api.schemas import (
     TenantOut,
     WebhookUrl,
 )
-from billing_worker.api.views import tenant_view
+from billing_worker.api.http.views import tenant_view
+from billing_worker.api.tenancy.keys import add_key
 from billing_worker.db.models import WITH_SECRETS, Tenant
 from billing_worker.ids import new_id
 from billing_worker.notifications.signing import new_secret

@@ -7,10 +7,10 @@ from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
-from billing_worker.api.appkeys import SESSIONS, SETTINGS
-from billing_worker.api.errors import Forbidden, Unauthorized
-from billing_worker.api.routes import router
-from billing_worker.api.routing import Role
+from billing_worker.api.http.appkeys import SESSIONS, SETTINGS
+from billing_worker.api.http.errors import Forbidden, Unauthorized
+from billing_worker.api.http.routes import router
+from billing_worker.api.http.routing import Role
 from billing_worker.db.models import ApiKey
 from shared.credentials import KeyKind, bearer_token, secret_matches, split_token
 

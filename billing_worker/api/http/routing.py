@@ -15,14 +15,14 @@ from typing import Any, TypeVar
 import msgspec
 from aiohttp import web
 
-from billing_worker.api.appkeys import CLOCK, SETTINGS
-from billing_worker.api.bounds import (
+from billing_worker.api.http.appkeys import CLOCK, SETTINGS
+from billing_worker.api.http.bounds import (
     DateWindow,
     allowed_values,
     control_characters,
     web_addresses,
 )
-from billing_worker.api.errors import (
+from billing_worker.api.http.errors import (
     FieldError,
     InvalidRequest,
     MalformedBody,

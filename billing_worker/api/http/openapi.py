@@ -7,7 +7,7 @@ from typing import Any
 
 import msgspec
 
-from billing_worker.api.routing import Role, RouteSpec
+from billing_worker.api.http.routing import Role, RouteSpec
 
 _PARAM = re.compile(r"{(\w+)}")
 _PROBLEM_REF = {"$ref": "#/components/schemas/Problem"}

@@ -8,14 +8,14 @@ from aiohttp import web
 from msgspec import Struct
 from sqlalchemy import select, update
 
-from billing_worker.api import schemas
-from billing_worker.api.accounts import account_out
-from billing_worker.api.appkeys import CLOCK, OUTBOX_WAKE, PAYMENTS_WAKE, SESSIONS
-from billing_worker.api.auth import tenant_of
-from billing_worker.api.errors import ApiError, Conflict, NotFound
-from billing_worker.api.routes import router
-from billing_worker.api.routing import Role, respond
-from billing_worker.api.subscriptions import lock_family
+from billing_worker.api.billing.subscriptions import lock_family
+from billing_worker.api.customers.accounts import account_out
+from billing_worker.api.http import schemas
+from billing_worker.api.http.appkeys import CLOCK, OUTBOX_WAKE, PAYMENTS_WAKE, SESSIONS
+from billing_worker.api.http.auth import tenant_of
+from billing_worker.api.http.errors import ApiError, Conflict, NotFound
+from billing_worker.api.http.routes import router
+from billing_worker.api.http.routing import Role, respond
 from billing_worker.db.models import Account, PaymentEvent
 from billing_worker.jobs.catch_up import catch_up
 from billing_worker.runtime.parking import describe, park_account, release_account, transient
