@@ -10,18 +10,18 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
 from gateway.appkeys import CLOCK, METRICS, SESSIONS, SETTINGS, STORE, VERIFIED, WRITEBACK
-from gateway.authorize import authorize
-from gateway.cache import NearCache
+from gateway.decisions.authorize import authorize
+from gateway.decisions.proxy import TRUSTED, TrustedProxies, auth, envoy
+from gateway.decisions.verified import VerifiedSecrets
+from gateway.logins.session_api import create_session, end_session, refresh_session
+from gateway.logins.sessions import SessionStore, StoppedUsers
+from gateway.logins.writeback import WriteBack
 from gateway.metrics import GatewayMetrics
 from gateway.openapi import gateway_openapi
-from gateway.proxy import TRUSTED, TrustedProxies, auth, envoy
 from gateway.responses import MAX_BODY, json_response
-from gateway.session_api import create_session, end_session, refresh_session
-from gateway.sessions import SessionStore, StoppedUsers
 from gateway.settings import GatewaySettings
-from gateway.store import EntitlementStore, connect
-from gateway.verified import VerifiedSecrets
-from gateway.writeback import WriteBack
+from gateway.view.cache import NearCache
+from gateway.view.store import EntitlementStore, connect
 from shared.clock import RedisTestClock, SystemClock
 from shared.problem import problem_response
 from shared.runtime import package_version

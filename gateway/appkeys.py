@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from gateway.decisions.verified import VerifiedSecrets
+from gateway.logins.sessions import SessionStore
+from gateway.logins.writeback import WriteBack
 from gateway.metrics import GatewayMetrics
-from gateway.sessions import SessionStore
 from gateway.settings import GatewaySettings
-from gateway.store import EntitlementStore
-from gateway.verified import VerifiedSecrets
-from gateway.writeback import WriteBack
+from gateway.view.store import EntitlementStore
 from shared.clock import Clock
 
 SETTINGS = web.AppKey("settings", GatewaySettings)

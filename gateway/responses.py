@@ -9,7 +9,7 @@ from typing import Any
 import orjson
 from aiohttp import web
 
-from gateway.decision import Decision
+from gateway.decisions.decision import Decision
 from shared.problem import SlowBody, problem_response, read_body, slow_body_response
 
 MAX_BODY = 8 * 1024

@@ -7,7 +7,7 @@ import asyncio
 import redis.asyncio as aioredis
 from redis.exceptions import ResponseError
 
-from gateway.batcher import KeyBatcher, ScriptBatcher
+from gateway.view.batcher import KeyBatcher, ScriptBatcher
 
 
 async def test_concurrent_cold_reads_share_one_round_trip(redis_client: aioredis.Redis) -> None:

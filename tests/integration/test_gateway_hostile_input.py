@@ -11,7 +11,7 @@ import pytest
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
-from gateway.batcher import KeyBatcher, ScriptBatcher
+from gateway.view.batcher import KeyBatcher, ScriptBatcher
 from shared import problem
 from tests.integration.conftest import Stack
 

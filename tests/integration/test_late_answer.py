@@ -15,9 +15,9 @@ from urllib.parse import urlsplit
 import pytest
 import redis.asyncio as aioredis
 
-from gateway.batcher import KeyBatcher
-from gateway.cache import NearCache
-from gateway.store import LiveReader, StoreUnavailable, connect
+from gateway.view.batcher import KeyBatcher
+from gateway.view.cache import NearCache
+from gateway.view.store import LiveReader, StoreUnavailable, connect
 
 TIMEOUT = 0.2
 

@@ -2,7 +2,7 @@ from dataclasses import replace
 
 import pytest
 
-from gateway.decision import decide
+from gateway.decisions.decision import decide
 from shared.entitlement import EntitlementRecord, UserEntry, decode_record, encode_record
 from shared.states import Standing, UserStatus
 

@@ -1,4 +1,4 @@
-from gateway.cache import MISS, NearCache
+from gateway.view.cache import MISS, NearCache
 
 
 class FakeTime:

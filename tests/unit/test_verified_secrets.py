@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from gateway.verified import VerifiedSecrets
+from gateway.decisions.verified import VerifiedSecrets
 from shared.credentials import hash_secret
 
 

@@ -11,8 +11,9 @@ from typing import Any
 from aiohttp import web
 
 from gateway.appkeys import CLOCK, SESSIONS, STORE, VERIFIED, WRITEBACK
-from gateway.callers import tenant_for
-from gateway.decision import Decision, decide
+from gateway.decisions.callers import tenant_for
+from gateway.decisions.decision import Decision, decide
+from gateway.logins.sessions import SessionRef, StoreUnavailable, parse_public_id
 from gateway.responses import (
     decision_body,
     json_response,
@@ -20,8 +21,7 @@ from gateway.responses import (
     unavailable,
     user_request,
 )
-from gateway.sessions import SessionRef, StoreUnavailable, parse_public_id
-from gateway.store import read_record, read_session, read_user
+from gateway.view.store import read_record, read_session, read_user
 from shared.problem import problem_response
 from shared.states import Reason
 

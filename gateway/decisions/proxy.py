@@ -24,11 +24,11 @@ from urllib.parse import quote
 from aiohttp import web
 
 from gateway.appkeys import CLOCK, METRICS, SETTINGS, STORE, VERIFIED, WRITEBACK
-from gateway.decision import Decision, decide, fail_open, limit_method
-from gateway.sessions import SessionRef, parse_token
+from gateway.decisions.decision import Decision, decide, fail_open, limit_method
+from gateway.decisions.verified import VerifiedSecrets
+from gateway.logins.sessions import SessionRef, parse_token
 from gateway.settings import GatewaySettings
-from gateway.store import Reader, StoreUnavailable, read_record, read_session, read_user
-from gateway.verified import VerifiedSecrets
+from gateway.view.store import Reader, StoreUnavailable, read_record, read_session, read_user
 from shared.credentials import bearer_token
 from shared.keys import account_key
 

@@ -14,7 +14,7 @@ import logging
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
-from gateway.sessions import USAGE_RETENTION_SECONDS, SessionRef, queue_touch, utc_day
+from gateway.logins.sessions import USAGE_RETENTION_SECONDS, SessionRef, queue_touch, utc_day
 from shared import keys
 
 log = logging.getLogger(__name__)

@@ -7,8 +7,9 @@ import time
 from aiohttp import web
 
 from gateway.appkeys import CLOCK, METRICS, STORE, VERIFIED, WRITEBACK
-from gateway.callers import tenant_for
-from gateway.decision import Decision, decide, fail_open
+from gateway.decisions.callers import tenant_for
+from gateway.decisions.decision import Decision, decide, fail_open
+from gateway.decisions.verified import VerifiedSecrets
 from gateway.responses import (
     decision_body,
     invalid,
@@ -17,8 +18,7 @@ from gateway.responses import (
     unavailable,
     user_request,
 )
-from gateway.store import Reader, StoreUnavailable, read_record, read_user
-from gateway.verified import VerifiedSecrets
+from gateway.view.store import Reader, StoreUnavailable, read_record, read_user
 
 
 async def _resolve(

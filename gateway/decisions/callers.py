@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from gateway.store import Reader, read_key
-from gateway.verified import VerifiedSecrets
+from gateway.decisions.verified import VerifiedSecrets
+from gateway.view.store import Reader, read_key
 from shared.credentials import KeyKind, bearer_token, split_token
 
 

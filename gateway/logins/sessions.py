@@ -22,7 +22,7 @@ import msgpack
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
-from gateway.batcher import ScriptBatcher
+from gateway.view.batcher import ScriptBatcher
 from shared import keys
 from shared.credentials import hash_secret
 from shared.entitlement import EntitlementRecord, RecordError, UserEntry, decode_user

@@ -20,9 +20,9 @@ from redis.backoff import NoBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
 
-from gateway.batcher import KeyBatcher
-from gateway.cache import MISS, NearCache
-from gateway.sessions import SessionEntry, SessionRef, StoreUnavailable, decode_session
+from gateway.logins.sessions import SessionEntry, SessionRef, StoreUnavailable, decode_session
+from gateway.view.batcher import KeyBatcher
+from gateway.view.cache import MISS, NearCache
 from shared import keys
 from shared.credentials import KeyEntry, decode_key_entry
 from shared.entitlement import (
