@@ -1,0 +1,60 @@
+"""SQLAlchemy models, by what they hold. Money is integer minor units plus a CHAR(3)
+currency code; datetimes are UTC on every backend."""
+
+from billing_worker.db.models.accounts import (
+    Account,
+    StandingChange,
+    Subscription,
+    UsageDaily,
+    UsageRecord,
+    User,
+)
+from billing_worker.db.models.base import NAMING, Base, UTCDateTime
+from billing_worker.db.models.invoices import Invoice, InvoiceEvent, InvoiceItem, InvoiceRun
+from billing_worker.db.models.messages import Delivery, Message
+from billing_worker.db.models.payments import (
+    Payment,
+    PaymentAllocation,
+    PaymentAttempt,
+    PaymentEvent,
+    PaymentMethod,
+    Refund,
+)
+from billing_worker.db.models.tenancy import (
+    WITH_SECRETS,
+    ApiKey,
+    CatalogVersion,
+    IdempotentRequest,
+    OutboxEntry,
+    Tenant,
+)
+
+__all__ = [
+    "NAMING",
+    "WITH_SECRETS",
+    "Account",
+    "ApiKey",
+    "Base",
+    "CatalogVersion",
+    "Delivery",
+    "IdempotentRequest",
+    "Invoice",
+    "InvoiceEvent",
+    "InvoiceItem",
+    "InvoiceRun",
+    "Message",
+    "OutboxEntry",
+    "Payment",
+    "PaymentAllocation",
+    "PaymentAttempt",
+    "PaymentEvent",
+    "PaymentMethod",
+    "Refund",
+    "StandingChange",
+    "Subscription",
+    "Tenant",
+    "UTCDateTime",
+    "UsageDaily",
+    "UsageRecord",
+    "User",
+]

@@ -1,0 +1,191 @@
+"""Accounts, their users and subscriptions, standing history and usage."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    CheckConstraint,
+    Date,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.sql.expression import false as sa_false
+from sqlalchemy.types import JSON
+
+from billing_worker.db.models.base import Base
+
+
+class Account(Base):
+    __tablename__ = "accounts"
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id"))
+    external_id: Mapped[str | None] = mapped_column(String(200))
+    name: Mapped[str] = mapped_column(String(200))
+    email: Mapped[str | None] = mapped_column(String(320))
+    kind: Mapped[str] = mapped_column(String(16))
+    currency: Mapped[str] = mapped_column(String(3))
+    net_terms_days: Mapped[int] = mapped_column(Integer)
+    credit_minor: Mapped[int] = mapped_column(BigInteger, default=0)
+    #: IANA time zone deciding the account's local dates (billing days, due dates).
+    timezone: Mapped[str] = mapped_column(String(64), default="UTC", server_default="UTC")
+    #: Billing cycle day (1..31); set from the first subscription when not given.
+    cycle_day: Mapped[int | None]
+    #: A parent pays for its delegating children; a reseller for all its customers.
+    parent_id: Mapped[str | None] = mapped_column(ForeignKey("accounts.id"), index=True)
+    payment_delegated: Mapped[bool] = mapped_column(default=False, server_default=sa_false())
+    #: Price list the account is billed on (a reseller's wholesale list), if not the default.
+    price_list: Mapped[str | None] = mapped_column(String(100))
+    #: Local date on which something next becomes billable (None: nothing will).
+    next_bill_on: Mapped[date | None] = mapped_column(Date)
+    standing: Mapped[str] = mapped_column(String(16))
+    standing_reason: Mapped[str] = mapped_column(String(64))
+    valid_until: Mapped[datetime | None]
+    #: When the scheduler must look at this account again (None: only on an event).
+    next_evaluation_at: Mapped[datetime | None] = mapped_column(index=True)
+    ent_version: Mapped[int] = mapped_column(BigInteger, default=0)
+    #: The encoded entitlement record last published (``ent_version``): what a rebuild of
+    #: a lost Redis republishes without recomputing (see ``billing_worker.jobs.rebuild``).
+    ent_record: Mapped[bytes | None] = mapped_column(LargeBinary, deferred=True)
+    #: The tenant's dunning policy this account follows, if not its plan's or the default.
+    dunning_policy: Mapped[str | None] = mapped_column(String(100))
+    #: Exempt from dunning: its standing never drops for unpaid invoices.
+    dunning_exempt: Mapped[bool] = mapped_column(default=False, server_default=sa_false())
+    #: A manual suspension by the tenant, whatever the invoices say.
+    suspended_manually: Mapped[bool] = mapped_column(default=False, server_default=sa_false())
+    #: "automatic": the default payment method is charged; "manual": the customer pays.
+    collection: Mapped[str] = mapped_column(
+        String(16), default="automatic", server_default="automatic"
+    )
+    #: When the collector must look at this account (a new invoice or a retry is due).
+    collect_at: Mapped[datetime | None] = mapped_column(index=True)
+    #: The last collection the collector attempted (see ``billing_worker.payments.collection``).
+    collect_key: Mapped[str | None] = mapped_column(String(120))
+    #: The last charge was a hard decline: no retries until a new payment method.
+    hard_declined: Mapped[bool] = mapped_column(default=False, server_default=sa_false())
+    #: Set aside after its processing failed (see ``billing_worker.runtime.parking``): no job
+    #: touches it until the tenant releases it.
+    parked_at: Mapped[datetime | None]
+    parked_error: Mapped[str | None] = mapped_column(String(500))
+    #: The job that parked it: "scheduler", "invoice_run", "collector", "payment_queue".
+    parked_job: Mapped[str | None] = mapped_column(String(32))
+    created_at: Mapped[datetime]
+    __table_args__ = (
+        UniqueConstraint("tenant_id", "external_id"),
+        Index("ix_accounts_tenant", "tenant_id", "id"),
+        CheckConstraint("collection IN ('automatic', 'manual')", name="collection"),
+        CheckConstraint("kind IN ('consumer', 'enterprise', 'reseller')", name="kind"),
+        CheckConstraint("credit_minor >= 0", name="credit_not_negative"),
+    )
+
+
+class User(Base):
+    """An end user of the tenant's application, belonging to one account."""
+
+    __tablename__ = "users"
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id"))
+    account_id: Mapped[str] = mapped_column(ForeignKey("accounts.id"), index=True)
+    external_id: Mapped[str] = mapped_column(String(200))
+    email: Mapped[str | None] = mapped_column(String(320))
+    status: Mapped[str] = mapped_column(String(16))
+    version: Mapped[int] = mapped_column(BigInteger, default=1)
+    created_at: Mapped[datetime]
+    __table_args__ = (UniqueConstraint("tenant_id", "external_id"),)
+
+
+class Subscription(Base):
+    """Creation terms plus dated events; billing and access are derived from them."""
+
+    __tablename__ = "subscriptions"
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id"))
+    account_id: Mapped[str] = mapped_column(ForeignKey("accounts.id"), index=True)
+    #: For an add-on, its base subscription.
+    base_id: Mapped[str | None] = mapped_column(ForeignKey("subscriptions.id"))
+    external_id: Mapped[str | None] = mapped_column(String(200))
+    plan: Mapped[str] = mapped_column(String(100))
+    price_list: Mapped[str] = mapped_column(String(100))
+    quantity: Mapped[int] = mapped_column(Integer)
+    cycle_day: Mapped[int | None]
+    entitlement_start: Mapped[date] = mapped_column(Date)
+    billing_start: Mapped[date] = mapped_column(Date)
+    entitlement_end: Mapped[date | None] = mapped_column(Date)
+    billing_end: Mapped[date | None] = mapped_column(Date)
+    #: Plan changes, quantity changes and pauses, in the order they were made.
+    events: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    #: Billing before this day cannot change; invoicing looks no further back.
+    reconcile_from: Mapped[date | None] = mapped_column(Date)
+    #: Keeps its access while the account is suspended for non-payment (e.g. prepaid).
+    dunning_exempt: Mapped[bool] = mapped_column(default=False, server_default=sa_false())
+    status: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[datetime]
+    __table_args__ = (
+        CheckConstraint("status IN ('active', 'cancelled')", name="status"),
+        CheckConstraint("quantity >= 1", name="quantity_positive"),
+        UniqueConstraint("tenant_id", "external_id"),
+    )
+
+
+class StandingChange(Base):
+    """An account's standing history: each change with the instant it took effect (which
+    a worker catching up after downtime records as of the moment it was due, not the
+    moment it ran)."""
+
+    __tablename__ = "standing_changes"
+    id: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    )
+    tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id"))
+    account_id: Mapped[str] = mapped_column(ForeignKey("accounts.id"))
+    effective_at: Mapped[datetime]
+    standing: Mapped[str] = mapped_column(String(16))
+    reason: Mapped[str] = mapped_column(String(64))
+    previous_standing: Mapped[str] = mapped_column(String(16))
+    __table_args__ = (Index("ix_standing_changes_account", "account_id", "effective_at", "id"),)
+
+
+class UsageRecord(Base):
+    """Units a tenant reported for a subscription on one local day; ``record_id`` dedupes."""
+
+    __tablename__ = "usage_records"
+    id: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    )
+    tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id"))
+    subscription_id: Mapped[str] = mapped_column(ForeignKey("subscriptions.id"))
+    record_id: Mapped[str] = mapped_column(String(200))
+    name: Mapped[str] = mapped_column(String(100))
+    day: Mapped[date] = mapped_column(Date)
+    units: Mapped[int] = mapped_column(BigInteger)
+    created_at: Mapped[datetime]
+    __table_args__ = (
+        UniqueConstraint("tenant_id", "record_id"),
+        Index("ix_usage_records_subscription_day", "subscription_id", "day"),
+        CheckConstraint("units >= 0", name="units_not_negative"),
+    )
+
+
+class UsageDaily(Base):
+    """What the gateways counted for one account on one UTC day (folded, idempotently)."""
+
+    __tablename__ = "usage_daily"
+    account_id: Mapped[str] = mapped_column(ForeignKey("accounts.id"), primary_key=True)
+    day: Mapped[str] = mapped_column(String(10), primary_key=True)
+    tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id"), index=True)
+    logins: Mapped[int] = mapped_column(Integer, default=0)
+    active_users: Mapped[int] = mapped_column(Integer, default=0)
+    peak_sessions: Mapped[int] = mapped_column(Integer, default=0)
+    #: The Redis counters' lifetime last folded (a token the fold puts in the hash) and the
+    #: login total read from it: a new lifetime (Redis lost the day's counters) adds its
+    #: total to ``logins`` instead of replacing it, so SQL never counts backwards.
+    redis_epoch: Mapped[str | None] = mapped_column(String(32))
+    redis_logins: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    updated_at: Mapped[datetime]
