@@ -16,7 +16,9 @@ _ERROR_TEXT = {
     401: "Missing or invalid API key",
     403: "Key not allowed here",
     404: "Not found",
+    408: "The body did not arrive in time",
     409: "Conflict",
+    413: "Body too large",
     422: "Invalid fields (each named with its reason)",
 }
 
@@ -30,6 +32,12 @@ _IDEMPOTENCY_KEY = {
     "(Idempotent-Replayed: true) and changes nothing; the same key with another request is a "
     "422.",
 }
+
+
+def _has_required_field(kind: type) -> bool:
+    if not (isinstance(kind, type) and issubclass(kind, msgspec.Struct)):
+        return True
+    return any(f.required for f in msgspec.structs.fields(kind))
 
 
 def build_openapi(
@@ -53,7 +61,8 @@ def build_openapi(
             operation["parameters"] = parameters
         if spec.request is not None:
             operation["requestBody"] = {
-                "required": True,
+                # A body whose every field has a default may be left out (it reads as {}).
+                "required": _has_required_field(spec.request),
                 "content": {"application/json": {"schema": ref_of[spec.request]}},
             }
         elif spec.raw_body is not None:
@@ -66,8 +75,10 @@ def build_openapi(
         if spec.role is not Role.PUBLIC:
             operation["security"] = [{"bearer": []}]
             statuses |= {401, 403}
-        if spec.request is not None:
-            statuses |= {400, 422}
+        if spec.request is not None or spec.raw_body is not None:
+            statuses |= {400, 408, 413, 422}  # malformed, too slow, too large, invalid
+        if spec.method == "POST" and spec.role is not Role.PUBLIC:
+            statuses |= {409, 422}  # Idempotency-Key: one in progress; unreadable or reused
         for status in sorted(statuses):
             operation["responses"][str(status)] = {
                 "description": _ERROR_TEXT.get(status, "Error"),
