@@ -208,6 +208,7 @@ def _cmd_bench(args: argparse.Namespace) -> int:
         return 2
     find_redis_server()
     profile = Profile.quick() if args.quick else Profile.full()
+    args.out = args.out or (".tollgate/bench-quick" if args.quick else "loadtests/results")
     postgres_url = args.postgres_url or os.environ.get("TOLLGATE_BENCH_POSTGRES_URL")
     with workspace() as workdir:
         run_bench(profile, workdir, Path(args.out), postgres_url)
@@ -302,7 +303,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="a PostgreSQL database the benchmark may wipe (also TOLLGATE_BENCH_POSTGRES_URL); "
         "it is created if missing",
     )
-    bench.add_argument("--out", default="loadtests/results")
+    bench.add_argument(
+        "--out",
+        help="where the results go (default: loadtests/results for a full run, "
+        ".tollgate/bench-quick for --quick, so a quick run never replaces the committed one)",
+    )
     bench.set_defaults(func=_cmd_bench)
 
     cache = commands.add_parser("cache", help="the Redis entitlement view").add_subparsers(
