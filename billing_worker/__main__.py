@@ -8,6 +8,7 @@ import sys
 
 from billing_worker.api.app import create_app
 from billing_worker.migrate import NotMigrated
+from billing_worker.runtime.sole_worker import AnotherWorker
 from billing_worker.settings import WorkerSettings
 from shared.runtime import configure_logging, install_uvloop, serve
 
@@ -18,7 +19,7 @@ def main() -> None:
     install_uvloop()
     try:
         asyncio.run(serve(create_app(settings), settings.api_host, settings.api_port))
-    except NotMigrated as exc:
+    except (NotMigrated, AnotherWorker) as exc:
         print(f"tollgate worker: {exc}", file=sys.stderr)
         sys.exit(2)
 

@@ -46,7 +46,7 @@ from billing_worker.api.http.idempotency import idempotency_middleware
 from billing_worker.api.http.routes import router
 from billing_worker.api.tenancy import keys, meta, tenants, testing  # noqa: F401
 from billing_worker.db import sealed
-from billing_worker.db.engine import create_engine, session_factory
+from billing_worker.db.engine import create_engine, session_factory, sqlite_file
 from billing_worker.invoicing.usage import UsageFolder
 from billing_worker.jobs.invoice_runs import InvoiceRunner
 from billing_worker.jobs.rebuild import ViewWatch
@@ -59,6 +59,7 @@ from billing_worker.payments.payment_queue import drain
 from billing_worker.payments.providers import PaymentProvider, SandboxProvider
 from billing_worker.publishing.publisher import OutboxPublisher
 from billing_worker.runtime.loop import repeat
+from billing_worker.runtime.sole_worker import sole_worker
 from billing_worker.settings import WorkerSettings
 from shared.clock import RedisTestClock, SystemClock
 
@@ -123,6 +124,12 @@ async def _clock(app: web.Application) -> AsyncIterator[None]:
 
 
 async def _jobs(app: web.Application) -> AsyncIterator[None]:
+    with sole_worker(sqlite_file(app[SETTINGS].database_url)):
+        async for _ in _run_jobs(app):
+            yield
+
+
+async def _run_jobs(app: web.Application) -> AsyncIterator[None]:
     stop = asyncio.Event()
     sessions, clock, settings = app[SESSIONS], app[CLOCK], app[SETTINGS]
     publisher = OutboxPublisher(sessions, app[REDIS])

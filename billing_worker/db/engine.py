@@ -29,11 +29,19 @@ def async_url(url: str) -> str:
     return parsed.set(drivername=driver).render_as_string(hide_password=False)
 
 
-def ensure_sqlite_directory(url: str) -> None:
-    """A SQLite file's directory is made if missing (``.tollgate/`` on a fresh checkout)."""
+def sqlite_file(url: str) -> Path | None:
+    """The file of a SQLite database URL (None for another database, or one in memory)."""
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
-        Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+        return Path(parsed.database)
+    return None
+
+
+def ensure_sqlite_directory(url: str) -> None:
+    """A SQLite file's directory is made if missing (``.tollgate/`` on a fresh checkout)."""
+    path = sqlite_file(url)
+    if path is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
 
 
 def create_engine(url: str, *, echo: bool = False, foreign_keys: bool = True) -> AsyncEngine:
