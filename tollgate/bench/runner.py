@@ -619,12 +619,13 @@ def markdown(results: Results) -> str:
     if results.billing:
         lines += [
             "",
-            "| invoice run | accounts | accounts/s | ms per account |",
-            "|---|---:|---:|---:|",
+            "| invoice run | accounts | accounts/s | ms per account | lost view rebuilt, "
+            "accounts/s |",
+            "|---|---:|---:|---:|---:|",
         ]
         lines += [
             f"| {b['backend']} | {b['accounts']:,} | {b['accounts_per_second']:,.0f} "
-            f"| {b['ms_per_account']} |"
+            f"| {b['ms_per_account']} | {b.get('rebuild_accounts_per_second', 0):,.0f} |"
             for b in results.billing
         ]
     lines += [f"\n{note}" for note in results.notes]
