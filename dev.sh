@@ -69,6 +69,9 @@ case "${1:-}" in
     test)
         shift
         ensure_venv '.[dev]'
+        # the Python client is a package of its own (clients/python); its tests need it
+        "$VENV/bin/python" -c 'import tollgate_client' 2>/dev/null \
+            || "$VENV/bin/python" -m pip install --quiet -e clients/python
         ensure_test_services
         echo "== ruff";          "$VENV/bin/ruff" check .
         echo "== ruff format";   "$VENV/bin/ruff" format --check .
