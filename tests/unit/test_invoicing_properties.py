@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections import defaultdict
+from collections import Counter, defaultdict
 from dataclasses import replace
 from datetime import date, timedelta
 from decimal import Decimal
@@ -12,7 +12,14 @@ from hypothesis import strategies as st
 
 from billing_worker.domain.changes import CancelRequest, cancellation_for
 from billing_worker.domain.invoicing import ItemKind, assemble
-from billing_worker.domain.subscriptions import Pause, QuantityChange, SubscriptionError, Terms
+from billing_worker.domain.subscriptions import (
+    CycleChange,
+    Pause,
+    QuantityChange,
+    SubscriptionError,
+    Terms,
+    current_term,
+)
 from shared.money import Money
 from tests.unit.catalog_fixture import catalog_at
 from tests.unit.test_invoicing import Ledger
@@ -93,3 +100,69 @@ def test_invoicing_is_idempotent_and_repairs_never_exceed_the_charge(
         if item.kind is ItemKind.RECURRING and item.id in repairs:
             kept = item.amount + repairs[item.id]
             assert Money.zero("USD") <= kept <= item.amount
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    plan=st.sampled_from(["pro-monthly", "pro-annual", "team-monthly", "pro-trial"]),
+    cycle_day=st.integers(min_value=1, max_value=31),
+    offset=st.integers(min_value=0, max_value=60),
+    changes=st.lists(
+        st.tuples(st.integers(min_value=0, max_value=120), st.integers(1, 31)),
+        min_size=1,
+        max_size=3,
+    ),
+    daily=st.booleans(),
+)
+def test_a_new_cycle_day_bills_every_day_once_and_moves_nothing_billed(
+    plan: str, cycle_day: int, offset: int, changes: list[tuple[int, int]], daily: bool
+) -> None:
+    """However the account's cycle day changes (and however often the invoicer runs), every
+    billed day is billed exactly once, nothing already billed is repaired, and periods after
+    a change fall on the new day."""
+    start = START + timedelta(days=offset)
+    terms = Terms(id="s", plan=plan, quantity=2, entitlement_start=start, billing_start=start)
+    ledger = Ledger(cycle_day=cycle_day)
+    account_day, day = cycle_day, start
+    for gap, new_day in changes:
+        target = day + timedelta(days=gap)
+        while day < target and daily:
+            ledger.invoice(terms, day)
+            day += timedelta(days=1)
+        day = target
+        ledger.invoice(terms, day)
+        term = current_term(terms, catalog_at, day, account_day)
+        if term is None or new_day == account_day:
+            continue
+        kept = tuple(c for c in terms.cycle_changes if c.effective < term.end)
+        replaced = [c for c in terms.cycle_changes if c.effective >= term.end]
+        previous = kept[-1].day if kept else replaced[0].previous if replaced else account_day
+        terms = replace(terms, cycle_changes=(*kept, CycleChange(term.end, new_day, previous)))
+        account_day = new_day
+    horizon = day + timedelta(days=400)
+    ledger.invoice(terms, horizon)
+
+    assert not [i for i in ledger.items if i.kind is ItemKind.REPAIR]
+    billed: Counter[date] = Counter()
+    for item in ledger.items:
+        if item.kind is ItemKind.RECURRING:
+            days = (item.span.end - item.span.start).days
+            billed.update(item.span.start + timedelta(days=n) for n in range(days))
+    first = min(billed)
+    assert all(n == 1 for n in billed.values())  # no day billed twice
+    assert len(billed) == (max(billed) - first).days + 1  # and none skipped
+    last_change = terms.cycle_changes[-1] if terms.cycle_changes else None
+    if last_change is not None and last_change.effective >= first and plan != "pro-trial":
+        # (a trial's end starts a period of its own wherever it falls)
+        after = last_change.effective
+        later = sorted(
+            i.span.start
+            for i in ledger.items
+            if i.kind is ItemKind.RECURRING and i.span.start > after
+        )
+        assert all(d.day == min(last_change.day, _month_end(d)) for d in later), later
+
+
+def _month_end(day: date) -> int:
+    following = date(day.year + day.month // 12, day.month % 12 + 1, 1)
+    return (following - timedelta(days=1)).day
