@@ -147,9 +147,13 @@ async def _batch_apart(
             ).all()
         )
 
+    # Another driver of the run may pass these accounts while this one works through them
+    # (the run's lock is taken per account here): an account behind the cursor is done.
     async def one(account_id: str) -> None:
         async with sessions() as session, session.begin():
             run = await _locked(session, run_id)
+            if account_id <= run.cursor:
+                return
             account = await session.get(Account, account_id, with_for_update=True)
             if account is not None:
                 run.invoices += await bill_and_refresh(
@@ -158,10 +162,12 @@ async def _batch_apart(
             run.cursor, run.done = account_id, run.done + 1
 
     async def park(account_id: str, exc: Exception) -> None:
-        await park_account(sessions, account_id, "invoice_run", exc, clock.now())
         async with sessions() as session, session.begin():
             run = await _locked(session, run_id)
+            if account_id <= run.cursor:
+                return
             run.cursor, run.done, run.parked = account_id, run.done + 1, run.parked + 1
+        await park_account(sessions, account_id, "invoice_run", exc, clock.now())
 
     await each_apart(ids, one, park)
 

@@ -3,6 +3,7 @@ event), carries on with every other, and the tenant sees why and releases it."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from datetime import timedelta
 from typing import Any
@@ -12,7 +13,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from billing_worker.db.engine import create_engine, session_factory
-from billing_worker.db.models import Account, Invoice, PaymentEvent
+from billing_worker.db.models import Account, Invoice, InvoiceRun, PaymentEvent
 from billing_worker.jobs.invoice_runs import resume_run, start_run
 from billing_worker.payments.payment_queue import RECEIVED, drain
 from shared.clock import ManualClock, SystemClock
@@ -125,6 +126,26 @@ async def test_an_invoice_run_parks_the_account_it_cannot_bill_and_finishes(
         sessions, later.now() + timedelta(days=1), tenant_id=tenant.id, target=later.now().date()
     )
     assert rerun.total == 0
+
+
+async def test_drivers_of_one_run_never_count_an_account_twice(
+    stack: Stack, sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    """Three drivers of one run at once (the worker's runner, `tollgate invoice-run`, ...),
+    with accounts that must be redone one by one: each account is counted once."""
+    tenant = await stack.new_tenant()
+    accounts = [await stack.customer(tenant, f"user{n}") for n in range(6)]
+    for bad in accounts[1::3]:
+        await _set_timezone(sessions, bad, NOWHERE)
+    later = ManualClock(SystemClock().now() + timedelta(days=35))
+    run = await start_run(sessions, later.now(), tenant_id=tenant.id, target=later.now().date())
+    await asyncio.gather(*(resume_run(sessions, later, run.id, batch_size=2) for _ in range(3)))
+    async with sessions() as session:
+        finished = await session.get(InvoiceRun, run.id)
+    assert finished is not None
+    assert (finished.status, finished.done, finished.parked) == ("finished", 6, 2)
+    assert finished.invoices == 4
+    assert [await _invoices(sessions, a) for a in accounts] == [2, 1, 2, 2, 1, 2]
 
 
 async def test_the_payment_queue_parks_an_event_it_cannot_apply_and_applies_the_rest(
