@@ -127,14 +127,16 @@ def test_an_unreachable_gateway_is_closed_by_default_and_open_when_asked(
     with Gateway(up["gateway"], up["gate"], fail_open_seconds=60) as gateway:
         assert gateway.authorize("alice@acme.test").allow  # seen allowed once
     nowhere = "http://127.0.0.1:9"  # the discard port: nothing answers
-    closed = Gateway(nowhere, up["gate"], timeout=0.5)
-    assert (closed.authorize("alice@acme.test").allow,
-            closed.authorize("alice@acme.test").reason) == (False, "unavailable")  # fmt: skip
+    with Gateway(nowhere, up["gate"], timeout=0.5) as closed:
+        refused = closed.authorize("alice@acme.test")
+        assert (refused.allow, refused.reason) == (False, "unavailable")
     ticks = iter([0.0, 10.0, 100.0])
-    open_ = Gateway(up["gateway"], up["gate"], fail_open_seconds=60, clock=lambda: next(ticks))
-    assert open_.authorize("alice@acme.test").allow  # at t=0, remembered
-    open_._http.base_url = httpx.URL(nowhere)  # the gateway goes away
-    stale = open_.authorize("alice@acme.test")  # t=10: within the 60 s allowed
-    assert (stale.allow, stale.stale_seconds) == (True, 10.0)
-    assert not open_.authorize("alice@acme.test").allow  # t=100: too old, closed again
-    assert not open_.authorize("bob@globex.test").allow  # never seen allowed: closed
+    with Gateway(
+        up["gateway"], up["gate"], fail_open_seconds=60, clock=lambda: next(ticks)
+    ) as open_:
+        assert open_.authorize("alice@acme.test").allow  # at t=0, remembered
+        open_._http.base_url = httpx.URL(nowhere)  # the gateway goes away
+        stale = open_.authorize("alice@acme.test")  # t=10: within the 60 s allowed
+        assert (stale.allow, stale.stale_seconds) == (True, 10.0)
+        assert not open_.authorize("alice@acme.test").allow  # t=100: too old, closed again
+        assert not open_.authorize("bob@globex.test").allow  # never seen allowed: closed
