@@ -20,7 +20,7 @@ pytestmark = pytest.mark.e2e
 
 #: Examples per operation and phase, with a fixed seed: a bounded, repeatable sweep that
 #: keeps the suite quick. (A longer, unseeded run found ``grace_days: 0`` making every new
-#: account of the tenant a 500; its own test is in tests/unit/test_dunning.py.)
+#: account of the tenant a 500; its own test is in tests/unit/billing/test_dunning.py.)
 EXAMPLES = "6"
 
 

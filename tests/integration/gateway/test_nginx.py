@@ -19,11 +19,11 @@ from aiohttp import web
 from aiohttp.test_utils import TestServer
 
 from tests.integration.conftest import Stack
-from tests.integration.test_proxy_contract import degrade, suspend
-from tests.integration.test_sessions import login, wait_published
+from tests.integration.gateway.test_proxy_contract import degrade, suspend
+from tests.integration.gateway.test_sessions import login, wait_published
 from tollgate.redis_server import free_port, wait_for_port
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 TEMPLATE = ROOT / "deploy" / "nginx" / "tollgate.conf.template"
 NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
 

@@ -17,8 +17,8 @@ from billing_worker.db.engine import create_engine, session_factory
 from billing_worker.db.models import Account
 from billing_worker.db.models import Tenant as TenantRow
 from tests.integration.conftest import Stack
-from tests.integration.test_advisory_messages import Mailbox, smtp  # noqa: F401 (fixture)
-from tests.integration.test_payment_queue import CATALOG, _get
+from tests.integration.dunning.test_advisory_messages import Mailbox, smtp  # noqa: F401 (fixture)
+from tests.integration.dunning.test_payment_queue import CATALOG, _get
 from tollgate.redis_server import free_port
 
 

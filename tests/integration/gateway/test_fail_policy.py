@@ -11,7 +11,7 @@ import pytest
 
 from tests.conftest import OwnRedis
 from tests.integration.conftest import Stack, Tenant
-from tests.integration.test_sessions import login, wait_published
+from tests.integration.gateway.test_sessions import login, wait_published
 
 FAIL_OPEN_SECONDS = 3
 NEAR_CACHE_TTL = 0.05

@@ -7,7 +7,7 @@ import asyncio
 import pytest
 
 from tests.integration.conftest import Stack
-from tests.integration.test_sessions import login, wait_published
+from tests.integration.gateway.test_sessions import login, wait_published
 
 
 @pytest.fixture

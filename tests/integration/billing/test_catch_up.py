@@ -40,7 +40,7 @@ from tollgate.simulate.stack import running_stack
 START = date(2027, 1, 1)
 _ID = re.compile(r"\b[a-z]+_[0-9a-f]{12,}\b")
 _STEP = re.compile(r"steps\[\d+\]")
-CATALOG = Path(__file__).parents[1] / "scenarios" / "catalogs" / "standard.yaml"
+CATALOG = Path(__file__).parents[2] / "scenarios" / "catalogs" / "standard.yaml"
 PLANS = ("pro-monthly", "basic-weekly", "pro-trial", "pro-intro", "pro-annual", "basic-daily")
 CARDS = ("tok_sandbox_success", "tok_sandbox_insufficient_funds", "tok_sandbox_declines_2",
          "tok_sandbox_stolen", None)  # fmt: skip

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from shared.states import REASONS, Reason
 
-README = Path(__file__).resolve().parents[2] / "README.md"
+README = Path(__file__).resolve().parents[3] / "README.md"
 
 
 def test_the_readme_lists_every_reason_the_gateway_can_give() -> None:

@@ -11,7 +11,7 @@ import pytest
 
 from tollgate.simulate.command import simulate
 
-SCENARIOS = sorted((Path(__file__).parents[1] / "scenarios").glob("*.yaml"))
+SCENARIOS = sorted((Path(__file__).parents[2] / "scenarios").glob("*.yaml"))
 
 
 def test_there_are_scenarios_for_every_feature() -> None:

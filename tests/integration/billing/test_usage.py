@@ -10,7 +10,7 @@ from billing_worker.db.engine import create_engine, session_factory
 from billing_worker.invoicing.usage import UsageFolder
 from shared.clock import SystemClock
 from tests.integration.conftest import Stack
-from tests.integration.test_sessions import enterprise, login, seats_plan, wait_published
+from tests.integration.gateway.test_sessions import enterprise, login, seats_plan, wait_published
 
 
 async def test_logins_active_users_and_peak_sessions_are_billed_from_sql(

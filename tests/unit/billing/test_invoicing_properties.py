@@ -21,8 +21,8 @@ from billing_worker.domain.subscriptions import (
     current_term,
 )
 from shared.money import Money
-from tests.unit.catalog_fixture import catalog_at
-from tests.unit.test_invoicing import Ledger
+from tests.unit.billing.catalog_fixture import catalog_at
+from tests.unit.billing.test_invoicing import Ledger
 
 START = date(2027, 1, 1)
 

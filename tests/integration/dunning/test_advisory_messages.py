@@ -18,7 +18,7 @@ from aiosmtpd.controller import Controller
 
 from billing_worker.notifications.signing import HEADER, verify
 from tests.integration.conftest import Stack
-from tests.integration.test_payment_queue import _customer, _get
+from tests.integration.dunning.test_payment_queue import _customer, _get
 from tollgate.redis_server import free_port
 
 

@@ -16,7 +16,7 @@ from billing_worker.domain.catalog import (
     PhaseType,
     parse_catalog,
 )
-from tests.unit.catalog_fixture import CATALOG, DOCUMENT
+from tests.unit.billing.catalog_fixture import CATALOG, DOCUMENT
 
 
 def problems_of(doc: Any) -> list[str]:

@@ -13,7 +13,7 @@ from shared.entitlement import decode_record, encode_record
 from shared.redis_scripts import CAS_SET
 from shared.states import Standing
 from tests.integration.conftest import Stack
-from tests.integration.test_sessions import login, wait_published
+from tests.integration.gateway.test_sessions import login, wait_published
 
 
 async def republish(

@@ -27,7 +27,7 @@ from billing_worker.domain.invoicing import (
 )
 from billing_worker.domain.subscriptions import Cancellation, Pause, QuantityChange, Terms
 from shared.money import Money
-from tests.unit.catalog_fixture import catalog_at
+from tests.unit.billing.catalog_fixture import catalog_at
 
 D = date
 
