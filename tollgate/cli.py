@@ -71,6 +71,14 @@ def _cmd_worker(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_api(args: argparse.Namespace) -> int:
+    _export(args)
+    from billing_worker.__main__ import main
+
+    main(jobs=False)
+    return 0
+
+
 def _cmd_db_upgrade(args: argparse.Namespace) -> int:
     _export(args)
     from billing_worker.migrate import upgrade
@@ -248,6 +256,15 @@ def build_parser() -> argparse.ArgumentParser:
     worker.add_argument("--host", dest="api_host")
     worker.add_argument("--port", dest="api_port", type=int)
     worker.set_defaults(func=_cmd_worker)
+
+    api = commands.add_parser(
+        "api", help="serve the management API alone (the jobs run in `tollgate worker`)"
+    )
+    api.add_argument("--database-url")
+    api.add_argument("--redis-url")
+    api.add_argument("--host", dest="api_host")
+    api.add_argument("--port", dest="api_port", type=int)
+    api.set_defaults(func=_cmd_api)
 
     db = commands.add_parser("db", help="database maintenance").add_subparsers(
         dest="db_command", required=True, metavar="ACTION"

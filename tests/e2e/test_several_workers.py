@@ -1,5 +1,6 @@
 """Several `tollgate worker` processes on one PostgreSQL database share every job with
-nothing done twice: requests spread over them, a month passes on the test clock, and each
+nothing done twice, and a management API of its own (`tollgate api`) serves beside them:
+requests spread over all of them, a month passes on the test clock, and each
 account has one invoice per period, one charge per invoice, and each advisory webhook
 arrives once."""
 
@@ -47,15 +48,17 @@ def workers(database_url: str, redis_url: str, tmp_path: Path) -> Iterator[list[
         check=True,
         capture_output=True,
     )
-    ports = [free_port() for _ in range(WORKERS)]
+    # The workers, and one management API on its own (`tollgate api`): requests go to all.
+    ports = [free_port() for _ in range(WORKERS + 1)]
     children = []
     for n, port in enumerate(ports):
-        with (tmp_path / f"worker{n}.log").open("wb") as log:
+        role = "worker" if n < WORKERS else "api"
+        with (tmp_path / f"{role}{n}.log").open("wb") as log:
             children.append(
                 subprocess.Popen(
                     [
                         *cli,
-                        "worker",
+                        role,
                         "--database-url",
                         database_url,
                         "--redis-url",
@@ -131,7 +134,7 @@ async def test_several_workers_bill_charge_and_notify_once(
         )
         accounts = []
         for n in range(ACCOUNTS):
-            api = workers[n % WORKERS]  # requests spread over the workers
+            api = workers[n % len(workers)]  # requests spread over the workers and the API
             account = await _call(http, "POST", f"{api}/v1/accounts", admin, {"name": f"C{n}"})
             card = "tok_sandbox_success" if n % 3 else "tok_sandbox_insufficient_funds"
             await _call(
@@ -166,7 +169,7 @@ async def test_several_workers_bill_charge_and_notify_once(
                     json={"target_date": day},
                     headers={"Authorization": f"Bearer {admin}"},
                 )
-                for api in workers[:2]
+                for api in workers[-2:]  # a worker and the API tier
             )
         )
         assert len({(await r.json())["id"] for r in runs}) == 1  # one run, however asked
@@ -216,7 +219,7 @@ async def test_several_workers_bill_charge_and_notify_once(
             )["data"]
             assert len(payments) == sum(a["status"] == "succeeded" for a in attempts)
 
-        messages = (await _call(http, "GET", f"{workers[0]}/v1/messages", admin))["data"]
+        messages = (await _call(http, "GET", f"{workers[-1]}/v1/messages", admin))["data"]
         assert messages, "the declined cards sent advisory messages"
 
         async def delivered() -> bool:
