@@ -2,8 +2,9 @@
 
 - Session touches: a session used through ``/v1/auth`` has its idle expiry extended.
 - Active users: the first time this process sees a user of an account on a UTC day, the
-  user joins that day's active-user set (what active-user plans bill from); again after
-  Redis lost its data (the worker announces the rebuilt view).
+  user joins that day's active-user set (what active-user plans bill from), and the account
+  the day's list of accounts to fold; every user seen that day again after Redis may have
+  lost its data (the worker announces a rebuilt view, or the subscription was cut).
 """
 
 from __future__ import annotations
@@ -46,8 +47,10 @@ class WriteBack:
             self._active.add(mark)
 
     def forget_seen(self) -> None:
-        """Redis lost its data (the view was rebuilt): users seen today are added again."""
-        self._seen.clear()
+        """Redis may have lost its data (the view was rebuilt, or the subscription was cut):
+        every user seen today is written again at the next flush. Users seen between the
+        loss and this call are among them; adding a user twice changes nothing."""
+        self._active |= self._seen
 
     async def flush(self) -> None:
         touches, self._touches = self._touches, {}

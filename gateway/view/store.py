@@ -185,7 +185,10 @@ class EntitlementStore:
                 changed(name)
 
     async def _forget_everything(self) -> None:
+        """A gap in the subscription: announcements (a rebuild's too) may have been missed."""
         self.cache.clear()
+        for callback in self.on_rebuilt:
+            callback()
 
     async def follow_invalidations(self, stop: asyncio.Event) -> None:
         """Drop announced keys; after any gap in the subscription, drop everything."""
