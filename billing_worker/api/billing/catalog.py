@@ -121,9 +121,7 @@ async def put_catalog(request: web.Request) -> web.Response:
         raise MalformedDocument(f"body is neither valid YAML nor JSON: {exc}") from exc
     unreadable = control_characters(document, "catalog")
     if unreadable:
-        raise InvalidRequest(
-            "; ".join(f"{e.field}: {e.reason}" for e in unreadable[:20]), errors=unreadable[:20]
-        )
+        raise InvalidRequest.fields(unreadable[:20])
     async with request.app[SESSIONS]() as session, session.begin():
         try:
             catalog = await store_catalog(

@@ -76,11 +76,6 @@ def _day(query: Mapping[str, str], name: str, problems: list[FieldError]) -> dat
         return None
 
 
-def _refuse(problems: list[FieldError]) -> None:
-    if problems:
-        raise InvalidRequest("; ".join(f"{e.field}: {e.reason}" for e in problems), errors=problems)
-
-
 @router.route(
     "GET",
     "/v1/invoices",
@@ -113,7 +108,8 @@ async def list_invoices(request: web.Request) -> web.Response:
                 problems.append(FieldError("after", "is not an invoice of this tenant"))
             else:
                 where.append(_before(Invoice.invoice_date, Invoice.id, last.invoice_date, last.id))
-        _refuse(problems)
+        if problems:
+            raise InvalidRequest.fields(problems)
         invoices = (
             await session.scalars(
                 select(Invoice)

@@ -71,17 +71,16 @@ async def list_accounts(request: web.Request) -> web.Response:
     problems = []
     if "standing" in query:
         if query["standing"] not in {s.value for s in Standing}:
-            problems.append(("standing", f"one of {', '.join(s.value for s in Standing)}"))
+            problems.append(
+                FieldError("standing", f"one of {', '.join(s.value for s in Standing)}")
+            )
         where.append(Account.standing == query["standing"])
     if "kind" in query:
         if query["kind"] not in KINDS:
-            problems.append(("kind", f"one of {', '.join(KINDS)}"))
+            problems.append(FieldError("kind", f"one of {', '.join(KINDS)}"))
         where.append(Account.kind == query["kind"])
     if problems:
-        raise InvalidRequest(
-            "; ".join(f"{f}: {r}" for f, r in problems),
-            errors=[FieldError(f, r) for f, r in problems],
-        )
+        raise InvalidRequest.fields(problems)
     async with request.app[SESSIONS]() as session:
         accounts = (
             await session.scalars(

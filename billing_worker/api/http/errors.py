@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import re
 import secrets
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -43,7 +43,12 @@ class InvalidRequest(ApiError):
 
     @classmethod
     def field(cls, field: str, reason: str) -> InvalidRequest:
-        return cls(f"{field}: {reason}", errors=[FieldError(field, reason)])
+        return cls.fields([FieldError(field, reason)])
+
+    @classmethod
+    def fields(cls, errors: Sequence[FieldError]) -> InvalidRequest:
+        """Every bad field of a request at once, each with its reason."""
+        return cls("; ".join(f"{e.field}: {e.reason}" for e in errors), errors=list(errors))
 
 
 class MalformedBody(ApiError):

@@ -126,9 +126,7 @@ async def decode(request: web.Request, kind: type[T], *, refuse_card_data: bool 
             else []
         )
         if len(every) > 1:
-            raise InvalidRequest(
-                "; ".join(f"{e.field}: {e.reason}" for e in every), errors=every
-            ) from exc
+            raise InvalidRequest.fields(every) from exc
         raise from_validation_error(exc, allowed) from exc
     except msgspec.DecodeError as exc:
         raise MalformedBody(f"body is not valid JSON: {exc}") from exc
@@ -141,7 +139,7 @@ async def decode(request: web.Request, kind: type[T], *, refuse_card_data: bool 
         errors += window.errors(body, request.app[CLOCK].now().date())
         errors += web_addresses(body, Destinations(settings.webhook_allowed_networks))
     if errors:
-        raise InvalidRequest("; ".join(f"{e.field}: {e.reason}" for e in errors), errors=errors)
+        raise InvalidRequest.fields(errors)
     return body
 
 
