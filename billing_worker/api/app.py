@@ -78,6 +78,7 @@ def create_app(settings: WorkerSettings, *, jobs: bool = True) -> web.Applicatio
     app.cleanup_ctx.append(_redis)
     app.cleanup_ctx.append(_clock)
     if jobs:
+        app.cleanup_ctx.append(_sole_worker)
         app.cleanup_ctx.append(_jobs)
     router.install(app)
     return app
@@ -123,13 +124,13 @@ async def _clock(app: web.Application) -> AsyncIterator[None]:
         yield
 
 
-async def _jobs(app: web.Application) -> AsyncIterator[None]:
+async def _sole_worker(app: web.Application) -> AsyncIterator[None]:
+    """On SQLite, this worker's jobs are the only ones (held until they have stopped)."""
     with sole_worker(sqlite_file(app[SETTINGS].database_url)):
-        async for _ in _run_jobs(app):
-            yield
+        yield
 
 
-async def _run_jobs(app: web.Application) -> AsyncIterator[None]:
+async def _jobs(app: web.Application) -> AsyncIterator[None]:
     stop = asyncio.Event()
     sessions, clock, settings = app[SESSIONS], app[CLOCK], app[SETTINGS]
     publisher = OutboxPublisher(sessions, app[REDIS])
