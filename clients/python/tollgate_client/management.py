@@ -37,16 +37,40 @@ def _answer(response: httpx.Response) -> Any:
     return response.json() if response.content else None
 
 
-_PATHS = {
-    "account": "/v1/accounts/{}",
-    "users": "/v1/accounts/{}/users",
-    "subscriptions": "/v1/accounts/{}/subscriptions",
-    "usage": "/v1/subscriptions/{}/usage",
-}
+def _at(template: str, ident: str) -> str:
+    return template.format(quote(ident, safe=""))
 
 
-def _path(kind: str, ident: str) -> str:
-    return _PATHS[kind].format(quote(ident, safe=""))
+class _Calls:
+    """What each management call sends (method, path, body), shared by both clients."""
+
+    @staticmethod
+    def create_account(name: str, fields: dict[str, Any]) -> tuple[str, str, dict[str, Any]]:
+        return "POST", "/v1/accounts", {"name": name, **fields}
+
+    @staticmethod
+    def account(account_id: str) -> tuple[str, str, None]:
+        return "GET", _at("/v1/accounts/{}", account_id), None
+
+    @staticmethod
+    def create_user(
+        account_id: str, external_id: str, fields: dict[str, Any]
+    ) -> tuple[str, str, dict[str, Any]]:
+        body = {"external_id": external_id, **fields}
+        return "POST", _at("/v1/accounts/{}/users", account_id), body
+
+    @staticmethod
+    def subscribe(
+        account_id: str, plan: str, fields: dict[str, Any]
+    ) -> tuple[str, str, dict[str, Any]]:
+        return "POST", _at("/v1/accounts/{}/subscriptions", account_id), {"plan": plan, **fields}
+
+    @staticmethod
+    def record_usage(
+        subscription_id: str, name: str, units: int, record_id: str, fields: dict[str, Any]
+    ) -> tuple[str, str, dict[str, Any]]:
+        body = {"name": name, "units": units, "record_id": record_id, **fields}
+        return "POST", _at("/v1/subscriptions/{}/usage", subscription_id), body
 
 
 class Management:
@@ -84,30 +108,24 @@ class Management:
             time.sleep(delay)
 
     def create_account(self, name: str, **fields: Any) -> dict[str, Any]:
-        result: dict[str, Any] = self.request("POST", "/v1/accounts", {"name": name, **fields})
-        return result
+        return self.request(*_Calls.create_account(name, fields))  # type: ignore[no-any-return]
 
     def account(self, account_id: str) -> dict[str, Any]:
-        result: dict[str, Any] = self.request("GET", _path("account", account_id))
-        return result
+        return self.request(*_Calls.account(account_id))  # type: ignore[no-any-return]
 
     def create_user(self, account_id: str, external_id: str, **fields: Any) -> dict[str, Any]:
-        body = {"external_id": external_id, **fields}
-        result: dict[str, Any] = self.request("POST", _path("users", account_id), body)
-        return result
+        call = _Calls.create_user(account_id, external_id, fields)
+        return self.request(*call)  # type: ignore[no-any-return]
 
     def subscribe(self, account_id: str, plan: str, **fields: Any) -> dict[str, Any]:
-        body = {"plan": plan, **fields}
-        result: dict[str, Any] = self.request("POST", _path("subscriptions", account_id), body)
-        return result
+        return self.request(*_Calls.subscribe(account_id, plan, fields))  # type: ignore[no-any-return]
 
     def record_usage(
         self, subscription_id: str, name: str, units: int, *, record_id: str, **fields: Any
     ) -> dict[str, Any]:
         """``record_id`` is yours: sending the same one twice records the usage once."""
-        body = {"name": name, "units": units, "record_id": record_id, **fields}
-        result: dict[str, Any] = self.request("POST", _path("usage", subscription_id), body)
-        return result
+        call = _Calls.record_usage(subscription_id, name, units, record_id, fields)
+        return self.request(*call)  # type: ignore[no-any-return]
 
     def close(self) -> None:
         self._http.close()
@@ -154,33 +172,25 @@ class AsyncManagement:
             await asyncio.sleep(delay)
 
     async def create_account(self, name: str, **fields: Any) -> dict[str, Any]:
-        body = {"name": name, **fields}
-        result: dict[str, Any] = await self.request("POST", "/v1/accounts", body)
-        return result
+        return await self.request(*_Calls.create_account(name, fields))  # type: ignore[no-any-return]
 
     async def account(self, account_id: str) -> dict[str, Any]:
-        result: dict[str, Any] = await self.request("GET", _path("account", account_id))
-        return result
+        return await self.request(*_Calls.account(account_id))  # type: ignore[no-any-return]
 
     async def create_user(self, account_id: str, external_id: str, **fields: Any) -> dict[str, Any]:
-        body = {"external_id": external_id, **fields}
-        result: dict[str, Any] = await self.request("POST", _path("users", account_id), body)
-        return result
+        call = _Calls.create_user(account_id, external_id, fields)
+        return await self.request(*call)  # type: ignore[no-any-return]
 
     async def subscribe(self, account_id: str, plan: str, **fields: Any) -> dict[str, Any]:
-        body = {"plan": plan, **fields}
-        path = _path("subscriptions", account_id)
-        result: dict[str, Any] = await self.request("POST", path, body)
-        return result
+        call = _Calls.subscribe(account_id, plan, fields)
+        return await self.request(*call)  # type: ignore[no-any-return]
 
     async def record_usage(
         self, subscription_id: str, name: str, units: int, *, record_id: str, **fields: Any
     ) -> dict[str, Any]:
         """``record_id`` is yours: sending the same one twice records the usage once."""
-        body = {"name": name, "units": units, "record_id": record_id, **fields}
-        path = _path("usage", subscription_id)
-        result: dict[str, Any] = await self.request("POST", path, body)
-        return result
+        call = _Calls.record_usage(subscription_id, name, units, record_id, fields)
+        return await self.request(*call)  # type: ignore[no-any-return]
 
     async def aclose(self) -> None:
         await self._http.aclose()
