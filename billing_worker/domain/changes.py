@@ -1,10 +1,11 @@
 """Changes a customer asks for, decided by the catalog's rules: cancelling (when access
-and billing end, and what is credited) and changing plan (when, and from which day the
-new plan is billed), and whether an add-on may join a base plan."""
+and billing end, and what is credited), changing plan (when, and from which day the new
+plan is billed), whether an add-on may join a base plan, and a new billing cycle day
+(from the next period)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date
 
 from billing_worker.domain.catalog import (
@@ -16,9 +17,11 @@ from billing_worker.domain.catalog import (
 from billing_worker.domain.subscriptions import (
     Cancellation,
     CatalogAt,
+    CycleChange,
     PlanChange,
     SubscriptionError,
     Terms,
+    billing_segments,
     current_term,
     phase_on,
     plan_on,
@@ -145,3 +148,23 @@ def add_on_allowed(catalog: Catalog, base_plan: str, add_on_plan: str) -> str | 
     if add_on.name not in base.available:
         return f"{add_on.name!r} is not available for {base.name!r}"
     return None
+
+
+def with_cycle_day(
+    terms: Terms, catalog_at: CatalogAt, today: date, account_cycle_day: int | None, day: int
+) -> Terms | None:
+    """``terms`` with the account's cycle day moved to ``day`` from the end of the period
+    in progress (or from the next billed day, when nothing is billed today); None when
+    nothing is billed from today on. A change not yet begun is replaced."""
+    term = current_term(terms, catalog_at, today, account_cycle_day)
+    if term is not None:
+        effective = term.end
+    else:
+        starts = [s.span.start for s in billing_segments(terms, catalog_at) if s.span.start > today]
+        if not starts:
+            return None
+        effective = starts[0]
+    kept = tuple(c for c in terms.cycle_changes if c.effective < effective)
+    replaced = [c for c in terms.cycle_changes if c.effective >= effective]
+    previous = kept[-1].day if kept else replaced[0].previous if replaced else account_cycle_day
+    return replace(terms, cycle_changes=(*kept, CycleChange(effective, day, previous)))

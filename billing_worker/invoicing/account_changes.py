@@ -10,10 +10,10 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from billing_worker.db.models import Account, Invoice, Subscription
-from billing_worker.domain.subscriptions import billing_segments, current_term
+from billing_worker.domain.changes import with_cycle_day
 from billing_worker.invoicing.catalogs import load_book
 from billing_worker.invoicing.invoicer import billed_accounts
-from billing_worker.invoicing.terms import terms_of, touch_billing
+from billing_worker.invoicing.terms import cycle_event, terms_of, touch_billing
 
 
 class ChangeRefused(ValueError):
@@ -43,28 +43,13 @@ async def change_cycle_day(session: AsyncSession, payer: Account, day: int, toda
     book = await load_book(session, payer.tenant_id) if subscriptions else None
     for sub in subscriptions:
         assert book is not None
-        terms = terms_of(sub)
-        term = current_term(terms, book.at, today, payer.cycle_day)
-        if term is not None:
-            effective = term.end
-        else:  # not billed today (paused, not started): from its next billed day, if any
-            starts = [
-                s.span.start for s in billing_segments(terms, book.at) if s.span.start > today
-            ]
-            if not starts:
-                continue
-            effective = starts[0]
-        kept = [c for c in terms.cycle_changes if c.effective < effective]
-        replaced = [c for c in terms.cycle_changes if c.effective >= effective]
-        previous = kept[-1].day if kept else replaced[0].previous if replaced else payer.cycle_day
-        events: list[dict[str, Any]] = [
-            e for e in sub.events
-            if e["type"] != "cycle_day" or date.fromisoformat(e["effective"]) < effective
-        ]  # fmt: skip
-        events.append({"type": "cycle_day", "effective": effective.isoformat(), "day": day,
-                       "previous": previous})  # fmt: skip
+        changed = with_cycle_day(terms_of(sub), book.at, today, payer.cycle_day, day)
+        if changed is None:
+            continue
+        events: list[dict[str, Any]] = [e for e in sub.events if e["type"] != "cycle_day"]
+        events += [cycle_event(c) for c in changed.cycle_changes]
         sub.events = events
-        touch_billing(sub, effective)
+        touch_billing(sub, changed.cycle_changes[-1].effective)
     payer.cycle_day = day
 
 

@@ -96,16 +96,18 @@ def save_terms(sub: Subscription, terms: Terms) -> None:
         for kind, spans in (("pause", terms.pauses), ("hold", terms.holds))
         for p in spans
     ]
-    events += [
-        {"type": "cycle_day", "effective": c.effective.isoformat(), "day": c.day,
-         "previous": c.previous}
-        for c in terms.cycle_changes
-    ]  # fmt: skip
+    events += [cycle_event(c) for c in terms.cycle_changes]
     sub.events = events
     sub.entitlement_end = terms.cancellation.entitlement_end if terms.cancellation else None
     sub.billing_end = terms.cancellation.billing_end if terms.cancellation else None
     sub.quantity = terms.quantity
     sub.status = "active"
+
+
+def cycle_event(change: CycleChange) -> dict[str, Any]:
+    """The stored form of a change of the account's cycle day."""
+    return {"type": "cycle_day", "effective": change.effective.isoformat(), "day": change.day,
+            "previous": change.previous}  # fmt: skip
 
 
 def touch_billing(sub: Subscription, day: date) -> None:

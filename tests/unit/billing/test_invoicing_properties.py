@@ -10,15 +10,13 @@ from decimal import Decimal
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from billing_worker.domain.changes import CancelRequest, cancellation_for
+from billing_worker.domain.changes import CancelRequest, cancellation_for, with_cycle_day
 from billing_worker.domain.invoicing import ItemKind, assemble
 from billing_worker.domain.subscriptions import (
-    CycleChange,
     Pause,
     QuantityChange,
     SubscriptionError,
     Terms,
-    current_term,
 )
 from shared.money import Money
 from tests.unit.billing.catalog_fixture import catalog_at
@@ -131,13 +129,12 @@ def test_a_new_cycle_day_bills_every_day_once_and_moves_nothing_billed(
             day += timedelta(days=1)
         day = target
         ledger.invoice(terms, day)
-        term = current_term(terms, catalog_at, day, account_day)
-        if term is None or new_day == account_day:
+        if new_day == account_day:
             continue
-        kept = tuple(c for c in terms.cycle_changes if c.effective < term.end)
-        replaced = [c for c in terms.cycle_changes if c.effective >= term.end]
-        previous = kept[-1].day if kept else replaced[0].previous if replaced else account_day
-        terms = replace(terms, cycle_changes=(*kept, CycleChange(term.end, new_day, previous)))
+        changed = with_cycle_day(terms, catalog_at, day, account_day, new_day)
+        if changed is None:
+            continue
+        terms = changed
         account_day = new_day
     horizon = day + timedelta(days=400)
     ledger.invoice(terms, horizon)
