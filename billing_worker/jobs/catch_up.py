@@ -145,17 +145,55 @@ async def catch_up(session: AsyncSession, accounts: Sequence[Account], now: date
     charge's outcome comes first. (A crashed charge stays ``pending`` until the reconciler
     settles it, ``reconcile_after`` later.)
     """
+    invoices, _ = await _catch_up(session, accounts, now)
+    return invoices
+
+
+async def catch_up_and_bill(
+    session: AsyncSession, accounts: Sequence[Account], now: datetime, target: date | None
+) -> int:
+    """An invoice run's work on a batch of (locked) accounts: catch each one up to ``now``
+    first, as the scheduler would, so a run that reaches an account before the scheduler
+    (after a test clock's jump, or a worker down for a weekend) lives its missed moments in
+    order rather than billing it as of ``now``; then bill ahead to ``target`` the accounts
+    whose family is caught up. A family still behind (a charge due whose outcome decides
+    what comes next) is left to the scheduler, which bills it to its today in turn.
+    Returns the number of invoices issued."""
+    invoices, current = await _catch_up(session, accounts, now)
+    if target is not None:
+        asked = {a.id for a in accounts}
+        ahead = [
+            a
+            for a in current
+            if a.id in asked and a.next_bill_on is not None and a.next_bill_on <= target
+        ]
+        if ahead:
+            invoices += await bill_and_refresh(session, ahead, now, target=target)
+    return invoices
+
+
+async def _catch_up(
+    session: AsyncSession, accounts: Sequence[Account], now: datetime
+) -> tuple[int, list[Account]]:
+    """``catch_up``: the invoices issued, and the members of the families now caught up
+    (no moment due by ``now``, no charge due or in flight)."""
     heads = await _families(session, accounts)
     prefetched = await prefetch(session, heads)
     families = [[head, *prefetched.children.get(head.id, [])] for head in heads]
     charging = await _charging(session, [m for family in families for m in family])
     books = _Books(session)
     invoices = 0
+    current: list[Account] = []
     for family in families:
-        if not any(m.id in charging for m in family):
-            invoices += await _catch_up_family(session, books, family, now, prefetched)
+        if any(m.id in charging for m in family):
+            continue
+        invoices += await _catch_up_family(session, books, family, now, prefetched)
+        if not _charge_due(family, now) and not any(
+            m.next_evaluation_at is not None and m.next_evaluation_at <= now for m in family
+        ):
+            current.extend(family)
     await session.flush()
-    return invoices
+    return invoices, current
 
 
 #: At most this many moments of one family in one pass (one transaction): years of missed

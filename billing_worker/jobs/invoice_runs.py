@@ -5,6 +5,8 @@ batch per transaction; the batch's invoices and the run's ``cursor`` (the last a
 done) commit together. A crash therefore loses at most the batch in flight, which rolled
 back whole, and resuming continues after the cursor. Invoicing is itself idempotent, so
 even an account billed twice over would gain nothing: the cursor only saves the work.
+Each account is first caught up to now as the scheduler would (``catch_up_and_bill``), so a
+run that gets to an account before the scheduler does changes nothing about its history.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from billing_worker.db.models import Account, InvoiceRun
 from billing_worker.ids import new_id
-from billing_worker.jobs.catch_up import bill_and_refresh
+from billing_worker.jobs.catch_up import catch_up_and_bill
 from billing_worker.runtime.loop import report
 from billing_worker.runtime.parking import each_apart, park_account, transient
 from shared.clock import Clock
@@ -116,7 +118,7 @@ async def _batch(
             .with_for_update()
         )
     ).all()
-    invoices = await bill_and_refresh(session, accounts, clock.now(), target=run.target_date)
+    invoices = await catch_up_and_bill(session, accounts, clock.now(), run.target_date)
     if accounts:
         run.cursor = accounts[-1].id
     return len(accounts), invoices
@@ -156,8 +158,8 @@ async def _batch_apart(
                 return
             account = await session.get(Account, account_id, with_for_update=True)
             if account is not None:
-                run.invoices += await bill_and_refresh(
-                    session, [account], clock.now(), target=run.target_date
+                run.invoices += await catch_up_and_bill(
+                    session, [account], clock.now(), run.target_date
                 )
             run.cursor, run.done = account_id, run.done + 1
 

@@ -112,11 +112,6 @@ async def _call(
         return await response.json() if response.status != 204 else None
 
 
-@pytest.mark.skip(
-    reason="known defect, issue #18: about one run in three, an account is never brought to "
-    "its second invoice and charge when several workers share the database (a stall, not a "
-    "duplicate); this test shows it with the lagging accounts once it is fixed"
-)
 async def test_several_workers_bill_charge_and_notify_once(
     workers: list[str], hooks: tuple[str, list[bytes]]
 ) -> None:

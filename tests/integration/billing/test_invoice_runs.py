@@ -12,13 +12,20 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import redis.asyncio as aioredis
+from aiohttp.test_utils import TestClient, TestServer
 from sqlalchemy import func, select
 
+from billing_worker.api.app import create_app as create_worker_app
 from billing_worker.db.engine import create_engine, session_factory
 from billing_worker.db.models import Invoice, InvoiceItem, InvoiceRun
 from billing_worker.jobs.invoice_runs import resume_run, start_run
+from billing_worker.jobs.scheduler import run_due
+from billing_worker.payments.collection import collect_due
+from billing_worker.payments.payment_queue import drain
+from billing_worker.payments.providers import SandboxProvider
+from billing_worker.settings import WorkerSettings
 from shared.clock import ManualClock, RedisTestClock
-from tests.integration.conftest import Stack
+from tests.integration.conftest import OPERATOR_KEY, SECRETS_KEY, Stack
 from tollgate.seed import SeedPlan, seed
 
 MONTH = timedelta(days=32)
@@ -200,3 +207,79 @@ async def test_simultaneous_starts_of_one_days_run_make_one_run(
         assert stored == 1
     finally:
         await engine.dispose()
+
+
+async def test_a_run_after_a_jump_lets_each_account_live_its_month_in_order(
+    database_url: str, redis_url: str, redis_client: aioredis.Redis
+) -> None:
+    """The test clock jumps a month before any job has run, and an invoice run for the new
+    day is the first job to reach the account: the run catches the account up moment by
+    moment, as the scheduler would, instead of billing it as of the jump's end. The first
+    invoice is charged on its own day, the renewal on its own, and the account is never
+    shown suspended for a month it paid on time."""
+    settings = WorkerSettings.from_env(
+        {
+            "TOLLGATE_DATABASE_URL": database_url,
+            "TOLLGATE_REDIS_URL": redis_url,
+            "TOLLGATE_OPERATOR_KEY": OPERATOR_KEY,
+            "TOLLGATE_TEST_MODE": "true",
+            "TOLLGATE_SECRETS_KEY": SECRETS_KEY,
+        }
+    )
+    # The management API alone (`tollgate api`): no job runs unless this test runs it.
+    async with TestClient(TestServer(create_worker_app(settings, jobs=False))) as api:
+        operator = {"Authorization": f"Bearer {OPERATOR_KEY}"}
+        tenant = await (
+            await api.post("/v1/tenants", json={"name": "Jump"}, headers=operator)
+        ).json()
+        admin = {"Authorization": f"Bearer {tenant['admin_key']}"}
+
+        async def post(path: str, body: dict[str, str]) -> dict[str, str]:
+            response = await api.post(path, json=body, headers=admin)
+            assert response.status in (201, 202), await response.text()
+            return dict(await response.json())
+
+        await post(
+            "/v1/plans", {"code": "pro", "name": "Pro", "currency": "USD", "amount": "20.00"}
+        )
+        account = (await post("/v1/accounts", {"name": "Pays on time"}))["id"]
+        await post(f"/v1/accounts/{account}/payment-methods", {"token": "tok_sandbox_success"})
+        await post(f"/v1/accounts/{account}/subscriptions", {"plan": "pro"})
+        start = datetime.fromisoformat(
+            (await (await api.get("/v1/test/clock", headers=admin)).json())["now"]
+        )
+        moved = await api.post("/v1/test/clock", json={"advance_days": 31, "settle": False},
+                               headers=admin)  # fmt: skip
+        assert moved.status == 200
+
+        clock = RedisTestClock(redis_client)
+        await clock.refresh()
+        engine = create_engine(database_url)
+        try:
+            sessions = session_factory(engine)
+            run = await start_run(sessions, clock.now(), tenant_id=tenant["id"],
+                                  target=clock.now().date())  # fmt: skip
+            await resume_run(sessions, clock, run.id)
+            # then the worker's other jobs, until nothing is left to do
+            provider = SandboxProvider()
+            while await run_due(sessions, clock) + await collect_due(sessions, [provider], clock):
+                await drain(sessions, clock)
+            await drain(sessions, clock)
+        finally:
+            await engine.dispose()
+
+        async def listed(path: str) -> list[dict[str, str]]:
+            body = await (await api.get(f"/v1/accounts/{account}/{path}", headers=admin)).json()
+            return list(body["data"])
+
+        invoices = sorted(await listed("invoices"), key=lambda i: i["invoice_date"])
+        attempts = sorted(await listed("payment-attempts"), key=lambda a: a["created_at"])
+        history = await listed("standing-history")
+    renewal = invoices[1]["invoice_date"]
+    assert [i["total"] for i in invoices] == ["20.00", "20.00"]
+    assert [i["status"] for i in invoices] == ["paid", "paid"]
+    # each charge made on its own invoice's day, for that invoice alone
+    assert [(a["amount"], a["status"]) for a in attempts] == [("20.00", "succeeded")] * 2
+    assert attempts[0]["created_at"][:10] == start.date().isoformat()
+    assert attempts[1]["created_at"][:10] == renewal
+    assert all(change["standing"] == "active" for change in history), history
