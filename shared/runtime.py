@@ -46,8 +46,10 @@ async def serve(
     access_log: bool = False,
     reuse_port: bool = False,
     on_ready: Callable[[], Awaitable[None]] | None = None,
+    listen: bool = True,
 ) -> None:
-    """Serve ``app`` until SIGINT or SIGTERM, then shut down gracefully."""
+    """Serve ``app`` until SIGINT or SIGTERM, then shut down gracefully. Without ``listen``
+    the app's background work (its cleanup contexts) runs with no port open."""
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -57,9 +59,12 @@ async def serve(
     )
     await runner.setup()
     try:
-        site = web.TCPSite(runner, host, port, reuse_port=reuse_port or None)
-        await site.start()
-        logging.getLogger(__name__).info("serving http://%s:%d", host, port)
+        if listen:
+            site = web.TCPSite(runner, host, port, reuse_port=reuse_port or None)
+            await site.start()
+            logging.getLogger(__name__).info("serving http://%s:%d", host, port)
+        else:
+            logging.getLogger(__name__).info("running, with no port open")
         if on_ready is not None:
             await on_ready()
         await stop.wait()

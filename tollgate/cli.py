@@ -67,7 +67,7 @@ def _cmd_worker(args: argparse.Namespace) -> int:
     _export(args)
     from billing_worker.__main__ import main
 
-    main()
+    main(api=args.api)
     return 0
 
 
@@ -255,6 +255,12 @@ def build_parser() -> argparse.ArgumentParser:
     worker.add_argument("--redis-url")
     worker.add_argument("--host", dest="api_host")
     worker.add_argument("--port", dest="api_port", type=int)
+    worker.add_argument(
+        "--no-api",
+        dest="api",
+        action="store_false",
+        help="run the jobs only, with no port open (the API runs in `tollgate api`)",
+    )
     worker.set_defaults(func=_cmd_worker)
 
     api = commands.add_parser(

@@ -26,7 +26,6 @@ from tollgate.redis_server import free_port, wait_for_port
 
 pytestmark = pytest.mark.e2e
 
-WORKERS = 3
 ACCOUNTS = 12
 
 
@@ -48,38 +47,30 @@ def workers(database_url: str, redis_url: str, tmp_path: Path) -> Iterator[list[
         check=True,
         capture_output=True,
     )
-    # The workers, and one management API on its own (`tollgate api`): requests go to all.
-    ports = [free_port() for _ in range(WORKERS + 1)]
+    # Two workers serving the API too, one with no port open (`worker --no-api`), and one
+    # management API on its own (`tollgate api`): requests go to every open port.
+    roles = [["worker"], ["worker"], ["worker", "--no-api"], ["api"]]
+    ports = [free_port() for _ in roles]
     children = []
-    for n, port in enumerate(ports):
-        role = "worker" if n < WORKERS else "api"
-        with (tmp_path / f"{role}{n}.log").open("wb") as log:
-            children.append(
-                subprocess.Popen(
-                    [
-                        *cli,
-                        role,
-                        "--database-url",
-                        database_url,
-                        "--redis-url",
-                        redis_url,
-                        "--port",
-                        str(port),
-                    ],
-                    env=env,
-                    stdout=log,
-                    stderr=log,
-                )
-            )
+    where = ["--database-url", database_url, "--redis-url", redis_url]
+    for n, (role, port) in enumerate(zip(roles, ports, strict=True)):
+        command = [*cli, *role, *where, "--port", str(port)]
+        with (tmp_path / f"{role[0]}{n}.log").open("wb") as log:
+            children.append(subprocess.Popen(command, env=env, stdout=log, stderr=log))
+    serving = [port for role, port in zip(roles, ports, strict=True) if "--no-api" not in role]
     try:
-        for port in ports:
+        for port in serving:
             wait_for_port(port, timeout=20)
-        yield [f"http://127.0.0.1:{port}" for port in ports]
+        jobs_only = children[roles.index(["worker", "--no-api"])]
+        assert jobs_only.poll() is None, "the worker with no API runs"
+        with pytest.raises(TimeoutError, match="nothing listens"):  # ...and listens nowhere
+            wait_for_port(ports[roles.index(["worker", "--no-api"])], timeout=0.5)
+        yield [f"http://127.0.0.1:{port}" for port in serving]
     finally:
         for child in children:
             child.terminate()
         for child in children:
-            child.wait(timeout=15)
+            assert child.wait(timeout=15) == 0  # each stops cleanly on SIGTERM
 
 
 @pytest.fixture
