@@ -40,12 +40,13 @@ from billing_worker.api.http.appkeys import (
     SETTINGS,
     TEST_CLOCK,
 )
-from billing_worker.api.http.auth import auth_middleware
+from billing_worker.api.http.auth import auth_middleware, request_id_middleware
 from billing_worker.api.http.errors import problem_middleware
 from billing_worker.api.http.idempotency import idempotency_middleware
 from billing_worker.api.http.routes import router
-from billing_worker.api.tenancy import keys, meta, tenants, testing  # noqa: F401
+from billing_worker.api.tenancy import audit, keys, meta, tenants, testing  # noqa: F401
 from billing_worker.db import sealed
+from billing_worker.db.audit import job_context
 from billing_worker.db.engine import create_engine, session_factory, sqlite_file
 from billing_worker.invoicing.usage import UsageFolder
 from billing_worker.jobs.invoice_runs import InvoiceRunner
@@ -68,7 +69,14 @@ log = logging.getLogger(__name__)
 
 def create_app(settings: WorkerSettings, *, jobs: bool = True) -> web.Application:
     sealed.configure(settings.secrets_key.reveal() if settings.secrets_key else None)
-    app = web.Application(middlewares=[problem_middleware, auth_middleware, idempotency_middleware])
+    app = web.Application(
+        middlewares=[
+            request_id_middleware,
+            problem_middleware,
+            auth_middleware,
+            idempotency_middleware,
+        ]
+    )
     app[SETTINGS] = settings
     app[OUTBOX_WAKE] = asyncio.Event()
     app[INVOICE_RUNS_WAKE] = asyncio.Event()
@@ -200,7 +208,7 @@ async def _jobs(app: web.Application) -> AsyncIterator[None]:
 
 
 def _named(coro: Coroutine[Any, Any, None], name: str) -> asyncio.Task[None]:
-    task = asyncio.create_task(coro, name=name)
+    task = asyncio.create_task(coro, name=name, context=job_context(name))
     task.add_done_callback(_stop_if_died)
     return task
 

@@ -25,3 +25,5 @@ INVOICE_RUNS_WAKE = web.AppKey("invoice_runs_wake", asyncio.Event)
 PROVIDERS = web.AppKey("providers", tuple[PaymentProvider, ...])
 #: Set after a payment event is queued, so the payment queue applies it at once.
 PAYMENTS_WAKE = web.AppKey("payments_wake", asyncio.Event)
+#: The request's id (``auth.request_id_middleware``).
+REQUEST_ID = web.RequestKey("request_id", str)

@@ -1,20 +1,25 @@
-"""Who is calling: the operator (bootstrap key from settings) or a tenant's admin key."""
+"""Who is calling: the operator (bootstrap key from settings) or a tenant's admin key, and
+the request's id; what the request changes is theirs in the audit log (``db.audit``)."""
 
 from __future__ import annotations
 
 import hmac
+import re
+import secrets
 from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
-from billing_worker.api.http.appkeys import SESSIONS, SETTINGS
+from billing_worker.api.http.appkeys import REQUEST_ID, SESSIONS, SETTINGS
 from billing_worker.api.http.errors import Forbidden, Unauthorized
 from billing_worker.api.http.routes import router
 from billing_worker.api.http.routing import Role
+from billing_worker.db.audit import Actor, ActorKind, acting_as
 from billing_worker.db.models import ApiKey
 from shared.credentials import KeyKind, bearer_token, secret_matches, split_token
 
 TENANT = web.RequestKey("tenant_id", str)
+_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,64}")
 
 
 def tenant_of(request: web.Request) -> str:
@@ -24,7 +29,7 @@ def tenant_of(request: web.Request) -> str:
         raise Forbidden("this endpoint needs a tenant admin key") from None
 
 
-async def _tenant_for(request: web.Request, token: str) -> str:
+async def _key_for(request: web.Request, token: str) -> ApiKey:
     parts = split_token(token)
     if parts is None:
         raise Unauthorized()
@@ -37,26 +42,43 @@ async def _tenant_for(request: web.Request, token: str) -> str:
         raise Unauthorized()
     if key.kind != KeyKind.ADMIN:
         raise Forbidden("gateway keys only work on the gateway; use the tenant's admin key")
-    return key.tenant_id
+    return key
 
 
 @web.middleware
 async def auth_middleware(
     request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
 ) -> web.StreamResponse:
-    role = router.role_of(request)
+    role, request_id = router.role_of(request), request[REQUEST_ID]
     if role is Role.PUBLIC:
-        return await handler(request)
+        with acting_as(Actor(ActorKind.ANONYMOUS, request_id=request_id)):
+            return await handler(request)
     token = bearer_token(request.headers.get("Authorization"))
     if token is None:
         raise Unauthorized("send 'Authorization: Bearer <key>'")
     operator = request.app[SETTINGS].operator_key.reveal().encode()
     if hmac.compare_digest(token.encode(), operator):
         if role in (Role.OPERATOR, Role.ANY):
-            return await handler(request)
+            with acting_as(Actor(ActorKind.OPERATOR, request_id=request_id)):
+                return await handler(request)
         raise Forbidden("the operator key manages tenants; use the tenant's admin key here")
-    tenant_id = await _tenant_for(request, token)
+    key = await _key_for(request, token)
     if role is Role.OPERATOR:
         raise Forbidden("only the operator key may do this")
-    request[TENANT] = tenant_id
-    return await handler(request)
+    request[TENANT] = key.tenant_id
+    with acting_as(Actor(ActorKind.ADMIN_KEY, key.id, request_id)):
+        return await handler(request)
+
+
+@web.middleware
+async def request_id_middleware(
+    request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+) -> web.StreamResponse:
+    """Every request has an id: the caller's ``X-Request-Id`` when it is a plain token,
+    else a new one. It is echoed on the response, put on the audit log's rows and on the
+    log line of an unexpected error."""
+    given = request.headers.get("X-Request-Id", "")
+    request[REQUEST_ID] = given if _REQUEST_ID.fullmatch(given) else secrets.token_hex(8)
+    response = await handler(request)
+    response.headers["X-Request-Id"] = request[REQUEST_ID]
+    return response

@@ -12,6 +12,7 @@ from typing import Any
 import msgspec
 from aiohttp import web
 
+from billing_worker.api.http.appkeys import REQUEST_ID
 from shared.problem import SlowBody, problem_response, slow_body_response
 
 log = logging.getLogger(__name__)
@@ -222,7 +223,7 @@ async def problem_middleware(
         code = _STATUS_CODES.get(exc.status, "http_error")
         return problem_response(exc.status, code, exc.reason, headers=_allow(exc))
     except Exception:
-        request_id = secrets.token_hex(8)
+        request_id = request.get(REQUEST_ID) or secrets.token_hex(8)
         log.exception("api.unhandled_error request_id=%s", request_id)
         return problem_response(
             500,

@@ -9,6 +9,7 @@ from billing_worker.db.models.accounts import (
     UsageRecord,
     User,
 )
+from billing_worker.db.models.audit import AuditEntry
 from billing_worker.db.models.base import NAMING, Base, UTCDateTime
 from billing_worker.db.models.invoices import Invoice, InvoiceEvent, InvoiceItem, InvoiceRun
 from billing_worker.db.models.messages import Delivery, Message
@@ -34,6 +35,7 @@ __all__ = [
     "WITH_SECRETS",
     "Account",
     "ApiKey",
+    "AuditEntry",
     "Base",
     "CatalogVersion",
     "Delivery",

@@ -25,6 +25,15 @@ from billing_worker.db.models.base import Base
 
 class Account(Base):
     __tablename__ = "accounts"
+    __audit_name__ = "account"
+    __audited__ = frozenset(
+        (
+            "external_id name email kind currency net_terms_days credit_minor timezone "
+            "cycle_day parent_id payment_delegated price_list standing standing_reason "
+            "dunning_policy dunning_exempt suspended_manually collection hard_declined "
+            "parked_at parked_error"
+        ).split()
+    )
     id: Mapped[str] = mapped_column(String(32), primary_key=True)
     tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id"))
     external_id: Mapped[str | None] = mapped_column(String(200))
@@ -90,6 +99,8 @@ class User(Base):
     """An end user of the tenant's application, belonging to one account."""
 
     __tablename__ = "users"
+    __audit_name__ = "user"
+    __audited__ = frozenset(("account_id", "external_id", "email", "status"))
     id: Mapped[str] = mapped_column(String(32), primary_key=True)
     tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id"))
     account_id: Mapped[str] = mapped_column(ForeignKey("accounts.id"), index=True)
@@ -105,6 +116,13 @@ class Subscription(Base):
     """Creation terms plus dated events; billing and access are derived from them."""
 
     __tablename__ = "subscriptions"
+    __audit_name__ = "subscription"
+    __audited__ = frozenset(
+        (
+            "account_id external_id plan price_list quantity cycle_day entitlement_start "
+            "billing_start entitlement_end billing_end events dunning_exempt status"
+        ).split()
+    )
     id: Mapped[str] = mapped_column(String(32), primary_key=True)
     tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id"))
     account_id: Mapped[str] = mapped_column(ForeignKey("accounts.id"), index=True)

@@ -45,3 +45,9 @@ class UTCDateTime(TypeDecorator[datetime]):
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING)
     type_annotation_map: ClassVar[dict[Any, Any]] = {datetime: UTCDateTime()}
+    #: What the audit log calls this kind of object (``billing_worker.db.audit``); a model
+    #: without one is not audited (bookkeeping: outbox rows, attempts, usage, messages).
+    __audit_name__: ClassVar[str] = ""
+    #: The fields whose changes the audit log records; the rest is the worker's bookkeeping
+    #: (when to evaluate next, published versions...), which would drown the changes.
+    __audited__: ClassVar[frozenset[str]] = frozenset()

@@ -21,6 +21,10 @@ from billing_worker.db.models.base import Base
 
 class Invoice(Base):
     __tablename__ = "invoices"
+    __audit_name__ = "invoice"
+    __audited__ = frozenset(
+        "account_id invoice_date due_at currency total_minor paid_minor status".split()
+    )
     id: Mapped[str] = mapped_column(String(32), primary_key=True)
     tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id"))
     account_id: Mapped[str] = mapped_column(ForeignKey("accounts.id"), index=True)
@@ -78,6 +82,8 @@ class InvoiceEvent(Base):
     """An invoice's history: what was done to it, by the worker or the tenant, and why."""
 
     __tablename__ = "invoice_events"
+    __audit_name__ = "invoice_event"
+    __audited__ = frozenset("invoice_id action amount_minor reason related_invoice_id".split())
     id: Mapped[int] = mapped_column(
         BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
     )
@@ -98,6 +104,8 @@ class InvoiceRun(Base):
     """Invoicing many accounts for one day; ``cursor`` makes it resumable after a crash."""
 
     __tablename__ = "invoice_runs"
+    __audit_name__ = "invoice_run"
+    __audited__ = frozenset(("target_date", "status", "total", "done", "invoices", "parked"))
     id: Mapped[str] = mapped_column(String(32), primary_key=True)
     tenant_id: Mapped[str | None] = mapped_column(ForeignKey("tenants.id"))
     target_date: Mapped[date | None] = mapped_column(Date)

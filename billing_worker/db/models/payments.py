@@ -22,6 +22,8 @@ class PaymentMethod(Base):
     """A payment-provider token for an account; card data itself never reaches Tollgate."""
 
     __tablename__ = "payment_methods"
+    __audit_name__ = "payment_method"
+    __audited__ = frozenset("account_id provider token label is_default removed_at".split())
     id: Mapped[str] = mapped_column(String(32), primary_key=True)
     tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id"))
     account_id: Mapped[str] = mapped_column(ForeignKey("accounts.id"), index=True)
@@ -37,6 +39,10 @@ class PaymentMethod(Base):
 
 class Payment(Base):
     __tablename__ = "payments"
+    __audit_name__ = "payment"
+    __audited__ = frozenset(
+        "account_id amount_minor currency method reference refunded_minor".split()
+    )
     id: Mapped[str] = mapped_column(String(32), primary_key=True)
     tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id"))
     account_id: Mapped[str] = mapped_column(ForeignKey("accounts.id"), index=True)
@@ -56,6 +62,8 @@ class Payment(Base):
 
 class Refund(Base):
     __tablename__ = "refunds"
+    __audit_name__ = "refund"
+    __audited__ = frozenset(("payment_id", "amount_minor", "reason"))
     id: Mapped[str] = mapped_column(String(32), primary_key=True)
     tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id"))
     payment_id: Mapped[str] = mapped_column(ForeignKey("payments.id"), index=True)

@@ -26,6 +26,15 @@ from billing_worker.db.sealed import Sealed
 
 class Tenant(Base):
     __tablename__ = "tenants"
+    __audit_name__ = "tenant"
+    __audited__ = frozenset(
+        (
+            "name grace_days net_terms_days session_idle_seconds fail_open_seconds "
+            "degraded_read_only draft_invoices zero_amount_invoices summary_commit_time "
+            "channel_overdue dunning_policies notify_webhook_url notify_emails "
+            "notify_customer webhook_secret provider_webhook_secret"
+        ).split()
+    )
     id: Mapped[str] = mapped_column(String(32), primary_key=True)
     name: Mapped[str] = mapped_column(String(200))
     grace_days: Mapped[int] = mapped_column(Integer, default=30)
@@ -72,6 +81,8 @@ class CatalogVersion(Base):
     """One uploaded catalog document; the latest upload per effective date is in force."""
 
     __tablename__ = "catalogs"
+    __audit_name__ = "catalog"
+    __audited__ = frozenset(("effective_date",))
     id: Mapped[int] = mapped_column(
         BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
     )
@@ -86,6 +97,8 @@ class ApiKey(Base):
     """A tenant's key. Only a SHA-256 of the secret is kept; the key id is public."""
 
     __tablename__ = "api_keys"
+    __audit_name__ = "api_key"
+    __audited__ = frozenset(("kind", "secret_hash", "revoked_at"))
     id: Mapped[str] = mapped_column(String(32), primary_key=True)
     tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id"), index=True)
     kind: Mapped[str] = mapped_column(String(16))

@@ -1,0 +1,153 @@
+"""The audit log, written by the database layer itself: after each flush, every audited
+object created, changed or deleted in it gets a row naming who did it (``Actor``), in
+the same transaction -- so a committed change always has its row and a rolled-back one
+never does, whichever API handler, job or command made it.
+
+Who is acting is a context variable: the API's middleware sets it per request (the key, or
+the operator, and the request id), each worker job's task carries its own (``job_context``),
+a command sets it with ``acting_as``. A model opts in with ``__audit_name__`` and the
+fields it audits (``__audited__``); the worker's bookkeeping fields stay out of the log.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import enum
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import event, insert, inspect
+from sqlalchemy.orm import Session, UOWTransaction
+
+from billing_worker.db.models import AuditEntry, Base, Tenant
+
+#: Fields whose values never enter the log: a change shows as ``"[redacted]"``.
+SECRETS = frozenset(("webhook_secret", "provider_webhook_secret", "secret_hash", "token"))
+REDACTED = "[redacted]"
+
+
+class ActorKind(enum.StrEnum):
+    ADMIN_KEY = "admin_key"
+    OPERATOR = "operator"
+    JOB = "job"
+    COMMAND = "command"
+    #: A request no key vouches for: a payment provider's signed webhook.
+    ANONYMOUS = "anonymous"
+
+
+@dataclass(frozen=True, slots=True)
+class Actor:
+    kind: ActorKind
+    id: str | None = None
+    request_id: str | None = None
+
+
+#: Who acts where nothing said: a `tollgate` command (seed, invoice-run, rebuild).
+COMMAND = Actor(ActorKind.COMMAND, "tollgate")
+_ACTOR: contextvars.ContextVar[Actor | None] = contextvars.ContextVar(
+    "tollgate_actor", default=None
+)
+
+
+@contextmanager
+def acting_as(actor: Actor) -> Iterator[None]:
+    """Attribute what is changed inside the block to ``actor``."""
+    token = _ACTOR.set(actor)
+    try:
+        yield
+    finally:
+        _ACTOR.reset(token)
+
+
+def job_context(name: str) -> contextvars.Context:
+    """A context for a job's task (``asyncio.create_task(..., context=...)``): what the
+    job changes is the job's."""
+    context = contextvars.copy_context()
+    context.run(_ACTOR.set, Actor(ActorKind.JOB, name))
+    return context
+
+
+def _plain(value: Any) -> Any:
+    """A value as JSON holds it."""
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    if isinstance(value, Decimal | bytes):
+        return str(value)
+    if isinstance(value, enum.Enum):
+        return value.value
+    return value
+
+
+def _change(field: str, before: Any, after: Any) -> list[Any]:
+    if field in SECRETS:
+        return [None if before is None else REDACTED, None if after is None else REDACTED]
+    if isinstance(before, list) and isinstance(after, list) and after[: len(before)] == before:
+        return [None, {"added": [_plain(v) for v in after[len(before) :]]}]
+    return [_plain(before), _plain(after)]
+
+
+def _changes(obj: Base, action: str) -> dict[str, list[Any]]:
+    state = inspect(obj)
+    audited = type(obj).__audited__
+    if action != "updated":  # created or deleted: every audited value, on its side
+        values = {f: state.dict.get(f) for f in sorted(audited)}
+        return {
+            f: _change(f, *((None, v) if action == "created" else (v, None)))
+            for f, v in values.items()
+            if v is not None
+        }
+    changes: dict[str, list[Any]] = {}
+    # only the fields set since loading have a history (``committed_state``)
+    for field in sorted(audited & state.committed_state.keys()):
+        history = state.attrs[field].history  # never loads what is not loaded
+        before = history.deleted[0] if history.deleted else None
+        after = history.added[0] if history.added else None
+        if before != after:
+            changes[field] = _change(field, before, after)
+    return changes
+
+
+def _row(obj: Base, action: str, actor: Actor, at: datetime) -> dict[str, Any] | None:
+    changes = _changes(obj, action)
+    if action == "updated" and not changes:
+        return None
+    identity = inspect(obj).identity
+    return {
+        "tenant_id": obj.id if isinstance(obj, Tenant) else getattr(obj, "tenant_id", None),
+        "at": at,
+        "actor_kind": actor.kind.value,
+        "actor_id": actor.id,
+        "request_id": actor.request_id,
+        "object_type": type(obj).__audit_name__,
+        "object_id": str(identity[0] if identity else getattr(obj, "id", "")),
+        "action": action,
+        "changes": changes,
+    }
+
+
+class AuditedSession(Session):
+    """The worker's sessions (``db.engine.session_factory``): each flush writes its audit
+    rows."""
+
+
+@event.listens_for(AuditedSession, "after_flush")
+def _record(session: Session, _flush: UOWTransaction) -> None:
+    """Write the flush's audit rows, in its transaction."""
+    actor, at = _ACTOR.get() or COMMAND, datetime.now(UTC)
+    rows = []
+    for objects, action in (
+        (session.new, "created"),
+        (session.dirty, "updated"),
+        (session.deleted, "deleted"),
+    ):
+        for obj in objects:
+            if isinstance(obj, Base) and type(obj).__audit_name__:
+                row = _row(obj, action, actor, at)
+                if row is not None:
+                    rows.append(row)
+    if rows:
+        session.connection().execute(insert(AuditEntry), rows)
