@@ -44,7 +44,14 @@ from billing_worker.api.http.auth import auth_middleware, request_id_middleware
 from billing_worker.api.http.errors import problem_middleware
 from billing_worker.api.http.idempotency import idempotency_middleware
 from billing_worker.api.http.routes import router
-from billing_worker.api.tenancy import audit, keys, meta, tenants, testing  # noqa: F401
+from billing_worker.api.tenancy import (  # noqa: F401  (registers routes)
+    audit,
+    keys,
+    meta,
+    tenants,
+    testing,
+    webhooks,
+)
 from billing_worker.db import sealed
 from billing_worker.db.audit import job_context
 from billing_worker.db.engine import create_engine, session_factory, sqlite_file

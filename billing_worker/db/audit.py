@@ -1,7 +1,8 @@
 """The audit log, written by the database layer itself: after each flush, every audited
 object created, changed or deleted in it gets a row naming who did it (``Actor``), in
 the same transaction -- so a committed change always has its row and a rolled-back one
-never does, whichever API handler, job or command made it.
+never does, whichever API handler, job or command made it. The lifecycle events a change
+makes (``domain.events``) are written beside its row, for the tenant's webhook endpoints.
 
 Who is acting is a context variable: the API's middleware sets it per request (the key, or
 the operator, and the request id), each worker job's task carries its own (``job_context``),
@@ -22,11 +23,13 @@ from typing import Any
 
 from sqlalchemy import event, insert, inspect
 from sqlalchemy.orm import Session, UOWTransaction
+from sqlalchemy.orm.util import identity_key
 
-from billing_worker.db.models import AuditEntry, Base, Tenant
+from billing_worker.db.models import Account, AuditEntry, Base, Event, Payment, Refund, Tenant
+from billing_worker.domain.events import events_of
 
 #: Fields whose values never enter the log: a change shows as ``"[redacted]"``.
-SECRETS = frozenset(("webhook_secret", "provider_webhook_secret", "secret_hash", "token"))
+SECRETS = frozenset(("webhook_secret", "provider_webhook_secret", "secret_hash", "token", "secret"))
 REDACTED = "[redacted]"
 
 
@@ -136,9 +139,10 @@ class AuditedSession(Session):
 
 @event.listens_for(AuditedSession, "after_flush")
 def _record(session: Session, _flush: UOWTransaction) -> None:
-    """Write the flush's audit rows, in its transaction."""
+    """Write the flush's audit rows, and the lifecycle events they make, in its
+    transaction."""
     actor, at = _ACTOR.get() or COMMAND, datetime.now(UTC)
-    rows = []
+    rows, events = [], []
     for objects, action in (
         (session.new, "created"),
         (session.dirty, "updated"),
@@ -149,5 +153,31 @@ def _record(session: Session, _flush: UOWTransaction) -> None:
                 row = _row(obj, action, actor, at)
                 if row is not None:
                     rows.append(row)
+                    events += _events(session, obj, row)
     if rows:
         session.connection().execute(insert(AuditEntry), rows)
+    if events:
+        session.connection().execute(insert(Event), events)
+
+
+def _events(session: Session, obj: Base, row: dict[str, Any]) -> list[dict[str, Any]]:
+    """The lifecycle events (``domain.events``) of one audited change."""
+    types = events_of(row["object_type"], row["action"], row["changes"])
+    if not types or row["tenant_id"] is None:
+        return []
+    data = {"object": row["object_type"], "id": row["object_id"], "changes": row["changes"]}
+    return [
+        {"tenant_id": row["tenant_id"], "account_id": _account_of(session, obj), "type": t,
+         "data": data, "created_at": row["at"]}
+        for t in types
+    ]  # fmt: skip
+
+
+def _account_of(session: Session, obj: Base) -> str | None:
+    if isinstance(obj, Account):
+        return obj.id
+    if isinstance(obj, Refund):  # through its payment, when the session holds it
+        payment = session.identity_map.get(identity_key(Payment, obj.payment_id))
+        return payment.account_id if isinstance(payment, Payment) else None
+    account_id = getattr(obj, "account_id", None)
+    return account_id if isinstance(account_id, str) else None

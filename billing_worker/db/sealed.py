@@ -89,7 +89,10 @@ class Sealed(TypeDecorator[str]):
 
 
 #: The columns ``Sealed`` protects, by table (raw SQL reads them as stored).
-SEALED_COLUMNS = {"tenants": ("webhook_secret", "provider_webhook_secret")}
+SEALED_COLUMNS = {
+    "tenants": ("webhook_secret", "provider_webhook_secret"),
+    "webhook_endpoints": ("secret",),
+}
 
 
 async def seal_existing(sessions: async_sessionmaker[AsyncSession]) -> int:

@@ -1,4 +1,5 @@
-"""Deliver advisory messages: signed webhooks and email, retried with backoff.
+"""Deliver advisory messages (signed webhooks and email) and lifecycle events (to the
+tenants' webhook endpoints, ``notifications.lifecycle``), retried with backoff.
 
 A delivery is leased before it is sent (its next attempt moved out of reach), so two
 workers never send it at once and no network call happens inside a transaction; the result
@@ -25,8 +26,9 @@ import orjson
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from billing_worker.db.models import Delivery, Message, Tenant
+from billing_worker.db.models import Delivery, Event, Message, Tenant, WebhookEndpoint
 from billing_worker.notifications.destinations import Destinations, GuardedResolver
+from billing_worker.notifications.lifecycle import envelope, fan_out
 from billing_worker.notifications.signing import HEADER, sign
 from billing_worker.runtime.loop import has_rows, repeat
 from billing_worker.runtime.parking import describe
@@ -119,8 +121,12 @@ class Notifier:
         timeout = aiohttp.ClientTimeout(total=10)
         connector = aiohttp.TCPConnector(resolver=GuardedResolver(self._destinations))
         async with aiohttp.ClientSession(timeout=timeout, connector=connector) as http:
-            await repeat("notifier", lambda: self.deliver_due(http), stop,
+            await repeat("notifier", lambda: self.step(http), stop,
                          interval=self._interval, wake=self.wake)  # fmt: skip
+
+    async def step(self, http: aiohttp.ClientSession) -> int:
+        """Fan new lifecycle events out to their endpoints, then send what is due."""
+        return await fan_out(self._sessions, self._clock.now()) + await self.deliver_due(http)
 
     async def deliver_due(self, http: aiohttp.ClientSession, *, batch: int = 20) -> int:
         """Lease, send and record one batch of due deliveries; returns how many."""
@@ -131,8 +137,16 @@ class Notifier:
         async with self._sessions() as session, session.begin():
             rows = (
                 await session.execute(
-                    select(Delivery, Message.payload, Tenant.webhook_secret)
-                    .join(Message, Message.id == Delivery.message_id)
+                    select(
+                        Delivery,
+                        Message.payload,
+                        Event,
+                        Tenant.webhook_secret,
+                        WebhookEndpoint.secret,
+                    )
+                    .outerjoin(Message, Message.id == Delivery.message_id)
+                    .outerjoin(Event, Event.id == Delivery.event_id)
+                    .outerjoin(WebhookEndpoint, WebhookEndpoint.id == Delivery.endpoint_id)
                     .join(Tenant, Tenant.id == Delivery.tenant_id)
                     .where(*due)
                     .order_by(Delivery.next_attempt_at, Delivery.id)
@@ -141,10 +155,12 @@ class Notifier:
                 )
             ).all()
             outgoing = []
-            for delivery, payload, secret in rows:
+            for delivery, payload, event, tenant_secret, endpoint_secret in rows:
                 delivery.next_attempt_at = now + LEASE
+                body = envelope(event) if event is not None else payload
+                secret = endpoint_secret if event is not None else tenant_secret
                 outgoing.append(
-                    Outgoing(delivery.id, delivery.channel, delivery.target, payload, secret)
+                    Outgoing(delivery.id, delivery.channel, delivery.target, body, secret)
                 )
         for item in outgoing:
             error = await self._send(http, item)

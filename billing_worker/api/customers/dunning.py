@@ -466,7 +466,7 @@ async def list_messages(request: web.Request) -> web.Response:
         ).all()
     by_message: dict[str, list[DeliveryOut]] = {}
     for d in deliveries:
-        by_message.setdefault(d.message_id, []).append(
+        by_message.setdefault(d.message_id or "", []).append(
             DeliveryOut(
                 channel=d.channel,
                 target=d.target,

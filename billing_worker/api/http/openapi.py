@@ -8,6 +8,7 @@ from typing import Any
 import msgspec
 
 from billing_worker.api.http.routing import Role, RouteSpec
+from billing_worker.domain.events import CATALOGUE
 
 _PARAM = re.compile(r"{(\w+)}")
 _PROBLEM_REF = {"$ref": "#/components/schemas/Problem"}
@@ -109,8 +110,47 @@ def build_openapi(
         "info": {"title": "Tollgate management API", "version": version},
         "servers": [{"url": server or "/", "description": "this worker"}],
         "paths": paths,
+        "webhooks": _webhooks() if "EventOut" in components else {},
         "components": {
             "schemas": components,
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
         },
+    }
+
+
+def _webhooks() -> dict[str, Any]:
+    """The lifecycle events an endpoint receives (``domain.events``), as OpenAPI 3.1
+    webhooks: each a signed POST of the event envelope with its ``type``."""
+    signature = {
+        "name": "Tollgate-Signature",
+        "in": "header",
+        "required": True,
+        "description": "t=<unix time>,v1=<hex HMAC-SHA256 of '<t>.<body>' with the "
+        "endpoint's secret>; refuse a delivery whose time is more than 5 minutes off",
+        "schema": {"type": "string"},
+    }
+    return {
+        kind: {
+            "post": {
+                "summary": description,
+                "parameters": [signature],
+                "requestBody": {
+                    "required": True,
+                    "content": {
+                        "application/json": {
+                            "schema": {
+                                "allOf": [
+                                    {"$ref": "#/components/schemas/EventOut"},
+                                    {"properties": {"type": {"const": kind}}},
+                                ]
+                            }
+                        }
+                    },
+                },
+                "responses": {
+                    "2XX": {"description": "Received; any other answer is retried with backoff"}
+                },
+            }
+        }
+        for kind, description in CATALOGUE.items()
     }

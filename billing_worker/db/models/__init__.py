@@ -12,7 +12,7 @@ from billing_worker.db.models.accounts import (
 from billing_worker.db.models.audit import AuditEntry
 from billing_worker.db.models.base import NAMING, Base, UTCDateTime
 from billing_worker.db.models.invoices import Invoice, InvoiceEvent, InvoiceItem, InvoiceRun
-from billing_worker.db.models.messages import Delivery, Message
+from billing_worker.db.models.messages import Delivery, Event, Message, WebhookEndpoint
 from billing_worker.db.models.payments import (
     Payment,
     PaymentAllocation,
@@ -39,6 +39,7 @@ __all__ = [
     "Base",
     "CatalogVersion",
     "Delivery",
+    "Event",
     "IdempotentRequest",
     "Invoice",
     "InvoiceEvent",
@@ -59,4 +60,5 @@ __all__ = [
     "UsageDaily",
     "UsageRecord",
     "User",
+    "WebhookEndpoint",
 ]

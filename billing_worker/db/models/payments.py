@@ -77,6 +77,8 @@ class PaymentAttempt(Base):
     """One charge of a payment method, made once under its idempotency key."""
 
     __tablename__ = "payment_attempts"
+    __audit_name__ = "payment_attempt"
+    __audited__ = frozenset("account_id amount_minor currency status reason hard".split())
     id: Mapped[str] = mapped_column(String(32), primary_key=True)
     tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id"))
     account_id: Mapped[str] = mapped_column(ForeignKey("accounts.id"), index=True)

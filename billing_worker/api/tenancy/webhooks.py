@@ -1,0 +1,357 @@
+"""Webhook endpoints and the lifecycle events they receive: register, change, disable and
+rotate an endpoint's secret; list events and replay one; see each endpoint's deliveries."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any
+
+import msgspec
+from aiohttp import web
+from msgspec import UNSET, Meta, Struct, UnsetType, structs
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from billing_worker.api.customers.directory import page_size
+from billing_worker.api.http.appkeys import CLOCK, SESSIONS
+from billing_worker.api.http.auth import tenant_of
+from billing_worker.api.http.errors import FieldError, InvalidRequest, NotFound
+from billing_worker.api.http.routes import router
+from billing_worker.api.http.routing import Role, decode, respond
+from billing_worker.api.http.schemas import Body, WebhookUrl
+from billing_worker.db.models import Delivery, Event, WebhookEndpoint
+from billing_worker.domain.events import CATALOGUE
+from billing_worker.ids import new_id
+from billing_worker.notifications.lifecycle import delivery_of, envelope, new_secret, subscribed
+
+Types = Annotated[list[str], Meta(min_length=1, max_length=len(CATALOGUE) + 1)]
+
+
+class EndpointCreate(Body):
+    url: WebhookUrl
+    #: Event types (docs/events.md), or ``["*"]`` for every type.
+    types: Types = msgspec.field(default_factory=lambda: ["*"])
+    description: Annotated[str, Meta(max_length=200)] | None = None
+
+
+class EndpointUpdate(Body):
+    url: WebhookUrl | UnsetType = UNSET
+    types: Types | UnsetType = UNSET
+    description: Annotated[str, Meta(max_length=200)] | UnsetType | None = UNSET
+    #: Stop (true) or restart (false) deliveries to it.
+    disabled: bool | UnsetType = UNSET
+
+
+class EndpointOut(Struct, kw_only=True):
+    id: str
+    url: str
+    types: list[str]
+    description: str | None
+    created_at: datetime
+    disabled_at: datetime | None
+
+
+class EndpointWithSecret(EndpointOut, kw_only=True):
+    #: Verifies the ``Tollgate-Signature`` of each delivery; shown only here and on rotation.
+    secret: str
+
+
+class EndpointList(Struct, kw_only=True):
+    data: list[EndpointOut]
+
+
+class EventOut(Struct, kw_only=True):
+    id: str
+    type: str
+    created_at: datetime
+    tenant_id: str
+    account_id: str | None
+    #: Increases in the order an account's changes were committed.
+    sequence: int
+    data: dict[str, Any]
+
+
+class EventPage(Struct, kw_only=True):
+    data: list[EventOut]
+    #: Pass as ``after`` for the next page; null on the last one.
+    next: str | None
+
+
+class DeliveryRow(Struct, kw_only=True):
+    id: int
+    event_id: str
+    event_type: str
+    status: str
+    attempts: int
+    last_error: str | None
+    next_attempt_at: datetime | None
+    delivered_at: datetime | None
+    created_at: datetime
+
+
+class DeliveryPage(Struct, kw_only=True):
+    data: list[DeliveryRow]
+    next: str | None
+
+
+class Redelivery(Body):
+    #: Only to this endpoint (even one not subscribed to the type); default: every
+    #: enabled endpoint subscribed to the event's type.
+    endpoint_id: str | None = None
+
+
+class Redelivered(Struct, kw_only=True):
+    deliveries: int
+
+
+def _check_types(types: list[str]) -> None:
+    unknown = [t for t in types if t != "*" and t not in CATALOGUE]
+    if unknown:
+        raise InvalidRequest.fields(
+            [FieldError("types", f"unknown event type {t!r} (see docs/events.md)") for t in unknown]
+        )
+
+
+def _out(endpoint: WebhookEndpoint) -> EndpointOut:
+    return EndpointOut(
+        id=endpoint.id, url=endpoint.url, types=list(endpoint.types),
+        description=endpoint.description, created_at=endpoint.created_at,
+        disabled_at=endpoint.disabled_at,
+    )  # fmt: skip
+
+
+def _with_secret(endpoint: WebhookEndpoint) -> EndpointWithSecret:
+    return EndpointWithSecret(**structs.asdict(_out(endpoint)), secret=endpoint.secret)
+
+
+async def _endpoint(session: AsyncSession, request: web.Request) -> WebhookEndpoint:
+    found = await session.scalar(
+        select(WebhookEndpoint)
+        .where(
+            WebhookEndpoint.tenant_id == tenant_of(request),
+            WebhookEndpoint.id == request.match_info["endpoint_id"],
+        )
+        .with_for_update()
+    )
+    if found is None:
+        raise NotFound(f"no webhook endpoint {request.match_info['endpoint_id']!r}")
+    return found
+
+
+async def _event(session: AsyncSession, request: web.Request) -> Event:
+    raw = request.match_info["event_id"]
+    number = raw.removeprefix("evt_")
+    event = await session.get(Event, int(number)) if number.isdigit() else None
+    if event is None or event.tenant_id != tenant_of(request):
+        raise NotFound(f"no event {raw!r}")
+    return event
+
+
+def _event_out(event: Event) -> EventOut:
+    return EventOut(**envelope(event))
+
+
+@router.route(
+    "POST",
+    "/v1/webhook-endpoints",
+    summary="Register a URL to receive lifecycle events (all, or the types listed), signed "
+    "with a secret of its own shown in this answer only",
+    role=Role.TENANT,
+    request=EndpointCreate,
+    response=EndpointWithSecret,
+    status=201,
+    errors=(422,),
+)
+async def create_endpoint(request: web.Request) -> web.Response:
+    body = await decode(request, EndpointCreate)
+    _check_types(body.types)
+    now = request.app[CLOCK].now()
+    endpoint = WebhookEndpoint(
+        id=new_id("whe"), tenant_id=tenant_of(request), url=body.url, types=body.types,
+        description=body.description, secret=new_secret(), created_at=now,
+    )  # fmt: skip
+    async with request.app[SESSIONS]() as session, session.begin():
+        session.add(endpoint)
+    return respond(_with_secret(endpoint), 201)
+
+
+@router.route(
+    "GET",
+    "/v1/webhook-endpoints",
+    summary="The tenant's webhook endpoints (never their secrets)",
+    role=Role.TENANT,
+    response=EndpointList,
+)
+async def list_endpoints(request: web.Request) -> web.Response:
+    async with request.app[SESSIONS]() as session:
+        found = await session.scalars(
+            select(WebhookEndpoint)
+            .where(WebhookEndpoint.tenant_id == tenant_of(request))
+            .order_by(WebhookEndpoint.created_at, WebhookEndpoint.id)
+        )
+        return respond(EndpointList(data=[_out(e) for e in found]))
+
+
+@router.route(
+    "PATCH",
+    "/v1/webhook-endpoints/{endpoint_id}",
+    summary="Change an endpoint's URL, types or description, or disable (re-enable) it",
+    role=Role.TENANT,
+    request=EndpointUpdate,
+    response=EndpointOut,
+    errors=(404, 422),
+)
+async def update_endpoint(request: web.Request) -> web.Response:
+    body = await decode(request, EndpointUpdate)
+    if body.types is not UNSET:
+        _check_types(body.types)
+    now = request.app[CLOCK].now()
+    async with request.app[SESSIONS]() as session, session.begin():
+        endpoint = await _endpoint(session, request)
+        if body.url is not UNSET:
+            endpoint.url = body.url
+        if body.types is not UNSET:
+            endpoint.types = body.types
+        if body.description is not UNSET:
+            endpoint.description = body.description
+        if body.disabled is not UNSET and body.disabled != (endpoint.disabled_at is not None):
+            endpoint.disabled_at = now if body.disabled else None
+        out = _out(endpoint)
+    return respond(out)
+
+
+@router.route(
+    "POST",
+    "/v1/webhook-endpoints/{endpoint_id}/rotate-secret",
+    summary="Give an endpoint a new signing secret (shown in this answer only); deliveries "
+    "are signed with it from now on",
+    role=Role.TENANT,
+    response=EndpointWithSecret,
+    errors=(404,),
+)
+async def rotate_secret(request: web.Request) -> web.Response:
+    async with request.app[SESSIONS]() as session, session.begin():
+        endpoint = await _endpoint(session, request)
+        endpoint.secret = new_secret()
+        out = _with_secret(endpoint)
+    return respond(out)
+
+
+@router.route(
+    "GET",
+    "/v1/webhook-endpoints/{endpoint_id}/deliveries",
+    summary="An endpoint's deliveries, newest first, a page at a time (?limit=, ?after=): "
+    "each event's status, attempts and last error",
+    role=Role.TENANT,
+    response=DeliveryPage,
+    errors=(404, 422),
+)
+async def list_deliveries(request: web.Request) -> web.Response:
+    limit, after = page_size(request), request.query.get("after")
+    if after is not None and not after.isdigit():
+        raise InvalidRequest.field("after", "must be a delivery's id")
+    async with request.app[SESSIONS]() as session:
+        endpoint = await _endpoint(session, request)
+        query = (
+            select(Delivery, Event.type)
+            .join(Event, Event.id == Delivery.event_id)
+            .where(Delivery.tenant_id == endpoint.tenant_id, Delivery.endpoint_id == endpoint.id)
+        )
+        if after is not None:
+            query = query.where(Delivery.id < int(after))
+        rows = (await session.execute(query.order_by(Delivery.id.desc()).limit(limit + 1))).all()
+    data = [
+        DeliveryRow(
+            id=d.id,
+            event_id=f"evt_{d.event_id}",
+            event_type=kind,
+            status=d.status,
+            attempts=d.attempts,
+            last_error=d.last_error,
+            next_attempt_at=d.next_attempt_at,
+            delivered_at=d.delivered_at,
+            created_at=d.created_at,
+        )
+        for d, kind in rows[:limit]
+    ]
+    more = len(rows) > limit
+    return respond(DeliveryPage(data=data, next=str(data[-1].id) if more else None))
+
+
+@router.route(
+    "GET",
+    "/v1/events",
+    summary="The tenant's lifecycle events, newest first, a page at a time (?limit=, "
+    "?after=<event id>), filtered by ?type= and ?account_id=",
+    role=Role.TENANT,
+    response=EventPage,
+    errors=(422,),
+)
+async def list_events(request: web.Request) -> web.Response:
+    limit, query, tenant_id = page_size(request), request.query, tenant_of(request)
+    where: list[Any] = [Event.tenant_id == tenant_id]
+    problems: list[FieldError] = []
+    if "type" in query:
+        if query["type"] not in CATALOGUE:
+            problems.append(FieldError("type", "an event type (see docs/events.md)"))
+        where.append(Event.type == query["type"])
+    if "account_id" in query:
+        where.append(Event.account_id == query["account_id"])
+    if "after" in query:
+        number = query["after"].removeprefix("evt_")
+        if number.isdigit():
+            where.append(Event.id < int(number))
+        else:
+            problems.append(FieldError("after", "must be an event's id"))
+    if problems:
+        raise InvalidRequest.fields(problems)
+    async with request.app[SESSIONS]() as session:
+        events = (
+            await session.scalars(
+                select(Event).where(*where).order_by(Event.id.desc()).limit(limit + 1)
+            )
+        ).all()
+    data = [_event_out(e) for e in events[:limit]]
+    more = len(events) > limit
+    return respond(EventPage(data=data, next=data[-1].id if more else None))
+
+
+@router.route(
+    "GET",
+    "/v1/events/{event_id}",
+    summary="One lifecycle event, as its endpoints receive it",
+    role=Role.TENANT,
+    response=EventOut,
+    errors=(404,),
+)
+async def get_event(request: web.Request) -> web.Response:
+    async with request.app[SESSIONS]() as session:
+        return respond(_event_out(await _event(session, request)))
+
+
+@router.route(
+    "POST",
+    "/v1/events/{event_id}/redeliver",
+    summary="Send an event again: to every enabled endpoint subscribed to its type, or to the "
+    "one named",
+    role=Role.TENANT,
+    request=Redelivery,
+    response=Redelivered,
+    status=202,
+    errors=(404,),
+)
+async def redeliver(request: web.Request) -> web.Response:
+    body = await decode(request, Redelivery)
+    now = request.app[CLOCK].now()
+    async with request.app[SESSIONS]() as session, session.begin():
+        event = await _event(session, request)
+        endpoints = select(WebhookEndpoint).where(WebhookEndpoint.tenant_id == event.tenant_id)
+        if body.endpoint_id is not None:
+            endpoints = endpoints.where(WebhookEndpoint.id == body.endpoint_id)
+        found = (await session.scalars(endpoints)).all()
+        if body.endpoint_id is not None and not found:
+            raise NotFound(f"no webhook endpoint {body.endpoint_id!r}")
+        chosen = [e for e in found if body.endpoint_id is not None or subscribed(e, event.type)]
+        for endpoint in chosen:
+            session.add(delivery_of(event, endpoint, now))
+    return respond(Redelivered(deliveries=len(chosen)), 202)

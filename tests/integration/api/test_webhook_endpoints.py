@@ -1,0 +1,206 @@
+"""Lifecycle webhooks: a tenant's endpoints receive the events they subscribed to, signed
+with their own secret, in the order the account's changes were committed; the events can be
+listed and replayed, each endpoint's deliveries are logged, and a secret can be rotated."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+import pytest
+from aiohttp import web
+
+from billing_worker.notifications.signing import HEADER, verify
+from tests.integration.conftest import Stack, Tenant
+from tollgate.redis_server import free_port
+
+
+@pytest.fixture
+def worker_env() -> dict[str, str]:
+    return {"TOLLGATE_WEBHOOK_ALLOWED_NETWORKS": "127.0.0.0/8"}
+
+
+@dataclass
+class Receiver:
+    url: str
+    received: dict[str, list[tuple[bytes, str | None]]] = field(default_factory=dict)
+    fail_next: int = 0
+
+    def events(self, path: str) -> list[dict[str, Any]]:
+        return [orjson.loads(body) for body, _ in self.received.get(path, [])]
+
+
+@pytest.fixture
+async def receiver() -> AsyncIterator[Receiver]:
+    port = free_port()
+    hook = Receiver(url=f"http://127.0.0.1:{port}")
+
+    async def handle(request: web.Request) -> web.Response:
+        if hook.fail_next:
+            hook.fail_next -= 1
+            return web.Response(status=503)
+        hook.received.setdefault(request.path, []).append(
+            (await request.read(), request.headers.get(HEADER))
+        )
+        return web.Response(status=204)
+
+    app = web.Application()
+    app.router.add_post("/{name}", handle)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    try:
+        yield hook
+    finally:
+        await runner.cleanup()
+
+
+async def _call(stack: Stack, tenant: Tenant, method: str, path: str, body: Any = None) -> Any:
+    response = await stack.api.request(method, path, json=body, headers=tenant.admin)
+    assert response.status < 300, (path, response.status, await response.text())
+    return await response.json()
+
+
+async def test_endpoints_receive_their_events_signed_and_in_order(
+    stack: Stack, receiver: Receiver
+) -> None:
+    tenant = await stack.new_tenant()
+    every = await _call(stack, tenant, "POST", "/v1/webhook-endpoints",
+                        {"url": f"{receiver.url}/every", "description": "all of it"})  # fmt: skip
+    paid_only = await _call(stack, tenant, "POST", "/v1/webhook-endpoints",
+                            {"url": f"{receiver.url}/paid", "types": ["invoice.paid"]})  # fmt: skip
+    assert every["secret"].startswith("whsec_")
+    assert every["secret"] != paid_only["secret"]
+    listed = await _call(stack, tenant, "GET", "/v1/webhook-endpoints")
+    assert [e["id"] for e in listed["data"]] == [every["id"], paid_only["id"]]
+    assert all("secret" not in e for e in listed["data"])  # shown once only
+
+    account = await stack.customer(tenant, "ann")  # an account, a user, a subscription
+    await _call(stack, tenant, "POST", f"/v1/accounts/{account}/payment-methods",
+                {"token": "tok_sandbox_success"})  # fmt: skip
+
+    async def paid() -> bool:
+        return bool(receiver.received.get("/paid"))
+
+    await stack.eventually(paid, within=10)
+    events = sorted(receiver.events("/every"), key=lambda e: e["sequence"])
+    mine = [e for e in events if e["account_id"] == account]
+    kinds = [e["type"] for e in mine]
+    # an account's events in the order its changes were committed
+    for earlier, later in (
+        ("account.created", "subscription.created"),
+        ("subscription.created", "invoice.created"),
+        ("invoice.created", "invoice.committed"),
+        ("invoice.committed", "payment.succeeded"),
+        ("invoice.committed", "invoice.paid"),
+    ):
+        assert kinds.index(earlier) < kinds.index(later), kinds
+    assert len({e["id"] for e in events}) == len(events)  # each event once
+    invoice_paid = next(e for e in mine if e["type"] == "invoice.paid")
+    assert invoice_paid["data"]["object"] == "invoice"
+    assert invoice_paid["data"]["changes"]["status"][1] == "paid"
+    assert invoice_paid["tenant_id"] == tenant.id
+    # each endpoint's deliveries are signed with its own secret
+    for path, secret in (("/every", every["secret"]), ("/paid", paid_only["secret"])):
+        for body, signature in receiver.received[path]:
+            verify(secret, signature, body, time.time())
+    assert {e["type"] for e in receiver.events("/paid")} == {"invoice.paid"}
+
+    # the events API lists what the endpoints received, and one can be fetched and replayed
+    listed_events = await _call(stack, tenant, "GET", f"/v1/events?account_id={account}")
+    assert {e["id"] for e in listed_events["data"]} == {e["id"] for e in mine}
+    one = await _call(stack, tenant, "GET", f"/v1/events/{invoice_paid['id']}")
+    assert one == invoice_paid
+    again = await _call(stack, tenant, "POST", f"/v1/events/{invoice_paid['id']}/redeliver", {})
+    assert again == {"deliveries": 2}  # both endpoints take invoice.paid
+
+    async def replayed() -> bool:
+        return len(receiver.received["/paid"]) == 2
+
+    await stack.eventually(replayed, within=10)
+    assert receiver.events("/paid")[1]["id"] == invoice_paid["id"]
+
+    log = await _call(stack, tenant, "GET", f"/v1/webhook-endpoints/{paid_only['id']}/deliveries")
+    assert [(d["event_type"], d["status"]) for d in log["data"]] == [
+        ("invoice.paid", "delivered"),
+        ("invoice.paid", "delivered"),
+    ]
+
+
+async def test_a_rotated_secret_signs_what_follows_and_a_failure_is_logged(
+    stack: Stack, receiver: Receiver
+) -> None:
+    tenant = await stack.new_tenant()
+    types = ["account.created", "account.updated"]
+    endpoint = await _call(stack, tenant, "POST", "/v1/webhook-endpoints",
+                           {"url": f"{receiver.url}/accounts", "types": types})  # fmt: skip
+    rotated = await _call(
+        stack, tenant, "POST", f"/v1/webhook-endpoints/{endpoint['id']}/rotate-secret"
+    )
+    assert rotated["secret"] != endpoint["secret"]
+    receiver.fail_next = 1
+    account = await _call(stack, tenant, "POST", "/v1/accounts", {"name": "Initech"})
+    deliveries = f"/v1/webhook-endpoints/{endpoint['id']}/deliveries"
+
+    async def failed_once() -> bool:
+        log = await _call(stack, tenant, "GET", deliveries)
+        return bool(log["data"]) and log["data"][0]["attempts"] == 1
+
+    await stack.eventually(failed_once, within=10)
+    failed = (await _call(stack, tenant, "GET", deliveries))["data"][0]
+    assert (failed["status"], failed["last_error"]) == ("pending", "HTTP 503")
+    assert failed["next_attempt_at"] is not None  # retried with backoff
+
+    await _call(stack, tenant, "PATCH", f"/v1/accounts/{account['id']}", {"name": "Initrode"})
+
+    async def updated() -> bool:
+        return any(e["type"] == "account.updated" for e in receiver.events("/accounts"))
+
+    await stack.eventually(updated, within=10)
+    body, signature = receiver.received["/accounts"][0]
+    verify(rotated["secret"], signature, body, time.time())
+    event = orjson.loads(body)
+    assert event["data"]["changes"] == {"name": ["Initech", "Initrode"]}
+
+    # disabled: nothing more is sent to it
+    await _call(stack, tenant, "PATCH", f"/v1/webhook-endpoints/{endpoint['id']}",
+                {"disabled": True})  # fmt: skip
+    await _call(stack, tenant, "POST", "/v1/accounts", {"name": "Hooli"})
+    await _call(stack, tenant, "POST", "/v1/test/settle")
+    assert len(receiver.events("/accounts")) == 1
+
+
+async def test_bad_requests_are_named_and_tenants_see_their_own(stack: Stack) -> None:
+    tenant, other = await stack.new_tenant(), await stack.new_tenant("Other")
+    refused = await stack.api.post(
+        "/v1/webhook-endpoints",
+        json={"url": "ftp://example.com", "types": ["invoice.payed"]},
+        headers=tenant.admin,
+    )
+    assert refused.status == 422
+    named = {e["field"] for e in (await refused.json())["errors"]}
+    assert named == {"url"}  # the body's shape first...
+    refused = await stack.api.post(
+        "/v1/webhook-endpoints",
+        json={"url": "https://hooks.example.com/t", "types": ["invoice.payed", "*"]},
+        headers=tenant.admin,
+    )
+    assert refused.status == 422
+    assert "invoice.payed" in (await refused.json())["errors"][0]["reason"]  # ...then its types
+    mine = await _call(stack, tenant, "POST", "/v1/webhook-endpoints",
+                       {"url": "https://hooks.example.com/t"})  # fmt: skip
+    hidden = await stack.api.post(
+        f"/v1/webhook-endpoints/{mine['id']}/rotate-secret", headers=other.admin
+    )
+    assert hidden.status == 404
+    assert (await _call(stack, other, "GET", "/v1/webhook-endpoints"))["data"] == []
+    await _call(stack, tenant, "POST", "/v1/accounts", {"name": "Globex"})
+    events = (await _call(stack, tenant, "GET", "/v1/events"))["data"]
+    assert events
+    assert all(e["tenant_id"] == tenant.id for e in events)
+    theirs = await stack.api.get(f"/v1/events/{events[0]['id']}", headers=other.admin)
+    assert theirs.status == 404
+    assert (await _call(stack, other, "GET", "/v1/events"))["data"] == []
