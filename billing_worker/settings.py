@@ -33,6 +33,8 @@ class WorkerSettings:
     max_target_days: int
     #: Private networks tenants' webhooks may be sent to (default: public addresses only).
     webhook_allowed_networks: tuple[Network, ...]
+    #: Where tenants' Stripe calls go (None: Stripe itself; a localstripe in tests).
+    stripe_api_base: str | None
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> WorkerSettings:
@@ -55,4 +57,5 @@ class WorkerSettings:
             max_ahead_days=env.integer("MAX_AHEAD_DAYS", 3650, maximum=36500),
             max_target_days=env.integer("MAX_TARGET_DAYS", 730, maximum=36500),
             webhook_allowed_networks=env.networks("WEBHOOK_ALLOWED_NETWORKS"),
+            stripe_api_base=env.optional("STRIPE_API_BASE"),
         )

@@ -62,9 +62,10 @@ from billing_worker.jobs.scheduler import run_due
 from billing_worker.migrate import NotMigrated, ensure_migrated
 from billing_worker.notifications.destinations import Destinations
 from billing_worker.notifications.notifier import Notifier
+from billing_worker.payments.book import ProviderBook
 from billing_worker.payments.collection import Collector
 from billing_worker.payments.payment_queue import drain
-from billing_worker.payments.providers import PaymentProvider, SandboxProvider
+from billing_worker.payments.providers import SandboxProvider
 from billing_worker.publishing.publisher import OutboxPublisher
 from billing_worker.runtime.loop import repeat
 from billing_worker.runtime.sole_worker import sole_worker
@@ -88,8 +89,9 @@ def create_app(settings: WorkerSettings, *, jobs: bool = True) -> web.Applicatio
     app[OUTBOX_WAKE] = asyncio.Event()
     app[INVOICE_RUNS_WAKE] = asyncio.Event()
     app[PAYMENTS_WAKE] = asyncio.Event()
-    app[PROVIDERS] = (SandboxProvider(),)
+    app[PROVIDERS] = ProviderBook((SandboxProvider(),), stripe_api_base=settings.stripe_api_base)
     app.cleanup_ctx.append(_database)
+    app.cleanup_ctx.append(_providers)
     app.cleanup_ctx.append(_redis)
     app.cleanup_ctx.append(_clock)
     if jobs:
@@ -116,6 +118,11 @@ async def _database(app: web.Application) -> AsyncIterator[None]:
         await sealed.seal_existing(app[SESSIONS])
     yield
     await engine.dispose()
+
+
+async def _providers(app: web.Application) -> AsyncIterator[None]:
+    yield
+    await app[PROVIDERS].close()
 
 
 async def _redis(app: web.Application) -> AsyncIterator[None]:
@@ -155,7 +162,7 @@ async def _jobs(app: web.Application) -> AsyncIterator[None]:
         sessions, clock, interval=settings.scheduler_interval * 5, on_batch=publisher.wake.set
     )
     runner.wake = app[INVOICE_RUNS_WAKE]
-    providers: tuple[PaymentProvider, ...] = app[PROVIDERS]
+    providers = app[PROVIDERS]
     collector = Collector(
         sessions, providers, clock, interval=settings.scheduler_interval,
         reconcile_after=timedelta(seconds=settings.reconcile_after),

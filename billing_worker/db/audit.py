@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextvars
 import enum
+import functools
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -26,11 +27,19 @@ from sqlalchemy.orm import Session, UOWTransaction
 from sqlalchemy.orm.util import identity_key
 
 from billing_worker.db.models import Account, AuditEntry, Base, Event, Payment, Refund, Tenant
+from billing_worker.db.sealed import Sealed
 from billing_worker.domain.events import events_of
 
-#: Fields whose values never enter the log: a change shows as ``"[redacted]"``.
-SECRETS = frozenset(("webhook_secret", "provider_webhook_secret", "secret_hash", "token", "secret"))
+#: Fields whose values never enter the log (nor the events): a change shows as
+#: ``"[redacted]"``. Every sealed column (``db.sealed``) is one; so are these.
+SECRETS = frozenset(("secret_hash", "token"))
 REDACTED = "[redacted]"
+
+
+@functools.cache
+def _secret_fields(model: type[Base]) -> frozenset[str]:
+    sealed = {c.key for c in model.__table__.columns if isinstance(c.type, Sealed)}
+    return frozenset(sealed | (SECRETS & model.__audited__))
 
 
 class ActorKind(enum.StrEnum):
@@ -85,8 +94,8 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def _change(field: str, before: Any, after: Any) -> list[Any]:
-    if field in SECRETS:
+def _change(field: str, before: Any, after: Any, secrets: frozenset[str]) -> list[Any]:
+    if field in secrets:
         return [None if before is None else REDACTED, None if after is None else REDACTED]
     if isinstance(before, list) and isinstance(after, list) and after[: len(before)] == before:
         return [None, {"added": [_plain(v) for v in after[len(before) :]]}]
@@ -95,11 +104,12 @@ def _change(field: str, before: Any, after: Any) -> list[Any]:
 
 def _changes(obj: Base, action: str) -> dict[str, list[Any]]:
     state = inspect(obj)
-    audited = type(obj).__audited__
+    audited, secrets = type(obj).__audited__, _secret_fields(type(obj))
     if action != "updated":  # created or deleted: every audited value, on its side
         values = {f: state.dict.get(f) for f in sorted(audited)}
+        created = action == "created"
         return {
-            f: _change(f, *((None, v) if action == "created" else (v, None)))
+            f: _change(f, None if created else v, v if created else None, secrets)
             for f, v in values.items()
             if v is not None
         }
@@ -110,7 +120,7 @@ def _changes(obj: Base, action: str) -> dict[str, list[Any]]:
         before = history.deleted[0] if history.deleted else None
         after = history.added[0] if history.added else None
         if before != after:
-            changes[field] = _change(field, before, after)
+            changes[field] = _change(field, before, after, secrets)
     return changes
 
 

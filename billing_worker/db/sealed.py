@@ -90,7 +90,7 @@ class Sealed(TypeDecorator[str]):
 
 #: The columns ``Sealed`` protects, by table (raw SQL reads them as stored).
 SEALED_COLUMNS = {
-    "tenants": ("webhook_secret", "provider_webhook_secret"),
+    "tenants": ("webhook_secret", "provider_webhook_secret", "stripe_secret_key"),
     "webhook_endpoints": ("secret",),
 }
 

@@ -23,6 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from billing_worker.db.models import Account, Invoice, PaymentAttempt, PaymentMethod
 from billing_worker.ids import new_id
+from billing_worker.payments.book import ProviderBook, book_of
 from billing_worker.payments.payment_queue import (
     FAILED,
     SUCCEEDED,
@@ -193,7 +194,7 @@ async def _charge(charge: Charge, seconds: float) -> ChargeResult:
 
 async def collect_due(
     sessions: async_sessionmaker[AsyncSession],
-    providers: Sequence[PaymentProvider],
+    providers: Sequence[PaymentProvider] | ProviderBook,
     clock: Clock,
     *,
     provider_timeout: float = 10.0,
@@ -213,7 +214,7 @@ async def collect_due(
         return (await session.scalars(query.limit(batch).with_for_update(skip_locked=True))).all()
 
     async def plan(session: AsyncSession, accounts: Sequence[Account]) -> None:
-        charges.extend(await _plan_charges(session, accounts, providers, now))
+        charges.extend(await _plan_charges(session, accounts, book_of(providers), now))
 
     claimed = await batch_or_apart(sessions, claim, plan, "collector", now)
     for charge in charges:
@@ -225,7 +226,7 @@ async def collect_due(
 async def _plan_charges(
     session: AsyncSession,
     accounts: Sequence[Account],
-    providers: Sequence[PaymentProvider],
+    book: ProviderBook,
     now: datetime,
 ) -> list[Charge]:
     """The charges the (locked) accounts are due, stored as pending attempts; an account
@@ -240,6 +241,8 @@ async def _plan_charges(
             )
         )
         methods = {m.account_id: m for m in defaults}
+        tenants = {a.tenant_id for a in accounts}
+        providers = {t: await book.of(session, t) for t in tenants}
         for account in accounts:
             due_at, account.collect_at = account.collect_at or now, None
             method = methods.get(account.id)
@@ -247,7 +250,9 @@ async def _plan_charges(
                 # nothing to charge to after all: re-evaluate, the customer pays by hand
                 account.next_evaluation_at = min(account.next_evaluation_at or due_at, due_at)
                 continue
-            charge = await _plan_charge(session, account, method, providers, due_at, now)
+            charge = await _plan_charge(
+                session, account, method, providers[account.tenant_id], due_at, now
+            )
             if charge is not None:
                 charges.append(charge)
             else:  # no charge after all: the standing must not wait for one (re-evaluate)
@@ -257,7 +262,7 @@ async def _plan_charges(
 
 async def reconcile(
     sessions: async_sessionmaker[AsyncSession],
-    providers: Sequence[PaymentProvider],
+    providers: Sequence[PaymentProvider] | ProviderBook,
     clock: Clock,
     *,
     after: timedelta,
@@ -277,9 +282,10 @@ async def reconcile(
                 .limit(50)
             )
         ).all()
-    settled = 0
+    settled, book = 0, book_of(providers)
     for attempt, method in rows:
-        provider = provider_named(providers, method.provider)
+        async with sessions() as session:
+            provider = provider_named(await book.of(session, attempt.tenant_id), method.provider)
         if provider is None:
             continue
         try:
@@ -310,7 +316,7 @@ class Collector:
     def __init__(
         self,
         sessions: async_sessionmaker[AsyncSession],
-        providers: Sequence[PaymentProvider],
+        providers: Sequence[PaymentProvider] | ProviderBook,
         clock: Clock,
         *,
         interval: float,

@@ -70,15 +70,16 @@ def method_view(method: PaymentMethod) -> PaymentMethodOut:
 )
 async def add_method(request: web.Request) -> web.Response:
     body = await decode(request, PaymentMethodCreate, refuse_card_data=True)
-    provider = next((p for p in request.app[PROVIDERS] if p.accepts(body.token)), None)
-    if provider is None:
-        names = ", ".join(p.name for p in request.app[PROVIDERS])
-        raise InvalidRequest.field(
-            "token", f"not a token of a configured payment provider ({names})"
-        )
     tenant_id = tenant_of(request)
     now = request.app[CLOCK].now()
     async with request.app[SESSIONS]() as session, session.begin():
+        providers = await request.app[PROVIDERS].of(session, tenant_id)
+        provider = next((p for p in providers if p.accepts(body.token)), None)
+        if provider is None:
+            names = ", ".join(p.name for p in providers)
+            raise InvalidRequest.field(
+                "token", f"not a token of a configured payment provider ({names})"
+            )
         account = await lock_account(session, tenant_id, request.match_info["account_id"])
         if account is None:
             raise NotFound(f"no account {request.match_info['account_id']!r}")

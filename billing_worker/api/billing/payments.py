@@ -41,7 +41,7 @@ from billing_worker.payments.payment_queue import (
     enqueue,
     lock_payer,
 )
-from billing_worker.payments.providers import Outcome, PaymentProvider
+from billing_worker.payments.providers import Outcome
 from billing_worker.standing.entitlements import refresh_family
 from shared.money import Money, MoneyError
 from shared.problem import read_body
@@ -189,7 +189,7 @@ async def _card_refund(
         .join(PaymentAttempt, PaymentAttempt.payment_method_id == PaymentMethod.id)
         .where(PaymentAttempt.idempotency_key == attempt_key)
     )
-    providers: tuple[PaymentProvider, ...] = request.app[PROVIDERS]
+    providers = await request.app[PROVIDERS].of(session, payment.tenant_id)
     provider = provider_named(providers, provider_name or "")
     if provider is None:
         raise Conflict(f"the payment's provider {provider_name!r} is not configured")
@@ -265,8 +265,7 @@ async def provider_webhook(request: web.Request) -> web.Response:
         event = msgspec.json.decode(raw, type=schemas.ProviderEvent)
     except (msgspec.ValidationError, msgspec.DecodeError) as exc:
         raise InvalidRequest.field("body", str(exc)) from exc
-    providers: tuple[PaymentProvider, ...] = request.app[PROVIDERS]
-    if provider_named(providers, request.match_info["provider"]) is None:
+    if provider_named(request.app[PROVIDERS].fixed, request.match_info["provider"]) is None:
         raise NotFound(f"no payment provider {request.match_info['provider']!r}")
     ack = await _store_provider_event(request, tenant_id, event)
     request.app[PAYMENTS_WAKE].set()

@@ -8,7 +8,7 @@ import redis.asyncio as aioredis
 from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from billing_worker.payments.providers import PaymentProvider
+from billing_worker.payments.book import ProviderBook
 from billing_worker.settings import WorkerSettings
 from shared.clock import Clock, RedisTestClock
 
@@ -21,8 +21,8 @@ TEST_CLOCK = web.AppKey[RedisTestClock | None]("test_clock")
 OUTBOX_WAKE = web.AppKey("outbox_wake", asyncio.Event)
 #: Set when a new invoice run is created, so the worker starts it at once.
 INVOICE_RUNS_WAKE = web.AppKey("invoice_runs_wake", asyncio.Event)
-#: The payment providers tokens may belong to (the built-in sandbox by default).
-PROVIDERS = web.AppKey("providers", tuple[PaymentProvider, ...])
+#: The payment providers each tenant's tokens may belong to (the sandbox, and Stripe).
+PROVIDERS = web.AppKey("providers", ProviderBook)
 #: Set after a payment event is queued, so the payment queue applies it at once.
 PAYMENTS_WAKE = web.AppKey("payments_wake", asyncio.Event)
 #: The request's id (``auth.request_id_middleware``).

@@ -58,6 +58,15 @@ WebhookUrl = Annotated[
 ]  # fmt: skip
 
 
+StripeKey = Annotated[
+    str, Meta(max_length=200, pattern=worded(
+        r"^((sk|rk)_(test|live)_[A-Za-z0-9]{8,}|env:[A-Z_][A-Z0-9_]{0,100})$",
+        "must be a Stripe secret key (sk_test_…, sk_live_…, rk_…) or env:NAME, the worker's "
+        "environment variable holding one"),
+        description="The tenant's Stripe secret key, or env:NAME; write-only")
+]  # fmt: skip
+
+
 CommitTime = Annotated[
     str, Meta(pattern=worded(r"^([01][0-9]|2[0-3]):[0-5][0-9]$",
               "must be a time of day as HH:MM, such as 18:00"), description="HH:MM, e.g. 18:00")
@@ -83,6 +92,8 @@ class TenantOut(Struct, kw_only=True):
     webhook_secret: str | None
     #: Signs the events payment providers send to /v1/providers/{name}/webhooks/{tenant}.
     provider_webhook_secret: str | None
+    #: Whether the tenant gave a Stripe secret key (the key itself is never shown).
+    stripe_configured: bool
 
 
 class AccountCreate(Body):

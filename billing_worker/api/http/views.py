@@ -78,6 +78,7 @@ def tenant_view(tenant: Tenant) -> schemas.TenantOut:
         notify_customer=tenant.notify_customer,
         webhook_secret=tenant.webhook_secret,
         provider_webhook_secret=tenant.provider_webhook_secret,
+        stripe_configured=tenant.stripe_secret_key is not None,
     )
 
 

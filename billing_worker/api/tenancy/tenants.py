@@ -23,6 +23,7 @@ from billing_worker.api.http.schemas import (
     IdleSeconds,
     Name,
     NetTerms,
+    StripeKey,
     TenantOut,
     WebhookUrl,
 )
@@ -67,6 +68,8 @@ class TenantUpdate(Body):
     notify_webhook_url: WebhookUrl | UnsetType | None = UNSET
     notify_emails: Annotated[list[Email], Meta(max_length=20)] | UnsetType = UNSET
     notify_customer: bool | UnsetType = UNSET
+    #: Charges the tenant's Stripe customers (``cus_…/pm_…`` tokens); null removes it.
+    stripe_secret_key: StripeKey | UnsetType | None = UNSET
 
 
 class TenantCreated(TenantOut, kw_only=True):
@@ -103,6 +106,7 @@ async def create_tenant(request: web.Request) -> web.Response:
         notify_customer=body.notify_customer,
         webhook_secret=new_secret(),
         provider_webhook_secret=new_secret(),
+        stripe_secret_key=None,
         created_at=now,
     )
     async with request.app[SESSIONS]() as session, session.begin():

@@ -1,0 +1,225 @@
+"""Stripe as a tenant's payment provider, against localstripe (a stateful fake of Stripe's
+API on a free port) with Stripe's documented test cards: a card that pays, and one that
+attaches but is declined when charged. What localstripe does not model -- Stripe's
+idempotency keys and its decline codes -- is checked against recorded Stripe answers."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import stripe
+from aiohttp import web
+
+from billing_worker.payments.providers import Outcome
+from billing_worker.payments.stripe_provider import StripeProvider
+from shared.money import Money
+from tests.integration.conftest import Stack, Tenant
+from tollgate.redis_server import free_port, wait_for_port
+
+
+@pytest.fixture(scope="module")
+def localstripe(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    port = free_port()
+    log = (tmp_path_factory.mktemp("localstripe") / "localstripe.log").open("wb")
+    server = subprocess.Popen(
+        [sys.executable, "-m", "localstripe", "--port", str(port)], stdout=log, stderr=log
+    )
+    try:
+        wait_for_port(port, timeout=20)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+        log.close()
+
+
+@pytest.fixture
+def worker_env(localstripe: str) -> dict[str, str]:
+    return {"TOLLGATE_STRIPE_API_BASE": localstripe, "TOLLGATE_RECONCILE_AFTER": "0.5"}
+
+
+@pytest.fixture
+async def stripe_client(localstripe: str) -> AsyncIterator[stripe.StripeClient]:
+    """What the tenant's own checkout page does with Stripe.js: a customer and a card."""
+    http = stripe.AIOHTTPClient()
+    yield stripe.StripeClient(
+        "sk_test_tenantkey1234", http_client=http, base_addresses={"api": localstripe}
+    )
+    await http.close_async()  # type: ignore[no-untyped-call]
+
+
+async def _card(client: stripe.StripeClient, number: str) -> str:
+    customer = await client.v1.customers.create_async({"email": "ap@initech.example"})
+    method = await client.v1.payment_methods.create_async(
+        {
+            "type": "card",
+            "card": {"number": number, "exp_month": 12, "exp_year": 2034, "cvc": "123"},
+        }
+    )
+    await client.v1.payment_methods.attach_async(method.id, {"customer": customer.id})
+    return f"{customer.id}/{method.id}"
+
+
+async def _call(stack: Stack, tenant: Tenant, method: str, path: str, body: Any = None) -> Any:
+    response = await stack.api.request(method, path, json=body, headers=tenant.admin)
+    assert response.status < 300, (path, response.status, await response.text())
+    return await response.json()
+
+
+async def test_a_tenants_stripe_customers_are_charged_off_session(
+    stack: Stack, stripe_client: stripe.StripeClient
+) -> None:
+    tenant = await stack.new_tenant()
+    configured = await _call(stack, tenant, "PATCH", "/v1/tenant",
+                             {"stripe_secret_key": "sk_test_tenantkey1234"})  # fmt: skip
+    assert configured["stripe_configured"] is True
+    assert "sk_test_tenantkey1234" not in str(await _call(stack, tenant, "GET", "/v1/tenant"))
+    audit = await _call(stack, tenant, "GET", "/v1/audit?object_type=tenant&limit=1")
+    assert audit["data"][0]["changes"]["stripe_secret_key"] == [None, "[redacted]"]
+
+    paying = await stack.customer(tenant, "ann")  # Pro, 49.00, invoiced at once
+    token = await _card(stripe_client, "4242424242424242")
+    method = await _call(stack, tenant, "POST", f"/v1/accounts/{paying}/payment-methods",
+                         {"token": token})  # fmt: skip
+    assert method["provider"] == "stripe"
+
+    async def paid() -> bool:
+        account = await _call(stack, tenant, "GET", f"/v1/accounts/{paying}")
+        return bool(account["balance_due"] == "0.00")
+
+    await stack.eventually(paid, within=15)
+    attempt = (await _call(stack, tenant, "GET", f"/v1/accounts/{paying}/payment-attempts"))[
+        "data"
+    ][0]
+    assert (attempt["status"], attempt["amount"]) == ("succeeded", "49.00")
+    # the PaymentIntent Stripe holds: the amount in cents, tagged with the attempt's key
+    intents = (await stripe_client.v1.payment_intents.list_async({"limit": 100})).data
+    intent = next(
+        i for i in intents if i.metadata.to_dict().get("tollgate_key") == attempt["idempotency_key"]
+    )
+    assert (intent.amount, intent.currency, intent.status) == (4900, "usd", "succeeded")
+    assert intent.customer == token.split("/")[0]
+
+    # a card Stripe attaches but declines when charged: a soft decline, the ladder retries
+    declining = await stack.customer(tenant, "bob")
+    bad = await _card(stripe_client, "4000000000000341")
+    await _call(stack, tenant, "POST", f"/v1/accounts/{declining}/payment-methods", {"token": bad})
+
+    async def declined() -> bool:
+        found = await _call(stack, tenant, "GET", f"/v1/accounts/{declining}/payment-attempts")
+        return bool(found["data"]) and found["data"][0]["status"] == "declined"
+
+    await stack.eventually(declined, within=15)
+    attempt = (await _call(stack, tenant, "GET", f"/v1/accounts/{declining}/payment-attempts"))[
+        "data"
+    ][0]
+    assert (attempt["reason"], attempt["hard"]) == ("card_declined", False)
+    account = await _call(stack, tenant, "GET", f"/v1/accounts/{declining}")
+    assert account["balance_due"] == "49.00"
+    assert account["standing"] == "grace"
+
+
+async def test_stripe_tokens_need_the_tenants_key_and_keys_are_checked(stack: Stack) -> None:
+    tenant = await stack.new_tenant()
+    account = await stack.customer(tenant, "cat")
+    refused = await stack.api.post(
+        f"/v1/accounts/{account}/payment-methods",
+        json={"token": "cus_Abc123/pm_Def456"},
+        headers=tenant.admin,
+    )
+    assert refused.status == 422
+    assert (await refused.json())["errors"][0]["field"] == "token"
+    bad_key = await stack.api.patch(
+        "/v1/tenant", json={"stripe_secret_key": "pk_live_publishable"}, headers=tenant.admin
+    )
+    assert bad_key.status == 422
+    assert (await bad_key.json())["errors"][0]["field"] == "stripe_secret_key"
+    by_reference = await _call(stack, tenant, "PATCH", "/v1/tenant",
+                               {"stripe_secret_key": "env:ACME_STRIPE_KEY"})  # fmt: skip
+    assert by_reference["stripe_configured"] is True
+
+
+# -- recorded Stripe answers -------------------------------------------------------------
+
+#: Stripe's 402 answers for cards that decline when charged (from Stripe's API reference
+#: and test-card documentation: 4000000000009995, 4000000000009979, 4000000000000069).
+DECLINES = {
+    "insufficient_funds": {"code": "card_declined", "decline_code": "insufficient_funds",
+                           "message": "Your card has insufficient funds.", "type": "card_error"},
+    "stolen_card": {"code": "card_declined", "decline_code": "stolen_card",
+                    "message": "Your card was declined.", "type": "card_error"},
+    "expired_card": {"code": "expired_card", "message": "Your card has expired.",
+                     "type": "card_error", "param": "exp_month"},
+}  # fmt: skip
+
+
+@pytest.fixture
+async def recorded(tmp_path: Path) -> AsyncIterator[tuple[str, list[dict[str, str]]]]:
+    """A server answering as Stripe did, keeping each request's idempotency key."""
+    seen: list[dict[str, str]] = []
+
+    async def create(request: web.Request) -> web.Response:
+        form = dict(await request.post())
+        seen.append({"key": request.headers.get("Idempotency-Key", ""), **form})  # type: ignore[dict-item]
+        reason = str(form["metadata[tollgate_key]"]).split(":")[0]
+        if reason in DECLINES:
+            return web.json_response({"error": DECLINES[reason]}, status=402)
+        return web.json_response(
+            {
+                "id": "pi_3Rec0rded",
+                "object": "payment_intent",
+                "status": "succeeded",
+                "amount": int(str(form["amount"])),
+                "currency": form["currency"],
+                "metadata": {"tollgate_key": form["metadata[tollgate_key]"]},
+            }
+        )
+
+    async def listing(request: web.Request) -> web.Response:
+        return web.json_response({"object": "list", "data": [], "has_more": False,
+                                  "url": "/v1/payment_intents"})  # fmt: skip
+
+    app = web.Application()
+    app.router.add_post("/v1/payment_intents", create)
+    app.router.add_get("/v1/payment_intents", listing)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    port = free_port()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    yield f"http://127.0.0.1:{port}", seen
+    await runner.cleanup()
+
+
+@pytest.mark.parametrize(
+    ("scenario", "outcome", "reason", "hard"),
+    [
+        ("paid", Outcome.SUCCEEDED, None, False),
+        ("insufficient_funds", Outcome.DECLINED, "insufficient_funds", False),
+        ("stolen_card", Outcome.DECLINED, "stolen_card", True),
+        ("expired_card", Outcome.DECLINED, "expired_card", True),
+    ],
+)
+async def test_declines_map_onto_the_ladders_rules_and_the_key_goes_to_stripe(
+    recorded: tuple[str, list[dict[str, str]]],
+    scenario: str,
+    outcome: Outcome,
+    reason: str | None,
+    hard: bool,
+) -> None:
+    base, seen = recorded
+    http = stripe.AIOHTTPClient()
+    try:
+        provider = StripeProvider("sk_test_recorded123", http, api_base=base)
+        key = f"{scenario}:col_acc_1_inv_1:0_pm_1"
+        result = await provider.charge("cus_Rec0rded/pm_Rec0rded", Money.parse("12.34", "EUR"), key)
+    finally:
+        await http.close_async()  # type: ignore[no-untyped-call]
+    assert (result.outcome, result.reason, result.hard) == (outcome, reason, hard)
+    assert seen[0]["key"] == key  # Stripe's Idempotency-Key: a repeat is never a new charge
+    assert (seen[0]["amount"], seen[0]["currency"]) == ("1234", "eur")
+    assert (seen[0]["confirm"], seen[0]["off_session"]) == ("true", "true")
