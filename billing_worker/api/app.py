@@ -25,6 +25,7 @@ from billing_worker.api.billing import (  # noqa: F401  (registers routes)
     listings,
     payment_methods,
     payments,
+    stripe_webhooks,
     subscription_changes,
     subscriptions,
 )

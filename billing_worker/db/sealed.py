@@ -90,7 +90,12 @@ class Sealed(TypeDecorator[str]):
 
 #: The columns ``Sealed`` protects, by table (raw SQL reads them as stored).
 SEALED_COLUMNS = {
-    "tenants": ("webhook_secret", "provider_webhook_secret", "stripe_secret_key"),
+    "tenants": (
+        "webhook_secret",
+        "provider_webhook_secret",
+        "stripe_secret_key",
+        "stripe_webhook_secret",
+    ),
     "webhook_endpoints": ("secret",),
 }
 

@@ -35,7 +35,8 @@ class ProviderBook:
         self._environ = environ
         self._http: stripe.HTTPClient | None = None
 
-    def _key(self, stored: str) -> str | None:
+    def resolve(self, stored: str) -> str | None:
+        """A stored secret, or the value of the environment variable an ``env:NAME`` names."""
         if not stored.startswith(ENV_PREFIX):
             return stored
         name = stored.removeprefix(ENV_PREFIX)
@@ -49,7 +50,7 @@ class ProviderBook:
         stored = await session.scalar(
             select(Tenant.stripe_secret_key).where(Tenant.id == tenant_id)
         )
-        key = self._key(stored) if stored else None
+        key = self.resolve(stored) if stored else None
         if key is None:
             return self.fixed
         if self._http is None:  # one connection pool for every tenant's Stripe calls

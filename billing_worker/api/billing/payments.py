@@ -267,12 +267,12 @@ async def provider_webhook(request: web.Request) -> web.Response:
         raise InvalidRequest.field("body", str(exc)) from exc
     if provider_named(request.app[PROVIDERS].fixed, request.match_info["provider"]) is None:
         raise NotFound(f"no payment provider {request.match_info['provider']!r}")
-    ack = await _store_provider_event(request, tenant_id, event)
+    ack = await store_provider_event(request, tenant_id, event)
     request.app[PAYMENTS_WAKE].set()
     return respond(ack)
 
 
-async def _store_provider_event(
+async def store_provider_event(
     request: web.Request, tenant_id: str, event: schemas.ProviderEvent
 ) -> schemas.ProviderEventAck:
     now = request.app[CLOCK].now()

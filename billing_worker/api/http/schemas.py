@@ -67,6 +67,14 @@ StripeKey = Annotated[
 ]  # fmt: skip
 
 
+StripeWebhookSecret = Annotated[
+    str, Meta(max_length=200, pattern=worded(
+        r"^(whsec_[A-Za-z0-9]{8,}|env:[A-Z_][A-Z0-9_]{0,100})$",
+        "must be a Stripe webhook signing secret (whsec_…) or env:NAME"),
+        description="Verifies Stripe's webhooks; write-only")
+]  # fmt: skip
+
+
 CommitTime = Annotated[
     str, Meta(pattern=worded(r"^([01][0-9]|2[0-3]):[0-5][0-9]$",
               "must be a time of day as HH:MM, such as 18:00"), description="HH:MM, e.g. 18:00")
@@ -94,6 +102,8 @@ class TenantOut(Struct, kw_only=True):
     provider_webhook_secret: str | None
     #: Whether the tenant gave a Stripe secret key (the key itself is never shown).
     stripe_configured: bool
+    #: Whether Stripe's webhooks to /v1/stripe/webhooks/{tenant} can be verified.
+    stripe_webhooks_configured: bool
 
 
 class AccountCreate(Body):

@@ -79,6 +79,7 @@ def tenant_view(tenant: Tenant) -> schemas.TenantOut:
         webhook_secret=tenant.webhook_secret,
         provider_webhook_secret=tenant.provider_webhook_secret,
         stripe_configured=tenant.stripe_secret_key is not None,
+        stripe_webhooks_configured=tenant.stripe_webhook_secret is not None,
     )
 
 

@@ -24,6 +24,7 @@ from billing_worker.api.http.schemas import (
     Name,
     NetTerms,
     StripeKey,
+    StripeWebhookSecret,
     TenantOut,
     WebhookUrl,
 )
@@ -70,6 +71,9 @@ class TenantUpdate(Body):
     notify_customer: bool | UnsetType = UNSET
     #: Charges the tenant's Stripe customers (``cus_…/pm_…`` tokens); null removes it.
     stripe_secret_key: StripeKey | UnsetType | None = UNSET
+    #: The signing secret of the endpoint the tenant added in Stripe for
+    #: ``/v1/stripe/webhooks/{tenant_id}``; null removes it.
+    stripe_webhook_secret: StripeWebhookSecret | UnsetType | None = UNSET
 
 
 class TenantCreated(TenantOut, kw_only=True):
@@ -107,6 +111,7 @@ async def create_tenant(request: web.Request) -> web.Response:
         webhook_secret=new_secret(),
         provider_webhook_secret=new_secret(),
         stripe_secret_key=None,
+        stripe_webhook_secret=None,
         created_at=now,
     )
     async with request.app[SESSIONS]() as session, session.begin():

@@ -32,7 +32,8 @@ class Tenant(Base):
             "name grace_days net_terms_days session_idle_seconds fail_open_seconds "
             "degraded_read_only draft_invoices zero_amount_invoices summary_commit_time "
             "channel_overdue dunning_policies notify_webhook_url notify_emails "
-            "notify_customer webhook_secret provider_webhook_secret stripe_secret_key"
+            "notify_customer webhook_secret provider_webhook_secret stripe_secret_key "
+            "stripe_webhook_secret"
         ).split()
     )
     id: Mapped[str] = mapped_column(String(32), primary_key=True)
@@ -74,6 +75,10 @@ class Tenant(Base):
     #: The tenant's Stripe secret key (``sk_…``/``rk_…``), or ``env:NAME`` naming the
     #: worker's environment variable that holds it; never shown by the API.
     stripe_secret_key: Mapped[str | None] = mapped_column(
+        Sealed(), deferred=True, deferred_group="secrets"
+    )
+    #: Verifies the events the tenant's Stripe account sends (``whsec_…`` or ``env:NAME``).
+    stripe_webhook_secret: Mapped[str | None] = mapped_column(
         Sealed(), deferred=True, deferred_group="secrets"
     )
     created_at: Mapped[datetime]

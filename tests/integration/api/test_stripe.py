@@ -5,16 +5,24 @@ idempotency keys and its decline codes -- is checked against recorded Stripe ans
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import subprocess
 import sys
+import time
 from collections.abc import AsyncIterator, Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import orjson
 import pytest
 import stripe
 from aiohttp import web
 
+from billing_worker.db.engine import create_engine, session_factory
+from billing_worker.db.models import PaymentAttempt
+from billing_worker.ids import new_id
 from billing_worker.payments.providers import Outcome
 from billing_worker.payments.stripe_provider import StripeProvider
 from shared.money import Money
@@ -40,7 +48,7 @@ def localstripe(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 @pytest.fixture
 def worker_env(localstripe: str) -> dict[str, str]:
-    return {"TOLLGATE_STRIPE_API_BASE": localstripe, "TOLLGATE_RECONCILE_AFTER": "0.5"}
+    return {"TOLLGATE_STRIPE_API_BASE": localstripe}
 
 
 @pytest.fixture
@@ -142,6 +150,81 @@ async def test_stripe_tokens_need_the_tenants_key_and_keys_are_checked(stack: St
     by_reference = await _call(stack, tenant, "PATCH", "/v1/tenant",
                                {"stripe_secret_key": "env:ACME_STRIPE_KEY"})  # fmt: skip
     assert by_reference["stripe_configured"] is True
+
+
+def _signed(secret: str, event: dict[str, Any], at: int | None = None) -> tuple[bytes, str]:
+    """A body and its Stripe-Signature, as Stripe signs its webhooks."""
+    body = orjson.dumps(event)
+    at = int(time.time()) if at is None else at
+    digest = hmac.new(secret.encode(), f"{at}.".encode() + body, hashlib.sha256).hexdigest()
+    return body, f"t={at},v1={digest}"
+
+
+async def test_stripes_webhook_settles_a_charge_whose_answer_was_lost(
+    stack: Stack, database_url: str
+) -> None:
+    """The collector stored its attempt and called Stripe, but the answer never came (a
+    crash, a timeout): Stripe's payment_intent.succeeded settles it, once, however often
+    Stripe sends it; a forged or stale signature, or another tenant's, is refused alike."""
+    tenant = await stack.new_tenant()
+    secret = "whsec_tenantsigning123"
+    configured = await _call(stack, tenant, "PATCH", "/v1/tenant",
+                             {"stripe_webhook_secret": secret})  # fmt: skip
+    assert configured["stripe_webhooks_configured"] is True
+    account = await stack.customer(tenant, "dan")  # owes 49.00
+    await _call(stack, tenant, "PATCH", f"/v1/accounts/{account}", {"collection": "manual"})
+    card = await _call(stack, tenant, "POST", f"/v1/accounts/{account}/payment-methods",
+                       {"token": "tok_sandbox_success"})  # fmt: skip
+    key = f"col_{account}_lost_{card['id']}"
+    engine = create_engine(database_url)
+    try:
+        async with session_factory(engine)() as session, session.begin():
+            now = datetime.now(UTC)
+            session.add(
+                PaymentAttempt(
+                    id=new_id("att"), tenant_id=tenant.id, account_id=account,
+                    payment_method_id=card["id"], idempotency_key=key, amount_minor=4900,
+                    currency="USD", status="pending", hard=False, created_at=now, updated_at=now,
+                )
+            )  # fmt: skip
+    finally:
+        await engine.dispose()
+    event = {
+        "id": "evt_3Lost", "object": "event", "type": "payment_intent.succeeded",
+        "data": {"object": {"id": "pi_3Lost", "object": "payment_intent", "status": "succeeded",
+                            "amount": 4900, "currency": "usd",
+                            "metadata": {"tollgate_key": key}}},
+    }  # fmt: skip
+    path = f"/v1/stripe/webhooks/{tenant.id}"
+
+    async def post(body: bytes, signature: str, where: str = path) -> tuple[int, Any]:
+        response = await stack.api.post(
+            where, data=body, headers={"Stripe-Signature": signature,
+                                       "Content-Type": "application/json"}
+        )  # fmt: skip
+        return response.status, await response.json()
+
+    body, signature = _signed(secret, event)
+    forged = await post(body, _signed("whsec_somebodyelse99", event)[1])
+    stale = await post(body, _signed(secret, event, at=int(time.time()) - 3600)[1])
+    elsewhere = await post(body, signature, "/v1/stripe/webhooks/ten_doesnotexist")
+    assert forged[0] == stale[0] == elsewhere[0] == 401
+    assert forged[1]["detail"] == elsewhere[1]["detail"]  # no oracle for tenant ids
+
+    first, again = await post(body, signature), await post(body, signature)
+    assert first == (200, {"received": True, "duplicate": False, "applied": False})
+    assert again[1]["duplicate"] is True
+
+    async def settled() -> bool:
+        found = await _call(stack, tenant, "GET", f"/v1/accounts/{account}")
+        return bool(found["balance_due"] == "0.00")
+
+    await stack.eventually(settled, within=10)
+    payments = await _call(stack, tenant, "GET", f"/v1/accounts/{account}/payments")
+    assert [p["amount"] for p in payments["data"]] == ["49.00"]  # once
+    other = {**event, "id": "evt_3Other", "type": "customer.created"}
+    body, signature = _signed(secret, other)
+    assert (await post(body, signature))[1]["applied"] is False  # acknowledged, not acted on
 
 
 # -- recorded Stripe answers -------------------------------------------------------------

@@ -1,0 +1,84 @@
+"""Stripe's webhooks for a tenant's Stripe account: a PaymentIntent that succeeded or failed
+after the collector's call returned (a bank debit still processing, a timeout) is settled
+through the payment queue, like the collector's own answer -- whichever arrives second is a
+duplicate."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import stripe
+from aiohttp import web
+from sqlalchemy import select
+
+from billing_worker.api.billing.payments import store_provider_event
+from billing_worker.api.http import schemas
+from billing_worker.api.http.appkeys import PAYMENTS_WAKE, PROVIDERS, SESSIONS
+from billing_worker.api.http.errors import BadSignature, InvalidRequest
+from billing_worker.api.http.routes import router
+from billing_worker.api.http.routing import MAX_BODY, Role, respond
+from billing_worker.db.models import Tenant
+from billing_worker.notifications.signing import TOLERANCE_SECONDS
+from billing_worker.payments.payment_queue import FAILED, SUCCEEDED
+from billing_worker.payments.stripe_provider import outcome_of
+from shared.problem import read_body
+
+#: The Stripe events Tollgate acts on, and what each says of a charge.
+_CHARGES = {"payment_intent.succeeded": SUCCEEDED, "payment_intent.payment_failed": FAILED}
+_UNKNOWN_TENANT = "whsec_unknowntenant0"
+
+
+def _verified(raw: bytes, header: str, secret: str | None) -> dict[str, Any]:
+    try:
+        # an unknown tenant fails like a bad signature: no oracle for tenant ids
+        event = stripe.Webhook.construct_event(
+            raw.decode(), header, secret or _UNKNOWN_TENANT, tolerance=TOLERANCE_SECONDS
+        )
+    except (stripe.SignatureVerificationError, ValueError, UnicodeDecodeError) as exc:
+        raise BadSignature("the Stripe-Signature does not match the body") from exc
+    if secret is None:
+        raise BadSignature("the Stripe-Signature does not match the body")
+    return dict(event.to_dict())
+
+
+@router.route(
+    "POST",
+    "/v1/stripe/webhooks/{tenant_id}",
+    summary="Events from the tenant's Stripe account (payment_intent.succeeded and "
+    ".payment_failed act; others are acknowledged), verified with Stripe-Signature and the "
+    "tenant's stripe_webhook_secret",
+    role=Role.PUBLIC,
+    raw_body={"application/json": {"schema": {"type": "object"}}},
+    response=schemas.ProviderEventAck,
+    errors=(401,),
+)
+async def stripe_webhook(request: web.Request) -> web.Response:
+    if request.content_length is not None and request.content_length > MAX_BODY:
+        raise InvalidRequest.field("body", f"exceeds {MAX_BODY} bytes")
+    raw = await read_body(request)
+    tenant_id = request.match_info["tenant_id"]
+    async with request.app[SESSIONS]() as session:
+        stored = await session.scalar(
+            select(Tenant.stripe_webhook_secret).where(Tenant.id == tenant_id)
+        )
+    secret = request.app[PROVIDERS].resolve(stored) if stored else None
+    event = _verified(raw, request.headers.get("Stripe-Signature", ""), secret)
+    intent = event.get("data", {}).get("object", {})
+    key = (intent.get("metadata") or {}).get("tollgate_key")
+    if event.get("type") not in _CHARGES or not key:
+        # not a charge Tollgate made, or not one it acts on: acknowledged, so Stripe stops
+        return respond(schemas.ProviderEventAck(received=True, duplicate=False, applied=False))
+    result = outcome_of(intent)
+    converted = schemas.ProviderEvent(
+        id=str(event["id"]),
+        type=_CHARGES[str(event["type"])],  # type: ignore[arg-type]
+        data=schemas.ProviderEventData(
+            idempotency_key=str(key),
+            reason=result.reason,
+            hard=result.hard,
+            reference=result.reference,
+        ),
+    )
+    ack = await store_provider_event(request, tenant_id, converted)
+    request.app[PAYMENTS_WAKE].set()
+    return respond(ack)
