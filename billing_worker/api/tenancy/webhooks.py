@@ -139,7 +139,7 @@ async def _endpoint(session: AsyncSession, request: web.Request) -> WebhookEndpo
 
 
 async def _event(session: AsyncSession, request: web.Request) -> Event:
-    raw = request.match_info["event_id"]
+    raw = request.match_info["lifecycle_event_id"]
     number = raw.removeprefix("evt_")
     event = await session.get(Event, int(number)) if number.isdigit() else None
     if event is None or event.tenant_id != tenant_of(request):
@@ -318,7 +318,7 @@ async def list_events(request: web.Request) -> web.Response:
 
 @router.route(
     "GET",
-    "/v1/events/{event_id}",
+    "/v1/events/{lifecycle_event_id}",
     summary="One lifecycle event, as its endpoints receive it",
     role=Role.TENANT,
     response=EventOut,
@@ -331,7 +331,7 @@ async def get_event(request: web.Request) -> web.Response:
 
 @router.route(
     "POST",
-    "/v1/events/{event_id}/redeliver",
+    "/v1/events/{lifecycle_event_id}/redeliver",
     summary="Send an event again: to every enabled endpoint subscribed to its type, or to the "
     "one named",
     role=Role.TENANT,

@@ -62,6 +62,8 @@ async def _owned_by_a(
     policy = await stack.api.put("/v1/tenant/dunning-policies/a-only", json=POLICY,
                                  headers=a.admin)  # fmt: skip
     assert policy.status in (200, 201), await policy.text()
+    endpoint = await stack.post("/v1/webhook-endpoints", a, {"url": "https://a.example/hook"})
+    lifecycle = (await _json(await stack.api.get("/v1/events?limit=1", headers=a.admin)))["data"]
     async with sessions() as session:
         event = await session.scalar(
             select(func.max(PaymentEvent.id)).where(PaymentEvent.tenant_id == a.id)
@@ -78,6 +80,8 @@ async def _owned_by_a(
         "key_id": key["id"],
         "name": "a-only",
         "event_id": str(event),
+        "endpoint_id": endpoint["id"],
+        "lifecycle_event_id": lifecycle[0]["id"],
     }
 
 
@@ -132,7 +136,8 @@ async def test_another_tenant_cannot_tell_a_tenants_resources_from_none(
     # B's own listings show none of A.
     for path in ("/v1/accounts", "/v1/invoices", "/v1/payments", "/v1/messages", "/v1/parked",
                  "/v1/invoice-runs", "/v1/tenant/keys", "/v1/tenant/dunning-policies",
-                 "/v1/plans", "/v1/catalog", "/v1/tenant",
+                 "/v1/plans", "/v1/catalog", "/v1/tenant", "/v1/webhook-endpoints",
+                 "/v1/events", "/v1/audit",
                  f"/v1/invoices?account_id={owned['account_id']}",
                  f"/v1/payments?account_id={owned['account_id']}"):  # fmt: skip
         response = await stack.api.get(path, headers=b.admin)
