@@ -15,7 +15,7 @@ from billing_worker.api.http.appkeys import CLOCK, OUTBOX_WAKE, PAYMENTS_WAKE, S
 from billing_worker.api.http.auth import tenant_of
 from billing_worker.api.http.errors import ApiError, Conflict, NotFound
 from billing_worker.api.http.routes import router
-from billing_worker.api.http.routing import Role, respond
+from billing_worker.api.http.routing import Role, respond, serial_id
 from billing_worker.db.models import Account, PaymentEvent
 from billing_worker.jobs.catch_up import catch_up
 from billing_worker.runtime.parking import describe, park_account, release_account, transient
@@ -157,12 +157,13 @@ async def release(request: web.Request) -> web.Response:
 )
 async def release_event(request: web.Request) -> web.Response:
     raw = request.match_info["event_id"]
-    if not raw.isdigit():
+    number = serial_id(raw)
+    if number is None:
         raise NotFound(f"no payment event {raw!r}")
     async with request.app[SESSIONS]() as session, session.begin():
         event = await session.scalar(
             select(PaymentEvent)
-            .where(PaymentEvent.tenant_id == tenant_of(request), PaymentEvent.id == int(raw))
+            .where(PaymentEvent.tenant_id == tenant_of(request), PaymentEvent.id == number)
             .with_for_update()
         )
         if event is None:

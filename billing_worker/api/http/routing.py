@@ -114,22 +114,26 @@ async def decode(request: web.Request, kind: type[T], *, refuse_card_data: bool 
     raw = await read_body(request)
     if not raw.strip():
         raw = b"{}"
+    try:
+        # Untyped first: the typed decode can stop at a wrong type before it reaches
+        # bytes that are not JSON at all ("1T…" is "expected an object", not "not JSON").
+        document = msgspec.json.decode(raw)
+    except msgspec.DecodeError as exc:
+        raise MalformedBody(f"body is not valid JSON: {exc}") from exc
     if refuse_card_data:
-        _refuse_card_data(raw)
+        _refuse_card_data(document)
     try:
         body = msgspec.json.decode(raw, type=kind)
     except msgspec.ValidationError as exc:
         allowed = functools.partial(allowed_values, kind)
         every = (
-            every_field_error(msgspec.json.decode(raw), kind, allowed)
+            every_field_error(document, kind, allowed)
             if isinstance(kind, type) and issubclass(kind, msgspec.Struct)
             else []
         )
         if len(every) > 1:
             raise InvalidRequest.fields(every) from exc
         raise from_validation_error(exc, allowed) from exc
-    except msgspec.DecodeError as exc:
-        raise MalformedBody(f"body is not valid JSON: {exc}") from exc
     errors = control_characters(body)
     if isinstance(body, msgspec.Struct):
         settings = request.app[SETTINGS]
@@ -149,11 +153,7 @@ CARD_DATA_REASON = (
 )
 
 
-def _refuse_card_data(raw: bytes) -> None:
-    try:
-        document = msgspec.json.decode(raw)
-    except msgspec.DecodeError:
-        return  # the typed decode reports it
+def _refuse_card_data(document: Any) -> None:
     fields = list(card_data_fields(document))
     if fields:
         raise InvalidRequest(
@@ -166,3 +166,16 @@ def respond(payload: Any, status: int = 200) -> web.Response:
     """A JSON answer, ending in a newline (a shell prompt after curl starts on its own line)."""
     body = msgspec.json.encode(payload) + b"\n"
     return web.Response(body=body, status=status, content_type="application/json")
+
+
+#: The largest id a database's BIGINT holds.
+_LARGEST_ID = 2**63 - 1
+
+
+def serial_id(text: str) -> int | None:
+    """A row's number from a path or query (``"812"``), or None when it cannot name one (not
+    a whole number, or larger than any id): the caller answers 404 or names the field."""
+    if not text.isascii() or not text.isdigit() or len(text) > 19:
+        return None
+    number = int(text)
+    return number if number <= _LARGEST_ID else None

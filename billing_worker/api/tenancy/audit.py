@@ -15,7 +15,7 @@ from billing_worker.api.http.appkeys import SESSIONS
 from billing_worker.api.http.auth import tenant_of
 from billing_worker.api.http.errors import FieldError, InvalidRequest
 from billing_worker.api.http.routes import router
-from billing_worker.api.http.routing import Role, respond
+from billing_worker.api.http.routing import Role, respond, serial_id
 from billing_worker.db.audit import ActorKind
 from billing_worker.db.models import AuditEntry
 
@@ -92,8 +92,9 @@ async def list_audit(request: web.Request) -> web.Response:
     where += [AuditEntry.at >= since] if since else []
     where += [AuditEntry.at <= until] if until else []
     if "after" in query:
-        if query["after"].isdigit():
-            where.append(AuditEntry.id < int(query["after"]))
+        after = serial_id(query["after"])
+        if after is not None:
+            where.append(AuditEntry.id < after)
         else:
             problems.append(FieldError("after", "must be an audit entry's id"))
     if problems:

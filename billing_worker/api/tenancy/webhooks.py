@@ -17,7 +17,7 @@ from billing_worker.api.http.appkeys import CLOCK, SESSIONS
 from billing_worker.api.http.auth import tenant_of
 from billing_worker.api.http.errors import FieldError, InvalidRequest, NotFound
 from billing_worker.api.http.routes import router
-from billing_worker.api.http.routing import Role, decode, respond
+from billing_worker.api.http.routing import Role, decode, respond, serial_id
 from billing_worker.api.http.schemas import Body, WebhookUrl
 from billing_worker.db.models import Delivery, Event, WebhookEndpoint
 from billing_worker.domain.events import CATALOGUE
@@ -140,8 +140,8 @@ async def _endpoint(session: AsyncSession, request: web.Request) -> WebhookEndpo
 
 async def _event(session: AsyncSession, request: web.Request) -> Event:
     raw = request.match_info["lifecycle_event_id"]
-    number = raw.removeprefix("evt_")
-    event = await session.get(Event, int(number)) if number.isdigit() else None
+    number = serial_id(raw.removeprefix("evt_"))
+    event = await session.get(Event, number) if number is not None else None
     if event is None or event.tenant_id != tenant_of(request):
         raise NotFound(f"no event {raw!r}")
     return event
@@ -247,8 +247,9 @@ async def rotate_secret(request: web.Request) -> web.Response:
     errors=(404, 422),
 )
 async def list_deliveries(request: web.Request) -> web.Response:
-    limit, after = page_size(request), request.query.get("after")
-    if after is not None and not after.isdigit():
+    limit, raw_after = page_size(request), request.query.get("after")
+    after = serial_id(raw_after) if raw_after is not None else None
+    if raw_after is not None and after is None:
         raise InvalidRequest.field("after", "must be a delivery's id")
     async with request.app[SESSIONS]() as session:
         endpoint = await _endpoint(session, request)
@@ -258,7 +259,7 @@ async def list_deliveries(request: web.Request) -> web.Response:
             .where(Delivery.tenant_id == endpoint.tenant_id, Delivery.endpoint_id == endpoint.id)
         )
         if after is not None:
-            query = query.where(Delivery.id < int(after))
+            query = query.where(Delivery.id < after)
         rows = (await session.execute(query.order_by(Delivery.id.desc()).limit(limit + 1))).all()
     data = [
         DeliveryRow(
@@ -298,9 +299,9 @@ async def list_events(request: web.Request) -> web.Response:
     if "account_id" in query:
         where.append(Event.account_id == query["account_id"])
     if "after" in query:
-        number = query["after"].removeprefix("evt_")
-        if number.isdigit():
-            where.append(Event.id < int(number))
+        number = serial_id(query["after"].removeprefix("evt_"))
+        if number is not None:
+            where.append(Event.id < number)
         else:
             problems.append(FieldError("after", "must be an event's id"))
     if problems:

@@ -81,8 +81,11 @@ async def test_every_bad_field_of_a_request_is_named_at_once(stack: Stack) -> No
 
 async def test_malformed_json_is_a_400_not_a_500(stack: Stack) -> None:
     tenant = await stack.new_tenant()
-    response = await stack.api.post("/v1/accounts", data=b"{nope", headers=tenant.admin)
-    assert (await problem(response, 400))["code"] == "malformed_body"
+    for body in (b"{nope", b"1T\xff", b"[1, 2"):
+        response = await stack.api.post("/v1/accounts", data=body, headers=tenant.admin)
+        assert (await problem(response, 400))["code"] == "malformed_body", body
+    patch = await stack.api.patch("/v1/tenant", data=b"1T\xff", headers=tenant.admin)
+    assert (await problem(patch, 400))["code"] == "malformed_body"
 
 
 async def test_a_tenant_never_sees_another_tenants_account(stack: Stack) -> None:

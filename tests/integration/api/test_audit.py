@@ -96,6 +96,8 @@ async def test_bad_filters_are_each_named(stack: Stack) -> None:
     assert response.status == 422
     named = {e["field"] for e in (await response.json())["errors"]}
     assert named == {"actor_kind", "from", "after"}
+    beyond = await stack.api.get("/v1/audit?after=99999999999999999999", headers=tenant.admin)
+    assert beyond.status == 422  # larger than any id: named, not a database error
 
 
 async def test_a_rolled_back_change_leaves_no_row_and_a_committed_one_leaves_one(
