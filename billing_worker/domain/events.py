@@ -27,6 +27,9 @@ CATALOGUE: dict[str, str] = {
     "subscription.uncancelled": "A pending cancellation was withdrawn.",
     "subscription.paused": "A subscription was paused (from its start date).",
     "subscription.resumed": "A paused subscription got its resume date.",
+    "subscription.phase_changed": "A subscription entered its next phase (a trial became "
+    "paid, a discount ended): the phase before and after.",
+    "subscription.expired": "A subscription's entitlement ended (its cancellation took effect).",
     "invoice.created": "An invoice was created (a draft, or issued at once).",
     "invoice.committed": "An invoice was issued: created open, or a draft committed.",
     "invoice.paid": "An invoice was paid in full.",
@@ -51,6 +54,10 @@ def _after(changes: Mapping[str, Any], field: str) -> Any:
 
 def _subscription_updates(changes: Mapping[str, Any]) -> list[str]:
     out = []
+    if "phase" in changes and None not in changes["phase"]:  # not a pause, nor the first
+        out.append("subscription.phase_changed")
+    if _after(changes, "status") == "expired":
+        out.append("subscription.expired")
     if "entitlement_end" in changes:
         before, after = changes["entitlement_end"]
         out.append("subscription.cancelled" if after else "subscription.uncancelled")

@@ -8,11 +8,13 @@ from typing import Any
 from billing_worker.db.models import Subscription
 from billing_worker.domain.subscriptions import (
     Cancellation,
+    CatalogAt,
     CycleChange,
     Pause,
     PlanChange,
     QuantityChange,
     Terms,
+    phase_on,
 )
 
 
@@ -101,7 +103,6 @@ def save_terms(sub: Subscription, terms: Terms) -> None:
     sub.entitlement_end = terms.cancellation.entitlement_end if terms.cancellation else None
     sub.billing_end = terms.cancellation.billing_end if terms.cancellation else None
     sub.quantity = terms.quantity
-    sub.status = "active"
 
 
 def cycle_event(change: CycleChange) -> dict[str, Any]:
@@ -114,3 +115,17 @@ def touch_billing(sub: Subscription, day: date) -> None:
     """Billing from ``day`` may change: make the next invoicing run look back that far."""
     floor = day - timedelta(days=1)
     sub.reconcile_from = min(sub.reconcile_from, floor) if sub.reconcile_from else None
+
+
+def mark_today(sub: Subscription, catalog_at: CatalogAt, today: date) -> None:
+    """Keep the subscription's phase and status as of ``today`` on its row: ``expired``
+    once its entitlement has ended, so the change is one the audit log and the lifecycle
+    events see (``subscription.phase_changed``, ``subscription.expired``)."""
+    phase = phase_on(terms_of(sub), catalog_at, today)
+    value = phase.value if phase is not None else None
+    if sub.phase != value:
+        sub.phase = value
+    ended = sub.entitlement_end is not None and sub.entitlement_end <= today
+    status = "expired" if ended else "active"
+    if sub.status != status:
+        sub.status = status

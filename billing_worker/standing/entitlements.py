@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from billing_worker.db.models import (
     Account,
+    Subscription,
     Tenant,
 )
 from billing_worker.domain.moments import next_moment
@@ -22,6 +23,7 @@ from billing_worker.invoicing.catalogs import CatalogBook, load_book
 from billing_worker.invoicing.invoicer import bill_to, local_midnight, local_today
 from billing_worker.invoicing.prefetch import Prefetched
 from billing_worker.invoicing.summaries import next_commit
+from billing_worker.invoicing.terms import mark_today
 from billing_worker.publishing.outbox import stage_record
 from billing_worker.standing.consequences import (
     REASONS_ACTIVE,
@@ -59,6 +61,7 @@ async def refresh_account(
     The caller holds the account row (``lock_account``) so versions never collide.
     """
     found = await evaluate_account(session, tenant, account, now, book=book, prefetched=prefetched)
+    book = await _keep_today(session, tenant, account, found.subscriptions, book, now)
     result = found.result
     if result.standing is Standing.CANCELLED and result.dunning is not None:
         book = book or await load_book(session, tenant.id)
@@ -136,6 +139,25 @@ async def refresh_account(
     )
     account.ent_record = stage_record(session, record, now)
     return record
+
+
+async def _keep_today(
+    session: AsyncSession,
+    tenant: Tenant,
+    account: Account,
+    subs: Sequence[Subscription],
+    book: CatalogBook | None,
+    now: datetime,
+) -> CatalogBook | None:
+    """Keep each subscription's phase and status as of the account's today on its row
+    (``terms.mark_today``); returns the catalog book, loaded if it had to be."""
+    if not subs:
+        return book
+    book = book or await load_book(session, tenant.id)
+    today = local_today(now, account.timezone)
+    for sub in subs:
+        mark_today(sub, book.at, today)
+    return book
 
 
 def _lapse(published: StandingResult, valid_until: datetime | None) -> dict[str, Any]:

@@ -120,7 +120,7 @@ class Subscription(Base):
     __audited__ = frozenset(
         (
             "account_id external_id plan price_list quantity cycle_day entitlement_start "
-            "billing_start entitlement_end billing_end events dunning_exempt status"
+            "billing_start entitlement_end billing_end events dunning_exempt status phase"
         ).split()
     )
     id: Mapped[str] = mapped_column(String(32), primary_key=True)
@@ -143,10 +143,15 @@ class Subscription(Base):
     reconcile_from: Mapped[date | None] = mapped_column(Date)
     #: Keeps its access while the account is suspended for non-payment (e.g. prepaid).
     dunning_exempt: Mapped[bool] = mapped_column(default=False, server_default=sa_false())
+    #: The billing phase today (``trial``, ``discount``, ``evergreen``...), kept by the
+    #: standing's evaluation so a change of phase is a change the audit log and the
+    #: lifecycle events see; None outside billing.
+    phase: Mapped[str | None] = mapped_column(String(16))
+    #: ``expired`` once its entitlement has ended (kept like ``phase``), else ``active``.
     status: Mapped[str] = mapped_column(String(16))
     created_at: Mapped[datetime]
     __table_args__ = (
-        CheckConstraint("status IN ('active', 'cancelled')", name="status"),
+        CheckConstraint("status IN ('active', 'expired')", name="status"),
         CheckConstraint("quantity >= 1", name="quantity_positive"),
         UniqueConstraint("tenant_id", "external_id"),
     )

@@ -203,4 +203,65 @@ async def test_bad_requests_are_named_and_tenants_see_their_own(stack: Stack) ->
     assert all(e["tenant_id"] == tenant.id for e in events)
     theirs = await stack.api.get(f"/v1/events/{events[0]['id']}", headers=other.admin)
     assert theirs.status == 404
+    for huge in (
+        "/v1/events/evt_99999999999999999999",
+        "/v1/payment-events/99999999999999999999/release",
+    ):
+        method = "POST" if huge.endswith("release") else "GET"
+        assert (await stack.api.request(method, huge, headers=tenant.admin)).status == 404
     assert (await _call(stack, other, "GET", "/v1/events"))["data"] == []
+
+
+async def test_a_trial_ending_and_a_cancellation_taking_effect_are_sent_on_their_day(
+    stack: Stack, receiver: Receiver
+) -> None:
+    """Events that come with time, not with a request: the trial's end and the end of a
+    cancelled subscription, sent when the worker reaches those days."""
+    tenant = await stack.new_tenant()
+    clock = await _call(stack, tenant, "GET", "/v1/test/clock")
+    today = clock["now"][:10]
+    catalog = {
+        "effective_date": today, "currencies": ["USD"], "products": {"pro": {"category": "base"}},
+        "plans": {"pro-monthly": {
+            "product": "pro", "billing_period": "monthly", "entitlement": {"features": ["x"]},
+            "phases": [{"type": "trial", "duration": {"unit": "days", "number": 14}},
+                       {"type": "evergreen", "recurring": {"USD": "31.00"}}]}},
+    }  # fmt: skip
+    uploaded = await stack.api.put("/v1/catalog", json=catalog, headers=tenant.admin)
+    assert uploaded.status in (200, 201), await uploaded.text()
+    await _call(stack, tenant, "POST", "/v1/webhook-endpoints",
+                {"url": f"{receiver.url}/subs", "types": ["subscription.phase_changed",
+                                                          "subscription.expired"]})  # fmt: skip
+    account = await _call(stack, tenant, "POST", "/v1/accounts", {"name": "Trialist"})
+    created = await _call(stack, tenant, "POST", f"/v1/accounts/{account['id']}/subscriptions",
+                          {"plan": "pro-monthly"})  # fmt: skip
+    sub = created["subscription"]
+    assert sub["phase"] == "trial"
+
+    await _call(stack, tenant, "POST", "/v1/test/clock", {"advance_days": 13})
+    assert receiver.events("/subs") == []  # still in its trial
+    await _call(stack, tenant, "POST", "/v1/test/clock", {"advance_days": 1})
+
+    async def arrived(count: int) -> Any:
+        async def check() -> bool:
+            return len(receiver.events("/subs")) >= count
+
+        return check
+
+    await stack.eventually(await arrived(1), within=10)
+    [changed] = receiver.events("/subs")
+    assert changed["type"] == "subscription.phase_changed"
+    assert changed["data"]["id"] == sub["id"]
+    assert changed["data"]["changes"]["phase"] == ["trial", "evergreen"]
+
+    cancelled = await stack.api.post(
+        f"/v1/subscriptions/{sub['id']}/cancel",
+        json={"entitlement_policy": "end_of_term", "billing_policy": "end_of_term"},
+        headers=tenant.admin,
+    )
+    assert cancelled.status == 200, await cancelled.text()
+    await _call(stack, tenant, "POST", "/v1/test/clock", {"advance_days": 40})
+    await stack.eventually(await arrived(2), within=10)
+    expired = receiver.events("/subs")[1]
+    assert expired["type"] == "subscription.expired"
+    assert expired["data"]["changes"]["status"] == ["active", "expired"]

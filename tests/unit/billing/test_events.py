@@ -38,6 +38,11 @@ DOCS = Path(__file__).resolve().parents[3] / "docs" / "events.md"
         ("subscription", "updated",
          {"events": [[], [{"type": "change", "effective": "2027-02-01", "plan": "team"}]]},
          ["subscription.changed"]),
+        ("subscription", "updated", {"phase": ["trial", "evergreen"]},
+         ["subscription.phase_changed"]),
+        ("subscription", "updated", {"phase": ["evergreen", None]}, []),  # a pause
+        ("subscription", "updated", {"phase": [None, "trial"]}, []),  # kept the first time
+        ("subscription", "updated", {"status": ["active", "expired"]}, ["subscription.expired"]),
         ("invoice", "created", {"status": [None, "draft"]}, ["invoice.created"]),
         ("invoice", "created", {"status": [None, "open"]},
          ["invoice.created", "invoice.committed"]),
