@@ -128,7 +128,8 @@ def _row(obj: Base, action: str, actor: Actor, at: datetime) -> dict[str, Any] |
     changes = _changes(obj, action)
     if action == "updated" and not changes:
         return None
-    identity = inspect(obj).identity
+    state = inspect(obj)
+    identity = state.mapper.primary_key_from_instance(obj)
     return {
         "tenant_id": obj.id if isinstance(obj, Tenant) else getattr(obj, "tenant_id", None),
         "at": at,
@@ -136,7 +137,8 @@ def _row(obj: Base, action: str, actor: Actor, at: datetime) -> dict[str, Any] |
         "actor_id": actor.id,
         "request_id": actor.request_id,
         "object_type": type(obj).__audit_name__,
-        "object_id": str(identity[0] if identity else getattr(obj, "id", "")),
+        # a composite key (a usage day: account and day) reads "acc_…:2027-01-31"
+        "object_id": ":".join(str(part) for part in identity if part is not None),
         "action": action,
         "changes": changes,
     }
@@ -162,12 +164,22 @@ def _record(session: Session, _flush: UOWTransaction) -> None:
             if isinstance(obj, Base) and type(obj).__audit_name__:
                 row = _row(obj, action, actor, at)
                 if row is not None:
-                    rows.append(row)
                     events += _events(session, obj, row)
+                    logged = _logged(type(obj).__events_only__, row)
+                    if logged is not None:
+                        rows.append(logged)
     if rows:
         session.connection().execute(insert(AuditEntry), rows)
     if events:
         session.connection().execute(insert(Event), events)
+
+
+def _logged(events_only: frozenset[str], row: dict[str, Any]) -> dict[str, Any] | None:
+    """The audit row without the fields that make events only; None when nothing is left."""
+    if not events_only:
+        return row
+    kept = {f: change for f, change in row["changes"].items() if f not in events_only}
+    return {**row, "changes": kept} if kept else None
 
 
 def _events(session: Session, obj: Base, row: dict[str, Any]) -> list[dict[str, Any]]:

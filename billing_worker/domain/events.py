@@ -19,6 +19,8 @@ CATALOGUE: dict[str, str] = {
     "account.updated": "An account's details changed (name, email, collection, time zone, "
     "cycle day, dunning policy, price list...).",
     "standing.changed": "An account's standing or its reason changed (previous and new).",
+    "entitlement.changed": "What the gateways answer for an account changed: its standing, "
+    "plan, features, seat limit, session policy or read-only flag (previous and new).",
     "subscription.created": "A subscription was created.",
     "subscription.changed": "A subscription's plan, price list or seats change, now or "
     "from a later date.",
@@ -38,6 +40,8 @@ CATALOGUE: dict[str, str] = {
     "payment.succeeded": "A payment was received (a charge that succeeded, or recorded).",
     "payment.failed": "A charge was declined or failed.",
     "payment.refunded": "(Part of) a payment was refunded.",
+    "usage.folded": "The gateways' counters of an account's day (logins, active users, "
+    "peak sessions) were folded into billing and grew: the day's totals so far.",
 }
 
 #: Account fields whose change is the standing's, not the account's details.
@@ -77,14 +81,21 @@ def _subscription_updates(changes: Mapping[str, Any]) -> list[str]:
         for pause in (e for e in added if e["type"] == "pause"):
             resumed = any(r["type"] == "pause" and r["start"] == pause["start"] for r in removed)
             out.append("subscription.resumed" if resumed else "subscription.paused")
+        starts = {e["start"] for e in added if e["type"] == "pause"}
+        if any(r["type"] == "pause" and r["start"] not in starts for r in removed):
+            out.append("subscription.resumed")  # resumed on the day it was paused: undone
     return out
 
 
 def _account(action: str, changes: Mapping[str, Any]) -> list[str]:
     if action == "created":
         return ["account.created"]
-    out = ["account.updated"] if changes.keys() - _STANDING - _KEPT else []
-    return out + (["standing.changed"] if changes.keys() & _STANDING else [])
+    out = ["account.updated"] if changes.keys() - _STANDING - _KEPT - {"entitlement"} else []
+    out += ["standing.changed"] if changes.keys() & _STANDING else []
+    # the first answer (an account's first evaluation) is no change of what was answered
+    if "entitlement" in changes and changes["entitlement"][0] is not None:
+        out.append("entitlement.changed")
+    return out
 
 
 def _subscription(action: str, changes: Mapping[str, Any]) -> list[str]:
@@ -113,6 +124,10 @@ def _attempt(action: str, changes: Mapping[str, Any]) -> list[str]:
     return ["payment.failed"] if _after(changes, "status") in ("declined", "failed") else []
 
 
+def _usage_day(action: str, changes: Mapping[str, Any]) -> list[str]:
+    return ["usage.folded"] if changes.keys() - {"day"} else []
+
+
 _RULES = {
     "account": _account,
     "subscription": _subscription,
@@ -120,6 +135,7 @@ _RULES = {
     "payment": _payment,
     "refund": _refund,
     "payment_attempt": _attempt,
+    "usage_day": _usage_day,
 }
 
 

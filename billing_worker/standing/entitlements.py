@@ -138,7 +138,24 @@ async def refresh_account(
         **_lapse(published, valid_until),
     )
     account.ent_record = stage_record(session, record, now)
+    answer = answer_of(record)
+    if account.entitlement != answer:
+        account.entitlement = answer
     return record
+
+
+def answer_of(record: EntitlementRecord) -> dict[str, Any]:
+    """What the gateways answer from a record, without its version and time bound (which
+    move with every renewal): a change of it is an ``entitlement.changed`` event."""
+    return {
+        "standing": record.standing.value,
+        "reason": record.reason,
+        "plan": record.plan,
+        "features": sorted(record.features),
+        "seat_limit": record.seat_limit,
+        "session_policy": record.session_policy.value,
+        "read_only": record.read_only,
+    }
 
 
 async def _keep_today(

@@ -31,9 +31,10 @@ class Account(Base):
             "external_id name email kind currency net_terms_days credit_minor timezone "
             "cycle_day parent_id payment_delegated price_list standing standing_reason "
             "dunning_policy dunning_exempt suspended_manually collection hard_declined "
-            "parked_at parked_error"
+            "parked_at parked_error entitlement"
         ).split()
     )
+    __events_only__ = frozenset(("entitlement",))  # derived from changes the log holds
     id: Mapped[str] = mapped_column(String(32), primary_key=True)
     tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id"))
     external_id: Mapped[str | None] = mapped_column(String(200))
@@ -63,6 +64,9 @@ class Account(Base):
     #: The encoded entitlement record last published (``ent_version``): what a rebuild of
     #: a lost Redis republishes without recomputing (see ``billing_worker.jobs.rebuild``).
     ent_record: Mapped[bytes | None] = mapped_column(LargeBinary, deferred=True)
+    #: What the gateways answer for it (standing, reason, plan, features, seats, read-only,
+    #: session policy), set only when that changes: an ``entitlement.changed`` event.
+    entitlement: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     #: The tenant's dunning policy this account follows, if not its plan's or the default.
     dunning_policy: Mapped[str | None] = mapped_column(String(100))
     #: Exempt from dunning: its standing never drops for unpaid invoices.
@@ -200,6 +204,9 @@ class UsageDaily(Base):
     """What the gateways counted for one account on one UTC day (folded, idempotently)."""
 
     __tablename__ = "usage_daily"
+    __audit_name__ = "usage_day"
+    __audited__ = frozenset(("day", "logins", "active_users", "peak_sessions"))
+    __events_only__ = __audited__  # a fold a minute per active account: too many to log
     account_id: Mapped[str] = mapped_column(ForeignKey("accounts.id"), primary_key=True)
     day: Mapped[str] = mapped_column(String(10), primary_key=True)
     tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id"), index=True)

@@ -51,3 +51,7 @@ class Base(DeclarativeBase):
     #: The fields whose changes the audit log records; the rest is the worker's bookkeeping
     #: (when to evaluate next, published versions...), which would drown the changes.
     __audited__: ClassVar[frozenset[str]] = frozenset()
+    #: Audited fields whose changes make lifecycle events but no audit-log row: what the
+    #: worker derives from changes the log already has (an account's entitlement answer),
+    #: or changes too frequent to log (the usage folds).
+    __events_only__: ClassVar[frozenset[str]] = frozenset()

@@ -63,12 +63,15 @@ class Payment(Base):
 class Refund(Base):
     __tablename__ = "refunds"
     __audit_name__ = "refund"
-    __audited__ = frozenset(("payment_id", "amount_minor", "reason"))
+    __audited__ = frozenset(("payment_id", "amount_minor", "reason", "reference"))
     id: Mapped[str] = mapped_column(String(32), primary_key=True)
     tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id"))
     payment_id: Mapped[str] = mapped_column(ForeignKey("payments.id"), index=True)
     amount_minor: Mapped[int] = mapped_column(BigInteger)
     reason: Mapped[str | None] = mapped_column(String(200))
+    #: The provider's id of a refund or dispute made there (``ch_…``, ``dp_…``), which
+    #: records it once however often the provider tells of it; None for Tollgate's own.
+    reference: Mapped[str | None] = mapped_column(String(200))
     created_at: Mapped[datetime]
     __table_args__ = (CheckConstraint("amount_minor > 0", name="amount_positive"),)
 

@@ -265,3 +265,25 @@ async def test_a_trial_ending_and_a_cancellation_taking_effect_are_sent_on_their
     expired = receiver.events("/subs")[1]
     assert expired["type"] == "subscription.expired"
     assert expired["data"]["changes"]["status"] == ["active", "expired"]
+
+
+async def test_a_change_of_what_the_gateways_answer_is_an_entitlement_event(stack: Stack) -> None:
+    """Subscribing grants the plan's features, a suspension denies them, reinstating gives
+    them back: each is one entitlement.changed with the answer before and after; a change
+    the gateways cannot see (the account's name) is none."""
+    tenant = await stack.new_tenant()
+    account = await stack.customer(tenant, "eve")  # Pro, invoiced at once: in grace
+    await _call(stack, tenant, "PATCH", f"/v1/accounts/{account}", {"name": "Eve's company"})
+    await _call(stack, tenant, "POST", f"/v1/accounts/{account}/suspend", {})
+    await _call(stack, tenant, "POST", f"/v1/accounts/{account}/reinstate", {})
+    path = f"/v1/events?type=entitlement.changed&account_id={account}"
+    listed = (await _call(stack, tenant, "GET", path))["data"]
+    answers = [e["data"]["changes"]["entitlement"] for e in reversed(listed)]  # oldest first
+    assert [(before["standing"], after["standing"]) for before, after in answers] == [
+        ("cancelled", "grace"), ("grace", "suspended"), ("suspended", "grace")
+    ]  # fmt: skip
+    subscribed, suspended, reinstated = answers
+    assert (subscribed[0]["plan"], subscribed[1]["plan"]) == (None, "pro")
+    assert subscribed[1]["features"] == ["reports"]
+    assert suspended[1]["reason"] == "suspended_manually"
+    assert reinstated[1] == subscribed[1]

@@ -41,6 +41,16 @@ async def test_logins_active_users_and_peak_sessions_are_billed_from_sql(
     assert first == second
     [today] = first["data"]
     assert (today["logins"], today["active_users"], today["peak_sessions"]) == (4, 3, 4)
+    # the fold that counted them is a usage.folded event; the one that added nothing is not
+    listed = await stack.api.get(
+        f"/v1/events?type=usage.folded&account_id={account_id}", headers=tenant.admin
+    )
+    [folded] = (await listed.json())["data"]
+    assert folded["data"]["id"] == f"{account_id}:{today['day']}"
+    changes = folded["data"]["changes"]
+    assert (changes["logins"], changes["active_users"], changes["peak_sessions"]) == (
+        [None, 4], [None, 3], [None, 4]
+    )  # fmt: skip
 
 
 async def test_usage_never_counts_backwards_when_redis_loses_the_days_counters(

@@ -22,6 +22,12 @@ DOCS = Path(__file__).resolve().parents[3] / "docs" / "events.md"
         ("account", "updated", {"credit_minor": [0, 500]}, []),  # bookkeeping of its own
         ("account", "updated", {"email": [None, "x@y.z"], "standing_reason": ["a", "b"]},
          ["account.updated", "standing.changed"]),
+        ("account", "updated", {"entitlement": [{"plan": None}, {"plan": "pro"}]},
+         ["entitlement.changed"]),
+        ("account", "updated", {"entitlement": [None, {"plan": None}]}, []),  # the first answer
+        ("account", "updated", {"standing": ["grace", "suspended"],
+                                "entitlement": [{"plan": "pro"}, {"plan": None}]},
+         ["standing.changed", "entitlement.changed"]),
         ("subscription", "created", {"plan": [None, "pro"]}, ["subscription.created"]),
         ("subscription", "updated", {"entitlement_end": [None, "2027-02-01"]},
          ["subscription.cancelled"]),
@@ -35,6 +41,9 @@ DOCS = Path(__file__).resolve().parents[3] / "docs" / "events.md"
          {"events": [[{"type": "pause", "start": "2027-01-05", "resume": None}],
                      [{"type": "pause", "start": "2027-01-05", "resume": "2027-01-20"}]]},
          ["subscription.resumed"]),
+        ("subscription", "updated",
+         {"events": [[{"type": "pause", "start": "2027-01-05", "resume": None}], []]},
+         ["subscription.resumed"]),  # resumed the day it was paused: the pause is undone
         ("subscription", "updated",
          {"events": [[], [{"type": "change", "effective": "2027-02-01", "plan": "team"}]]},
          ["subscription.changed"]),
@@ -59,6 +68,9 @@ DOCS = Path(__file__).resolve().parents[3] / "docs" / "events.md"
         ("payment_attempt", "updated", {"status": ["pending", "declined"]}, ["payment.failed"]),
         ("payment_attempt", "updated", {"status": ["pending", "succeeded"]}, []),
         ("api_key", "created", {"kind": [None, "admin"]}, []),
+        ("usage_day", "created", {"day": [None, "2027-01-05"], "logins": [None, 2]},
+         ["usage.folded"]),
+        ("usage_day", "updated", {"logins": [2, 5]}, ["usage.folded"]),
     ],
 )  # fmt: skip
 def test_a_change_makes_the_events_a_receiver_expects(
