@@ -1,7 +1,10 @@
-"""Stripe's webhooks for a tenant's Stripe account: a PaymentIntent that succeeded or failed
-after the collector's call returned (a bank debit still processing, a timeout) is settled
-through the payment queue, like the collector's own answer -- whichever arrives second is a
-duplicate."""
+"""Stripe's webhooks for a tenant's Stripe account.
+
+A PaymentIntent that succeeded or failed after the collector's call returned (a bank debit
+still processing, a timeout) is settled through the payment queue, like the collector's own
+answer -- whichever arrives second is a duplicate. Refunds made in Stripe's dashboard and
+disputes are brought into the ledger at once (``payments.stripe_reversals``).
+"""
 
 from __future__ import annotations
 
@@ -13,18 +16,21 @@ from sqlalchemy import select
 
 from billing_worker.api.billing.payments import store_provider_event
 from billing_worker.api.http import schemas
-from billing_worker.api.http.appkeys import PAYMENTS_WAKE, PROVIDERS, SESSIONS
-from billing_worker.api.http.errors import BadSignature, InvalidRequest
+from billing_worker.api.http.appkeys import CLOCK, OUTBOX_WAKE, PAYMENTS_WAKE, PROVIDERS, SESSIONS
+from billing_worker.api.http.errors import BadSignature, Conflict, InvalidRequest
 from billing_worker.api.http.routes import router
 from billing_worker.api.http.routing import MAX_BODY, Role, respond
 from billing_worker.db.models import Tenant
 from billing_worker.notifications.signing import TOLERANCE_SECONDS
 from billing_worker.payments.payment_queue import FAILED, SUCCEEDED
 from billing_worker.payments.stripe_provider import outcome_of
+from billing_worker.payments.stripe_reversals import Outcome, apply_reversal
 from shared.problem import read_body
 
 #: The Stripe events Tollgate acts on, and what each says of a charge.
 _CHARGES = {"payment_intent.succeeded": SUCCEEDED, "payment_intent.payment_failed": FAILED}
+#: Money given back after it was collected: a Charge's refunds, a Dispute opened or closed.
+_REVERSALS = frozenset(("charge.refunded", "charge.dispute.created", "charge.dispute.closed"))
 _UNKNOWN_TENANT = "whsec_unknowntenant0"
 
 
@@ -45,12 +51,12 @@ def _verified(raw: bytes, header: str, secret: str | None) -> dict[str, Any]:
     "POST",
     "/v1/stripe/webhooks/{tenant_id}",
     summary="Events from the tenant's Stripe account (payment_intent.succeeded and "
-    ".payment_failed act; others are acknowledged), verified with Stripe-Signature and the "
-    "tenant's stripe_webhook_secret",
+    ".payment_failed, charge.refunded, charge.dispute.created and .closed act; others are "
+    "acknowledged), verified with Stripe-Signature and the tenant's stripe_webhook_secret",
     role=Role.PUBLIC,
     raw_body={"application/json": {"schema": {"type": "object"}}},
     response=schemas.ProviderEventAck,
-    errors=(401,),
+    errors=(401, 409),
 )
 async def stripe_webhook(request: web.Request) -> web.Response:
     if request.content_length is not None and request.content_length > MAX_BODY:
@@ -63,6 +69,8 @@ async def stripe_webhook(request: web.Request) -> web.Response:
         )
     secret = request.app[PROVIDERS].resolve(stored) if stored else None
     event = _verified(raw, request.headers.get("Stripe-Signature", ""), secret)
+    if event.get("type") in _REVERSALS:
+        return await _reversal(request, tenant_id, event)
     intent = event.get("data", {}).get("object", {})
     key = (intent.get("metadata") or {}).get("tollgate_key")
     if event.get("type") not in _CHARGES or not key:
@@ -82,3 +90,23 @@ async def stripe_webhook(request: web.Request) -> web.Response:
     ack = await store_provider_event(request, tenant_id, converted)
     request.app[PAYMENTS_WAKE].set()
     return respond(ack)
+
+
+async def _reversal(request: web.Request, tenant_id: str, event: dict[str, Any]) -> web.Response:
+    obj = event.get("data", {}).get("object", {})
+    async with request.app[SESSIONS]() as session, session.begin():
+        outcome = await apply_reversal(
+            session, tenant_id, str(event["type"]), obj, request.app[CLOCK].now()
+        )
+    if outcome is Outcome.UNKNOWN and (obj.get("metadata") or {}).get("tollgate_key"):
+        # a charge Tollgate made whose answer is not applied yet (a refund can overtake
+        # it): Stripe sends the event again later
+        raise Conflict("no payment of this tenant was collected by that PaymentIntent yet")
+    request.app[OUTBOX_WAKE].set()
+    return respond(
+        schemas.ProviderEventAck(
+            received=True,
+            duplicate=outcome is Outcome.DUPLICATE,
+            applied=outcome is Outcome.APPLIED,
+        )
+    )

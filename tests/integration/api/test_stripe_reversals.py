@@ -1,0 +1,118 @@
+"""Money Stripe gives back after Tollgate collected it: a refund made in Stripe's dashboard
+and a dispute reach the ledger through Stripe's webhooks, once each, however often Stripe
+tells of them; a refund Tollgate made itself is not counted again when Stripe reports it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import stripe
+
+from tests.integration.api.test_stripe import (  # the same localstripe and tenant set-up
+    _call,
+    _card,
+    _signed,
+    localstripe,
+    stripe_client,
+    worker_env,
+)
+from tests.integration.conftest import Stack, Tenant
+
+__all__ = ["localstripe", "stripe_client", "worker_env"]  # fixtures this module uses
+
+SECRET = "whsec_tenantsigning456"
+
+
+async def _post(stack: Stack, tenant: Tenant, event: dict[str, Any]) -> tuple[int, Any]:
+    body, signature = _signed(SECRET, event)
+    response = await stack.api.post(
+        f"/v1/stripe/webhooks/{tenant.id}",
+        data=body,
+        headers={"Stripe-Signature": signature, "Content-Type": "application/json"},
+    )
+    return response.status, await response.json()
+
+
+def _event(event_id: str, kind: str, obj: dict[str, Any]) -> dict[str, Any]:
+    return {"id": event_id, "object": "event", "type": kind, "data": {"object": obj}}
+
+
+async def test_refunds_and_disputes_made_in_stripe_reopen_what_the_payment_paid(
+    stack: Stack, stripe_client: stripe.StripeClient
+) -> None:
+    tenant = await stack.new_tenant()
+    keys = {"stripe_secret_key": "sk_test_tenantkey1234", "stripe_webhook_secret": SECRET}
+    await _call(stack, tenant, "PATCH", "/v1/tenant", keys)
+    account = await stack.customer(tenant, "fay")  # Pro, 49.00, invoiced at once
+    token = await _card(stripe_client, "4242424242424242")
+    await _call(stack, tenant, "POST", f"/v1/accounts/{account}/payment-methods", {"token": token})
+
+    async def balance(expected: str) -> bool:
+        found = await _call(stack, tenant, "GET", f"/v1/accounts/{account}")
+        return bool(found["balance_due"] == expected)
+
+    await stack.eventually(lambda: balance("0.00"), within=15)
+    [payment] = (await _call(stack, tenant, "GET", f"/v1/accounts/{account}/payments"))["data"]
+    intent = payment["reference"]
+    assert intent.startswith("pi_")
+
+    # 10.00 refunded through Tollgate (which asks Stripe); Stripe then reports its total
+    await _call(stack, tenant, "POST", f"/v1/payments/{payment['id']}/refunds",
+                {"amount": "10.00", "reason": "goodwill"})  # fmt: skip
+    charge = {"id": "ch_1Fay", "object": "charge", "payment_intent": intent, "amount": 4900,
+              "amount_refunded": 1000, "metadata": {}}  # fmt: skip
+    reported = await _post(stack, tenant, _event("evt_1", "charge.refunded", charge))
+    assert reported == (200, {"received": True, "duplicate": True, "applied": False})
+    assert await balance("10.00")
+
+    # 5.00 more refunded in Stripe's dashboard: the new total is 15.00, of which 5.00 is new
+    await stripe_client.v1.refunds.create_async({"payment_intent": intent, "amount": 500})
+    charge["amount_refunded"] = 1500
+    assert (await _post(stack, tenant, _event("evt_2", "charge.refunded", charge)))[1][
+        "applied"
+    ] is True
+    again = await _post(stack, tenant, _event("evt_2", "charge.refunded", charge))
+    assert again[1]["duplicate"] is True
+    assert await balance("15.00")
+
+    # the card holder disputes the rest: taken back at once, the invoice owes all of it
+    dispute = {"id": "dp_1Fay", "object": "dispute", "payment_intent": intent, "charge": "ch_1Fay",
+               "amount": 3400, "reason": "fraudulent", "status": "needs_response"}  # fmt: skip
+    assert (await _post(stack, tenant, _event("evt_3", "charge.dispute.created", dispute)))[1][
+        "applied"
+    ] is True
+    assert (await _post(stack, tenant, _event("evt_3", "charge.dispute.created", dispute)))[1][
+        "duplicate"
+    ] is True
+    assert await balance("49.00")
+    events = (await _call(stack, tenant, "GET", "/v1/events?type=payment.refunded"))["data"]
+    reasons = [e["data"]["changes"]["reason"][1] for e in reversed(events)]
+    assert reasons == ["goodwill", "refunded in Stripe", "disputed in Stripe (fraudulent)"]
+
+    # the tenant wins the dispute: the 34.00 comes back, once
+    won = {**dispute, "status": "won"}
+    assert (await _post(stack, tenant, _event("evt_4", "charge.dispute.closed", won)))[1][
+        "applied"
+    ] is True
+    assert (await _post(stack, tenant, _event("evt_5", "charge.dispute.closed", won)))[1][
+        "duplicate"
+    ] is True
+    assert await balance("15.00")
+    payments = (await _call(stack, tenant, "GET", f"/v1/accounts/{account}/payments"))["data"]
+    assert sorted(p["amount"] for p in payments) == ["34.00", "49.00"]
+
+
+async def test_a_refund_of_a_charge_not_yet_applied_is_asked_again(stack: Stack) -> None:
+    """Stripe's refund can overtake the charge's own answer: a charge Tollgate made (its key
+    in the metadata) is answered 409, so Stripe sends it again; anyone else's is only
+    acknowledged."""
+    tenant = await stack.new_tenant()
+    await _call(stack, tenant, "PATCH", "/v1/tenant", {"stripe_webhook_secret": SECRET})
+    ours = {"id": "ch_2", "object": "charge", "payment_intent": "pi_notyet", "amount": 4900,
+            "amount_refunded": 4900, "metadata": {"tollgate_key": "col_acc_x_1"}}  # fmt: skip
+    status, problem = await _post(stack, tenant, _event("evt_6", "charge.refunded", ours))
+    assert (status, problem["status"]) == (409, 409)
+    theirs = {**ours, "metadata": {}}
+    assert await _post(stack, tenant, _event("evt_7", "charge.refunded", theirs)) == (
+        200, {"received": True, "duplicate": False, "applied": False}
+    )  # fmt: skip
