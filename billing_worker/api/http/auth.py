@@ -7,10 +7,18 @@ import hmac
 import re
 import secrets
 from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
 
 from aiohttp import web
 
 from billing_worker.api.http.appkeys import REQUEST_ID, SESSIONS, SETTINGS
+from billing_worker.api.http.console_sessions import (
+    COOKIE,
+    CSRF_HEADER,
+    SAFE_METHODS,
+    csrf_ok,
+    session_of,
+)
 from billing_worker.api.http.errors import Forbidden, Unauthorized
 from billing_worker.api.http.routes import router
 from billing_worker.api.http.routing import Role
@@ -54,6 +62,8 @@ async def auth_middleware(
         with acting_as(Actor(ActorKind.ANONYMOUS, request_id=request_id)):
             return await handler(request)
     token = bearer_token(request.headers.get("Authorization"))
+    if token is None and COOKIE in request.cookies and "Authorization" not in request.headers:
+        return await _as_console(request, handler, role)
     if token is None:
         raise Unauthorized("send 'Authorization: Bearer <key>'")
     operator = request.app[SETTINGS].operator_key.reveal().encode()
@@ -67,6 +77,37 @@ async def auth_middleware(
         raise Forbidden("only the operator key may do this")
     request[TENANT] = key.tenant_id
     with acting_as(Actor(ActorKind.ADMIN_KEY, key.id, request_id)):
+        return await handler(request)
+
+
+async def _as_console(
+    request: web.Request,
+    handler: Callable[[web.Request], Awaitable[web.StreamResponse]],
+    role: Role,
+) -> web.StreamResponse:
+    """A call from the console's page: its session cookie stands for the key that signed in,
+    and anything but a read needs the session's CSRF token as well."""
+    async with request.app[SESSIONS]() as session:
+        # sessions last in real time: a test clock's jump does not end them
+        found = await session_of(session, request, datetime.now(UTC))
+    if found is None:
+        raise Unauthorized("the console session has ended: sign in again")
+    if request.method not in SAFE_METHODS and not csrf_ok(found, request.headers.get(CSRF_HEADER)):
+        raise Forbidden(f"a change from the console needs its {CSRF_HEADER} header")
+    request_id = request[REQUEST_ID]
+    if found.key_id is None:  # the operator, acting on the tenant picked
+        actor = Actor(ActorKind.OPERATOR, request_id=request_id)
+        if role is Role.OPERATOR or (role is Role.ANY and found.tenant_id is None):
+            with acting_as(actor):
+                return await handler(request)
+    else:
+        actor = Actor(ActorKind.ADMIN_KEY, found.key_id, request_id)
+        if role is Role.OPERATOR:
+            raise Forbidden("only the operator key may do this")
+    if found.tenant_id is None:
+        raise Forbidden("pick a tenant in the console first")
+    request[TENANT] = found.tenant_id
+    with acting_as(actor):
         return await handler(request)
 
 

@@ -119,6 +119,21 @@ class ApiKey(Base):
     __table_args__ = (CheckConstraint("kind IN ('admin', 'gateway')", name="kind"),)
 
 
+class ConsoleSession(Base):
+    """A signed-in console: the cookie's secret is kept only as a SHA-256, beside the key
+    that signed in (its revocation ends the session) and the form token (CSRF)."""
+
+    __tablename__ = "console_sessions"
+    secret_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    #: The admin key that signed in; None for the operator key.
+    key_id: Mapped[str | None] = mapped_column(ForeignKey("api_keys.id"))
+    #: The tenant whose data the console shows (the operator picks one).
+    tenant_id: Mapped[str | None] = mapped_column(ForeignKey("tenants.id"))
+    csrf_token: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime]
+    expires_at: Mapped[datetime] = mapped_column(index=True)
+
+
 class IdempotentRequest(Base):
     """A management API POST made with an ``Idempotency-Key``, and the answer it got."""
 
