@@ -58,6 +58,8 @@ ensure_test_services() {
     command -v curl >/dev/null 2>&1 || apt_install curl
     # jq: the README's examples use it, and a test runs them
     command -v jq >/dev/null 2>&1 || apt_install jq
+    # chromium: the console's browser tests drive Debian's chromium with Playwright
+    command -v chromium >/dev/null 2>&1 || apt_install chromium
 }
 
 case "${1:-}" in

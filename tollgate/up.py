@@ -184,6 +184,7 @@ def _banner(
 Tollgate is up.
   gateway          {gateway_url}      (POST /v1/authorize)
   management API   {api_url}      (OpenAPI: {api_url}/openapi.json)
+  console          {api_url}/console      (sign in with the demo tenant's key below)
 
   operator key     {operator_key}
   demo tenant      {demo.tenant_id}

@@ -18,6 +18,7 @@ from typing import Any
 import redis.asyncio as aioredis
 from aiohttp import web
 
+from billing_worker.api import console
 from billing_worker.api.billing import (  # noqa: F401  (registers routes)
     adjustments,
     catalog,
@@ -99,6 +100,7 @@ def create_app(settings: WorkerSettings, *, jobs: bool = True) -> web.Applicatio
         app.cleanup_ctx.append(_sole_worker)
         app.cleanup_ctx.append(_jobs)
     router.install(app)
+    console.install(app)
     return app
 
 

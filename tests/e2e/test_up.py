@@ -61,6 +61,10 @@ def test_up_prints_an_allow_and_a_deny_and_stops_everything(
         denied = _curl(deny_curl.group(1))
         assert '"allow":false' in denied
         assert '"payment_overdue"' in denied
+        console = re.search(r"console\s+(http://\S+)", output)
+        assert console, output
+        page = subprocess.run(["curl", "-sL", console.group(1)], capture_output=True, text=True)
+        assert "Sign in" in page.stdout  # the console's sign-in page, where the banner says
 
         up.send_signal(stop_signal)
         assert up.wait(timeout=30) == 0

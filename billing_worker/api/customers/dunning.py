@@ -376,23 +376,28 @@ async def get_dunning(request: web.Request) -> web.Response:
         account = await tenant_account(session, request)
         tenant = await session.get(Tenant, account.tenant_id)
         assert tenant is not None
-        found = await evaluate_account(session, tenant, account, now)
+        return respond(await dunning_of(session, tenant, account, now))
+
+
+async def dunning_of(
+    session: AsyncSession, tenant: Tenant, account: Account, now: datetime
+) -> DunningOut:
+    """Where the account stands on its ladder and what comes next (the API and console)."""
+    found = await evaluate_account(session, tenant, account, now)
     ladder = found.result.dunning
-    return respond(
-        DunningOut(
-            account_id=account.id,
-            standing=found.result.standing.value,
-            reason=found.result.reason,
-            policy=found.policy_name,
-            days_past_due=ladder.days_past_due if ladder else 0,
-            oldest_due_at=ladder.anchor if ladder else None,
-            next_change_at=found.result.next_change_at,
-            retry=ladder.retry if ladder else None,
-            exempt=account.dunning_exempt,
-            suspended_manually=account.suspended_manually,
-            hard_declined=found.source.hard_declined,
-            exempt_subscriptions=[s.id for s in found.subscriptions if s.dunning_exempt],
-        )
+    return DunningOut(
+        account_id=account.id,
+        standing=found.result.standing.value,
+        reason=found.result.reason,
+        policy=found.policy_name,
+        days_past_due=ladder.days_past_due if ladder else 0,
+        oldest_due_at=ladder.anchor if ladder else None,
+        next_change_at=found.result.next_change_at,
+        retry=ladder.retry if ladder else None,
+        exempt=account.dunning_exempt,
+        suspended_manually=account.suspended_manually,
+        hard_declined=found.source.hard_declined,
+        exempt_subscriptions=[s.id for s in found.subscriptions if s.dunning_exempt],
     )
 
 

@@ -1,0 +1,147 @@
+"""The console's pages: the overview, the accounts list and an account's page.
+
+Pages read the database directly (tenant-scoped, ``console.reads``); every action on them
+posts to the management API itself with the session cookie and its CSRF token (see
+``static/console.js``), so a change from the console is validated, applied and audited
+exactly as the same API call would be.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import aiohttp_jinja2
+from aiohttp import web
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from billing_worker.api.console import reads
+from billing_worker.api.console.signin import signed_in
+from billing_worker.api.customers.accounts import account_out
+from billing_worker.api.customers.dunning import dunning_of
+from billing_worker.api.http.appkeys import CLOCK, SESSIONS
+from billing_worker.api.http.views import payment_row, subscription_view, user_view
+from billing_worker.db.models import (
+    Account,
+    ConsoleSession,
+    Invoice,
+    Message,
+    Payment,
+    StandingChange,
+    Subscription,
+    Tenant,
+    User,
+)
+from billing_worker.invoicing.invoicer import local_today
+from shared.money import Money
+
+routes = web.RouteTableDef()
+_KINDS = ("consumer", "enterprise", "reseller")
+
+
+async def _context(
+    request: web.Request, session: AsyncSession, found: ConsoleSession, **more: Any
+) -> dict[str, Any]:
+    tenant = await session.get(Tenant, found.tenant_id)
+    if tenant is None:
+        raise web.HTTPSeeOther("/console/tenants")
+    return {"session": found, "tenant": tenant, "path": request.path, **more}
+
+
+@routes.get("/console/overview")
+async def overview_page(request: web.Request) -> web.StreamResponse:
+    found = await signed_in(request)
+    assert found.tenant_id is not None
+    async with request.app[SESSIONS]() as session:
+        summary = await reads.overview(session, found.tenant_id, request.app[CLOCK].now())
+        context = await _context(request, session, found, overview=summary)
+    return aiohttp_jinja2.render_template("overview.html", request, context)
+
+
+def _filter(request: web.Request) -> reads.AccountFilter:
+    query = request.query
+    page = query.get("page", "1")
+    return reads.AccountFilter(
+        q=query.get("q", "").strip()[:200],
+        standing=query.get("standing", "") if query.get("standing") in reads.STANDINGS else "",
+        kind=query.get("kind", "") if query.get("kind") in _KINDS else "",
+        plan=query.get("plan", "").strip()[:100],
+        page=int(page) if page.isdigit() and 0 < int(page) < 100_000 else 1,
+    )  # fmt: skip
+
+
+@routes.get("/console/accounts")
+async def accounts_page(request: web.Request) -> web.StreamResponse:
+    found = await signed_in(request)
+    assert found.tenant_id is not None
+    wanted = _filter(request)
+    async with request.app[SESSIONS]() as session:
+        rows, more = await reads.accounts(session, found.tenant_id, wanted)
+        plans = await reads.plans_in_use(session, found.tenant_id)
+        context = await _context(
+            request, session, found, accounts=rows, more=more, filter=wanted, plans=plans,
+            standings=reads.STANDINGS,
+        )  # fmt: skip
+    # htmx asks for the table alone as the search box changes
+    template = "accounts_table.html" if request.headers.get("HX-Request") else "accounts.html"
+    return aiohttp_jinja2.render_template(template, request, context)
+
+
+@routes.get("/console/accounts/{account_id}")
+async def account_page(request: web.Request) -> web.StreamResponse:
+    found = await signed_in(request)
+    now = request.app[CLOCK].now()
+    async with request.app[SESSIONS]() as session:
+        account = await session.scalar(
+            select(Account).where(
+                Account.tenant_id == found.tenant_id, Account.id == request.match_info["account_id"]
+            )
+        )
+        if account is None:
+            raise web.HTTPNotFound(text="No such account.")
+        context = await _context(request, session, found, **await _account(session, account, now))
+    return aiohttp_jinja2.render_template("account.html", request, context)
+
+
+async def _account(session: AsyncSession, account: Account, now: Any) -> dict[str, Any]:
+    tenant = await session.get(Tenant, account.tenant_id)
+    assert tenant is not None
+    today = local_today(now, account.timezone)
+
+    async def rows(model: Any, *order: Any, limit: int = 20) -> list[Any]:
+        """The account's rows of a model (each query scoped by the tenant too)."""
+        query = select(model).where(model.tenant_id == account.tenant_id,
+                                    model.account_id == account.id)  # fmt: skip
+        return list((await session.scalars(query.order_by(*order).limit(limit))).all())
+
+    subscriptions = await rows(Subscription, Subscription.created_at)
+    invoices = await rows(Invoice, Invoice.invoice_date.desc(), Invoice.id.desc())
+    payments = await rows(Payment, Payment.received_at.desc())
+    users = await rows(User, User.external_id, limit=100)
+    history = await rows(StandingChange, StandingChange.effective_at.desc(), limit=12)
+    messages = await rows(Message, Message.created_at.desc(), limit=12)
+    return {
+        "account": await account_out(session, account),
+        "dunning": await dunning_of(session, tenant, account, now),
+        "subscriptions": [subscription_view(s, today, s.phase) for s in subscriptions],
+        "invoices": [_invoice_row(i) for i in invoices],
+        "payments": [payment_row(p) for p in payments],
+        "users": [user_view(u) for u in users],
+        "history": history,
+        "messages": messages,
+        "today": today,
+    }
+
+
+def _invoice_row(invoice: Invoice) -> dict[str, Any]:
+    def amount(minor: int) -> str:
+        return Money.from_minor(minor, invoice.currency).format()
+
+    return {
+        "id": invoice.id,
+        "date": invoice.invoice_date,
+        "status": invoice.status,
+        "currency": invoice.currency,
+        "total": amount(invoice.total_minor),
+        "balance": amount(invoice.total_minor - invoice.paid_minor),
+    }

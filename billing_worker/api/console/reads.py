@@ -1,0 +1,182 @@
+"""What the console's pages show, read for one tenant: every query is scoped by tenant and
+grouped in SQL, so the overview costs a few aggregate queries whatever the population."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime, time
+from typing import Any
+
+from sqlalchemy import Select, and_, exists, func, or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from billing_worker.db.models import Account, Invoice, Payment, PaymentAttempt, User
+from billing_worker.db.models.accounts import Subscription
+from shared.money import Money
+from shared.states import Standing
+
+#: The order standings are shown in: from good to gone.
+STANDINGS = [s.value for s in Standing]
+PAGE = 50
+_PAID = Invoice.paid_minor
+
+
+@dataclass(frozen=True, slots=True)
+class StandingRow:
+    standing: str
+    accounts: int
+    #: What those accounts owe on invoices already due, per currency ("USD 1,204.00").
+    overdue: list[str]
+
+
+@dataclass(frozen=True, slots=True)
+class Overview:
+    total_accounts: int
+    standings: list[StandingRow]
+    issued: list[str]
+    issued_count: int
+    collected: list[str]
+    failures: list[tuple[str, int]]
+    period_start: date
+    #: The largest count among standings (the bars' scale).
+    widest: int = field(default=1)
+
+
+def _amounts(rows: Sequence[Any]) -> list[str]:
+    return [
+        f"{currency} {Money.from_minor(int(minor), currency).format()}"
+        for currency, minor in sorted(rows)
+        if minor
+    ]
+
+
+async def overview(session: AsyncSession, tenant_id: str, now: datetime) -> Overview:
+    """Accounts by standing with what they owe overdue, this month's invoices and
+    collections, and this month's payment failures by reason."""
+    counts = dict(
+        (
+            await session.execute(
+                select(Account.standing, func.count())
+                .where(Account.tenant_id == tenant_id)
+                .group_by(Account.standing)
+            )
+        ).all()
+    )
+    overdue_rows = (
+        await session.execute(
+            select(Account.standing, Invoice.currency, func.sum(Invoice.total_minor - _PAID))
+            .join(Account, Account.id == Invoice.account_id)
+            .where(Invoice.tenant_id == tenant_id, Invoice.status == "open", Invoice.due_at <= now)
+            .group_by(Account.standing, Invoice.currency)
+        )
+    ).all()  # fmt: skip
+    overdue: dict[str, list[tuple[str, int]]] = {}
+    for standing, currency, minor in overdue_rows:
+        overdue.setdefault(standing, []).append((currency, int(minor or 0)))
+    start = now.date().replace(day=1)
+    since = datetime.combine(start, time(), tzinfo=now.tzinfo)
+    issued = (
+        await session.execute(
+            select(Invoice.currency, func.sum(Invoice.total_minor), func.count())
+            .where(Invoice.tenant_id == tenant_id, Invoice.invoice_date >= start,
+                   Invoice.status.in_(("open", "paid", "written_off")))
+            .group_by(Invoice.currency)
+        )
+    ).all()  # fmt: skip
+    collected = (
+        await session.execute(
+            select(Payment.currency, func.sum(Payment.amount_minor - Payment.refunded_minor))
+            .where(Payment.tenant_id == tenant_id, Payment.received_at >= since)
+            .group_by(Payment.currency)
+        )
+    ).all()
+    failures = (
+        await session.execute(
+            select(func.coalesce(PaymentAttempt.reason, "unknown"), func.count())
+            .where(PaymentAttempt.tenant_id == tenant_id, PaymentAttempt.updated_at >= since,
+                   PaymentAttempt.status.in_(("declined", "failed")))
+            .group_by(PaymentAttempt.reason)
+            .order_by(func.count().desc())
+        )
+    ).all()  # fmt: skip
+    rows = [StandingRow(s, int(counts.get(s, 0)), _amounts(overdue.get(s, []))) for s in STANDINGS]
+    return Overview(
+        total_accounts=sum(int(n) for n in counts.values()),
+        standings=rows,
+        issued=_amounts([(c, m) for c, m, _ in issued]),
+        issued_count=sum(int(n) for _, _, n in issued),
+        collected=_amounts(collected),
+        failures=[(str(reason), int(n)) for reason, n in failures],
+        period_start=start,
+        widest=max([r.accounts for r in rows] + [1]),
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class AccountFilter:
+    q: str = ""
+    standing: str = ""
+    kind: str = ""
+    plan: str = ""
+    page: int = 1
+
+
+def _filtered(tenant_id: str, f: AccountFilter) -> Select[Account]:
+    query = select(Account).where(Account.tenant_id == tenant_id)
+    if f.q:
+        like = f"%{f.q.lower()}%"
+        users = exists().where(
+            User.tenant_id == tenant_id,
+            User.account_id == Account.id,
+            or_(func.lower(User.external_id) == f.q.lower(), func.lower(User.email).like(like)),
+        )
+        query = query.where(
+            or_(
+                func.lower(Account.name).like(like),
+                func.lower(Account.email).like(like),
+                Account.external_id == f.q,
+                Account.id == f.q,
+                users,
+            )
+        )
+    if f.standing:
+        query = query.where(Account.standing == f.standing)
+    if f.kind:
+        query = query.where(Account.kind == f.kind)
+    if f.plan:
+        query = query.where(
+            exists().where(
+                and_(Subscription.account_id == Account.id, Subscription.plan == f.plan,
+                     Subscription.status == "active")
+            )
+        )  # fmt: skip
+    return query
+
+
+async def accounts(
+    session: AsyncSession, tenant_id: str, f: AccountFilter
+) -> tuple[list[Account], bool]:
+    """A page of the tenant's accounts matching the filter, by name; and whether more follow."""
+    query = (
+        _filtered(tenant_id, f)
+        .order_by(Account.name, Account.id)
+        .offset((f.page - 1) * PAGE)
+        .limit(PAGE + 1)
+    )
+    found = list((await session.scalars(query)).all())
+    return found[:PAGE], len(found) > PAGE
+
+
+async def plans_in_use(session: AsyncSession, tenant_id: str) -> list[str]:
+    return list(
+        (
+            await session.scalars(
+                select(Subscription.plan)
+                .where(Subscription.tenant_id == tenant_id)
+                .distinct()
+                .order_by(Subscription.plan)
+                .limit(200)
+            )
+        ).all()
+    )

@@ -1,0 +1,118 @@
+"""The console's locks, without a browser: no page without a session, a refused key looks
+like any other, the session cookie changes nothing without its CSRF token, another
+tenant's ids are 404, and signing out or revoking the key ends the session."""
+
+from __future__ import annotations
+
+import re
+
+from aiohttp import ClientResponse
+
+from tests.integration.conftest import OPERATOR_KEY, Stack, Tenant
+
+SIGN_IN = "/console/sign-in"
+
+
+async def _sign_in(stack: Stack, key: str) -> ClientResponse:
+    """Post the sign-in form as a browser would: with the form token its page set."""
+    page = await stack.api.get(SIGN_IN)
+    token = re.search(r'name="form_token" value="([^"]+)"', await page.text())
+    assert token is not None
+    return await stack.api.post(
+        SIGN_IN, data={"form_token": token[1], "key": key}, allow_redirects=False
+    )
+
+
+def _key(tenant: Tenant) -> str:
+    return tenant.admin["Authorization"].removeprefix("Bearer ")
+
+
+async def _csrf(stack: Stack) -> str:
+    page = await stack.api.get("/console/overview")
+    assert page.status == 200, await page.text()
+    found = re.search(r'name="csrf-token" content="([^"]+)"', await page.text())
+    assert found is not None
+    return found[1]
+
+
+async def test_pages_need_a_session_and_a_refused_key_tells_nothing(stack: Stack) -> None:
+    tenant = await stack.new_tenant()
+    for page in ("/console", "/console/overview", "/console/accounts", "/console/accounts/acc_x"):
+        response = await stack.api.get(page, allow_redirects=False)
+        assert response.status == 303, page
+        assert response.headers["Location"] in (SIGN_IN, "/console/overview"), page
+    unknown = await _sign_in(stack, "tgk_doesnotexist_secret")
+    wrong = await _sign_in(stack, _key(tenant)[:-2] + "xx")
+    gateway = await _sign_in(stack, tenant.gateway["Authorization"].removeprefix("Bearer "))
+    texts = {re.sub(r'value="[^"]+"', "", await r.text()) for r in (unknown, wrong, gateway)}
+    assert {unknown.status, wrong.status, gateway.status} == {401}
+    assert len(texts) == 1  # the same page for each: no oracle for key ids
+    assert "tollgate_console" not in stack.api.session.cookie_jar.filter_cookies(
+        stack.api.make_url("/")
+    )
+    forged = await stack.api.post(
+        SIGN_IN, data={"form_token": "guessed", "key": _key(tenant)}, allow_redirects=False
+    )
+    assert forged.status == 403  # a sign-in posted from another site's form
+
+
+async def test_the_cookie_changes_nothing_without_its_csrf_token(stack: Stack) -> None:
+    tenant, other = await stack.new_tenant("Acme"), await stack.new_tenant("Globex")
+    account = await stack.customer(tenant, "ann")
+    theirs = await stack.customer(other, "bob")
+    signed = await _sign_in(stack, _key(tenant))
+    assert (signed.status, signed.headers["Location"]) == (303, "/console/overview")
+    cookie = signed.cookies["tollgate_console"]
+    assert cookie["httponly"]
+    assert cookie["samesite"] == "Strict"
+    csrf = await _csrf(stack)
+    assert _key(tenant) not in await (await stack.api.get(f"/console/accounts/{account}")).text()
+
+    path = f"/v1/accounts/{account}/suspend"
+    bare = await stack.api.post(path, json={})
+    assert bare.status == 403
+    assert "X-CSRF-Token" in (await bare.json())["detail"]
+    forged = await stack.api.post(path, json={}, headers={"X-CSRF-Token": "x" + csrf[1:]})
+    assert forged.status == 403
+    done = await stack.api.post(path, json={"reason": "console"}, headers={"X-CSRF-Token": csrf})
+    assert done.status == 200, await done.text()
+    assert (await done.json())["standing"] == "suspended"
+    audit = await (await stack.api.get("/v1/audit?object_type=account&limit=1")).json()
+    assert audit["data"][0]["actor"]["kind"] == "admin_key"  # the console's change is audited
+
+    # another tenant's account: not found, through the page and through the API
+    assert (await stack.api.get(f"/console/accounts/{theirs}")).status == 404
+    assert (await stack.api.get(f"/v1/accounts/{theirs}")).status == 404
+    sign_out = await stack.api.post("/console/sign-out", data={}, allow_redirects=False)
+    assert sign_out.status == 403  # the sign-out form needs its token too
+    await stack.api.post("/console/sign-out", data={"csrf": csrf}, allow_redirects=False)
+    assert (await stack.api.get("/console/overview", allow_redirects=False)).status == 303
+    assert (await stack.api.get(f"/v1/accounts/{account}")).status == 401
+
+
+async def test_revoking_the_key_ends_its_console_sessions(stack: Stack) -> None:
+    tenant = await stack.new_tenant()
+    fresh = await stack.api.post("/v1/tenant/keys", json={"kind": "admin"}, headers=tenant.admin)
+    issued = await fresh.json()
+    await _sign_in(stack, issued["key"])
+    assert (await stack.api.get("/console/overview", allow_redirects=False)).status == 200
+    revoked = await stack.api.delete(f"/v1/tenant/keys/{issued['id']}", headers=tenant.admin)
+    assert revoked.status in (200, 204), await revoked.text()
+    assert (await stack.api.get("/console/overview", allow_redirects=False)).status == 303
+
+
+async def test_the_operator_picks_a_tenant(stack: Stack) -> None:
+    tenant = await stack.new_tenant("Initech")
+    account = await stack.customer(tenant, "cat")
+    signed = await _sign_in(stack, OPERATOR_KEY)
+    assert signed.headers["Location"] == "/console/tenants"
+    assert (await stack.api.get("/console/overview", allow_redirects=False)).status == 303
+    page = await (await stack.api.get("/console/tenants")).text()
+    assert "Initech" in page
+    csrf = re.search(r'name="csrf" value="([^"]+)"', page)
+    assert csrf is not None
+    picked = await stack.api.post(
+        "/console/tenants", data={"csrf": csrf[1], "tenant_id": tenant.id}, allow_redirects=False
+    )
+    assert picked.status == 303
+    assert "Account of cat" in await (await stack.api.get(f"/console/accounts/{account}")).text()

@@ -1,0 +1,98 @@
+"""The console in a real browser (Debian's chromium driven by Playwright): sign in, find the
+account that was suspended for not paying, record its payment and see it active again —
+and the gateway allow its user. Each page's screenshot is kept as a test artefact
+(``TOLLGATE_ARTEFACTS``, else the test's temporary folder); docs/console/ holds copies."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+from playwright.async_api import Browser, Page, async_playwright, expect
+
+from tests.integration.conftest import Stack
+from tests.integration.gateway.test_sessions import wait_published
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+
+pytestmark = pytest.mark.skipif(
+    not Path(CHROMIUM).exists(), reason="needs Debian's chromium (./dev.sh test installs it)"
+)
+
+
+@pytest.fixture
+def artefacts(tmp_path: Path) -> Path:
+    where = Path(os.environ.get("TOLLGATE_ARTEFACTS", tmp_path)) / "console"
+    where.mkdir(parents=True, exist_ok=True)
+    return where
+
+
+@pytest.fixture
+async def browser() -> AsyncIterator[Browser]:
+    async with async_playwright() as playwright:
+        launched = await playwright.chromium.launch(
+            executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu"]
+        )
+        yield launched
+        await launched.close()
+
+
+async def _shot(page: Page, artefacts: Path, name: str) -> None:
+    await page.screenshot(path=str(artefacts / f"{name}.png"), full_page=True)
+
+
+async def test_an_administrator_brings_a_suspended_customer_back(
+    stack: Stack, browser: Browser, artefacts: Path
+) -> None:
+    tenant = await stack.new_tenant("Acme Analytics")
+    for user in ("ann", "bob", "cat"):
+        await stack.customer(tenant, user)  # Pro, 49.00 a month, none of them paying
+    await stack.api.post("/v1/test/clock", json={"advance_days": 31}, headers=tenant.admin)
+
+    async def suspended() -> bool:
+        found = await (await stack.api.get("/v1/accounts", headers=tenant.admin)).json()
+        return [a["standing"] for a in found["data"]] == ["suspended"] * 3
+
+    await stack.eventually(suspended, within=15)
+    base = str(stack.api.make_url("")).rstrip("/")
+    page = await browser.new_page(viewport={"width": 1280, "height": 900})
+
+    await page.goto(f"{base}/console")
+    await expect(page.get_by_role("heading", name="Sign in")).to_be_visible()
+    await _shot(page, artefacts, "sign-in")
+    await page.get_by_label("Key").fill(tenant.admin["Authorization"].removeprefix("Bearer "))
+    await page.get_by_role("button", name="Sign in").click()
+    await expect(page.get_by_role("heading", name="Overview")).to_be_visible()
+    suspended_row = page.locator("tr", has=page.locator(".badge.suspended"))
+    await expect(suspended_row.locator("td.num").first).to_have_text("3")
+    await _shot(page, artefacts, "overview")
+
+    await page.get_by_role("link", name="Accounts").click()
+    await page.get_by_label("Search").fill("Account of bob")
+    await expect(page.locator("#accounts tbody tr")).to_have_count(1)
+    await _shot(page, artefacts, "accounts")
+    await page.get_by_role("link", name="Account of bob").click()
+    await expect(page.locator("#standing")).to_have_text("suspended")
+    owed = (await page.locator("#balance").inner_text()).removeprefix("USD ").strip()
+    assert owed == "98.00"  # two months of Pro unpaid: the first invoice and the renewal
+
+    form = page.locator("#record-payment")
+    await form.get_by_label("Amount").fill("12,50")  # refused, named, nothing recorded
+    await form.get_by_role("button", name="Record payment").click()
+    await expect(form.locator(".outcome")).to_contain_text("amount")
+    await form.get_by_label("Amount").fill(owed)
+    await form.get_by_role("button", name="Record payment").click()
+    await expect(page.locator("#standing")).to_have_text("active")
+    await expect(page.locator("#balance")).to_have_text("USD 0.00")
+    await _shot(page, artefacts, "account")
+
+    await wait_published(stack, tenant, "bob")
+
+    async def allowed() -> bool:
+        return bool((await stack.authorize(tenant, "bob"))["allow"])
+
+    await stack.eventually(allowed, within=10)
+    assert not (await stack.authorize(tenant, "ann"))["allow"]  # still suspended
