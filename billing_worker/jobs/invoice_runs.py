@@ -22,6 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from billing_worker.db.models import Account, InvoiceRun
 from billing_worker.ids import new_id
+from billing_worker.invoicing.numbering import defer_numbers
 from billing_worker.jobs.catch_up import catch_up_and_bill
 from billing_worker.runtime.loop import report
 from billing_worker.runtime.parking import each_apart, park_account, transient
@@ -193,6 +194,7 @@ async def resume_run(
     while True:
         try:
             async with sessions() as session, session.begin():
+                defer_numbers(session)  # the tenant's invoice counter is locked to commit only
                 run = await _locked(session, run_id)
                 if run.status == "finished":
                     return run

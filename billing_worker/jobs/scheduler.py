@@ -8,6 +8,7 @@ from sqlalchemy import and_, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from billing_worker.db.models import Account
+from billing_worker.invoicing.numbering import defer_numbers
 from billing_worker.jobs.catch_up import catch_up
 from billing_worker.runtime.loop import has_rows
 from billing_worker.runtime.parking import batch_or_apart
@@ -43,6 +44,7 @@ async def run_due(
         ).all()
 
     async def work(session: AsyncSession, accounts: Sequence[Account]) -> None:
+        defer_numbers(session)  # a batch locks the tenant's invoice counter only to commit
         await catch_up(session, accounts, now)
 
     return await batch_or_apart(sessions, claim, work, "scheduler", now)

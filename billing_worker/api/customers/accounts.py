@@ -159,6 +159,7 @@ async def create_account(request: web.Request) -> web.Response:
             external_id=body.external_id,
             name=body.name,
             email=body.email,
+            billing_address="\n".join(body.billing_address) if body.billing_address else None,
             kind=body.kind,
             currency=body.currency,
             net_terms_days=(

@@ -92,6 +92,7 @@ class DunningPolicyList(Struct, kw_only=True):
 class AccountUpdate(Body):
     name: Name | UnsetType = UNSET
     email: Email | UnsetType | None = UNSET
+    billing_address: schemas.Address | UnsetType | None = UNSET
     collection: Literal["automatic", "manual"] | UnsetType = UNSET
     dunning_policy: Code | UnsetType | None = UNSET
     #: Takes effect at each subscription's next period (the one after the current).
@@ -243,7 +244,8 @@ async def _settle(
 @router.route(
     "PATCH",
     ACCOUNT,
-    summary="Change an account's name, billing contact, collection, dunning policy, time zone "
+    summary="Change an account's name, billing contact and address, collection, dunning policy, "
+    "time zone "
     "(before its first invoice) or billing cycle day (from each subscription's next period)",
     role=Role.TENANT,
     request=AccountUpdate,
@@ -274,6 +276,8 @@ async def update_account(request: web.Request) -> web.Response:
         for name, value in msgspec.structs.asdict(body).items():
             if value is not msgspec.UNSET and name != "cycle_day":
                 setattr(account, name, value)
+        if isinstance(body.billing_address, list):  # kept as its lines
+            account.billing_address = "\n".join(body.billing_address)
         if body.collection == "automatic":
             account.collect_at = now
         out = await _settle(request, session, tenant, account)

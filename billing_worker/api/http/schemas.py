@@ -106,10 +106,18 @@ class TenantOut(Struct, kw_only=True):
     stripe_webhooks_configured: bool
 
 
+#: A postal address as its lines: ["Initech Inc", "4120 Freidrich Lane", "Austin TX 78744"].
+Address = Annotated[
+    list[Annotated[str, Meta(min_length=1, max_length=80)]], Meta(min_length=1, max_length=6)
+]
+
+
 class AccountCreate(Body):
     name: Name
     external_id: ExternalId | None = None
     email: Email | None = None
+    #: Printed on its invoices.
+    billing_address: Address | None = None
     kind: Literal["consumer", "enterprise", "reseller"] = "consumer"
     currency: Currency = "USD"
     net_terms_days: Annotated[int, Meta(ge=0, le=365)] | None = None
@@ -135,6 +143,7 @@ class AccountOut(Struct, kw_only=True):
     external_id: str | None
     name: str
     email: str | None
+    billing_address: list[str] | None
     kind: str
     currency: str
     net_terms_days: int
@@ -326,6 +335,8 @@ Days = Annotated[int, Meta(ge=0, le=3650)]
 
 class InvoiceOut(Struct, kw_only=True):
     id: str
+    #: Sequential per tenant from issue (``INV-000042``); null for a draft.
+    number: str | None
     account_id: str
     invoice_date: date
     issued_at: datetime

@@ -20,6 +20,7 @@ from billing_worker.db.models import (
 )
 from billing_worker.domain.invoicing import Item
 from billing_worker.domain.subscriptions import Pause, plan_on, quantity_on
+from billing_worker.invoicing.numbering import display_number
 from billing_worker.invoicing.terms import terms_of
 from shared.money import Money
 
@@ -34,6 +35,7 @@ def account_view(account: Account, balance_due_minor: int) -> schemas.AccountOut
         external_id=account.external_id,
         name=account.name,
         email=account.email,
+        billing_address=account.billing_address.splitlines() if account.billing_address else None,
         kind=account.kind,
         currency=account.currency,
         net_terms_days=account.net_terms_days,
@@ -178,6 +180,7 @@ def in_invoice_order(items: Iterable[InvoiceItem]) -> list[InvoiceItem]:
 def invoice_view(inv: Invoice, items: list[InvoiceItem]) -> schemas.InvoiceOut:
     return schemas.InvoiceOut(
         id=inv.id,
+        number=display_number(inv.number),
         account_id=inv.account_id,
         invoice_date=inv.invoice_date,
         issued_at=inv.issued_at,

@@ -11,7 +11,13 @@ from billing_worker.db.models.accounts import (
 )
 from billing_worker.db.models.audit import AuditEntry
 from billing_worker.db.models.base import NAMING, Base, UTCDateTime
-from billing_worker.db.models.invoices import Invoice, InvoiceEvent, InvoiceItem, InvoiceRun
+from billing_worker.db.models.invoices import (
+    Invoice,
+    InvoiceEvent,
+    InvoiceItem,
+    InvoiceNumber,
+    InvoiceRun,
+)
 from billing_worker.db.models.messages import Delivery, Event, Message, WebhookEndpoint
 from billing_worker.db.models.payments import (
     Payment,
@@ -46,6 +52,7 @@ __all__ = [
     "Invoice",
     "InvoiceEvent",
     "InvoiceItem",
+    "InvoiceNumber",
     "InvoiceRun",
     "Message",
     "OutboxEntry",

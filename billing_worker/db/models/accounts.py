@@ -28,8 +28,8 @@ class Account(Base):
     __audit_name__ = "account"
     __audited__ = frozenset(
         (
-            "external_id name email kind currency net_terms_days credit_minor timezone "
-            "cycle_day parent_id payment_delegated price_list standing standing_reason "
+            "external_id name email billing_address kind currency net_terms_days credit_minor "
+            "timezone cycle_day parent_id payment_delegated price_list standing standing_reason "
             "dunning_policy dunning_exempt suspended_manually collection hard_declined "
             "parked_at parked_error entitlement"
         ).split()
@@ -40,6 +40,8 @@ class Account(Base):
     external_id: Mapped[str | None] = mapped_column(String(200))
     name: Mapped[str] = mapped_column(String(200))
     email: Mapped[str | None] = mapped_column(String(320))
+    #: The postal address printed on its invoices, as lines.
+    billing_address: Mapped[str | None] = mapped_column(String(500))
     kind: Mapped[str] = mapped_column(String(16))
     currency: Mapped[str] = mapped_column(String(3))
     net_terms_days: Mapped[int] = mapped_column(Integer)

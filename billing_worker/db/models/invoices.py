@@ -12,6 +12,7 @@ from sqlalchemy import (
     Index,
     Integer,
     String,
+    UniqueConstraint,
 )
 from sqlalchemy.orm import Mapped, mapped_column
 from sqlalchemy.sql.expression import false as sa_false
@@ -38,13 +39,25 @@ class Invoice(Base):
     status: Mapped[str] = mapped_column(String(16))
     #: A parent's summary of its delegating children's invoices (one item per invoice).
     is_summary: Mapped[bool] = mapped_column(default=False, server_default=sa_false())
+    #: Sequential per tenant, given when the invoice is issued (a draft has none), in the
+    #: order issuing transactions commit (``invoicing.numbering``).
+    number: Mapped[int | None] = mapped_column(BigInteger)
     __table_args__ = (
+        UniqueConstraint("tenant_id", "number"),
         CheckConstraint("total_minor >= 0", name="total_not_negative"),
         CheckConstraint("paid_minor >= 0 AND paid_minor <= total_minor", name="paid_range"),
         CheckConstraint(
             "status IN ('draft', 'open', 'paid', 'void', 'written_off')", name="status"
         ),
     )
+
+
+class InvoiceNumber(Base):
+    """The last invoice number a tenant issued."""
+
+    __tablename__ = "invoice_numbers"
+    tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id"), primary_key=True)
+    last_number: Mapped[int] = mapped_column(BigInteger)
 
 
 class InvoiceItem(Base):
