@@ -50,6 +50,13 @@ ensure_venv() {
     fi
 }
 
+pdf_libraries() {
+    # Pango and fonts: WeasyPrint lays out the invoices' PDFs with them
+    if ! ldconfig -p 2>/dev/null | grep -q libpangoft2-1.0; then
+        apt_install libpango-1.0-0 libpangoft2-1.0-0 fonts-dejavu-core
+    fi
+}
+
 ensure_test_services() {
     command -v redis-server >/dev/null 2>&1 || apt_install redis-server
     # nginx with auth_request, for the reverse-proxy contract test
@@ -60,12 +67,14 @@ ensure_test_services() {
     command -v jq >/dev/null 2>&1 || apt_install jq
     # chromium: the console's browser tests drive Debian's chromium with Playwright
     command -v chromium >/dev/null 2>&1 || apt_install chromium
+    pdf_libraries
 }
 
 case "${1:-}" in
     run)
         shift
         ensure_venv .
+        pdf_libraries
         exec "$VENV/bin/tollgate" up "$@"
         ;;
     test)

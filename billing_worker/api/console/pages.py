@@ -15,11 +15,14 @@ from aiohttp import web
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from billing_worker.api.billing.invoice_documents import invoice_document
 from billing_worker.api.console import reads
 from billing_worker.api.console.signin import signed_in
 from billing_worker.api.customers.accounts import account_out
+from billing_worker.api.customers.directory import tenant_invoice
 from billing_worker.api.customers.dunning import dunning_of
 from billing_worker.api.http.appkeys import CLOCK, SESSIONS
+from billing_worker.api.http.errors import NotFound
 from billing_worker.api.http.views import payment_row, subscription_view, user_view
 from billing_worker.db.models import (
     Account,
@@ -33,6 +36,7 @@ from billing_worker.db.models import (
     User,
 )
 from billing_worker.invoicing.invoicer import local_today
+from billing_worker.invoicing.numbering import display_number
 from shared.money import Money
 
 routes = web.RouteTableDef()
@@ -103,6 +107,24 @@ async def account_page(request: web.Request) -> web.StreamResponse:
     return aiohttp_jinja2.render_template("account.html", request, context)
 
 
+@routes.get("/console/invoices/{invoice_id}")
+async def invoice_page(request: web.Request) -> web.StreamResponse:
+    """The invoice as the customer reads it, and its PDF (from the API) to download."""
+    found = await signed_in(request)
+    assert found.tenant_id is not None
+    async with request.app[SESSIONS]() as session:
+        try:
+            invoice, items = await tenant_invoice(
+                session, found.tenant_id, request.match_info["invoice_id"]
+            )
+        except NotFound:
+            raise web.HTTPNotFound(text="No such invoice.") from None
+        document = await invoice_document(session, invoice, items)
+        context = await _context(request, session, found, invoice=document,
+                                 account_id=invoice.account_id, standalone=False)  # fmt: skip
+    return aiohttp_jinja2.render_template("invoice.html", request, context)
+
+
 async def _account(session: AsyncSession, account: Account, now: Any) -> dict[str, Any]:
     tenant = await session.get(Tenant, account.tenant_id)
     assert tenant is not None
@@ -139,6 +161,7 @@ def _invoice_row(invoice: Invoice) -> dict[str, Any]:
 
     return {
         "id": invoice.id,
+        "number": display_number(invoice.number),
         "date": invoice.invoice_date,
         "status": invoice.status,
         "currency": invoice.currency,

@@ -10,6 +10,7 @@ from msgspec import UNSET, Meta, Struct, UnsetType
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from billing_worker.api.billing.invoice_documents import invoice_document, render_pdf
 from billing_worker.api.customers.accounts import tenant_account
 from billing_worker.api.http import schemas
 from billing_worker.api.http.appkeys import CLOCK, OUTBOX_WAKE, SESSIONS
@@ -232,22 +233,52 @@ async def _locked_user(session: AsyncSession, request: web.Request) -> User:
     response=schemas.InvoiceOut,
     errors=(404,),
 )
-async def get_invoice(request: web.Request) -> web.Response:
+async def get_invoice(request: web.Request) -> web.StreamResponse:
+    invoice_id = request.match_info["invoice_id"]
+    if invoice_id.endswith(".pdf") or "application/pdf" in request.headers.get("Accept", ""):
+        return await invoice_pdf(request)
     async with request.app[SESSIONS]() as session:
-        invoice = await session.scalar(
-            select(Invoice).where(
-                Invoice.tenant_id == tenant_of(request),
-                Invoice.id == request.match_info["invoice_id"],
+        invoice, items = await tenant_invoice(session, tenant_of(request), invoice_id)
+    return respond(invoice_view(invoice, items))
+
+
+async def tenant_invoice(
+    session: AsyncSession, tenant_id: str, invoice_id: str
+) -> tuple[Invoice, list[InvoiceItem]]:
+    """The tenant's invoice and its items, or 404."""
+    invoice = await session.scalar(
+        select(Invoice).where(Invoice.tenant_id == tenant_id, Invoice.id == invoice_id)
+    )
+    if invoice is None:
+        raise NotFound(f"no invoice {invoice_id!r}")
+    items = (
+        await session.scalars(
+            select(InvoiceItem).where(
+                InvoiceItem.tenant_id == invoice.tenant_id, InvoiceItem.invoice_id == invoice.id
             )
         )
-        if invoice is None:
-            raise NotFound(f"no invoice {request.match_info['invoice_id']!r}")
-        items = (
-            await session.scalars(
-                select(InvoiceItem).where(
-                    InvoiceItem.tenant_id == invoice.tenant_id,
-                    InvoiceItem.invoice_id == invoice.id,
-                )
-            )
-        ).all()
-    return respond(invoice_view(invoice, list(items)))
+    ).all()
+    return invoice, list(items)
+
+
+@router.route(
+    "GET",
+    "/v1/invoices/{invoice_id}.pdf",
+    summary="One invoice as a printable PDF (also GET /v1/invoices/{id} with "
+    "Accept: application/pdf)",
+    role=Role.TENANT,
+    raw_response={"application/pdf": {"schema": {"type": "string", "format": "binary"}}},
+    errors=(404,),
+)
+async def invoice_pdf(request: web.Request) -> web.StreamResponse:
+    invoice_id = request.match_info["invoice_id"].removesuffix(".pdf")
+    async with request.app[SESSIONS]() as session:
+        invoice, items = await tenant_invoice(session, tenant_of(request), invoice_id)
+        document = await invoice_document(session, invoice, items)
+    pdf = await render_pdf(request.app, document)
+    name = document.number or invoice.id
+    return web.Response(
+        body=pdf,
+        content_type="application/pdf",
+        headers={"Content-Disposition": f'inline; filename="{name}.pdf"'},
+    )

@@ -71,6 +71,8 @@ def build_openapi(
         ok: dict[str, Any] = {"description": "Success"}
         if spec.response is not None:
             ok["content"] = {"application/json": {"schema": ref_of[spec.response]}}
+        elif spec.raw_response is not None:
+            ok["content"] = spec.raw_response
         operation["responses"][str(spec.status)] = ok
         statuses = set(spec.errors)
         if spec.role is not Role.PUBLIC:

@@ -60,6 +60,8 @@ class RouteSpec:
     errors: tuple[int, ...] = field(default=())
     #: The OpenAPI ``requestBody.content`` of a body that is not a JSON-decoded type.
     raw_body: dict[str, Any] | None = None
+    #: The OpenAPI success ``content`` of an answer that is not JSON (a PDF).
+    raw_response: dict[str, Any] | None = None
 
 
 class Router:
@@ -78,12 +80,13 @@ class Router:
         status: int = 200,
         errors: tuple[int, ...] = (),
         raw_body: dict[str, Any] | None = None,
+        raw_response: dict[str, Any] | None = None,
     ) -> Callable[[Handler], Handler]:
         def register(handler: Handler) -> Handler:
             self.specs.append(
                 RouteSpec(
                     method, path, handler, summary, role, request, response, status, errors,
-                    raw_body,
+                    raw_body, raw_response,
                 )
             )  # fmt: skip
             return handler

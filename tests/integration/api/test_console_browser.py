@@ -1,6 +1,6 @@
 """The console in a real browser (Debian's chromium driven by Playwright): sign in, find the
 account that was suspended for not paying, record its payment and see it active again —
-and the gateway allow its user. Each page's screenshot is kept as a test artefact
+and the gateway allow its user; open its invoice and download the PDF. Each page's screenshot is kept as a test artefact
 (``TOLLGATE_ARTEFACTS``, else the test's temporary folder); docs/console/ holds copies."""
 
 from __future__ import annotations
@@ -10,6 +10,7 @@ import shutil
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+import pypdf
 import pytest
 from playwright.async_api import Browser, Page, async_playwright, expect
 
@@ -88,6 +89,19 @@ async def test_an_administrator_brings_a_suspended_customer_back(
     await expect(page.locator("#standing")).to_have_text("active")
     await expect(page.locator("#balance")).to_have_text("USD 0.00")
     await _shot(page, artefacts, "account")
+
+    # its first invoice, as the customer reads it, and the same as a PDF
+    await page.get_by_role("link", name="INV-").last.click()
+    await expect(page.get_by_role("heading", name="Invoice INV-")).to_be_visible()
+    number = (await page.get_by_role("heading", name="Invoice INV-").inner_text()).split()[-1]
+    await _shot(page, artefacts, "invoice")
+    async with page.expect_download() as download_info:
+        await page.get_by_role("link", name="Download PDF").click()
+    pdf = artefacts / f"{number}.pdf"
+    await (await download_info.value).save_as(pdf)
+    text = "".join(p.extract_text() for p in pypdf.PdfReader(pdf).pages)
+    for expected in (number, "Acme Analytics", "Account of bob", "$49.00", "Balance due"):
+        assert expected in text, (expected, text)
 
     await wait_published(stack, tenant, "bob")
 
