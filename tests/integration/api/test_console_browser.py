@@ -1,7 +1,8 @@
 """The console in a real browser (Debian's chromium driven by Playwright): sign in, find the
 account that was suspended for not paying, record its payment and see it active again —
-and the gateway allow its user; open its invoice and download the PDF. Each page's screenshot is kept as a test artefact
-(``TOLLGATE_ARTEFACTS``, else the test's temporary folder); docs/console/ holds copies."""
+and the gateway allow its user; open its invoice and download the PDF. Each page's
+screenshot is kept as a test artefact (``TOLLGATE_ARTEFACTS``, else the test's temporary
+folder); docs/console/ holds copies."""
 
 from __future__ import annotations
 
