@@ -30,7 +30,13 @@ from billing_worker.api.billing import (  # noqa: F401  (registers routes)
     subscription_changes,
     subscriptions,
 )
-from billing_worker.api.customers import accounts, directory, dunning, parking  # noqa: F401
+from billing_worker.api.customers import (  # noqa: F401  (registers routes)
+    accounts,
+    directory,
+    dunning,
+    live_sessions,
+    parking,
+)
 from billing_worker.api.http.appkeys import (
     CLOCK,
     INVOICE_RUNS_WAKE,

@@ -18,7 +18,6 @@ from datetime import UTC, datetime
 from importlib.resources import files
 from typing import ParamSpec, TypeVar
 
-import msgpack
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
@@ -26,6 +25,7 @@ from gateway.view.batcher import ScriptBatcher
 from shared import keys
 from shared.credentials import hash_secret
 from shared.entitlement import EntitlementRecord, RecordError, UserEntry, decode_user
+from shared.sessions import SessionEntry, encode_session
 from shared.states import UserStatus
 
 TOKEN_PREFIX = "tgs_"
@@ -52,7 +52,6 @@ def _translated(method: Callable[P, Awaitable[R]]) -> Callable[P, Awaitable[R]]:
 
 log = logging.getLogger(__name__)
 USAGE_RETENTION_SECONDS = 35 * 86400
-_SCHEMA = 1
 LOGIN_SCRIPT = files("gateway").joinpath("lua", "login.lua").read_text(encoding="utf-8")
 END_USER_SESSIONS_SCRIPT = (
     files("gateway").joinpath("lua", "end_user_sessions.lua").read_text(encoding="utf-8")
@@ -77,13 +76,6 @@ class SessionRef:
     def public_id(self) -> str:
         """What the API calls the session: unique within the tenant."""
         return f"{self.account_id}.{self.sid}"
-
-
-@dataclass(frozen=True, kw_only=True, slots=True)
-class SessionEntry:
-    user_id: str
-    secret_hash: str
-    created_ms: int
 
 
 def _valid_id(text: str, prefix: str) -> bool:
@@ -115,28 +107,6 @@ def parse_public_id(tenant_id: str, public_id: str) -> SessionRef | None:
     ):
         return None
     return SessionRef(tenant_id, account_id, sid)
-
-
-def encode_session(entry: SessionEntry) -> bytes:
-    payload = {
-        "schema": _SCHEMA,
-        "user": entry.user_id,
-        "hash": entry.secret_hash,
-        "created": entry.created_ms,
-    }
-    return bytes(msgpack.packb(payload, use_bin_type=True))
-
-
-def decode_session(data: bytes) -> SessionEntry:
-    try:
-        raw = msgpack.unpackb(data, raw=False)
-        if raw.get("schema") != _SCHEMA:
-            raise RecordError("unsupported session schema")
-        return SessionEntry(
-            user_id=raw["user"], secret_hash=raw["hash"], created_ms=int(raw["created"])
-        )
-    except (KeyError, TypeError, ValueError, AttributeError, msgpack.UnpackException) as exc:
-        raise RecordError(f"undecodable session: {exc}") from exc
 
 
 def utc_day(now: float) -> str:

@@ -20,7 +20,7 @@ from redis.backoff import NoBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
 
-from gateway.logins.sessions import SessionEntry, SessionRef, StoreUnavailable, decode_session
+from gateway.logins.sessions import SessionRef, StoreUnavailable
 from gateway.view.batcher import KeyBatcher
 from gateway.view.cache import MISS, NearCache
 from shared import keys
@@ -33,6 +33,7 @@ from shared.entitlement import (
     decode_user,
 )
 from shared.pubsub import follow_channel
+from shared.sessions import SessionEntry, decode_session
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")

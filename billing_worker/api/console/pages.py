@@ -21,7 +21,8 @@ from billing_worker.api.console.signin import signed_in
 from billing_worker.api.customers.accounts import account_out
 from billing_worker.api.customers.directory import tenant_invoice
 from billing_worker.api.customers.dunning import dunning_of
-from billing_worker.api.http.appkeys import CLOCK, SESSIONS
+from billing_worker.api.customers.live_sessions import sessions_of
+from billing_worker.api.http.appkeys import CLOCK, REDIS, SESSIONS
 from billing_worker.api.http.errors import NotFound
 from billing_worker.api.http.views import payment_row, subscription_view, user_view
 from billing_worker.db.models import (
@@ -104,6 +105,7 @@ async def account_page(request: web.Request) -> web.StreamResponse:
         if account is None:
             raise web.HTTPNotFound(text="No such account.")
         context = await _context(request, session, found, **await _account(session, account, now))
+    context["live_sessions"] = await sessions_of(request.app[REDIS], account)
     return aiohttp_jinja2.render_template("account.html", request, context)
 
 

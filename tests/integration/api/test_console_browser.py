@@ -111,3 +111,52 @@ async def test_an_administrator_brings_a_suspended_customer_back(
 
     await stack.eventually(allowed, within=10)
     assert not (await stack.authorize(tenant, "ann"))["allow"]  # still suspended
+
+
+BAD_CATALOG = """\
+effective_date: 2027-01-01
+currencies: [USD]
+products:
+  pro: {category: base}
+plans:
+  pro-monthly:
+    product: pro
+    billing_period: fortnightly
+    phases:
+      - {type: evergreen, duration: {unit: days, number: 14}, recurring: {USD: "31.00"}}
+"""
+
+
+async def test_the_catalog_page_shows_plans_and_refuses_a_bad_upload_by_path(
+    stack: Stack, browser: Browser, artefacts: Path
+) -> None:
+    tenant = await stack.new_tenant("Acme Analytics")
+    await stack.customer(tenant, "ann")  # a catalog with the Pro plan, 49.00 a month
+    base = str(stack.api.make_url("")).rstrip("/")
+    page = await browser.new_page(viewport={"width": 1280, "height": 900})
+    await page.goto(f"{base}/console/sign-in")
+    await page.get_by_label("Key").fill(tenant.admin["Authorization"].removeprefix("Bearer "))
+    await page.get_by_role("button", name="Sign in").click()
+    await page.get_by_role("link", name="Catalog").click()
+    plans = page.locator("#plans tbody tr")
+    await expect(plans).to_have_count(1)
+    await expect(plans.first).to_contain_text("USD 49.00 per month")
+
+    form = page.locator("#upload-catalog")
+    await form.get_by_label("YAML or JSON").fill(BAD_CATALOG)
+    await form.get_by_role("button", name="Upload").click()
+    problems = form.locator(".outcome li")
+    await expect(problems.first).to_be_visible()
+    fields = await problems.locator("code").all_inner_texts()
+    assert "plans.pro-monthly.billing_period" in fields, fields
+    await _shot(page, artefacts, "catalog")
+    await expect(plans).to_have_count(1)  # refused whole: nothing changed
+
+    good = BAD_CATALOG.replace("fortnightly", "monthly").replace(
+        "{type: evergreen, duration: {unit: days, number: 14}, ",
+        "{type: trial, duration: {unit: days, number: 14}}\n      - {type: evergreen, ",
+    )
+    await form.get_by_label("YAML or JSON").fill(good)
+    await form.get_by_role("button", name="Upload").click()
+    await expect(page.locator("#plans")).to_contain_text("pro-monthly")
+    await expect(page.locator("#plans")).to_contain_text("14 days: free")

@@ -1,6 +1,7 @@
-// The console's actions: a <form data-api="/v1/..."> is sent to the management API as JSON,
-// with the session's CSRF token; the API's answer (or its problem, field by field) is shown
-// in the form, and the page reloads to show what changed.
+// The console's actions: a <form data-api="/v1/..."> is sent to the management API (POST
+// unless data-method says otherwise) as JSON, or one field's text as it is (data-raw), with
+// the session's CSRF token; the API's problem is shown field by field in the form, and on
+// success the page reloads to show what changed.
 "use strict";
 
 function csrfToken() {
@@ -21,10 +22,33 @@ function bodyOf(form, submitter) {
   return body;
 }
 
+// What to send: the form's fields as JSON, or one field's text as it is (a catalog).
+function requestOf(form, submitter) {
+  const method = form.dataset.method || "POST";
+  if (form.dataset.raw) {
+    const type = form.dataset.contentType || "text/plain";
+    return { method, type, body: form.elements[form.dataset.raw].value, dryRun: false };
+  }
+  const body = bodyOf(form, submitter);
+  const json = method === "DELETE" ? undefined : JSON.stringify(body);
+  return { method, type: "application/json", body: json, dryRun: Boolean(body.dry_run) };
+}
+
 function showProblem(outcome, problem) {
   outcome.className = "outcome problem";
-  const errors = (problem.errors || []).map((e) => `${e.field}: ${e.reason}`);
-  outcome.textContent = [problem.detail || problem.title || "Refused"].concat(errors).join(" · ");
+  outcome.textContent = problem.detail || problem.title || "Refused";
+  const errors = problem.errors || [];
+  if (errors.length) {
+    const list = document.createElement("ul");
+    for (const error of errors) {
+      const item = document.createElement("li");
+      const field = document.createElement("code");
+      field.textContent = error.field;
+      item.append(field, `: ${error.reason}`);
+      list.append(item);
+    }
+    outcome.append(list);
+  }
 }
 
 function showPreview(form, outcome, answer) {
@@ -42,17 +66,17 @@ document.addEventListener("submit", async (event) => {
   const form = event.target.closest("form[data-api]");
   if (!form) return;
   event.preventDefault();
-  const body = bodyOf(form, event.submitter);
+  const request = requestOf(form, event.submitter);
   const outcome = form.querySelector(".outcome");
   outcome.className = "outcome";
   outcome.textContent = "…";
   let response;
   try {
     response = await fetch(form.dataset.api, {
-      method: "POST",
+      method: request.method,
       credentials: "same-origin",
-      headers: { "Content-Type": "application/json", "X-CSRF-Token": csrfToken() },
-      body: JSON.stringify(body),
+      headers: { "Content-Type": request.type, "X-CSRF-Token": csrfToken() },
+      body: request.body,
     });
   } catch (error) {
     showProblem(outcome, { detail: `The API could not be reached: ${error}` });
@@ -63,7 +87,7 @@ document.addEventListener("submit", async (event) => {
     showProblem(outcome, answer);
     return;
   }
-  if (body.dry_run) {
+  if (request.dryRun) {
     showPreview(form, outcome, answer);
     return;
   }
