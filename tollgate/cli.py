@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
 import sys
 from collections.abc import Sequence
@@ -189,9 +190,14 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
     if missing or not files:
         print(f"tollgate simulate: no such scenario file: {', '.join(missing)}", file=sys.stderr)
         return 2
+    points: list[dict[str, str]] | None = [] if args.chart_data else None
     failed = asyncio.run(
-        simulate_files(files, database_url=args.database_url, redis_url=args.redis_url)
+        simulate_files(
+            files, database_url=args.database_url, redis_url=args.redis_url, points=points
+        )
     )
+    if args.chart_data:  # each account's standing and balance over time, for a chart
+        Path(args.chart_data).write_text(json.dumps({"points": points}))
     print(f"{len(files) - failed} of {len(files)} scenario(s) passed")
     return 1 if failed else 0
 
@@ -317,6 +323,10 @@ def build_parser() -> argparse.ArgumentParser:
     simulate.add_argument(
         "--redis-url", help="a Redis the simulation may flush (default: a private redis-server)"
     )
+    simulate.add_argument(
+        "--chart-data", metavar="FILE",
+        help="write each account's standing and balance as evaluated, as JSON (for a chart)",
+    )  # fmt: skip
     simulate.set_defaults(func=_cmd_simulate)
 
     bench = commands.add_parser("bench", help="measure Tollgate against baselines (wrk)")

@@ -70,6 +70,8 @@ class StackClient:
         self._printed_day: date | None = None
         self._now: datetime | None = None
         self._step_began = ""
+        #: Each account's standing and balance day by day, when a chart is wanted (a list).
+        self.points: list[dict[str, str]] | None = None
 
     # -- output ---------------------------------------------------------------------------
 

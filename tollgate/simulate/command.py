@@ -20,8 +20,15 @@ from tollgate.simulate.scenario import ScenarioError, load_scenario
 from tollgate.simulate.stack import running_stack
 
 
-async def simulate(scenario_path: Path, database_url: str, redis_url: str, out: TextIO) -> bool:
-    """Run one scenario file on a migrated, empty database and a Redis it may flush."""
+async def simulate(
+    scenario_path: Path,
+    database_url: str,
+    redis_url: str,
+    out: TextIO,
+    points: list[dict[str, str]] | None = None,
+) -> bool:
+    """Run one scenario file on a migrated, empty database and a Redis it may flush; each
+    account's standing and balance as evaluated go to ``points`` (for a chart)."""
     try:
         scenario = load_scenario(scenario_path)
     except ScenarioError as exc:
@@ -42,6 +49,7 @@ async def simulate(scenario_path: Path, database_url: str, redis_url: str, out: 
             operator_key=stack.operator_key,
             out=out,
         )
+        simulation.points = points  # filled as it runs, when a chart is wanted
         return await simulation.run()
 
 
@@ -62,6 +70,7 @@ async def simulate_files(
     database_url: str | None = None,
     redis_url: str | None = None,
     out: TextIO = sys.stdout,
+    points: list[dict[str, str]] | None = None,
 ) -> int:
     """Run each file; returns how many failed. Without URLs, each file gets a new SQLite
     database and all share a private redis-server, so nothing outside is touched."""
@@ -72,7 +81,7 @@ async def simulate_files(
             for n, path in enumerate(paths):
                 database = database_url or f"sqlite:///{Path(scratch) / f'scenario-{n}.db'}"
                 await asyncio.to_thread(upgrade, database)
-                if not await simulate(path, database, redis, out):
+                if not await simulate(path, database, redis, out, points):
                     failed += 1
                 out.write("\n")
     return failed

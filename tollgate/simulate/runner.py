@@ -59,6 +59,23 @@ class Simulation(Actions):
             await self._observe(day)
         else:  # the worker's own scheduler may have run the day: messages say so
             await self._observe_messages(day)
+            await self._sample(day)
+
+    async def _sample(self, day: date) -> None:
+        """Each account's standing and balance on a day nothing was printed (for charts)."""
+        if self.points is None:
+            return
+        for name, account in self._accounts.items():
+            found = await self._ok("GET", f"/v1/accounts/{account.id}")
+            self._point(day, name, found)
+
+    def _point(self, day: date, name: str, found: dict[str, Any]) -> None:
+        if self.points is None:
+            return
+        self.points.append(
+            {"day": day.isoformat(), "account": name, "standing": found["standing"],
+             "balance": found["balance_due"]}
+        )  # fmt: skip
 
     async def _advance(self, step: Step) -> None:
         assert self._now is not None
@@ -124,6 +141,7 @@ class Simulation(Actions):
                 for item in invoice["items"]:
                     self._say(day, "    " + item_line(item))
             found = await self._ok("GET", f"/v1/accounts/{account.id}")
+            self._point(day, name, found)
             state = (found["standing"], found["balance_due"], found["credit"])
             if state != account.state:
                 account.state = state

@@ -13,7 +13,7 @@ import aiohttp_jinja2
 import jinja2
 from aiohttp import web
 
-from billing_worker.api.console import catalog_page, pages, signin
+from billing_worker.api.console import catalog_page, pages, signin, timeline_page
 
 STATIC = Path(__file__).parent / "static"
 
@@ -28,6 +28,7 @@ def install(app: web.Application) -> None:
     app.router.add_routes(signin.routes)
     app.router.add_routes(pages.routes)
     app.router.add_routes(catalog_page.routes)
+    app.router.add_routes(timeline_page.routes)
     static = app.router.add_static("/console/static", STATIC, append_version=True)
     # versioned URLs (``?v=<hash>``): a new release is never served a cached old script
     env.globals["static"] = lambda name: str(static.url_for(filename=name))

@@ -160,3 +160,26 @@ async def test_the_catalog_page_shows_plans_and_refuses_a_bad_upload_by_path(
     await form.get_by_role("button", name="Upload").click()
     await expect(page.locator("#plans")).to_contain_text("pro-monthly")
     await expect(page.locator("#plans")).to_contain_text("14 days: free")
+
+
+async def test_a_timeline_runs_on_a_private_simulation_and_is_charted(
+    stack: Stack, browser: Browser, artefacts: Path
+) -> None:
+    tenant = await stack.new_tenant("Acme Analytics")
+    before = await (await stack.api.get("/v1/accounts", headers=tenant.admin)).json()
+    base = str(stack.api.make_url("")).rstrip("/")
+    page = await browser.new_page(viewport={"width": 1280, "height": 900})
+    await page.goto(f"{base}/console/sign-in")
+    await page.get_by_label("Key").fill(tenant.admin["Authorization"].removeprefix("Bearer "))
+    await page.get_by_role("button", name="Sign in").click()
+    await page.get_by_role("link", name="Timeline").click()
+    await page.get_by_role("button", name="Run the timeline").click()  # the example scenario
+    await expect(page.get_by_role("heading", name="Passed")).to_be_visible(timeout=90_000)
+    text = await page.locator("pre.timeline-text").inner_text()
+    # six weeks unpaid: grace, then suspended on day 31 of the first invoice; paid: active
+    assert "suspended (payment_overdue)" in text, text
+    assert "active (in_good_standing), balance 0.00" in text, text
+    await expect(page.locator("#timeline-chart canvas")).to_have_count(1)
+    await _shot(page, artefacts, "timeline")
+    after = await (await stack.api.get("/v1/accounts", headers=tenant.admin)).json()
+    assert after == before  # the simulation never touched the tenant's own data

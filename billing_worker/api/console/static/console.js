@@ -94,3 +94,59 @@ document.addEventListener("submit", async (event) => {
   outcome.textContent = "Done.";
   window.location.reload();
 });
+
+// The timeline's chart: each account's balance due over time (a stepped line), and under the
+// lines a band coloured by its standing, drawn with uPlot.
+const STANDING_COLOURS = {
+  active: "#1f9d55", grace: "#d69e2e", degraded: "#dd6b20", suspended: "#c53030",
+  cancelled: "#4a5568", paused: "#805ad5",
+};
+const LINE_COLOURS = ["#2f5bea", "#b83280", "#2c7a7b", "#975a16", "#553c9a"];
+
+function drawTimeline(root) {
+  const holder = root.querySelector("#timeline-chart");
+  const data = root.querySelector("#timeline-points");
+  if (!holder || !data || typeof uPlot === "undefined") return;
+  const points = JSON.parse(data.textContent);
+  const days = [...new Set(points.map((p) => p.day))].sort();
+  const accounts = [...new Set(points.map((p) => p.account))];
+  const at = (day) => Date.parse(`${day}T00:00:00Z`) / 1000;
+  const byKey = new Map(points.map((p) => [`${p.account}|${p.day}`, p]));
+  // carry each account's last known state forward to every day
+  const series = accounts.map((account) => {
+    let last = null;
+    return days.map((day) => (last = byKey.get(`${account}|${day}`) || last));
+  });
+  const balances = series.map((states) => states.map((s) => (s ? Number(s.balance) : null)));
+  const bands = {
+    hooks: {
+      drawClear: [(u) => {
+        const { ctx } = u;
+        const height = 10 * devicePixelRatio;
+        series.forEach((states, row) => {
+          states.forEach((state, i) => {
+            if (!state) return;
+            const x0 = u.valToPos(at(days[i]), "x", true);
+            const x1 = i + 1 < days.length ? u.valToPos(at(days[i + 1]), "x", true)
+                                           : u.bbox.left + u.bbox.width;
+            ctx.fillStyle = STANDING_COLOURS[state.standing] || "#999";
+            ctx.fillRect(x0, u.bbox.top + u.bbox.height - height * (row + 1), x1 - x0, height);
+          });
+        });
+      }],
+    },
+  };
+  const options = {
+    width: holder.clientWidth || 560, height: 260, plugins: [bands],
+    scales: { x: { time: true } },
+    series: [{}].concat(accounts.map((name, i) => ({
+      label: `${name} balance`, stroke: LINE_COLOURS[i % LINE_COLOURS.length], width: 2,
+      paths: uPlot.paths.stepped({ align: 1 }),
+    }))),
+    axes: [{}, { label: "balance due" }],
+  };
+  holder.replaceChildren();
+  new uPlot(options, [days.map(at)].concat(balances), holder);
+}
+
+document.addEventListener("htmx:afterSwap", (event) => drawTimeline(event.detail.target));
