@@ -6,6 +6,7 @@ from datetime import date, timedelta
 from typing import Any
 
 from billing_worker.db.models import Subscription
+from billing_worker.domain.revenue import monthly_amount, segment_on
 from billing_worker.domain.subscriptions import (
     Cancellation,
     CatalogAt,
@@ -14,7 +15,6 @@ from billing_worker.domain.subscriptions import (
     PlanChange,
     QuantityChange,
     Terms,
-    phase_on,
 )
 
 
@@ -117,14 +117,19 @@ def touch_billing(sub: Subscription, day: date) -> None:
     sub.reconcile_from = min(sub.reconcile_from, floor) if sub.reconcile_from else None
 
 
-def mark_today(sub: Subscription, catalog_at: CatalogAt, today: date) -> None:
+def mark_today(sub: Subscription, catalog_at: CatalogAt, today: date, currency: str) -> None:
     """Keep the subscription's phase and status as of ``today`` on its row: ``expired``
     once its entitlement has ended, so the change is one the audit log and the lifecycle
-    events see (``subscription.phase_changed``, ``subscription.expired``)."""
-    phase = phase_on(terms_of(sub), catalog_at, today)
-    value = phase.value if phase is not None else None
+    events see (``subscription.phase_changed``, ``subscription.expired``); and the plan
+    billed today with its recurring price per month (the console's MRR)."""
+    segment = segment_on(terms_of(sub), catalog_at, today)
+    value = segment.phase.value if segment is not None else None
     if sub.phase != value:
         sub.phase = value
+    plan = segment.plan if segment is not None else None
+    monthly = monthly_amount(segment, catalog_at, currency).minor if segment else None
+    if (sub.plan_now, sub.monthly_minor) != (plan, monthly):
+        sub.plan_now, sub.monthly_minor = plan, monthly
     ended = sub.entitlement_end is not None and sub.entitlement_end <= today
     status = "expired" if ended else "active"
     if sub.status != status:

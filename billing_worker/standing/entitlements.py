@@ -173,7 +173,7 @@ async def _keep_today(
     book = book or await load_book(session, tenant.id)
     today = local_today(now, account.timezone)
     for sub in subs:
-        mark_today(sub, book.at, today)
+        mark_today(sub, book.at, today, account.currency)
     return book
 
 

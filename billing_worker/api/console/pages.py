@@ -58,8 +58,13 @@ async def overview_page(request: web.Request) -> web.StreamResponse:
     found = await signed_in(request)
     assert found.tenant_id is not None
     async with request.app[SESSIONS]() as session:
-        summary = await reads.overview(session, found.tenant_id, request.app[CLOCK].now())
-        context = await _context(request, session, found, overview=summary)
+        now = request.app[CLOCK].now()
+        summary = await reads.overview(session, found.tenant_id, now)
+        context = await _context(
+            request, session, found, overview=summary,
+            revenue=await reads.revenue(session, found.tenant_id),
+            pipeline=await reads.pipeline(session, found.tenant_id, now),
+        )  # fmt: skip
     return aiohttp_jinja2.render_template("overview.html", request, context)
 
 

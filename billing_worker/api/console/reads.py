@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime, time
+from datetime import date, datetime, time, timedelta
 from typing import Any
 
 from sqlalchemy import Select, and_, exists, func, or_, select
@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from billing_worker.db.models import Account, Invoice, Payment, PaymentAttempt, User
 from billing_worker.db.models.accounts import Subscription
+from shared.entitlement import RecordError, decode_record
 from shared.money import Money
 from shared.states import Standing
 
@@ -111,6 +112,74 @@ async def overview(session: AsyncSession, tenant_id: str, now: datetime) -> Over
         period_start=start,
         widest=max([r.accounts for r in rows] + [1]),
     )
+
+
+@dataclass(frozen=True, slots=True)
+class PlanRevenue:
+    plan: str
+    currency: str
+    subscriptions: int
+    monthly: str
+    #: Its share of the largest plan's amount (the bars' scale), 0..100.
+    share: float
+
+
+async def revenue(session: AsyncSession, tenant_id: str) -> list[PlanRevenue]:
+    """Monthly recurring revenue by plan and currency: each live subscription's recurring
+    price per month as of its last evaluation (``Subscription.monthly_minor``), accounts
+    that are cancelled left out."""
+    rows = (
+        await session.execute(
+            select(Subscription.plan_now, Account.currency, func.count(),
+                   func.sum(Subscription.monthly_minor))
+            .join(Account, Account.id == Subscription.account_id)
+            .where(Subscription.tenant_id == tenant_id, Subscription.status == "active",
+                   Subscription.monthly_minor.is_not(None), Account.standing != "cancelled")
+            .group_by(Subscription.plan_now, Account.currency)
+        )
+    ).all()  # fmt: skip
+    widest = max([int(minor or 0) for *_, minor in rows] + [1])
+    return [
+        PlanRevenue(str(plan), currency, int(count),
+                    f"{currency} {Money.from_minor(int(minor or 0), currency).format()}",
+                    round(100 * int(minor or 0) / widest, 1))
+        for plan, currency, count, minor in sorted(rows, key=lambda r: -int(r[3] or 0))
+    ]  # fmt: skip
+
+
+@dataclass(frozen=True, slots=True)
+class Lapse:
+    day: date
+    standing: str
+    becomes: str
+    accounts: int
+
+
+async def pipeline(session: AsyncSession, tenant_id: str, now: datetime) -> list[Lapse]:
+    """The dunning pipeline for the next 14 days: how many accounts move to their next rung
+    on which day, from the time bound each published record carries and what the ladder
+    makes of the account then (``lapse_standing``)."""
+    horizon = now + timedelta(days=14)
+    rows = (
+        await session.execute(
+            select(Account.standing, Account.valid_until, Account.ent_record)
+            .where(Account.tenant_id == tenant_id, Account.valid_until.is_not(None),
+                   Account.valid_until > now, Account.valid_until <= horizon,
+                   Account.standing.in_(("active", "grace", "degraded", "suspended")))
+        )
+    ).all()  # fmt: skip
+    counts: dict[tuple[date, str, str], int] = {}
+    for standing, until, raw in rows:
+        if raw is None or until is None:
+            continue
+        try:
+            lapse = decode_record(raw).lapse_standing
+        except RecordError:
+            continue
+        if lapse is not None and lapse.value != standing:
+            key = (until.date(), standing, lapse.value)
+            counts[key] = counts.get(key, 0) + 1
+    return [Lapse(day, s, b, n) for (day, s, b), n in sorted(counts.items())]
 
 
 @dataclass(frozen=True, slots=True)

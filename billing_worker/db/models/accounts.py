@@ -153,6 +153,10 @@ class Subscription(Base):
     #: standing's evaluation so a change of phase is a change the audit log and the
     #: lifecycle events see; None outside billing.
     phase: Mapped[str | None] = mapped_column(String(16))
+    #: The plan billed today and its recurring price per month in the account's currency
+    #: (minor units), kept with ``phase`` for the console's MRR; None outside billing.
+    plan_now: Mapped[str | None] = mapped_column(String(100))
+    monthly_minor: Mapped[int | None] = mapped_column(BigInteger)
     #: ``expired`` once its entitlement has ended (kept like ``phase``), else ``active``.
     status: Mapped[str] = mapped_column(String(16))
     created_at: Mapped[datetime]

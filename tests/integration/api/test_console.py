@@ -116,3 +116,25 @@ async def test_the_operator_picks_a_tenant(stack: Stack) -> None:
     )
     assert picked.status == 303
     assert "Account of cat" in await (await stack.api.get(f"/console/accounts/{account}")).text()
+
+
+async def test_the_overview_shows_revenue_by_plan_and_the_coming_dunning(stack: Stack) -> None:
+    tenant = await stack.new_tenant()
+    for user in ("ann", "bob"):
+        await stack.customer(tenant, user)  # Pro, 49.00 a month, unpaid: in grace
+    await stack.customer(tenant, "cat", price="49.00")
+    await stack.api.post("/v1/test/clock", json={"advance_days": 20}, headers=tenant.admin)
+    await _sign_in(stack, _key(tenant))
+
+    async def shown() -> bool:
+        page = await (await stack.api.get("/console/overview")).text()
+        revenue = re.search(r'<table class="bars" id="revenue">(.*?)</table>', page, re.S)
+        pipeline = re.search(r'<table id="pipeline">(.*?)</table>', page, re.S)
+        assert revenue is not None
+        assert pipeline is not None
+        rows = re.findall(r"<td>(\d{4}-\d\d-\d\d)</td>.*?grace.*?suspended.*?>(\d+)</td>",
+                          pipeline[1], re.S)  # fmt: skip
+        return "USD 147.00" in revenue[1] and [n for _, n in rows] == ["3"]
+
+    # three at 49.00 a month; all three reach day 30 of their first invoice in 10 days
+    await stack.eventually(shown, within=10)
