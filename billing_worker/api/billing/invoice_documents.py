@@ -11,11 +11,11 @@ from datetime import date, timedelta
 from decimal import Decimal
 
 import aiohttp_jinja2
-import weasyprint
 from aiohttp import web
 from babel.numbers import format_currency
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from billing_worker.api.http.errors import Unavailable
 from billing_worker.api.http.views import in_invoice_order
 from billing_worker.db.models import Account, Invoice, InvoiceItem, Tenant
 from billing_worker.invoicing.numbering import display_number
@@ -114,7 +114,18 @@ def render_html(app: web.Application, document: InvoiceDocument) -> str:
 
 
 async def render_pdf(app: web.Application, document: InvoiceDocument) -> bytes:
-    """The PDF, laid out off the event loop (a page takes WeasyPrint tens of ms)."""
+    """The PDF, laid out off the event loop (a page takes WeasyPrint tens of ms).
+
+    WeasyPrint is imported here, not with the module: it needs Pango, and a server without
+    it still starts and answers everything else; only its PDFs are refused, in words.
+    """
+    try:
+        import weasyprint
+    except OSError as exc:
+        raise Unavailable(
+            "PDFs need Pango on this server (Debian: apt-get install libpango-1.0-0 "
+            f"libpangoft2-1.0-0 fonts-dejavu-core): {exc}"
+        ) from exc
     html = render_html(app, document)
     loop = asyncio.get_running_loop()
     pdf = await loop.run_in_executor(None, lambda: weasyprint.HTML(string=html).write_pdf())

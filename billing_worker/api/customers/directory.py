@@ -268,7 +268,7 @@ async def tenant_invoice(
     "Accept: application/pdf)",
     role=Role.TENANT,
     raw_response={"application/pdf": {"schema": {"type": "string", "format": "binary"}}},
-    errors=(404,),
+    errors=(404, 503),
 )
 async def invoice_pdf(request: web.Request) -> web.StreamResponse:
     invoice_id = request.match_info["invoice_id"].removesuffix(".pdf")

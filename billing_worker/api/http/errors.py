@@ -91,6 +91,13 @@ class NotFound(ApiError):
     code = "not_found"
 
 
+class Unavailable(ApiError):
+    """This server cannot do that now."""
+
+    status = 503
+    code = "unavailable"
+
+
 class Conflict(ApiError):
     """The request conflicts with existing data."""
 
