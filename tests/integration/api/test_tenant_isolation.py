@@ -64,6 +64,10 @@ async def _owned_by_a(
     assert policy.status in (200, 201), await policy.text()
     endpoint = await stack.post("/v1/webhook-endpoints", a, {"url": "https://a.example/hook"})
     lifecycle = (await _json(await stack.api.get("/v1/events?limit=1", headers=a.admin)))["data"]
+    await stack.wait_allowed(a, "alice")
+    signed_in = await stack.gateway.post("/v1/sessions", json={"user": "alice"},
+                                         headers=a.gateway)  # fmt: skip
+    assert signed_in.status == 201, await signed_in.text()
     async with sessions() as session:
         event = await session.scalar(
             select(func.max(PaymentEvent.id)).where(PaymentEvent.tenant_id == a.id)
@@ -82,6 +86,7 @@ async def _owned_by_a(
         "event_id": str(event),
         "endpoint_id": endpoint["id"],
         "lifecycle_event_id": lifecycle[0]["id"],
+        "session_id": (await signed_in.json())["session_id"],
     }
 
 
@@ -132,6 +137,10 @@ async def test_another_tenant_cannot_tell_a_tenants_resources_from_none(
     assert account["name"] == SECRET_NAME
     keys = await _json(await stack.api.get("/v1/tenant/keys", headers=a.admin))
     assert any(k["id"] == owned["key_id"] and k["revoked_at"] is None for k in keys["data"])
+    live = await _json(
+        await stack.api.get(f"/v1/accounts/{owned['account_id']}/sessions", headers=a.admin)
+    )
+    assert [s["id"] for s in live["data"]] == [owned["session_id"]]  # B could not end it
 
     # B's own listings show none of A.
     for path in ("/v1/accounts", "/v1/invoices", "/v1/payments", "/v1/messages", "/v1/parked",
