@@ -68,3 +68,13 @@ def api_key_key(key_id: str) -> str:
 def all_keys_pattern() -> str:
     """SCAN pattern matching every key Tollgate owns (used by rebuild)."""
     return f"{PREFIX}:*"
+
+
+#: Decision counts are kept for the console's last hour, and a little more.
+DECISIONS_RETENTION_SECONDS: Final = 2 * 3600
+
+
+def decisions_key(tenant_id: str, minute: int) -> str:
+    """Hash of a tenant's decisions in one minute (UNIX time // 60): ``allow:<reason>`` and
+    ``deny:<reason>`` to counts, added to by every gateway's write-back."""
+    return f"{PREFIX}:{{{tenant_id}}}:decisions:{minute}"

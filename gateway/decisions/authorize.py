@@ -28,14 +28,14 @@ async def _resolve(
     user_id: str,
     feature: str | None,
     now: float,
-) -> Decision | None:
-    """None when the caller's key is not valid."""
+) -> tuple[str, Decision] | None:
+    """The caller's tenant and the decision; None when the caller's key is not valid."""
     tenant_id = await tenant_for(reader, verified, authorization)
     if tenant_id is None:
         return None
     user = await read_user(reader, tenant_id, user_id)
     record = await read_record(reader, tenant_id, user.account_id) if user else None
-    return decide(user, record, now, feature)
+    return tenant_id, decide(user, record, now, feature)
 
 
 async def authorize(request: web.Request) -> web.Response:
@@ -54,19 +54,20 @@ async def authorize(request: web.Request) -> web.Response:
     verified = request.app[VERIFIED]
     stale_age = 0.0
     try:
-        decision = await _resolve(store.live, verified, authorization, user_id, feature, now)
+        resolved = await _resolve(store.live, verified, authorization, user_id, feature, now)
     except StoreUnavailable:
         reader = store.last_known()
-        decision = await _resolve(reader, verified, authorization, user_id, feature, now)
+        resolved = await _resolve(reader, verified, authorization, user_id, feature, now)
         stale_age = reader.max_age
-        if decision is not None:
-            decision = fail_open(decision, stale_age)
-        if decision is None or not decision.allow:
+        if resolved is not None:
+            resolved = resolved[0], fail_open(resolved[1], stale_age)
+        if resolved is None or not resolved[1].allow:
             metrics.decided("authorize", "error", "unavailable", time.perf_counter() - started)
             return unavailable()
-    if decision is None:
+    if resolved is None:
         metrics.decided("authorize", "unauthorized", "bad_key", time.perf_counter() - started)
         return unauthorized()
+    tenant_id, decision = resolved
     if decision.allow and decision.record is not None:
         request.app[WRITEBACK].active(
             decision.record.tenant_id, decision.record.account_id, user_id, now
@@ -76,4 +77,5 @@ async def authorize(request: web.Request) -> web.Response:
         response.headers["X-Tollgate-Stale"] = f"{stale_age:.1f}"
     outcome = "allow" if decision.allow else "deny"
     metrics.decided("authorize", outcome, decision.reason, time.perf_counter() - started)
+    request.app[WRITEBACK].decided(tenant_id, outcome, decision.reason, now)
     return response

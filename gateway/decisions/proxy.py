@@ -122,6 +122,7 @@ async def _decide(request: web.Request, method: str, endpoint: str) -> web.Respo
     decision = limit_method(decision, method)
     record = decision.record
     if not decision.allow or record is None:
+        app[WRITEBACK].decided(ref.tenant_id, "deny", decision.reason, now)
         return _forbidden(request, endpoint, decision.reason, started)
     if not stale_age:
         app[WRITEBACK].touched(ref, record.session_idle_seconds, now)
@@ -140,6 +141,7 @@ async def _decide(request: web.Request, method: str, endpoint: str) -> web.Respo
     if stale_age:
         headers["X-Tollgate-Stale"] = f"{stale_age:.1f}"
     app[METRICS].decided(endpoint, "allow", decision.reason, time.perf_counter() - started)
+    app[WRITEBACK].decided(ref.tenant_id, "allow", decision.reason, now)
     return web.Response(status=200, headers=headers)
 
 

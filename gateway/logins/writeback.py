@@ -5,6 +5,8 @@
   user joins that day's active-user set (what active-user plans bill from), and the account
   the day's list of accounts to fold; every user seen that day again after Redis may have
   lost its data (the worker announces a rebuilt view, or the subscription was cut).
+- Decisions: how many allows and denials (by reason) each tenant got each minute, added
+  to a per-tenant, per-minute hash (``keys.decisions_key``) the console reads.
 """
 
 from __future__ import annotations
@@ -32,6 +34,8 @@ class WriteBack:
         self._seen_day = ""
         #: The UNIX time at which ``_seen_day`` ends: the date is formatted once a day.
         self._day_ends = 0.0
+        #: (tenant, "allow:<reason>" or "deny:<reason>", minute) -> decisions since a flush
+        self._decisions: dict[tuple[str, str, int], int] = {}
 
     def touched(self, ref: SessionRef, idle_seconds: int, now: float) -> None:
         self._touches[ref] = (idle_seconds, now)
@@ -46,6 +50,10 @@ class WriteBack:
             self._seen.add(mark)
             self._active.add(mark)
 
+    def decided(self, tenant_id: str, outcome: str, reason: str, now: float) -> None:
+        mark = (tenant_id, f"{outcome}:{reason}", int(now // 60))
+        self._decisions[mark] = self._decisions.get(mark, 0) + 1
+
     def forget_seen(self) -> None:
         """Redis may have lost its data (the view was rebuilt, or the subscription was cut):
         every user seen today is written again at the next flush. Users seen between the
@@ -55,7 +63,8 @@ class WriteBack:
     async def flush(self) -> None:
         touches, self._touches = self._touches, {}
         active, self._active = self._active, set()
-        if not touches and not active:
+        decisions, self._decisions = self._decisions, {}
+        if not touches and not active and not decisions:
             return
         async with self._client.pipeline(transaction=False) as pipe:
             for ref, (idle_seconds, now) in touches.items():
@@ -66,6 +75,10 @@ class WriteBack:
                 pipe.expire(users, USAGE_RETENTION_SECONDS)
                 pipe.sadd(keys.usage_accounts_key(day), f"{tenant_id}:{account_id}")
                 pipe.expire(keys.usage_accounts_key(day), USAGE_RETENTION_SECONDS)
+            for (tenant_id, field, minute), count in decisions.items():
+                counts = keys.decisions_key(tenant_id, minute)
+                pipe.hincrby(counts, field, count)
+                pipe.expire(counts, keys.DECISIONS_RETENTION_SECONDS)
             await pipe.execute()
 
     async def run(self, stop: asyncio.Event) -> None:

@@ -64,6 +64,7 @@ async def overview_page(request: web.Request) -> web.StreamResponse:
             request, session, found, overview=summary,
             revenue=await reads.revenue(session, found.tenant_id),
             pipeline=await reads.pipeline(session, found.tenant_id, now),
+            decisions=await reads.decisions(request.app[REDIS], found.tenant_id, now),
         )  # fmt: skip
     return aiohttp_jinja2.render_template("overview.html", request, context)
 

@@ -8,11 +8,13 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from typing import Any
 
+import redis.asyncio as aioredis
 from sqlalchemy import Select, and_, exists, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from billing_worker.db.models import Account, Invoice, Payment, PaymentAttempt, User
 from billing_worker.db.models.accounts import Subscription
+from shared import keys
 from shared.entitlement import RecordError, decode_record
 from shared.money import Money
 from shared.states import Standing
@@ -180,6 +182,46 @@ async def pipeline(session: AsyncSession, tenant_id: str, now: datetime) -> list
             key = (until.date(), standing, lapse.value)
             counts[key] = counts.get(key, 0) + 1
     return [Lapse(day, s, b, n) for (day, s, b), n in sorted(counts.items())]
+
+
+@dataclass(frozen=True, slots=True)
+class Decisions:
+    #: Decisions per second over the last whole minute, and over the last hour (to now).
+    per_second_minute: float
+    per_second_hour: float
+    allowed_hour: int
+    #: Denials of the last hour by reason, most first.
+    denials: list[tuple[str, int]]
+
+
+async def decisions(client: aioredis.Redis, tenant_id: str, now: datetime) -> Decisions:
+    """What the gateways decided for this tenant in the last hour, from the per-minute
+    counts their write-back adds to Redis (``keys.decisions_key``)."""
+    this_minute = int(now.timestamp() // 60)
+    minutes = range(this_minute - 59, this_minute + 1)  # the hour up to now
+    async with client.pipeline(transaction=False) as pipe:
+        for minute in minutes:
+            pipe.hgetall(keys.decisions_key(tenant_id, minute))
+        counted: list[dict[bytes, bytes]] = await pipe.execute()
+    last_minute, allowed = 0, 0
+    denied: dict[str, int] = {}
+    for minute, counts in zip(minutes, counted, strict=True):
+        for label, value in counts.items():
+            outcome, _, reason = label.decode().partition(":")
+            n = int(value)
+            if minute == this_minute - 1:
+                last_minute += n
+            if outcome == "allow":
+                allowed += n
+            else:
+                denied[reason] = denied.get(reason, 0) + n
+    hour = allowed + sum(denied.values())
+    return Decisions(
+        per_second_minute=round(last_minute / 60, 2),
+        per_second_hour=round(hour / 3600, 2),
+        allowed_hour=allowed,
+        denials=sorted(denied.items(), key=lambda item: -item[1]),
+    )
 
 
 @dataclass(frozen=True, slots=True)

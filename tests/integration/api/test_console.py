@@ -4,6 +4,7 @@ tenant's ids are 404, and signing out or revoking the key ends the session."""
 
 from __future__ import annotations
 
+import asyncio
 import re
 
 from aiohttp import ClientResponse
@@ -138,3 +139,30 @@ async def test_the_overview_shows_revenue_by_plan_and_the_coming_dunning(stack: 
 
     # three at 49.00 a month; all three reach day 30 of their first invoice in 10 days
     await stack.eventually(shown, within=10)
+
+
+async def test_the_overview_counts_the_gateways_decisions_by_reason(stack: Stack) -> None:
+    tenant, other = await stack.new_tenant("Acme"), await stack.new_tenant("Globex")
+    for t, user in ((tenant, "ann"), (other, "zed")):
+        await stack.customer(t, user)
+        await stack.wait_allowed(t, user)
+    await _sign_in(stack, _key(tenant))
+
+    async def counts() -> tuple[int, int]:
+        page = await (await stack.api.get("/console/overview")).text()
+        allowed = re.search(r"(\d+) allowed", page)
+        unknown = re.search(r"<tr><td>unknown_user</td><td class=\"num\">(\d+)</td></tr>", page)
+        return int(allowed[1]) if allowed else 0, int(unknown[1]) if unknown else 0
+
+    await asyncio.sleep(1.5)  # what waiting for the users to be published decided is in
+    before = await counts()
+    for user in ("ann", "ann", "nobody", "ghost"):
+        await stack.authorize(tenant, user)
+    for user in ("zed", "nobody", "nobody"):
+        await stack.authorize(other, user)  # another tenant's decisions are not ours
+
+    async def counted() -> bool:  # the gateways add their counts about once a second
+        after = await counts()
+        return after == (before[0] + 2, before[1] + 2)
+
+    await stack.eventually(counted, within=10)
