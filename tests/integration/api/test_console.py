@@ -166,3 +166,25 @@ async def test_the_overview_counts_the_gateways_decisions_by_reason(stack: Stack
         return after == (before[0] + 2, before[1] + 2)
 
     await stack.eventually(counted, within=10)
+
+
+async def test_every_console_form_refuses_a_post_without_its_token(stack: Stack) -> None:
+    tenant, other = await stack.new_tenant("Acme"), await stack.new_tenant("Globex")
+    theirs = await stack.customer(other, "zed")
+    [invoice] = (
+        await (await stack.api.get(f"/v1/accounts/{theirs}/invoices", headers=other.admin)).json()
+    )["data"]
+    await _sign_in(stack, _key(tenant))
+    for form, fields in (
+        ("/console/sign-out", {}),
+        ("/console/tenants", {"tenant_id": tenant.id}),
+        ("/console/timeline", {"scenario": "name: x"}),
+    ):
+        for csrf in (None, "forged"):
+            data = fields if csrf is None else {**fields, "csrf": csrf}
+            refused = await stack.api.post(form, data=data, allow_redirects=False)
+            assert refused.status == 403, (form, csrf)
+    assert (await stack.api.get("/console/overview", allow_redirects=False)).status == 200
+    # another tenant's invoice is not found, on the page and as a PDF
+    assert (await stack.api.get(f"/console/invoices/{invoice['id']}")).status == 404
+    assert (await stack.api.get(f"/v1/invoices/{invoice['id']}.pdf")).status == 404
