@@ -34,8 +34,8 @@ class WriteBack:
         self._seen_day = ""
         #: The UNIX time at which ``_seen_day`` ends: the date is formatted once a day.
         self._day_ends = 0.0
-        #: (tenant, "allow:<reason>" or "deny:<reason>", minute) -> decisions since a flush
-        self._decisions: dict[tuple[str, str, int], int] = {}
+        #: (tenant, outcome, reason, minute) -> decisions since the last flush
+        self._decisions: dict[tuple[str, str, str, int], int] = {}
 
     def touched(self, ref: SessionRef, idle_seconds: int, now: float) -> None:
         self._touches[ref] = (idle_seconds, now)
@@ -51,7 +51,7 @@ class WriteBack:
             self._active.add(mark)
 
     def decided(self, tenant_id: str, outcome: str, reason: str, now: float) -> None:
-        mark = (tenant_id, f"{outcome}:{reason}", int(now // 60))
+        mark = (tenant_id, outcome, reason, int(now // 60))  # formatted at the flush
         self._decisions[mark] = self._decisions.get(mark, 0) + 1
 
     def forget_seen(self) -> None:
@@ -75,9 +75,9 @@ class WriteBack:
                 pipe.expire(users, USAGE_RETENTION_SECONDS)
                 pipe.sadd(keys.usage_accounts_key(day), f"{tenant_id}:{account_id}")
                 pipe.expire(keys.usage_accounts_key(day), USAGE_RETENTION_SECONDS)
-            for (tenant_id, field, minute), count in decisions.items():
+            for (tenant_id, outcome, reason, minute), count in decisions.items():
                 counts = keys.decisions_key(tenant_id, minute)
-                pipe.hincrby(counts, field, count)
+                pipe.hincrby(counts, f"{outcome}:{reason}", count)
                 pipe.expire(counts, keys.DECISIONS_RETENTION_SECONDS)
             await pipe.execute()
 
