@@ -174,5 +174,8 @@ def _invoice_row(invoice: Invoice) -> dict[str, Any]:
         "status": invoice.status,
         "currency": invoice.currency,
         "total": amount(invoice.total_minor),
-        "balance": amount(invoice.total_minor - invoice.paid_minor),
+        # only an open invoice is owed (a draft is not yet, a void one no longer)
+        "balance": amount(
+            invoice.total_minor - invoice.paid_minor if invoice.status == "open" else 0
+        ),
     }
