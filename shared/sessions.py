@@ -11,7 +11,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import msgpack
+import redis.asyncio as aioredis
 
+from shared import keys
 from shared.entitlement import RecordError
 
 SCHEMA = 1
@@ -44,3 +46,15 @@ def decode_session(data: bytes) -> SessionEntry:
         )
     except (KeyError, TypeError, ValueError, AttributeError, msgpack.UnpackException) as exc:
         raise RecordError(f"undecodable session: {exc}") from exc
+
+
+async def end_session(client: aioredis.Redis, tenant_id: str, account_id: str, sid: str) -> bool:
+    """End one session, as a logout does: its seat is free, and every gateway is told to
+    forget it. False when there was no such session."""
+    key = keys.session_prefix(tenant_id, account_id) + sid
+    async with client.pipeline(transaction=True) as pipe:
+        pipe.zrem(keys.sessions_key(tenant_id, account_id), sid)
+        pipe.delete(key)
+        pipe.publish(keys.INVALIDATION_CHANNEL, key)
+        _removed, deleted, _ = await pipe.execute()
+    return bool(deleted)

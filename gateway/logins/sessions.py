@@ -25,7 +25,7 @@ from gateway.view.batcher import ScriptBatcher
 from shared import keys
 from shared.credentials import hash_secret
 from shared.entitlement import EntitlementRecord, RecordError, UserEntry, decode_user
-from shared.sessions import SessionEntry, encode_session
+from shared.sessions import SessionEntry, encode_session, end_session
 from shared.states import UserStatus
 
 TOKEN_PREFIX = "tgs_"
@@ -178,12 +178,7 @@ class SessionStore:
     @_translated
     async def end(self, ref: SessionRef) -> bool:
         """Log out: free the seat and tell every gateway to forget the session."""
-        async with self._client.pipeline(transaction=True) as pipe:
-            pipe.zrem(ref.index, ref.sid)
-            pipe.delete(ref.key)
-            pipe.publish(keys.INVALIDATION_CHANNEL, ref.key)
-            _removed, deleted, _ = await pipe.execute()
-        return bool(deleted)
+        return await end_session(self._client, ref.tenant_id, ref.account_id, ref.sid)
 
     @_translated
     async def end_user(self, user: UserEntry) -> int:

@@ -18,7 +18,7 @@ from billing_worker.api.http.routing import Role, respond
 from billing_worker.db.models import Account
 from shared import keys
 from shared.entitlement import RecordError
-from shared.sessions import decode_session
+from shared.sessions import decode_session, end_session
 
 #: At most this many sessions are listed, most recently used first.
 LISTED = 200
@@ -90,18 +90,12 @@ async def sessions_of(client: aioredis.Redis, account: Account) -> list[SessionO
     status=204,
     errors=(404,),
 )
-async def end_session(request: web.Request) -> web.Response:
+async def end_account_session(request: web.Request) -> web.Response:
     async with request.app[SESSIONS]() as session:
         account = await tenant_account(session, request)
     account_id, _, sid = request.match_info["session_id"].partition(".")
     if account_id != account.id or not sid.isascii() or not sid.isalnum() or len(sid) > 40:
         raise NotFound("no such session of this account")
-    key = keys.session_prefix(account.tenant_id, account.id) + sid
-    async with request.app[REDIS].pipeline(transaction=True) as pipe:
-        pipe.zrem(keys.sessions_key(account.tenant_id, account.id), sid)
-        pipe.delete(key)
-        pipe.publish(keys.INVALIDATION_CHANNEL, key)
-        _removed, deleted, _ = await pipe.execute()
-    if not deleted:
+    if not await end_session(request.app[REDIS], account.tenant_id, account.id, sid):
         raise NotFound("no such session of this account")
     return web.Response(status=204)
