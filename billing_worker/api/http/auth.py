@@ -19,12 +19,13 @@ from billing_worker.api.http.console_sessions import (
     csrf_ok,
     session_of,
 )
+from billing_worker.api.http.credentials import verified_key
 from billing_worker.api.http.errors import Forbidden, Unauthorized
 from billing_worker.api.http.routes import router
 from billing_worker.api.http.routing import Role
 from billing_worker.db.audit import Actor, ActorKind, acting_as
 from billing_worker.db.models import ApiKey
-from shared.credentials import KeyKind, bearer_token, secret_matches, split_token
+from shared.credentials import KeyKind, bearer_token
 
 TENANT = web.RequestKey("tenant_id", str)
 _REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,64}")
@@ -38,15 +39,9 @@ def tenant_of(request: web.Request) -> str:
 
 
 async def _key_for(request: web.Request, token: str) -> ApiKey:
-    parts = split_token(token)
-    if parts is None:
-        raise Unauthorized()
-    key_id, secret = parts
     async with request.app[SESSIONS]() as session:
-        key = await session.get(ApiKey, key_id)
-    # Hash the secret even for an unknown id, so timing does not tell ids apart.
-    matches = secret_matches(secret, key.secret_hash if key else "0" * 64)
-    if key is None or not matches or key.revoked_at is not None:
+        key = await verified_key(session, token)
+    if key is None:
         raise Unauthorized()
     if key.kind != KeyKind.ADMIN:
         raise Forbidden("gateway keys only work on the gateway; use the tenant's admin key")

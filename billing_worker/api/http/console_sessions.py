@@ -20,8 +20,9 @@ from aiohttp import web
 from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from billing_worker.api.http.credentials import verified_key
 from billing_worker.db.models import ApiKey, ConsoleSession
-from shared.credentials import KeyKind, secret_matches, split_token
+from shared.credentials import KeyKind
 
 COOKIE = "tollgate_console"
 CSRF_HEADER = "X-CSRF-Token"
@@ -50,12 +51,8 @@ async def signer_of(session: AsyncSession, token: str, operator_key: str) -> Sig
     """The signer a key names, or None (unknown, revoked, a gateway key): all alike."""
     if hmac.compare_digest(token.encode(), operator_key.encode()):
         return Signer(None, None)
-    parts = split_token(token)
-    key_id, secret = parts if parts is not None else ("", "")
-    key = await session.get(ApiKey, key_id) if key_id else None
-    # the secret is hashed even for an unknown id, so timing does not tell ids apart
-    matches = secret_matches(secret, key.secret_hash if key else "0" * 64)
-    if key is None or not matches or key.revoked_at is not None or key.kind != KeyKind.ADMIN:
+    key = await verified_key(session, token)
+    if key is None or key.kind != KeyKind.ADMIN:
         return None
     return Signer(key.id, key.tenant_id)
 
