@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 
-import redis.asyncio as aioredis
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
@@ -22,6 +21,7 @@ from gateway.responses import MAX_BODY, json_response
 from gateway.settings import GatewaySettings
 from gateway.view.cache import NearCache
 from gateway.view.store import EntitlementStore, connect
+from shared import redis_connection
 from shared.clock import RedisTestClock, SystemClock
 from shared.problem import problem_response
 from shared.runtime import package_version
@@ -78,7 +78,7 @@ async def unknown_endpoint(request: web.Request) -> web.Response:
 async def _redis(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
     client = connect(settings.redis_url, settings.redis_timeout)
-    subscriber = aioredis.Redis.from_url(settings.redis_url, health_check_interval=10)
+    subscriber = redis_connection.connect(settings.redis_url, health_check_interval=10)
     cache = NearCache(ttl=settings.near_cache_ttl, max_size=settings.near_cache_size)
     store = EntitlementStore(client, cache, subscriber=subscriber)
     app[STORE] = store

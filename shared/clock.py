@@ -15,10 +15,9 @@ import time
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
-import redis.asyncio as aioredis
-
 from shared import keys
 from shared.pubsub import follow_channel
+from shared.redis_connection import RedisClient
 
 
 class Clock(Protocol):
@@ -57,10 +56,16 @@ class ManualClock:
         self._now += delta
 
 
+_SET_AND_ANNOUNCE = """
+redis.call('SET', KEYS[1], ARGV[1])
+redis.call('PUBLISH', ARGV[2], ARGV[1])
+"""
+
+
 class RedisTestClock:
     """System time plus an offset shared through Redis (test mode only)."""
 
-    def __init__(self, client: aioredis.Redis) -> None:
+    def __init__(self, client: RedisClient) -> None:
         self._client = client
         self._offset_us = 0
         self._task: asyncio.Task[None] | None = None
@@ -98,10 +103,8 @@ class RedisTestClock:
     async def set_offset(self, offset: timedelta) -> None:
         """Move time for every process sharing this Redis."""
         offset_us = int(offset / timedelta(microseconds=1))
-        async with self._client.pipeline(transaction=True) as pipe:
-            pipe.set(keys.CLOCK_KEY, offset_us)
-            pipe.publish(keys.CLOCK_CHANNEL, offset_us)
-            await pipe.execute()
+        # one script, not MULTI: a cluster runs no transaction holding a PUBLISH
+        await self._client.eval(_SET_AND_ANNOUNCE, 1, keys.CLOCK_KEY, offset_us, keys.CLOCK_CHANNEL)
         self._apply(offset_us)
 
     async def start(self) -> None:

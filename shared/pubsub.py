@@ -6,14 +6,15 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 
-import redis.asyncio as aioredis
 from redis.exceptions import RedisError
+
+from shared.redis_connection import RedisClient, ready
 
 log = logging.getLogger(__name__)
 
 
 async def follow_channel(
-    client: aioredis.Redis,
+    client: RedisClient,
     channel: str,
     *,
     on_message: Callable[[bytes], None],
@@ -29,6 +30,7 @@ async def follow_channel(
     """
     while not stop.is_set():
         try:
+            await ready(client)
             async with client.pubsub() as pubsub:
                 await pubsub.subscribe(channel)
                 await on_subscribed()

@@ -11,10 +11,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import msgpack
-import redis.asyncio as aioredis
 
 from shared import keys
 from shared.entitlement import RecordError
+from shared.redis_connection import RedisClient
 
 SCHEMA = 1
 
@@ -48,13 +48,20 @@ def decode_session(data: bytes) -> SessionEntry:
         raise RecordError(f"undecodable session: {exc}") from exc
 
 
-async def end_session(client: aioredis.Redis, tenant_id: str, account_id: str, sid: str) -> bool:
+async def end_session(client: RedisClient, tenant_id: str, account_id: str, sid: str) -> bool:
     """End one session, as a logout does: its seat is free, and every gateway is told to
     forget it. False when there was no such session."""
     key = keys.session_prefix(tenant_id, account_id) + sid
-    async with client.pipeline(transaction=True) as pipe:
-        pipe.zrem(keys.sessions_key(tenant_id, account_id), sid)
-        pipe.delete(key)
-        pipe.publish(keys.INVALIDATION_CHANNEL, key)
-        _removed, deleted, _ = await pipe.execute()
+    index = keys.sessions_key(tenant_id, account_id)
+    # a script, not MULTI: a cluster runs no transaction holding a PUBLISH (both keys
+    # carry the account's hash tag, so the script runs in one slot)
+    deleted = await client.eval(_END, 2, index, key, sid, keys.INVALIDATION_CHANNEL)
     return bool(deleted)
+
+
+_END = """
+redis.call('ZREM', KEYS[1], ARGV[1])
+local deleted = redis.call('DEL', KEYS[2])
+redis.call('PUBLISH', ARGV[2], KEYS[2])
+return deleted
+"""

@@ -25,7 +25,8 @@ from sqlalchemy import text
 
 from billing_worker.db.engine import create_engine
 from billing_worker.migrate import upgrade
-from tollgate.redis_server import free_port, start_redis
+from shared import redis_connection
+from tollgate.redis_server import RedisClusterProcesses, free_port, start_redis
 
 POSTGRES_URL = os.environ.get("TOLLGATE_TEST_POSTGRES_URL")
 BACKENDS = ["sqlite"] + (["postgresql"] if POSTGRES_URL else [])
@@ -185,3 +186,23 @@ def own_redis(tmp_path: Path) -> Iterator[OwnRedis]:
     yield server
     if server.process.poll() is None:
         server.stop()
+
+
+@pytest.fixture(scope="session")
+def redis_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisClusterProcesses]:
+    """A Redis Cluster of the suite's own: 3 masters, 3 replicas, on loopback."""
+    cluster = RedisClusterProcesses(tmp_path_factory.mktemp("redis-cluster"))
+    yield cluster
+    cluster.close()
+
+
+@pytest.fixture
+def cluster_url(redis_cluster: RedisClusterProcesses) -> str:
+    """The suite's cluster (``redis+cluster://…``), every primary emptied before each test."""
+    redis_cluster.wait_until_ok()
+    client = redis_connection.connect_sync(redis_cluster.url)
+    try:
+        client.flushall(target_nodes="primaries")  # type: ignore[call-arg]
+    finally:
+        client.close()
+    return redis_cluster.url

@@ -18,7 +18,6 @@ from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import redis.asyncio as aioredis
 from sqlalchemy import insert, text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from tqdm import tqdm
@@ -52,6 +51,7 @@ from shared.entitlement import (
     encode_user,
 )
 from shared.money import Money
+from shared.redis_connection import RedisClient
 from shared.states import SessionPolicy, Standing, UserStatus
 
 CHUNK = 2_000
@@ -264,7 +264,7 @@ def _account(
 
 
 async def _flush(
-    sessions: async_sessionmaker[AsyncSession], client: aioredis.Redis, batch: _Batch
+    sessions: async_sessionmaker[AsyncSession], client: RedisClient, batch: _Batch
 ) -> None:
     async with sessions() as session, session.begin():
         for model in (Account, Subscription, Invoice, InvoiceItem, User):  # foreign keys first
@@ -277,7 +277,7 @@ async def _flush(
 
 
 async def _tenant(
-    sessions: async_sessionmaker[AsyncSession], client: aioredis.Redis, index: int, now: datetime
+    sessions: async_sessionmaker[AsyncSession], client: RedisClient, index: int, now: datetime
 ) -> tuple[Tenant, dict[str, _Plan], TenantKeys]:
     tenant = Tenant(id=new_id("ten"), name=f"Seeded SaaS {index + 1}", grace_days=30,
                     net_terms_days=0, session_idle_seconds=1800, fail_open_seconds=0,
@@ -311,7 +311,7 @@ async def _tenant(
 
 async def seed(
     sessions: async_sessionmaker[AsyncSession],
-    client: aioredis.Redis,
+    client: RedisClient,
     plan: SeedPlan,
     now: datetime,
     *,

@@ -7,20 +7,21 @@ import os
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
-import redis.asyncio as aioredis
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from billing_worker.db import sealed
 from billing_worker.db.engine import create_engine, session_factory
 from billing_worker.migrate import NotMigrated, ensure_migrated
+from shared import redis_connection
 from shared.clock import Clock, RedisTestClock, SystemClock
+from shared.redis_connection import RedisClient
 from shared.settings import DEFAULT_DATABASE_URL, Env
 
 
 @dataclass(frozen=True, slots=True)
 class Storage:
     sessions: async_sessionmaker[AsyncSession]
-    redis: aioredis.Redis
+    redis: RedisClient
     clock: Clock
 
 
@@ -39,7 +40,7 @@ async def storage() -> AsyncIterator[Storage]:
     except NotMigrated:
         await engine.dispose()
         raise
-    client = aioredis.Redis.from_url(env.text("REDIS_URL", "redis://127.0.0.1:6379/0"))
+    client = redis_connection.connect(env.text("REDIS_URL", "redis://127.0.0.1:6379/0"))
     try:
         clock: Clock = SystemClock()
         if env.flag("TEST_MODE"):

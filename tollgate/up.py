@@ -19,14 +19,13 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
-import redis
-import redis.asyncio as aioredis
+from redis.exceptions import RedisError
 
 from billing_worker.db import sealed
 from billing_worker.db.engine import create_engine, session_factory
 from billing_worker.jobs.rebuild import rebuild
 from billing_worker.migrate import upgrade
-from shared import keys
+from shared import keys, redis_connection
 from shared.clock import SystemClock
 from shared.runtime import Supervisor, terminate
 from tollgate.demo import Demo, load_demo, save_demo, seed_demo
@@ -85,7 +84,7 @@ async def _wait_healthy(url: str, process: subprocess.Popen[bytes], name: str) -
 
 async def _rebuild_cache(database_url: str, redis_url: str) -> None:
     engine = create_engine(database_url)
-    client = aioredis.Redis.from_url(redis_url)
+    client = redis_connection.connect(redis_url)
     try:
         await rebuild(session_factory(engine), client, SystemClock())
     finally:
@@ -205,7 +204,7 @@ def _restore_clock(redis_url: str, path: Path) -> None:
         offset = int(path.read_text().strip())
     except (OSError, ValueError):
         return
-    client = redis.Redis.from_url(redis_url)
+    client = redis_connection.connect_sync(redis_url)
     try:
         client.set(keys.CLOCK_KEY, offset)
     finally:
@@ -215,10 +214,10 @@ def _restore_clock(redis_url: str, path: Path) -> None:
 
 
 def _save_clock(redis_url: str, path: Path) -> None:
-    client = redis.Redis.from_url(redis_url, socket_timeout=2)
+    client = redis_connection.connect_sync(redis_url, socket_timeout=2)
     try:
         offset = client.get(keys.CLOCK_KEY)
-    except redis.RedisError:
+    except RedisError:
         return
     finally:
         client.close()

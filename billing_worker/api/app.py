@@ -15,7 +15,6 @@ from collections.abc import AsyncIterator, Coroutine
 from datetime import timedelta
 from typing import Any
 
-import redis.asyncio as aioredis
 from aiohttp import web
 
 from billing_worker.api import console
@@ -78,6 +77,7 @@ from billing_worker.publishing.publisher import OutboxPublisher
 from billing_worker.runtime.loop import repeat
 from billing_worker.runtime.sole_worker import sole_worker
 from billing_worker.settings import WorkerSettings
+from shared import redis_connection
 from shared.clock import RedisTestClock, SystemClock
 
 log = logging.getLogger(__name__)
@@ -135,7 +135,7 @@ async def _providers(app: web.Application) -> AsyncIterator[None]:
 
 
 async def _redis(app: web.Application) -> AsyncIterator[None]:
-    client = aioredis.Redis.from_url(app[SETTINGS].redis_url)
+    client = redis_connection.connect(app[SETTINGS].redis_url)
     app[REDIS] = client
     yield
     await client.aclose()

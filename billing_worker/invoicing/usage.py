@@ -21,7 +21,6 @@ import secrets
 from datetime import datetime, timedelta
 from typing import Any
 
-import redis.asyncio as aioredis
 from sqlalchemy import select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -29,10 +28,11 @@ from billing_worker.db.models import Account, UsageDaily
 from billing_worker.runtime.loop import report
 from shared import keys
 from shared.clock import Clock
+from shared.redis_connection import RedisClient
 
 
 async def _read_counters(
-    client: aioredis.Redis, day: str, pairs: list[tuple[str, str]]
+    client: RedisClient, day: str, pairs: list[tuple[str, str]]
 ) -> list[tuple[dict[bytes, bytes], int]]:
     """Each account's counters hash (with its epoch, set now if it had none) and the number
     of its distinct active users."""
@@ -41,7 +41,7 @@ async def _read_counters(
     async with client.pipeline(transaction=False) as pipe:
         for tenant_id, account_id in pairs:
             usage = keys.usage_key(tenant_id, account_id, day)
-            pipe.evalsha(marked.sha, 1, usage, secrets.token_hex(8))
+            pipe.execute_command("EVALSHA", marked.sha, 1, usage, secrets.token_hex(8))
             pipe.scard(keys.active_users_key(tenant_id, account_id, day))
         results = await pipe.execute()
     return [(_as_dict(results[2 * n]), int(results[2 * n + 1])) for n in range(len(pairs))]
@@ -62,7 +62,7 @@ def _as_dict(flat: list[bytes]) -> dict[bytes, bytes]:
 
 
 async def fold_day(
-    sessions: async_sessionmaker[AsyncSession], client: aioredis.Redis, day: str, now: datetime
+    sessions: async_sessionmaker[AsyncSession], client: RedisClient, day: str, now: datetime
 ) -> int:
     """Fold one UTC day's counters of every account that had usage; returns accounts folded."""
     members = await client.smembers(keys.usage_accounts_key(day))
@@ -127,7 +127,7 @@ class UsageFolder:
     def __init__(
         self,
         sessions: async_sessionmaker[AsyncSession],
-        client: aioredis.Redis,
+        client: RedisClient,
         clock: Clock,
         *,
         interval: float = 60.0,

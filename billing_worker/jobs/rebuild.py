@@ -22,12 +22,11 @@ import asyncio
 import logging
 import secrets
 import time
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
 
 import orjson
-import redis.asyncio as aioredis
 from redis.commands.core import AsyncScript
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -42,6 +41,13 @@ from shared import keys
 from shared.clock import Clock
 from shared.credentials import KeyKind, encode_key_entry
 from shared.entitlement import UserEntry, encode_user
+from shared.redis_connection import (
+    RedisClient,
+    ScriptCall,
+    by_slot,
+    run_script,
+    scan_batches,
+)
 from shared.redis_scripts import CAS_MANY
 from shared.states import UserStatus
 
@@ -53,34 +59,24 @@ Progress = Callable[[str, int], None]
 BUILDING_SECONDS = 600
 
 
-async def _delete_all(client: aioredis.Redis) -> int:
+async def _delete_all(client: RedisClient) -> int:
     deleted = 0
     keep = {keys.CLOCK_KEY.encode(), keys.VIEW_BUILDING_KEY.encode()}
-    async for batch in _scan_batches(client):
+    async for batch in scan_batches(client, keys.all_keys_pattern()):
         doomed = [k for k in batch if k not in keep]
         if doomed:
             deleted += int(await client.unlink(*doomed))
     return deleted
 
 
-async def _scan_batches(client: aioredis.Redis) -> AsyncIterator[list[bytes]]:
-    cursor = 0
-    while True:
-        cursor, batch = await client.scan(cursor, match=keys.all_keys_pattern(), count=1000)
-        yield [k if isinstance(k, bytes) else k.encode() for k in batch]
-        if cursor == 0:
-            return
-
-
 class _Writer:
     """Compare-and-sets of many records per call (``lua/cas_many.lua``), unannounced:
-    gateways are told once, at the end, to forget everything they hold. (One call spans
-    keys of many accounts, which a single Redis allows; Redis Cluster would need a call
-    per slot.)"""
+    gateways are told once, at the end, to forget everything they hold. One call spans
+    keys of many accounts on a single Redis; on a cluster, a call per hash slot."""
 
     PER_CALL = 500
 
-    def __init__(self, client: aioredis.Redis) -> None:
+    def __init__(self, client: RedisClient) -> None:
         self._client = client
         self._cas: AsyncScript = client.register_script(CAS_MANY)
 
@@ -90,19 +86,20 @@ class _Writer:
     async def write(self, entries: Sequence[tuple[str, int, bytes]]) -> None:
         if not entries:
             return
-        async with self._client.pipeline(transaction=False) as pipe:
-            for start in range(0, len(entries), self.PER_CALL):
-                chunk = entries[start : start + self.PER_CALL]
+        calls: list[ScriptCall] = []
+        for group in by_slot(entries, lambda entry: entry[0], self._client):
+            for start in range(0, len(group), self.PER_CALL):
+                chunk = group[start : start + self.PER_CALL]
                 arguments: list[bytes | int] = []
                 for _key, version, payload in chunk:
                     arguments += (version, payload)
-                pipe.evalsha(self._cas.sha, len(chunk), *[key for key, _, _ in chunk], *arguments)
-            await pipe.execute()
+                calls.append(([key for key, _, _ in chunk], arguments))
+        await run_script(self._client, CAS_MANY, self._cas.sha, calls)
 
 
 async def rebuild(
     sessions: async_sessionmaker[AsyncSession],
-    client: aioredis.Redis,
+    client: RedisClient,
     clock: Clock,
     *,
     clean: bool = False,
@@ -200,7 +197,7 @@ async def _publish_accounts(
 
 async def _recompute(
     sessions: async_sessionmaker[AsyncSession],
-    client: aioredis.Redis,
+    client: RedisClient,
     now: datetime,
     account_ids: list[str],
 ) -> int:
@@ -232,7 +229,7 @@ class ViewWatch:
     def __init__(
         self,
         sessions: async_sessionmaker[AsyncSession],
-        client: aioredis.Redis,
+        client: RedisClient,
         clock: Clock,
         *,
         interval: float = 1.0,

@@ -6,13 +6,13 @@ import asyncio
 import logging
 from collections.abc import Sequence
 
-import redis.asyncio as aioredis
 from sqlalchemy import Select, delete, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from billing_worker.db.models import OutboxEntry
 from billing_worker.runtime.loop import has_rows, repeat
 from shared import keys
+from shared.redis_connection import RedisClient, run_script
 from shared.redis_scripts import CAS_SET
 
 log = logging.getLogger(__name__)
@@ -22,7 +22,7 @@ class OutboxPublisher:
     def __init__(
         self,
         sessions: async_sessionmaker[AsyncSession],
-        client: aioredis.Redis,
+        client: RedisClient,
         *,
         batch_size: int = 500,
         idle_poll: float = 0.25,
@@ -71,14 +71,10 @@ class OutboxPublisher:
         return select(OutboxEntry).order_by(OutboxEntry.id).limit(self._batch_size)
 
     async def _publish(self, rows: Sequence[OutboxEntry]) -> None:
-        async with self._client.pipeline(transaction=False) as pipe:
-            for row in rows:
-                await self._cas(
-                    keys=[row.redis_key],
-                    args=[row.version, row.payload, keys.INVALIDATION_CHANNEL],
-                    client=pipe,
-                )
-            await pipe.execute()
+        calls = [
+            ([row.redis_key], [row.version, row.payload, keys.INVALIDATION_CHANNEL]) for row in rows
+        ]
+        await run_script(self._client, CAS_SET, self._cas.sha, calls)
 
     async def drain_all(self) -> int:
         total = 0

@@ -18,13 +18,13 @@ from datetime import UTC, datetime
 from importlib.resources import files
 from typing import ParamSpec, TypeVar
 
-import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
 from gateway.view.batcher import ScriptBatcher
 from shared import keys
 from shared.credentials import hash_secret
 from shared.entitlement import EntitlementRecord, RecordError, UserEntry, decode_user
+from shared.redis_connection import RedisClient, RedisPipeline
 from shared.sessions import SessionEntry, encode_session, end_session
 from shared.states import UserStatus
 
@@ -129,7 +129,7 @@ class LoginResult:
 
 
 class SessionStore:
-    def __init__(self, client: aioredis.Redis) -> None:
+    def __init__(self, client: RedisClient) -> None:
         self._client = client
         self._login = ScriptBatcher(client, LOGIN_SCRIPT)
         self._end_user = client.register_script(END_USER_SESSIONS_SCRIPT)
@@ -202,9 +202,7 @@ class SessionStore:
         return bool(alive)
 
 
-def queue_touch(
-    pipe: aioredis.client.Pipeline, ref: SessionRef, idle_seconds: int, now: float
-) -> None:
+def queue_touch(pipe: RedisPipeline, ref: SessionRef, idle_seconds: int, now: float) -> None:
     idle_ms = idle_seconds * 1000
     pipe.pexpire(ref.key, idle_ms)
     pipe.zadd(ref.index, {ref.sid: int(now * 1000)}, xx=True, gt=True)
@@ -215,7 +213,7 @@ class StoppedUsers:
     """Ends a user's sessions as soon as the worker publishes the user disabled or removed,
     so their seats are free at once (their next check would refuse them anyway)."""
 
-    def __init__(self, client: aioredis.Redis, sessions: SessionStore) -> None:
+    def __init__(self, client: RedisClient, sessions: SessionStore) -> None:
         self._client = client
         self._sessions = sessions
         self._tasks: set[asyncio.Task[None]] = set()

@@ -14,18 +14,18 @@ from __future__ import annotations
 import asyncio
 import logging
 
-import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
 from gateway.logins.sessions import USAGE_RETENTION_SECONDS, SessionRef, queue_touch, utc_day
 from shared import keys
+from shared.redis_connection import RedisClient
 
 log = logging.getLogger(__name__)
 DAY = 86400.0
 
 
 class WriteBack:
-    def __init__(self, client: aioredis.Redis, *, interval: float = 1.0) -> None:
+    def __init__(self, client: RedisClient, *, interval: float = 1.0) -> None:
         self._client = client
         self._interval = interval
         self._touches: dict[SessionRef, tuple[int, float]] = {}

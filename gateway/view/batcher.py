@@ -1,6 +1,7 @@
 """Coalescing Redis calls made in one event-loop turn into one round trip.
 
-:class:`KeyBatcher` puts every key asked for in one turn in one MGET: many concurrent
+:class:`KeyBatcher` puts every key asked for in one turn in one MGET (on a cluster, one
+pipeline of GETs: a round trip per node, to every node at once): many concurrent
 requests that miss the near-cache cost one round trip between them, and the same key
 asked for twice in flight is read once. :class:`ScriptBatcher` does the same for calls
 of a Lua script (logins).
@@ -11,12 +12,13 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-import redis.asyncio as aioredis
 from redis.exceptions import NoScriptError, RedisError
+
+from shared.redis_connection import RedisClient, get_many
 
 
 class KeyBatcher:
-    def __init__(self, client: aioredis.Redis, *, max_batch: int = 512) -> None:
+    def __init__(self, client: RedisClient, *, max_batch: int = 512) -> None:
         self._client = client
         self._max_batch = max_batch
         self._pending: dict[str, asyncio.Future[bytes | None]] = {}
@@ -48,7 +50,7 @@ class KeyBatcher:
     async def _fetch(self, batch: dict[str, asyncio.Future[bytes | None]]) -> None:
         self.round_trips += 1
         try:
-            values = await self._client.mget(list(batch))
+            values = await get_many(self._client, list(batch))
         except Exception as exc:  # whatever failed, every waiter hears of it, none hangs
             self._land(batch)
             for future in batch.values():
@@ -86,7 +88,7 @@ class ScriptBatcher:
     FLUSH``) is loaded and the affected calls are sent again.
     """
 
-    def __init__(self, client: aioredis.Redis, source: str, *, max_batch: int = 256) -> None:
+    def __init__(self, client: RedisClient, source: str, *, max_batch: int = 256) -> None:
         self._client = client
         self._script = client.register_script(source)
         self._max_batch = max_batch
@@ -140,5 +142,5 @@ class ScriptBatcher:
         sha = self._script.sha
         async with self._client.pipeline(transaction=False) as pipe:
             for keys, args, _future in batch:
-                pipe.execute_command("EVALSHA", sha, len(keys), *keys, *args)
+                pipe.execute_command("EVALSHA", sha, len(keys), *keys, *args)  # type: ignore[arg-type]
             return list(await pipe.execute(raise_on_error=False))

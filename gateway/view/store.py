@@ -14,7 +14,6 @@ import logging
 from collections.abc import Callable
 from typing import Protocol, TypeVar
 
-import redis.asyncio as aioredis
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
@@ -23,7 +22,7 @@ from redis.exceptions import RedisError
 from gateway.logins.sessions import SessionRef, StoreUnavailable
 from gateway.view.batcher import KeyBatcher
 from gateway.view.cache import MISS, NearCache
-from shared import keys
+from shared import keys, redis_connection
 from shared.credentials import KeyEntry, decode_key_entry
 from shared.entitlement import (
     EntitlementRecord,
@@ -33,6 +32,7 @@ from shared.entitlement import (
     decode_user,
 )
 from shared.pubsub import follow_channel
+from shared.redis_connection import RedisClient
 from shared.sessions import SessionEntry, decode_session
 
 log = logging.getLogger(__name__)
@@ -40,7 +40,7 @@ T = TypeVar("T")
 __all__ = ["EntitlementStore", "LastKnownReader", "LiveReader", "Reader", "StoreUnavailable"]
 
 
-def connect(url: str, timeout: float) -> aioredis.Redis:
+def connect(url: str, timeout: float) -> RedisClient:
     """The gateway's Redis client: every call costs at most one ``timeout``.
 
     The retry policy is explicit because redis-py's default differs by constructor and
@@ -49,7 +49,7 @@ def connect(url: str, timeout: float) -> aioredis.Redis:
     (Redis restarted) is reconnected once, at once, and a timeout is not retried by the
     client: the reader asks once more itself (``LiveReader``).
     """
-    return aioredis.Redis.from_url(
+    return redis_connection.connect(
         url,
         socket_timeout=timeout,
         socket_connect_timeout=timeout,
@@ -145,9 +145,7 @@ async def read_session(reader: Reader, ref: SessionRef) -> SessionEntry | None:
 
 
 class EntitlementStore:
-    def __init__(
-        self, client: aioredis.Redis, cache: NearCache, *, subscriber: aioredis.Redis
-    ) -> None:
+    def __init__(self, client: RedisClient, cache: NearCache, *, subscriber: RedisClient) -> None:
         self._client = client
         #: A connection without the short read timeout, for the long-lived subscription.
         self._subscriber = subscriber

@@ -15,9 +15,10 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import orjson
-import redis.asyncio as aioredis
 from aiohttp import web
 
+from shared import redis_connection
+from shared.redis_connection import RedisClient
 from shared.runtime import install_uvloop, serve
 
 Handler = Callable[[web.Request], Awaitable[web.Response]]
@@ -43,10 +44,10 @@ def hello_app() -> web.Application:
 
 def redis_app(url: str) -> web.Application:
     app = web.Application()
-    client_key = web.AppKey("client", aioredis.Redis)
+    client_key = web.AppKey[RedisClient]("client")
 
     async def client_ctx(app: web.Application) -> AsyncIterator[None]:
-        app[client_key] = aioredis.Redis.from_url(url)
+        app[client_key] = redis_connection.connect(url)
         yield
         await app[client_key].aclose()
 

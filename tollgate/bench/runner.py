@@ -31,7 +31,6 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
-import redis.asyncio as aioredis
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -41,7 +40,9 @@ from billing_worker.db.models import Tenant
 from billing_worker.jobs.invoice_runs import resume_run, start_run
 from billing_worker.jobs.rebuild import rebuild
 from billing_worker.migrate import upgrade
+from shared import redis_connection
 from shared.clock import ManualClock, SystemClock
+from shared.redis_connection import RedisClient
 from tollgate.bench.wrk import Traffic, WrkResult, run
 from tollgate.redis_server import free_port, start_redis, wait_for_port
 from tollgate.seed import SeedPlan, TenantKeys, seed
@@ -217,7 +218,7 @@ def _env(**values: str) -> dict[str, str]:
 async def _seed(database_url: str, redis_url: str, users: int) -> TenantKeys:
     await asyncio.to_thread(upgrade, database_url)
     engine = create_engine(database_url)
-    client = aioredis.Redis.from_url(redis_url)
+    client = redis_connection.connect(redis_url)
     try:
         plan = SeedPlan(users=users)
         [keys] = await seed(session_factory(engine), client, plan, datetime.now(UTC))
@@ -381,7 +382,7 @@ def _throughput(bench: Bench, redis_url: str, database_url: str, keys: TenantKey
 
 
 async def _mark_users(redis_url: str, users: list[str]) -> None:
-    client = aioredis.Redis.from_url(redis_url)
+    client = redis_connection.connect(redis_url)
     try:
         await client.mset({f"bench:{user}": "1" for user in users})
     finally:
@@ -513,7 +514,7 @@ async def _invoice_run(
     read what it shows of them."""
     await asyncio.to_thread(upgrade, database_url)
     engine = create_engine(database_url)
-    client = aioredis.Redis.from_url(redis_url)
+    client = redis_connection.connect(redis_url)
     try:
         sessions = session_factory(engine)
         now = datetime.now(UTC)
@@ -521,7 +522,7 @@ async def _invoice_run(
             users=accounts, enterprise_share=0, grace=0, degraded=0, suspended=0, cancelled=0
         )
         await seed(sessions, client, plan, now, progress=False)
-        await client.flushdb()  # the view is lost
+        await redis_connection.flush_everything(client)  # the view is lost
         started = time.perf_counter()
         counts = await rebuild(sessions, client, SystemClock())
         rebuilt = time.perf_counter() - started
@@ -543,7 +544,7 @@ async def _invoice_run(
 
 
 async def _overview(
-    sessions: async_sessionmaker[AsyncSession], client: aioredis.Redis, now: datetime
+    sessions: async_sessionmaker[AsyncSession], client: RedisClient, now: datetime
 ) -> float:
     """Seconds for the console's overview reads (the best of three), on one tenant."""
     async with sessions() as session:

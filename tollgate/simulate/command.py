@@ -11,9 +11,9 @@ from pathlib import Path
 from typing import TextIO
 
 import aiohttp
-import redis.asyncio as aioredis
 
 from billing_worker.migrate import upgrade
+from shared import redis_connection
 from tollgate.redis_server import free_port, start_redis
 from tollgate.simulate.runner import Simulation
 from tollgate.simulate.scenario import ScenarioError, load_scenario
@@ -35,9 +35,9 @@ async def simulate(
         out.write(f"== {scenario_path}: not a valid scenario\n")
         out.writelines(f"  {problem}\n" for problem in exc.problems)
         return False
-    client = aioredis.Redis.from_url(redis_url)
+    client = redis_connection.connect(redis_url)
     try:
-        await client.flushdb()
+        await redis_connection.flush_everything(client)
     finally:
         await client.aclose()
     async with running_stack(database_url, redis_url) as stack, aiohttp.ClientSession() as http:

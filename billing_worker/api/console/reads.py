@@ -8,7 +8,6 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from typing import Any
 
-import redis.asyncio as aioredis
 from sqlalchemy import Select, and_, exists, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -17,6 +16,7 @@ from billing_worker.db.models.accounts import Subscription
 from shared import keys
 from shared.entitlement import RecordError, decode_record
 from shared.money import Money
+from shared.redis_connection import RedisClient
 from shared.states import Standing
 
 #: The order standings are shown in: from good to gone.
@@ -194,7 +194,7 @@ class Decisions:
     denials: list[tuple[str, int]]
 
 
-async def decisions(client: aioredis.Redis, tenant_id: str, now: datetime) -> Decisions:
+async def decisions(client: RedisClient, tenant_id: str, now: datetime) -> Decisions:
     """What the gateways decided for this tenant in the last hour, from the per-minute
     counts their write-back adds to Redis (``keys.decisions_key``)."""
     this_minute = int(now.timestamp() // 60)

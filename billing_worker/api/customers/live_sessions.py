@@ -6,7 +6,6 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import cast
 
-import redis.asyncio as aioredis
 from aiohttp import web
 from msgspec import Struct
 
@@ -18,6 +17,7 @@ from billing_worker.api.http.routing import Role, respond
 from billing_worker.db.models import Account
 from shared import keys
 from shared.entitlement import RecordError
+from shared.redis_connection import RedisClient
 from shared.sessions import decode_session, end_session
 
 #: At most this many sessions are listed, most recently used first.
@@ -54,7 +54,7 @@ async def list_sessions(request: web.Request) -> web.Response:
     return respond(SessionList(data=await sessions_of(request.app[REDIS], account)))
 
 
-async def sessions_of(client: aioredis.Redis, account: Account) -> list[SessionOut]:
+async def sessions_of(client: RedisClient, account: Account) -> list[SessionOut]:
     """The account's live sessions (the API and the console's account page)."""
     ranked = cast(
         list[tuple[bytes, float]],

@@ -4,17 +4,17 @@ from __future__ import annotations
 
 import asyncio
 
-import redis.asyncio as aioredis
 from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from billing_worker.payments.book import ProviderBook
 from billing_worker.settings import WorkerSettings
 from shared.clock import Clock, RedisTestClock
+from shared.redis_connection import RedisClient
 
 SETTINGS = web.AppKey("settings", WorkerSettings)
 SESSIONS = web.AppKey("sessions", async_sessionmaker[AsyncSession])
-REDIS = web.AppKey("redis", aioredis.Redis)
+REDIS = web.AppKey[RedisClient]("redis")
 CLOCK = web.AppKey[Clock]("clock")
 TEST_CLOCK = web.AppKey[RedisTestClock | None]("test_clock")
 #: Set after every commit that staged outbox rows, so the publisher drains at once.
