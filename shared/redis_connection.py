@@ -12,6 +12,7 @@ concurrently), scans over every primary, and compare-and-sets grouped by slot.
 
 from __future__ import annotations
 
+import asyncio
 from collections import defaultdict
 from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Any, TypeVar, cast
@@ -24,7 +25,7 @@ from redis.asyncio.cluster import ClusterNode, ClusterPipeline, RedisCluster
 from redis.cluster import ClusterNode as SyncClusterNode
 from redis.cluster import RedisCluster as SyncRedisCluster
 from redis.crc import key_slot
-from redis.exceptions import NoScriptError
+from redis.exceptions import NoScriptError, RedisError
 
 #: The asynchronous client every Tollgate process uses: one server or a cluster.
 RedisClient = aioredis.Redis | RedisCluster
@@ -107,15 +108,36 @@ def connect_sync(url: str, **options: Any) -> SyncRedisClient:
     )
 
 
-async def get_many(client: RedisClient, names: Sequence[str]) -> list[bytes | None]:
-    """Values of ``names`` in one round trip: one MGET on a single server, a pipeline of
-    GETs on a cluster (grouped by node and sent to every node at once)."""
-    if isinstance(client, RedisCluster):
+async def get_many(client: RedisClient, names: Sequence[str]) -> list[bytes | Exception | None]:
+    """Values of ``names`` in one round trip: one MGET on a single server; on a cluster, a
+    pipeline of GETs per node, sent to every node at once. A node that fails fails only
+    its own keys (their places hold the error): a dead master is not everyone's outage."""
+    if not isinstance(client, RedisCluster):
+        return cast(list[bytes | Exception | None], await client.mget(list(names)))
+    await client.initialize()  # at once when it knows the layout; again after a failure
+    by_node: dict[str, list[int]] = defaultdict(list)
+    for index, name in enumerate(names):
+        node = client.get_node_from_key(name)
+        by_node[node.name if node is not None else ""].append(index)
+
+    async def fetch(indices: list[int]) -> list[Any]:
         async with client.pipeline(transaction=False) as pipe:
-            for name in names:
-                pipe.get(name)
-            return cast(list[bytes | None], await pipe.execute())
-    return cast(list[bytes | None], await client.mget(list(names)))
+            for index in indices:
+                pipe.get(names[index])
+            return list(await pipe.execute())
+
+    groups = list(by_node.values())
+    answers = await asyncio.gather(*(fetch(g) for g in groups), return_exceptions=True)
+    values: list[bytes | Exception | None] = [None] * len(names)
+    for indices, answer in zip(groups, answers, strict=True):
+        for position, index in enumerate(indices):
+            if isinstance(answer, BaseException):
+                values[index] = (
+                    answer if isinstance(answer, Exception) else RedisError(repr(answer))
+                )
+            else:
+                values[index] = answer[position]
+    return values
 
 
 async def scan_batches(

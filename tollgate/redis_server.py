@@ -29,22 +29,30 @@ def _ephemeral_range() -> tuple[int, int]:
         return 32768, 60999
 
 
-def free_port() -> int:
-    """A local port nobody listens on, for a server started a moment later.
+def _bindable(port: int) -> bool:
+    with socket.socket() as sock:
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+        return True
+
+
+def free_port(*, plus: int = 0) -> int:
+    """A local port nobody listens on, for a server started a moment later; with ``plus``,
+    ``port + plus`` is free too (a cluster node's bus port is its port + 10,000).
 
     Chosen below the kernel's ephemeral range: a port the kernel handed out
     (bind to port 0) can be handed out again at once as the source port of an
     outgoing connection (to Redis, to PostgreSQL) before our server binds it.
     """
     low, high = _ephemeral_range()
-    candidates = range(10_000, low) if low > 11_000 else range(high + 1, 65_536)
+    candidates = (
+        range(10_000, low - plus) if low > 11_000 + plus else range(high + 1, 65_536 - plus)
+    )
     for _ in range(100):
         port = random.choice(candidates)
-        with socket.socket() as sock:
-            try:
-                sock.bind(("127.0.0.1", port))
-            except OSError:
-                continue
+        if _bindable(port) and (not plus or _bindable(port + plus)):
             return port
     raise RuntimeError("no free local port found")
 
@@ -112,6 +120,10 @@ def start_redis(
     return process
 
 
+#: A cluster node talks to the others on its port plus this.
+CLUSTER_BUS_OFFSET = 10_000
+
+
 class RedisClusterProcesses:
     """A Redis Cluster on loopback: ``masters`` primaries with one replica each, keeping
     nothing on disk (tests, benchmarks). ``url`` names every node for ``TOLLGATE_REDIS_URL``.
@@ -119,7 +131,11 @@ class RedisClusterProcesses:
 
     def __init__(self, workdir: Path, *, masters: int = 3, node_timeout_ms: int = 2000) -> None:
         self.node_timeout_ms = node_timeout_ms
-        self.ports = [free_port() for _ in range(masters * 2)]
+        self.ports: list[int] = []
+        while len(self.ports) < masters * 2:
+            port = free_port(plus=CLUSTER_BUS_OFFSET)
+            if port not in self.ports and port + CLUSTER_BUS_OFFSET not in self.ports:
+                self.ports.append(port)
         self._workdir = workdir
         self.processes: dict[int, subprocess.Popen[bytes]] = {}
         for port in self.ports:
@@ -141,6 +157,7 @@ class RedisClusterProcesses:
                 "--cluster-enabled", "yes",
                 "--cluster-config-file", str(node_dir / "nodes.conf"),
                 "--cluster-node-timeout", str(self.node_timeout_ms),
+                "--repl-diskless-sync-delay", "0",
             ],
         )  # fmt: skip
 
@@ -166,14 +183,16 @@ class RedisClusterProcesses:
         return []
 
     def wait_until_ok(self, timeout: float = 30.0) -> None:
+        """Until every node says the cluster is ok and every replica is in sync."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            states = [
-                self.info(port, "cluster", "info")
-                for port, process in self.processes.items()
-                if process.poll() is None
-            ]
-            if states and all("cluster_state:ok" in state for state in states):
+            alive = [port for port, process in self.processes.items() if process.poll() is None]
+            states = [self.info(port, "cluster", "info") for port in alive]
+            replication = [self.info(port, "info", "replication") for port in alive]
+            synced = all(
+                "role:slave" not in info or "master_link_status:up" in info for info in replication
+            )  # a replica that never synced cannot take over
+            if states and all("cluster_state:ok" in state for state in states) and synced:
                 return
             time.sleep(0.1)
         raise TimeoutError(f"the cluster is not ok after {timeout}s")

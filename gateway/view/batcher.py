@@ -61,7 +61,11 @@ class KeyBatcher:
             return
         self._land(batch)
         for future, value in zip(batch.values(), values, strict=True):
-            if not future.done():
+            if future.done():
+                continue
+            if isinstance(value, Exception):  # that key's node failed (a cluster)
+                future.set_exception(value)
+            else:
                 future.set_result(value if isinstance(value, bytes) or value is None else None)
 
     def _land(self, batch: dict[str, asyncio.Future[bytes | None]]) -> None:
