@@ -127,6 +127,8 @@ def _cmd_seed(args: argparse.Namespace) -> int:
             degraded=args.degraded,
             suspended=args.suspended,
             cancelled=args.cancelled,
+            cards=args.cards,
+            declining_cards=args.declining_cards,
         )
     except ValueError as exc:
         print(f"tollgate seed: {exc}", file=sys.stderr)
@@ -222,10 +224,11 @@ def _cmd_bench(args: argparse.Namespace) -> int:
         return 2
     find_redis_server()
     profile = Profile.quick() if args.quick else Profile.full()
-    args.out = args.out or (".tollgate/bench-quick" if args.quick else "loadtests/results")
+    default_out = ".tollgate/bench-quick" if args.quick else "loadtests/results"
+    args.out = args.out or (f".tollgate/bench-{args.only}" if args.only else default_out)
     postgres_url = args.postgres_url or os.environ.get("TOLLGATE_BENCH_POSTGRES_URL")
     with workspace() as workdir:
-        run_bench(profile, workdir, Path(args.out), postgres_url)
+        run_bench(profile, workdir, Path(args.out), postgres_url, only=args.only)
     print(f"\nresults: {args.out}/bench.md, bench.json, bench.png")
     print((Path(args.out) / "bench.md").read_text())
     return 0
@@ -297,6 +300,15 @@ def build_parser() -> argparse.ArgumentParser:
     seed.add_argument("--degraded", type=float, default=0.03)
     seed.add_argument("--suspended", type=float, default=0.05)
     seed.add_argument("--cancelled", type=float, default=0.02)
+    seed.add_argument(
+        "--cards", type=float, default=0.0, help="share of accounts with a default (sandbox) card"
+    )
+    seed.add_argument(
+        "--declining-cards",
+        type=float,
+        default=0.0,
+        help="share of those cards that decline every charge",
+    )
     seed.add_argument("--keys-file", default="loadtests/keys.json")
     seed.add_argument("--database-url")
     seed.add_argument("--redis-url")
@@ -337,9 +349,16 @@ def build_parser() -> argparse.ArgumentParser:
         "it is created if missing",
     )
     bench.add_argument(
+        "--only",
+        choices=("gateway", "billing", "workers"),
+        help="measure one part: the gateway's rows and propagation, invoice runs, or a fleet "
+        "of 1, 2 and 4 workers renewing a month on PostgreSQL",
+    )
+    bench.add_argument(
         "--out",
         help="where the results go (default: loadtests/results for a full run, "
-        ".tollgate/bench-quick for --quick, so a quick run never replaces the committed one)",
+        ".tollgate/bench-quick for --quick and .tollgate/bench-<part> for --only, so neither "
+        "replaces the committed full run)",
     )
     bench.set_defaults(func=_cmd_bench)
 

@@ -28,6 +28,7 @@ from billing_worker.db.models import (
     CatalogVersion,
     Invoice,
     InvoiceItem,
+    PaymentMethod,
     Subscription,
     Tenant,
     User,
@@ -70,13 +71,18 @@ class SeedPlan:
     degraded: float = 0.03
     suspended: float = 0.05
     cancelled: float = 0.02
+    #: Share of accounts with a default card (sandbox tokens), and of those cards, the
+    #: share that declines every charge (insufficient funds).
+    cards: float = 0.0
+    declining_cards: float = 0.0
     seed: int = 7
 
     def __post_init__(self) -> None:
         if self.users < 1 or self.tenants < 1 or self.users_per_enterprise < 1:
             raise ValueError("users, tenants and users_per_enterprise must be >= 1")
         ladder = (self.grace, self.degraded, self.suspended, self.cancelled)
-        if any(not 0 <= share <= 1 for share in (self.enterprise_share, *ladder)):
+        cards = (self.cards, self.declining_cards)
+        if any(not 0 <= share <= 1 for share in (self.enterprise_share, *ladder, *cards)):
             raise ValueError("shares must be between 0 and 1")
         if sum(ladder) > 1:
             raise ValueError("grace + degraded + suspended + cancelled must not exceed 1")
@@ -104,6 +110,14 @@ def _standings(plan: SeedPlan, rng: random.Random) -> Iterator[Standing]:
             roll -= share
         else:
             yield Standing.ACTIVE
+
+
+def _card(plan: SeedPlan, rng: random.Random) -> str | None:
+    """The sandbox token of a new account's default card, or None for no card."""
+    if rng.random() >= plan.cards:
+        return None
+    declines = rng.random() < plan.declining_cards
+    return "tok_sandbox_insufficient_funds" if declines else "tok_sandbox_success"
 
 
 #: How long ago each standing's subscription started (unpaid unless active).
@@ -154,6 +168,7 @@ class _Batch:
             Subscription: [],
             Invoice: [],
             InvoiceItem: [],
+            PaymentMethod: [],
         }
         self.redis: list[tuple[str, bytes]] = []
 
@@ -166,6 +181,7 @@ def _account(
     users: list[str],
     wanted: Standing,
     now: datetime,
+    card: str | None = None,
 ) -> Standing:
     account_id = new_id("acc")
     unpaid: list[UnpaidInvoice] = []
@@ -245,6 +261,12 @@ def _account(
     )
     encoded = encode_record(record)
     batch.rows[Account][-1]["ent_record"] = encoded
+    if card is not None:
+        batch.rows[PaymentMethod].append(
+            {"id": new_id("pm"), "tenant_id": tenant.id, "account_id": account_id,
+             "provider": "sandbox", "token": card, "label": None, "is_default": True,
+             "created_at": now, "removed_at": None}
+        )  # fmt: skip
     batch.redis.append((keys.account_key(tenant.id, account_id), encoded))
     for user in users:
         batch.rows[User].append(
@@ -267,7 +289,8 @@ async def _flush(
     sessions: async_sessionmaker[AsyncSession], client: RedisClient, batch: _Batch
 ) -> None:
     async with sessions() as session, session.begin():
-        for model in (Account, Subscription, Invoice, InvoiceItem, User):  # foreign keys first
+        # foreign keys first
+        for model in (Account, Subscription, Invoice, InvoiceItem, User, PaymentMethod):
             if batch.rows[model]:
                 await session.execute(insert(model), batch.rows[model])
     async with client.pipeline(transaction=False) as pipe:
@@ -336,7 +359,8 @@ async def seed(
             kind, chosen = (
                 ("enterprise", plans["team"]) if enterprise else ("consumer", plans["pro"])
             )
-            standing = _account(batch, tenant, chosen, kind, users, next(standings), now)
+            card = _card(plan, rng)
+            standing = _account(batch, tenant, chosen, kind, users, next(standings), now, card=card)
             for bucket in (standing.value, f"{kind}:{standing.value}"):
                 sample = tenant_keys.users.setdefault(bucket, [])
                 if len(sample) < SAMPLE:

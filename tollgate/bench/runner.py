@@ -43,6 +43,7 @@ from billing_worker.migrate import upgrade
 from shared import redis_connection
 from shared.clock import ManualClock, SystemClock
 from shared.redis_connection import RedisClient
+from tollgate.bench import workers
 from tollgate.bench.wrk import Traffic, WrkResult, run
 from tollgate.redis_server import free_port, start_redis, wait_for_port
 from tollgate.seed import SeedPlan, TenantKeys, seed
@@ -59,6 +60,9 @@ class Profile:
     connections: int
     propagation_changes: int
     billing_sizes: tuple[int, ...]
+    #: Accounts renewed by a fleet of workers, and the fleet sizes (PostgreSQL only).
+    worker_accounts: int = 10_000
+    worker_counts: tuple[int, ...] = (1, 2, 4)
 
     @classmethod
     def quick(cls) -> Profile:
@@ -70,6 +74,7 @@ class Profile:
             connections=50,
             propagation_changes=15,
             billing_sizes=(2_000,),
+            worker_accounts=1_000,
         )
 
     @classmethod
@@ -102,6 +107,7 @@ class Results:
     rows: list[Row] = field(default_factory=list)
     propagation_ms: dict[str, float] = field(default_factory=dict)
     billing: list[dict[str, Any]] = field(default_factory=list)
+    workers: list[dict[str, Any]] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
 
 
@@ -597,7 +603,13 @@ def _billing(bench: Bench, redis_url: str) -> None:
             )
 
 
-def run_bench(profile: Profile, workdir: Path, out: Path, postgres_url: str | None) -> Results:
+def run_bench(
+    profile: Profile,
+    workdir: Path,
+    out: Path,
+    postgres_url: str | None,
+    only: str | None = None,
+) -> Results:
     bench = Bench(profile, workdir, postgres_url)
     try:
         port = free_port()
@@ -606,11 +618,15 @@ def run_bench(profile: Profile, workdir: Path, out: Path, postgres_url: str | No
         bench.pin(redis_process)
         redis_url = f"redis://127.0.0.1:{port}/0"
         database_url = f"sqlite:///{workdir / 'bench.db'}"
-        print(f"seeding {profile.users:,} users ...", flush=True)
-        keys = asyncio.run(_seed(database_url, redis_url, profile.users))
-        _throughput(bench, redis_url, database_url, keys)
-        _propagation(bench, redis_url, database_url, keys)
-        _billing(bench, redis_url)
+        if only in (None, "gateway"):
+            print(f"seeding {profile.users:,} users ...", flush=True)
+            keys = asyncio.run(_seed(database_url, redis_url, profile.users))
+            _throughput(bench, redis_url, database_url, keys)
+            _propagation(bench, redis_url, database_url, keys)
+        if only in (None, "billing"):
+            _billing(bench, redis_url)
+        if only in (None, "workers"):
+            _workers(bench, redis_url)
     finally:
         bench.stop_all()
     results = bench.results
@@ -620,8 +636,27 @@ def run_bench(profile: Profile, workdir: Path, out: Path, postgres_url: str | No
     out.mkdir(parents=True, exist_ok=True)
     (out / "bench.json").write_text(json.dumps(asdict(results), indent=2))
     (out / "bench.md").write_text(markdown(results))
-    chart(results, out / "bench.png")
+    if results.rows:
+        chart(results, out / "bench.png")
     return results
+
+
+def _workers(bench: Bench, redis_url: str) -> None:
+    if bench.postgres_url is None:
+        bench.results.notes.append("Workers: not measured (no PostgreSQL database given).")
+        return
+    accounts = bench.profile.worker_accounts
+    print(f"workers on PostgreSQL (a month of renewals for {accounts:,} accounts)", flush=True)
+    scratch = redis_url.rsplit("/", 1)[0] + "/3"
+    for count in bench.profile.worker_counts:
+        asyncio.run(_reset_postgres(bench.postgres_url))
+        seconds = asyncio.run(
+            workers.timed_month(bench.postgres_url, scratch, bench.workdir, accounts, count)
+        )
+        entry = {"workers": count, "accounts": accounts, "seconds": round(seconds, 1),
+                 "accounts_per_second": round(accounts / seconds, 1)}  # fmt: skip
+        bench.results.workers.append(entry)
+        print(f"  {count} worker(s): {entry['accounts_per_second']:,.0f} accounts/s", flush=True)
 
 
 def markdown(results: Results) -> str:
@@ -630,15 +665,18 @@ def markdown(results: Results) -> str:
         f"Measured {m['date']} on {m['cores']} cores ({m['cpu']}), Python {m['python']}; "
         f"{results.profile['runs']} run(s) of {results.profile['seconds']} s, "
         f"{results.profile['connections']} connections, median.",
-        "",
-        "| row | requests/s | p50 ms | p99 ms | x minimal aiohttp | errors |",
-        "|---|---:|---:|---:|---:|---:|",
     ]
-    lines += [
-        f"| {r.name} | {r.rps:,.0f} | {r.p50_ms:.2f} | {r.p99_ms:.2f} | {r.ratio:.2f} "
-        f"| {r.errors} |"
-        for r in results.rows
-    ]
+    if results.rows:
+        lines += [
+            "",
+            "| row | requests/s | p50 ms | p99 ms | x minimal aiohttp | errors |",
+            "|---|---:|---:|---:|---:|---:|",
+        ]
+        lines += [
+            f"| {r.name} | {r.rps:,.0f} | {r.p50_ms:.2f} | {r.p99_ms:.2f} | {r.ratio:.2f} "
+            f"| {r.errors} |"
+            for r in results.rows
+        ]
     if results.propagation_ms:
         p = results.propagation_ms
         lines += [
@@ -659,6 +697,18 @@ def markdown(results: Results) -> str:
             f"| {b['ms_per_account']} | {b.get('rebuild_accounts_per_second', 0):,.0f} "
             f"| {b.get('console_overview_ms', '—')} |"
             for b in results.billing
+        ]
+    if results.workers:
+        one = results.workers[0]["accounts_per_second"]
+        lines += [
+            "",
+            "| workers (PostgreSQL) | accounts | seconds | accounts/s | x one worker |",
+            "|---:|---:|---:|---:|---:|",
+        ]
+        lines += [
+            f"| {w['workers']} | {w['accounts']:,} | {w['seconds']} "
+            f"| {w['accounts_per_second']:,.0f} | {w['accounts_per_second'] / one:.2f} |"
+            for w in results.workers
         ]
     lines += [f"\n{note}" for note in results.notes]
     return "\n".join(lines) + "\n"
