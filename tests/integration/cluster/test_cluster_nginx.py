@@ -3,13 +3,13 @@
 from tests.integration.gateway.test_nginx import (
     scene,
     test_upstream_sees_exactly_the_allowed_requests,
-    test_with_the_gateway_stopped_nginx_refuses,
+    test_with_the_gateway_stopped_the_proxy_refuses,
     upstream,
 )
 
 __all__ = [
     "scene",
     "test_upstream_sees_exactly_the_allowed_requests",
-    "test_with_the_gateway_stopped_nginx_refuses",
+    "test_with_the_gateway_stopped_the_proxy_refuses",
     "upstream",
 ]

@@ -18,7 +18,7 @@ import redis.asyncio as aioredis
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
-from tests.integration.conftest import Stack
+from tests.integration.conftest import Stack, Tenant
 from tests.integration.gateway.test_proxy_contract import degrade, suspend
 from tests.integration.gateway.test_sessions import login, wait_published
 from tollgate.redis_server import free_port, wait_for_port
@@ -37,7 +37,12 @@ class Upstream:
             {
                 "method": request.method,
                 "path": request.path,
-                **{k: v for k, v in request.headers.items() if k.startswith("X-Tollgate-")},
+                # header names as proxies send them: HAProxy lowercases them
+                **{
+                    k.title(): v
+                    for k, v in request.headers.items()
+                    if k.lower().startswith("x-tollgate-")
+                },
             }
         )
         return web.Response(text="the application")
@@ -92,16 +97,15 @@ http {{
 
 @dataclass
 class Scene:
-    nginx: str
+    proxy: str
     upstream: Upstream
     tokens: dict[str, str]
     stack: Stack
 
 
-@pytest.fixture
-async def scene(
-    stack: Stack, upstream: tuple[Upstream, str], redis_client: aioredis.Redis, tmp_path: Path
-) -> AsyncIterator[Scene]:
+async def people(stack: Stack, redis_client: aioredis.Redis) -> tuple[Tenant, dict[str, str]]:
+    """Acme's active, degraded and suspended customers and another tenant's, each logged in;
+    returns Acme and the session token of each user."""
     acme, other = await stack.new_tenant("Acme"), await stack.new_tenant("Other")
     accounts = {u: await stack.customer(acme, u) for u in ("active", "degraded", "suspended")}
     await stack.customer(other, "outsider")
@@ -111,7 +115,26 @@ async def scene(
     tokens["outsider"] = (await (await login(stack, other, "outsider")).json())["token"]
     await degrade(redis_client, acme.id, accounts["degraded"])
     await suspend(redis_client, acme.id, accounts["suspended"])
+    return acme, tokens
 
+
+async def settle(scene: Scene) -> Scene:
+    """Until the proxy sees the suspension; then no request has reached the upstream."""
+
+    async def settled() -> bool:
+        status, _ = await fetch(scene, "GET", "/probe", "suspended")
+        return status == 403
+
+    await scene.stack.eventually(settled)
+    scene.upstream.seen.clear()
+    return scene
+
+
+@pytest.fixture
+async def scene(
+    stack: Stack, upstream: tuple[Upstream, str], redis_client: aioredis.Redis, tmp_path: Path
+) -> AsyncIterator[Scene]:
+    acme, tokens = await people(stack, redis_client)
     state, upstream_url = upstream
     block = Template(TEMPLATE.read_text()).safe_substitute(
         TOLLGATE_GATEWAY=f"http://127.0.0.1:{stack.gateway.port}",
@@ -120,15 +143,7 @@ async def scene(
     )
     nginx = _nginx(tmp_path / "nginx", block)
     url = next(nginx)
-    scene = Scene(nginx=url, upstream=state, tokens=tokens, stack=stack)
-
-    async def settled() -> bool:
-        status, _ = await fetch(scene, "GET", "/probe", "suspended")
-        return status == 403
-
-    await stack.eventually(settled)
-    state.seen.clear()
-    yield scene
+    yield await settle(Scene(proxy=url, upstream=state, tokens=tokens, stack=stack))
     next(nginx, None)
 
 
@@ -137,7 +152,7 @@ async def fetch(scene: Scene, method: str, path: str, who: str | None) -> tuple[
     forged = "tgs_ten_1.acc_1.abc.nope"
     cookies = {"tollgate_session": scene.tokens.get(who, forged)} if who else {}
     async with aiohttp.ClientSession(cookies=cookies) as http:
-        async with http.request(method, scene.nginx + path, headers=headers) as response:
+        async with http.request(method, scene.proxy + path, headers=headers) as response:
             return response.status, await response.text()
 
 
@@ -171,10 +186,10 @@ async def test_upstream_sees_exactly_the_allowed_requests(
         assert scene.upstream.seen == []
 
 
-async def test_with_the_gateway_stopped_nginx_refuses(scene: Scene) -> None:
+async def test_with_the_gateway_stopped_the_proxy_refuses(scene: Scene) -> None:
     assert (await fetch(scene, "GET", "/", "active"))[0] == 200
     scene.upstream.seen.clear()
     await scene.stack.gateway.close()
     status, _ = await fetch(scene, "GET", "/", "active")
-    assert status >= 500  # nginx's own refusal: never an allow
+    assert status >= 500  # the proxy's own refusal: never an allow
     assert scene.upstream.seen == []

@@ -1,0 +1,75 @@
+"""A real Caddy (Debian's caddy) with ``forward_auth``, running the shipped
+``deploy/caddy/Caddyfile`` as is, configured by its environment: the same contract as
+nginx's — the upstream sees exactly the allowed requests, with the identity Tollgate vouches
+for; a degraded account's POST is refused; with the gateway down, nothing gets through."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+import redis.asyncio as aioredis
+
+from tests.integration.conftest import Stack
+from tests.integration.gateway.test_nginx import (
+    Scene,
+    Upstream,
+    people,
+    settle,
+    test_upstream_sees_exactly_the_allowed_requests,
+    test_with_the_gateway_stopped_the_proxy_refuses,
+    upstream,
+)
+from tollgate.redis_server import free_port, wait_for_port
+
+__all__ = [
+    "test_upstream_sees_exactly_the_allowed_requests",
+    "test_with_the_gateway_stopped_the_proxy_refuses",
+    "upstream",
+]
+
+CADDYFILE = Path(__file__).resolve().parents[3] / "deploy" / "caddy" / "Caddyfile"
+CADDY = shutil.which("caddy") or "/usr/bin/caddy"
+
+
+@pytest.fixture
+async def scene(
+    stack: Stack, upstream: tuple[Upstream, str], redis_client: aioredis.Redis, tmp_path: Path
+) -> AsyncIterator[Scene]:
+    acme, tokens = await people(stack, redis_client)
+    state, upstream_url = upstream
+    port = free_port()
+    env = {
+        **os.environ,
+        "TOLLGATE_SITE": f"http://127.0.0.1:{port}",
+        "TOLLGATE_GATEWAY": f"127.0.0.1:{stack.gateway.port}",
+        "TOLLGATE_TENANT": acme.id,
+        "APP_UPSTREAM": upstream_url.removeprefix("http://"),
+        "CADDY_ADMIN": "off",
+        "XDG_DATA_HOME": str(tmp_path / "data"),  # Caddy's storage, not the user's
+        "XDG_CONFIG_HOME": str(tmp_path / "config"),
+    }
+    caddy = _caddy(env, tmp_path)
+    url = next(caddy)
+    yield await settle(Scene(proxy=url, upstream=state, tokens=tokens, stack=stack))
+    next(caddy, None)
+
+
+def _caddy(env: dict[str, str], tmp: Path) -> Iterator[str]:
+    command = [CADDY, "run", "--config", str(CADDYFILE), "--adapter", "caddyfile"]
+    with (tmp / "caddy.log").open("wb") as log:
+        process = subprocess.Popen(command, env=env, stdout=log, stderr=log)
+    site = env["TOLLGATE_SITE"]
+    try:
+        wait_for_port(int(site.rsplit(":", 1)[1]), timeout=10)
+    except TimeoutError:
+        process.kill()
+        process.wait()
+        raise AssertionError((tmp / "caddy.log").read_text()) from None
+    yield site
+    process.terminate()
+    process.wait(timeout=10)
