@@ -67,6 +67,13 @@ ensure_test_services() {
     command -v jq >/dev/null 2>&1 || apt_install jq
     # chromium: the console's browser tests drive Debian's chromium with Playwright
     command -v chromium >/dev/null 2>&1 || apt_install chromium
+    # Caddy and HAProxy: the shipped configurations are tested live, like nginx's
+    command -v caddy >/dev/null 2>&1 || apt_install caddy
+    command -v haproxy >/dev/null 2>&1 || [ -x /usr/sbin/haproxy ] || apt_install haproxy
+    # podman, debootstrap and runc: the container image is built and run in a test
+    command -v podman >/dev/null 2>&1 || apt_install podman
+    command -v debootstrap >/dev/null 2>&1 || [ -x /usr/sbin/debootstrap ] || apt_install debootstrap
+    command -v runc >/dev/null 2>&1 || apt_install runc
     pdf_libraries
 }
 
