@@ -131,10 +131,12 @@ async def get_many(client: RedisClient, names: Sequence[str]) -> list[bytes | Ex
     values: list[bytes | Exception | None] = [None] * len(names)
     for indices, answer in zip(groups, answers, strict=True):
         for position, index in enumerate(indices):
-            if isinstance(answer, BaseException):
-                values[index] = (
-                    answer if isinstance(answer, Exception) else RedisError(repr(answer))
-                )
+            if isinstance(answer, RedisError | OSError):
+                values[index] = answer
+            elif isinstance(answer, BaseException):
+                # whatever else the client raised (redis-py has raised AttributeError on a
+                # connection a failover closed): a failed read, never a crash upstream
+                values[index] = RedisError(repr(answer))
             else:
                 values[index] = answer[position]
     return values

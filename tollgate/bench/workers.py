@@ -92,17 +92,20 @@ def fleet(database_url: str, redis_url: str, workdir: Path, count: int) -> Itera
         workers.stop()
 
 
-async def prepare(database_url: str, redis_url: str, accounts: int) -> timedelta:
-    """Migrate, and seed ``accounts`` paid-up consumer accounts: 90 % with a card, one card
-    in ten declining. The test clock is left at zero (nothing is due); returns how far to
-    move it for every account to have renewed once (``AFTER_RENEWAL`` past the renewal)."""
+async def prepare(
+    database_url: str, redis_url: str, accounts: int, *, cards: float = 0.9
+) -> timedelta:
+    """Migrate, and seed ``accounts`` paid-up consumer accounts: ``cards`` of them (90 %)
+    with a card, one card in ten declining; the rest pay by hand. The test clock is left at
+    zero (nothing is due); returns how far to move it for every account to have renewed
+    once (``AFTER_RENEWAL`` past the renewal)."""
     await asyncio.to_thread(upgrade, database_url)
     engine = create_engine(database_url)
     client = redis_connection.connect(redis_url)
     try:
         plan = SeedPlan(
             users=accounts, enterprise_share=0, grace=0, degraded=0, suspended=0,
-            cancelled=0, cards=0.9, declining_cards=0.1,
+            cancelled=0, cards=cards, declining_cards=0.1,
         )  # fmt: skip
         now = datetime.now(UTC)
         await seed(session_factory(engine), client, plan, now, progress=False)
