@@ -7,8 +7,7 @@ from __future__ import annotations
 
 import os
 import shutil
-import subprocess
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -19,12 +18,13 @@ from tests.integration.gateway.test_nginx import (
     Scene,
     Upstream,
     people,
+    serve,
     settle,
     test_upstream_sees_exactly_the_allowed_requests,
     test_with_the_gateway_stopped_the_proxy_refuses,
     upstream,
 )
-from tollgate.redis_server import free_port, wait_for_port
+from tollgate.redis_server import free_port
 
 __all__ = [
     "test_upstream_sees_exactly_the_allowed_requests",
@@ -53,23 +53,8 @@ async def scene(
         "XDG_DATA_HOME": str(tmp_path / "data"),  # Caddy's storage, not the user's
         "XDG_CONFIG_HOME": str(tmp_path / "config"),
     }
-    caddy = _caddy(env, tmp_path)
+    command = [CADDY, "run", "--config", str(CADDYFILE), "--adapter", "caddyfile"]
+    caddy = serve(command, port, tmp_path / "caddy.log", env)
     url = next(caddy)
     yield await settle(Scene(proxy=url, upstream=state, tokens=tokens, stack=stack))
     next(caddy, None)
-
-
-def _caddy(env: dict[str, str], tmp: Path) -> Iterator[str]:
-    command = [CADDY, "run", "--config", str(CADDYFILE), "--adapter", "caddyfile"]
-    with (tmp / "caddy.log").open("wb") as log:
-        process = subprocess.Popen(command, env=env, stdout=log, stderr=log)
-    site = env["TOLLGATE_SITE"]
-    try:
-        wait_for_port(int(site.rsplit(":", 1)[1]), timeout=10)
-    except TimeoutError:
-        process.kill()
-        process.wait()
-        raise AssertionError((tmp / "caddy.log").read_text()) from None
-    yield site
-    process.terminate()
-    process.wait(timeout=10)

@@ -7,8 +7,7 @@ from __future__ import annotations
 
 import os
 import shutil
-import subprocess
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -19,12 +18,13 @@ from tests.integration.gateway.test_nginx import (
     Scene,
     Upstream,
     people,
+    serve,
     settle,
     test_upstream_sees_exactly_the_allowed_requests,
     test_with_the_gateway_stopped_the_proxy_refuses,
     upstream,
 )
-from tollgate.redis_server import free_port, wait_for_port
+from tollgate.redis_server import free_port
 
 __all__ = [
     "test_upstream_sees_exactly_the_allowed_requests",
@@ -51,22 +51,8 @@ async def scene(
         "APP_UPSTREAM": upstream_url.removeprefix("http://"),
         "TOLLGATE_LUA": str(DEPLOY / "tollgate.lua"),
     }
-    haproxy = _haproxy(env, port, tmp_path)
+    command = [HAPROXY, "-db", "-f", str(DEPLOY / "haproxy.cfg")]
+    haproxy = serve(command, port, tmp_path / "haproxy.log", env)
     url = next(haproxy)
     yield await settle(Scene(proxy=url, upstream=state, tokens=tokens, stack=stack))
     next(haproxy, None)
-
-
-def _haproxy(env: dict[str, str], port: int, tmp: Path) -> Iterator[str]:
-    command = [HAPROXY, "-db", "-f", str(DEPLOY / "haproxy.cfg")]
-    with (tmp / "haproxy.log").open("wb") as log:
-        process = subprocess.Popen(command, env=env, stdout=log, stderr=log)
-    try:
-        wait_for_port(port, timeout=10)
-    except TimeoutError:
-        process.kill()
-        process.wait()
-        raise AssertionError((tmp / "haproxy.log").read_text()) from None
-    yield f"http://127.0.0.1:{port}"
-    process.terminate()
-    process.wait(timeout=10)

@@ -82,14 +82,22 @@ http {{
 }}
 """
     )
-    with (tmp / "stderr.log").open("wb") as log:
-        process = subprocess.Popen([NGINX, "-c", str(conf), "-p", str(tmp)], stderr=log)
+    yield from serve([NGINX, "-c", str(conf), "-p", str(tmp)], port, tmp / "stderr.log")
+
+
+def serve(
+    command: list[str], port: int, log: Path, env: dict[str, str] | None = None
+) -> Iterator[str]:
+    """Run a proxy until resumed: yields its URL once it listens on ``port``; a proxy that
+    never does fails the test with what it logged."""
+    with log.open("wb") as out:
+        process = subprocess.Popen(command, env=env, stdout=out, stderr=out)
     try:
         wait_for_port(port, timeout=10)
     except TimeoutError:
         process.kill()
         process.wait()
-        raise AssertionError((tmp / "stderr.log").read_text()) from None
+        raise AssertionError(log.read_text()) from None
     yield f"http://127.0.0.1:{port}"
     process.terminate()
     process.wait(timeout=10)
