@@ -65,11 +65,11 @@ def _base_image(env: dict[str, str], workdir: Path) -> None:
     root = workdir / "bookworm"
     mirror = "http://deb.debian.org/debian"
     _run(["/usr/sbin/debootstrap", "--variant=minbase", "bookworm", str(root), mirror], env)
-    tar = subprocess.Popen(["tar", "-C", str(root), "-c", "."], stdout=subprocess.PIPE)
-    imported = subprocess.run(
-        ["podman", "import", "-", BASE], stdin=tar.stdout, env=env, capture_output=True
-    )
-    assert tar.wait() == 0
+    with subprocess.Popen(["tar", "-C", str(root), "-c", "."], stdout=subprocess.PIPE) as tar:
+        imported = subprocess.run(
+            ["podman", "import", "-", BASE], stdin=tar.stdout, env=env, capture_output=True
+        )
+    assert tar.returncode == 0
     assert imported.returncode == 0, imported.stderr
 
 
@@ -119,13 +119,34 @@ def stack(podman_env: dict[str, str]) -> Iterator[dict[str, Any]]:
     }
     compose = [str(Path(sys.executable).parent / "podman-compose"), "-p", PROJECT,
                "-f", str(ROOT / "deploy" / "compose.yaml")]  # fmt: skip
-    everything_but_nginx = ["postgres", "redis", "migrate", "worker-1", "worker-2", "api",
-                            "gateway-1", "gateway-2", "application"]  # fmt: skip
+    services = ["worker-1", "worker-2", "api", "gateway-1", "gateway-2", "application"]
     try:
-        _run([*compose, "up", "-d", *everything_but_nginx], env)
+        # the migrations first, finished, so no process starts on an empty database
+        _run([*compose, "up", "-d", "postgres", "redis", "migrate"], env)
+        waited = _run(["podman", "wait", "--condition", "exited", f"{PROJECT}_migrate_1"], env)
+        restarts = _run(["podman", "inspect", f"{PROJECT}_migrate_1", "--format",
+                         "{{.State.ExitCode}}"], env)  # fmt: skip
+        assert restarts.strip() == "0", (waited, _logs(env, "migrate"))
+        _run([*compose, "up", "-d", *services], env)
         yield {"env": env, "compose": compose, "ports": ports}
+    except BaseException:
+        _report(env)
+        raise
     finally:
         subprocess.run([*compose, "down"], env=env, capture_output=True, timeout=300)
+
+
+def _report(env: dict[str, str]) -> None:
+    """What each container is doing and said, for whoever reads a failure."""
+    print(_run(["podman", "ps", "-a", "--filter", f"name={PROJECT}_"], env))
+    for service in ("migrate", "api", "gateway-1", "worker-1", "nginx"):
+        print(f"--- {service}:\n{_logs(env, service)}")
+
+
+def _logs(env: dict[str, str], service: str) -> str:
+    logs = subprocess.run(["podman", "logs", "--tail", "30", f"{PROJECT}_{service}_1"],
+                          env=env, capture_output=True, text=True)  # fmt: skip
+    return logs.stdout + logs.stderr
 
 
 def _eventually(check: Any, within: float = 120) -> Any:
@@ -147,7 +168,11 @@ def test_the_compose_stack_lets_the_paying_customer_in_and_keeps_the_suspended_o
     stack: dict[str, Any],
 ) -> None:
     with contextlib.ExitStack() as clients:
-        _walk_through(stack, clients)
+        try:
+            _walk_through(stack, clients)
+        except BaseException:
+            _report(stack["env"])
+            raise
 
 
 def _walk_through(stack: dict[str, Any], clients: contextlib.ExitStack) -> None:
