@@ -131,4 +131,7 @@ async def end_session(request: web.Request) -> web.Response:
         ended = await request.app[SESSIONS].end(ref)
     except StoreUnavailable:
         return unavailable()
+    # Every gateway forgets the session when the announcement arrives; this one at once, so
+    # the caller's next request here is refused however late the announcement is.
+    request.app[STORE].cache.invalidate(ref.key)
     return web.Response(status=204) if ended else _no_session()

@@ -33,8 +33,9 @@ from shared import keys, redis_connection
 from shared.clock import RedisTestClock
 from tollgate.seed import SeedPlan, seed
 
-#: How long after its renewal the moved clock stands: the renewal is invoiced, charged and
-#: (for a declining card) reminded of; the first retry, a day later, has not come yet.
+#: How long after the midnight its renewal falls due the moved clock stands: the renewal is
+#: invoiced, charged and (for a declining card) reminded of; the first retry, a day after
+#: the due date, has not come yet.
 AFTER_RENEWAL = timedelta(hours=12)
 
 
@@ -111,7 +112,10 @@ async def prepare(
         await seed(session_factory(engine), client, plan, now, progress=False)
         await RedisTestClock(client).set_offset(timedelta(0))
         started = now - timedelta(days=10)  # as the seed starts paid-up accounts
-        renewal = datetime.combine(add_months(started.date(), 1, started.day), started.timetz())
+        # The worker bills by the day: the renewal is due from midnight (UTC) of its date,
+        # and the first retry a day after that, whatever the time of day the seed ran.
+        renewal_day = add_months(started.date(), 1, started.day)
+        renewal = datetime.combine(renewal_day, datetime.min.time(), tzinfo=UTC)
         return renewal - now + AFTER_RENEWAL
     finally:
         await client.aclose()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import calendar
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import redis.asyncio as aioredis
@@ -9,7 +11,15 @@ import redis.asyncio as aioredis
 from tests.integration.conftest import Stack
 
 
+def _a_month_after(day: date) -> date:
+    year, month = (day.year + 1, 1) if day.month == 12 else (day.year, day.month + 1)
+    return day.replace(
+        year=year, month=month, day=min(day.day, calendar.monthrange(year, month)[1])
+    )
+
+
 async def test_unpaid_invoice_suspends_on_day_31_and_payment_reinstates(stack: Stack) -> None:
+    started = datetime.now(UTC).date()
     tenant = await stack.new_tenant()
     account_id = await stack.customer(tenant, "alice")
 
@@ -34,11 +44,13 @@ async def test_unpaid_invoice_suspends_on_day_31_and_payment_reinstates(stack: S
     await stack.eventually(suspended)
     assert (await decision())["allow"] is False
 
-    # By day 31 the next month has been invoiced too: pay everything owed.
+    # Thirty days on, the next month has been invoiced too if its first day has come (it
+    # has after a 30-day month, not after a 31-day one): pay everything owed.
+    owed = "98.00" if started + timedelta(days=30) >= _a_month_after(started) else "49.00"
     account = await (await stack.api.get(f"/v1/accounts/{account_id}", headers=tenant.admin)).json()
-    assert account["balance_due"] == "98.00"
+    assert account["balance_due"] == owed
     await stack.post(
-        f"/v1/accounts/{account_id}/payments", tenant, {"amount": "98.00", "currency": "USD"}
+        f"/v1/accounts/{account_id}/payments", tenant, {"amount": owed, "currency": "USD"}
     )
     await stack.eventually(allowed, within=1.0)
     assert (await decision())["standing"] == "active"
