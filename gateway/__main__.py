@@ -13,6 +13,7 @@ import subprocess
 import sys
 
 from gateway.app import create_app
+from gateway.server import GatewayRunner
 from gateway.settings import GatewaySettings
 from shared.runtime import Supervisor, configure_logging, install_uvloop, serve, terminate
 
@@ -41,6 +42,7 @@ def main() -> None:
             settings.port,
             access_log=settings.access_log,
             reuse_port=True,
+            runner_class=GatewayRunner,
         )
     )
 

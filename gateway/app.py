@@ -8,9 +8,22 @@ from collections.abc import AsyncIterator
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
-from gateway.appkeys import CLOCK, METRICS, SESSIONS, SETTINGS, STORE, VERIFIED, WRITEBACK
+from gateway.appkeys import (
+    CLOCK,
+    GATE,
+    METRICS,
+    SESSIONS,
+    SETTINGS,
+    STORE,
+    TRUSTED,
+    VERIFIED,
+    WRITEBACK,
+)
+from gateway.decisions.answers import Answers
 from gateway.decisions.authorize import authorize
-from gateway.decisions.proxy import TRUSTED, TrustedProxies, auth, envoy
+from gateway.decisions.gate import Gate
+from gateway.decisions.proxy import auth, envoy
+from gateway.decisions.trusted import TrustedProxies
 from gateway.decisions.verified import VerifiedSecrets
 from gateway.logins.session_api import create_session, end_session, refresh_session
 from gateway.logins.sessions import SessionStore, StoppedUsers
@@ -96,6 +109,16 @@ async def _redis(app: web.Application) -> AsyncIterator[None]:
     if test_clock is not None:
         await test_clock.start()
     app[CLOCK] = test_clock or SystemClock()
+    app[GATE] = Gate(
+        settings,
+        store,
+        app[VERIFIED],
+        app[METRICS],
+        writeback,
+        app[CLOCK],
+        app[TRUSTED],
+        Answers(),
+    )
     yield
     if test_clock is not None:
         await test_clock.stop()

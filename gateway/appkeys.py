@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from gateway.decisions.gate import Gate
+from gateway.decisions.trusted import TrustedProxies
 from gateway.decisions.verified import VerifiedSecrets
 from gateway.logins.sessions import SessionStore
 from gateway.logins.writeback import WriteBack
@@ -19,3 +21,5 @@ WRITEBACK = web.AppKey("writeback", WriteBack)
 METRICS = web.AppKey("metrics", GatewayMetrics)
 VERIFIED = web.AppKey("verified_secrets", VerifiedSecrets)
 CLOCK = web.AppKey[Clock]("clock")
+GATE = web.AppKey("gate", Gate)
+TRUSTED = web.AppKey("trusted_proxies", TrustedProxies)

@@ -15,9 +15,16 @@ from shared.problem import SlowBody, problem_response, read_body, slow_body_resp
 MAX_BODY = 8 * 1024
 
 
+def encode(payload: dict[str, Any]) -> bytes:
+    return orjson.dumps(payload, option=orjson.OPT_APPEND_NEWLINE)  # a newline for curl users
+
+
 def json_response(payload: dict[str, Any], status: int = 200) -> web.Response:
-    body = orjson.dumps(payload, option=orjson.OPT_APPEND_NEWLINE)  # a newline for curl users
-    return web.Response(body=body, status=status, content_type="application/json")
+    return json_bytes_response(encode(payload), status)
+
+
+def json_bytes_response(body: bytes, status: int = 200) -> web.Response:
+    return web.Response(body=body, status=status, headers={"Content-Type": "application/json"})
 
 
 def invalid(field: str, reason: str) -> web.Response:
@@ -52,12 +59,23 @@ def unavailable() -> web.Response:
     )
 
 
-async def json_body(request: web.Request) -> dict[str, Any] | web.Response:
+def _too_large() -> web.Response:
+    return problem_response(413, "body_too_large", f"Bodies are limited to {MAX_BODY} bytes")
+
+
+async def json_body(request: web.BaseRequest) -> dict[str, Any] | web.Response:
     """The request's JSON object, or the problem response to send instead."""
     if request.content_length is not None and request.content_length > MAX_BODY:
-        return problem_response(413, "body_too_large", f"Bodies are limited to {MAX_BODY} bytes")
+        return _too_large()
+    content = request.content
     try:
-        body = orjson.loads(await read_body(request))
+        if content.is_eof():  # the whole body came with the headers: take it as it is
+            raw = content.read_nowait()
+            if len(raw) > MAX_BODY:
+                return _too_large()
+        else:
+            raw = await read_body(request)
+        body = orjson.loads(raw)
     except SlowBody:
         return slow_body_response()
     except orjson.JSONDecodeError:
@@ -67,7 +85,7 @@ async def json_body(request: web.Request) -> dict[str, Any] | web.Response:
     return body
 
 
-async def user_request(request: web.Request) -> tuple[dict[str, Any], str] | web.Response:
+async def user_request(request: web.BaseRequest) -> tuple[dict[str, Any], str] | web.Response:
     """The JSON body and its ``user``, or the problem response to send instead."""
     body = await json_body(request)
     if isinstance(body, web.Response):

@@ -51,7 +51,7 @@ class SlowBody(Exception):
     """The client did not send its body within ``BODY_SECONDS``."""
 
 
-async def read_body(request: web.Request) -> bytes:
+async def read_body(request: web.BaseRequest) -> bytes:
     """The request body, read within ``BODY_SECONDS``; ``SlowBody`` when it is not."""
     try:
         async with asyncio.timeout(BODY_SECONDS):

@@ -47,6 +47,7 @@ async def serve(
     reuse_port: bool = False,
     on_ready: Callable[[], Awaitable[None]] | None = None,
     listen: bool = True,
+    runner_class: type[web.AppRunner] = web.AppRunner,
 ) -> None:
     """Serve ``app`` until SIGINT or SIGTERM, then shut down gracefully. Without ``listen``
     the app's background work (its cleanup contexts) runs with no port open."""
@@ -54,7 +55,7 @@ async def serve(
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    runner = web.AppRunner(
+    runner = runner_class(
         app, access_log=logging.getLogger("aiohttp.access") if access_log else None
     )
     await runner.setup()

@@ -17,17 +17,16 @@ A proxy in front of one tenant's application scopes the check to that tenant wit
 
 from __future__ import annotations
 
-import ipaddress
 import time
 from urllib.parse import quote
 
 from aiohttp import web
 
-from gateway.appkeys import CLOCK, METRICS, SETTINGS, STORE, VERIFIED, WRITEBACK
+from gateway.appkeys import GATE
 from gateway.decisions.decision import Decision, decide, fail_open, limit_method
+from gateway.decisions.gate import Gate
 from gateway.decisions.verified import VerifiedSecrets
 from gateway.logins.sessions import SessionRef, parse_token
-from gateway.settings import GatewaySettings
 from gateway.view.store import Reader, StoreUnavailable, read_record, read_session, read_user
 from shared.credentials import bearer_token
 from shared.keys import account_key
@@ -40,35 +39,12 @@ def _header_value(text: str) -> str:
     return text if text.isascii() and text.isprintable() else quote(text, safe="@._-+!~*'()")
 
 
-class TrustedProxies:
-    def __init__(self, settings: GatewaySettings) -> None:
-        self._networks = settings.trusted_proxies
-        self._verdicts: dict[str, bool] = {}
-
-    def __contains__(self, remote: str | None) -> bool:
-        if remote is None:
-            return False
-        verdict = self._verdicts.get(remote)
-        if verdict is None:
-            try:
-                address = ipaddress.ip_address(remote)
-                verdict = any(address in network for network in self._networks)
-            except ValueError:
-                verdict = False
-            if len(self._verdicts) < 10_000:
-                self._verdicts[remote] = verdict
-        return verdict
-
-
-TRUSTED = web.AppKey("trusted_proxies", TrustedProxies)
-
-
-def _token(request: web.Request, cookie_name: str) -> str | None:
+def _token(request: web.BaseRequest, cookie_name: str) -> str | None:
     return request.cookies.get(cookie_name) or bearer_token(request.headers.get("Authorization"))
 
 
-def _original_method(request: web.Request) -> str:
-    if request.remote in request.app[TRUSTED]:
+def _original_method(gate: Gate, request: web.BaseRequest) -> str:
+    if request.remote in gate.trusted:
         headers = request.headers
         forwarded = headers.get("X-Forwarded-Method") or headers.get("X-Original-Method")
         if forwarded:
@@ -89,44 +65,43 @@ async def _resolve(
     return session.user_id, decide(user, record, now)
 
 
-async def _decide(request: web.Request, method: str, endpoint: str) -> web.Response:
+async def _decide(gate: Gate, request: web.BaseRequest, method: str, endpoint: str) -> web.Response:
     started = time.perf_counter()
-    app = request.app
-    token = _token(request, app[SETTINGS].session_cookie)
+    token = _token(request, gate.settings.session_cookie)
     parsed = parse_token(token) if token else None
     if parsed is None:
-        return _unauthorized(request, endpoint, started)
+        return _unauthorized(gate, endpoint, started)
     ref, secret = parsed
     scope = request.query.get("tenant") or request.headers.get("X-Tollgate-Tenant")
     if scope and scope != ref.tenant_id:
         # The proxy protects one tenant's application: another tenant's session is, to it,
         # no session at all.
-        return _unauthorized(request, endpoint, started)
-    store, now = app[STORE], app[CLOCK].timestamp()
+        return _unauthorized(gate, endpoint, started)
+    store, now = gate.store, gate.clock.timestamp()
     stale_age = 0.0
     try:
-        resolved = await _resolve(store.live, app[VERIFIED], ref, secret, now)
+        resolved = await _resolve(store.live, gate.verified, ref, secret, now)
     except StoreUnavailable:
         reader = store.last_known()
-        resolved = await _resolve(reader, app[VERIFIED], ref, secret, now)
+        resolved = await _resolve(reader, gate.verified, ref, secret, now)
         stale_age = reader.max_age
         if resolved is not None:
             resolved = resolved[0], fail_open(resolved[1], stale_age)
         elif stale_age == float("inf"):
             # A session this gateway never saw cannot be checked now: deny, but do not
             # send the user to log in again (that cannot work either until Redis is back).
-            return _forbidden(request, endpoint, "unavailable", started)
+            return _forbidden(gate, endpoint, "unavailable", started)
     if resolved is None:
-        return _unauthorized(request, endpoint, started)
+        return _unauthorized(gate, endpoint, started)
     user_id, decision = resolved
     decision = limit_method(decision, method)
     record = decision.record
     if not decision.allow or record is None:
-        app[WRITEBACK].decided(ref.tenant_id, "deny", decision.reason, now)
-        return _forbidden(request, endpoint, decision.reason, started)
+        gate.writeback.decided(ref.tenant_id, "deny", decision.reason, now)
+        return _forbidden(gate, endpoint, decision.reason, started)
     if not stale_age:
-        app[WRITEBACK].touched(ref, record.session_idle_seconds, now)
-    app[WRITEBACK].active(ref.tenant_id, ref.account_id, user_id, now)
+        gate.writeback.touched(ref, record.session_idle_seconds, now)
+    gate.writeback.active(ref.tenant_id, ref.account_id, user_id, now)
     headers = {
         "X-Tollgate-Tenant": ref.tenant_id,
         "X-Tollgate-Account": ref.account_id,
@@ -140,30 +115,36 @@ async def _decide(request: web.Request, method: str, endpoint: str) -> web.Respo
     }
     if stale_age:
         headers["X-Tollgate-Stale"] = f"{stale_age:.1f}"
-    app[METRICS].decided(endpoint, "allow", decision.reason, time.perf_counter() - started)
-    app[WRITEBACK].decided(ref.tenant_id, "allow", decision.reason, now)
+    gate.metrics.decided(endpoint, "allow", decision.reason, time.perf_counter() - started)
+    gate.writeback.decided(ref.tenant_id, "allow", decision.reason, now)
     return web.Response(status=200, headers=headers)
 
 
-def _forbidden(request: web.Request, endpoint: str, reason: str, started: float) -> web.Response:
-    request.app[METRICS].decided(endpoint, "deny", reason, time.perf_counter() - started)
+def _forbidden(gate: Gate, endpoint: str, reason: str, started: float) -> web.Response:
+    gate.metrics.decided(endpoint, "deny", reason, time.perf_counter() - started)
     return web.Response(
         status=403, headers={"X-Tollgate-Reason": reason, "Cache-Control": "no-store"}
     )
 
 
-def _unauthorized(request: web.Request, endpoint: str, started: float) -> web.Response:
-    request.app[METRICS].decided(
-        endpoint, "unauthorized", "no_session", time.perf_counter() - started
-    )
+def _unauthorized(gate: Gate, endpoint: str, started: float) -> web.Response:
+    gate.metrics.decided(endpoint, "unauthorized", "no_session", time.perf_counter() - started)
     return web.Response(status=401, headers=_UNAUTHORIZED_HEADERS)
 
 
-async def auth(request: web.Request) -> web.Response:
+async def check_session(gate: Gate, request: web.BaseRequest) -> web.Response:
     """nginx ``auth_request``, Caddy ``forward_auth``, Traefik ForwardAuth."""
-    return await _decide(request, _original_method(request), "auth")
+    return await _decide(gate, request, _original_method(gate, request), "auth")
+
+
+async def check_envoy(gate: Gate, request: web.BaseRequest) -> web.Response:
+    """Envoy ext_authz (HTTP): the original method and path arrive as they are."""
+    return await _decide(gate, request, request.method, "envoy")
+
+
+async def auth(request: web.Request) -> web.Response:
+    return await check_session(request.app[GATE], request)
 
 
 async def envoy(request: web.Request) -> web.Response:
-    """Envoy ext_authz (HTTP): the original method and path arrive as they are."""
-    return await _decide(request, request.method, "envoy")
+    return await check_envoy(request.app[GATE], request)

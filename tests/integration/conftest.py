@@ -9,11 +9,13 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
+from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
 from billing_worker.api.app import create_app as create_worker_app
 from billing_worker.settings import WorkerSettings
 from gateway.app import create_app as create_gateway_app
+from gateway.server import GatewayRunner
 from gateway.settings import GatewaySettings
 
 OPERATOR_KEY = "tgop_test_operator_key"
@@ -21,6 +23,13 @@ OPERATOR_KEY = "tgop_test_operator_key"
 SECRETS_KEY = "Gl8b3n0s5f4wGEx7W6TbJ5Qx7l0v1y2Zq3r4s5t6u7A="
 #: The gateway's staleness bound in these tests (short, to keep the suite quick).
 NEAR_CACHE_TTL = 1.0
+
+
+class GatewayTestServer(TestServer):
+    """Serves the gateway as `python -m gateway` does: decision endpoints below the router."""
+
+    async def _make_runner(self, **kwargs: Any) -> web.AppRunner:
+        return GatewayRunner(self.app, **kwargs)
 
 
 @dataclass
@@ -159,7 +168,7 @@ async def stack(
         }
     )
     api = TestClient(TestServer(create_worker_app(worker_settings)))
-    gateway = TestClient(TestServer(create_gateway_app(gateway_settings)))
+    gateway = TestClient(GatewayTestServer(create_gateway_app(gateway_settings)))
     await api.start_server()
     await gateway.start_server()
     stack = Stack(api=api, gateway=gateway, operator={"Authorization": f"Bearer {OPERATOR_KEY}"})

@@ -12,6 +12,7 @@ from aiohttp import web
 from billing_worker.api.app import create_app as create_worker_app
 from billing_worker.settings import WorkerSettings
 from gateway.app import create_app as create_gateway_app
+from gateway.server import GatewayRunner
 from gateway.settings import GatewaySettings
 
 
@@ -40,7 +41,7 @@ async def running_stack(database_url: str, redis_url: str) -> AsyncIterator[Endp
     )
     runners = [
         web.AppRunner(create_worker_app(worker), access_log=None),
-        web.AppRunner(create_gateway_app(gateway), access_log=None),
+        GatewayRunner(create_gateway_app(gateway), access_log=None),
     ]
     try:
         urls = []

@@ -1,0 +1,31 @@
+"""Everything the decision endpoints read, in one object the request path reaches directly.
+
+The decision endpoints run below aiohttp's router (see :mod:`gateway.server`), where a
+request has no ``request.app``; they are handed a :class:`Gate` instead, and reading its
+attributes is cheaper than the application's mapping on every request anyway.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from gateway.decisions.answers import Answers
+from gateway.decisions.trusted import TrustedProxies
+from gateway.decisions.verified import VerifiedSecrets
+from gateway.logins.writeback import WriteBack
+from gateway.metrics import GatewayMetrics
+from gateway.settings import GatewaySettings
+from gateway.view.store import EntitlementStore
+from shared.clock import Clock
+
+
+@dataclass(frozen=True, slots=True)
+class Gate:
+    settings: GatewaySettings
+    store: EntitlementStore
+    verified: VerifiedSecrets
+    metrics: GatewayMetrics
+    writeback: WriteBack
+    clock: Clock
+    trusted: TrustedProxies
+    answers: Answers
