@@ -2,6 +2,8 @@
 
 ``python -m tollgate.bench.baselines KIND --port N [--url URL]``:
 - ``hello``: aiohttp + uvloop returning a small JSON body (the framework floor);
+- ``lowlevel``: the same answer from aiohttp's low-level server (``web.Server``, no
+  application, no router): the floor of the layer Tollgate's decision endpoints run on;
 - ``redis``: the same handler doing one Redis GET per request;
 - ``sql``: what a team without Tollgate would write -- one SQL query per login, joining
   the user to its account's standing (SQLite through aiosqlite, PostgreSQL through asyncpg).
@@ -11,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import signal
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
@@ -40,6 +43,26 @@ def hello_app() -> web.Application:
     app = web.Application()
     app.router.add_post("/v1/authorize", handle)
     return app
+
+
+async def serve_lowlevel(port: int) -> None:
+    """The ``hello`` handler on ``web.Server`` directly, until SIGTERM."""
+
+    async def handle(request: web.BaseRequest) -> web.Response:
+        await request.read()
+        return _json({"allow": True, "reason": "hello"})
+
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    runner = web.ServerRunner(web.Server(handle))
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    try:
+        await stop.wait()
+    finally:
+        await runner.cleanup()
 
 
 def redis_app(url: str) -> web.Application:
@@ -106,12 +129,15 @@ def sql_app(url: str, tenant_id: str) -> web.Application:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("kind", choices=["hello", "redis", "sql"])
+    parser.add_argument("kind", choices=["hello", "lowlevel", "redis", "sql"])
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--url", default="")
     parser.add_argument("--tenant", default="")
     args = parser.parse_args()
     install_uvloop()
+    if args.kind == "lowlevel":
+        asyncio.run(serve_lowlevel(args.port))
+        return
     if args.kind == "hello":
         app = hello_app()
     elif args.kind == "redis":
