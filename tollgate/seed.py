@@ -14,7 +14,7 @@ import random
 import secrets
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -189,7 +189,10 @@ def _account(
     cycle_day: int | None = None
     next_bill_on: date | None = None
     if wanted is not Standing.CANCELLED:
-        start = now - timedelta(days=_STARTED_DAYS_AGO[wanted])
+        # at midnight UTC, as the worker starts and bills by the day (the seeded accounts'
+        # time zone): renewals and due dates fall where the worker's own would
+        began = (now - timedelta(days=_STARTED_DAYS_AGO[wanted])).date()
+        start = datetime.combine(began, time.min, tzinfo=UTC)
         sub_id = new_id("sub")
         period_start = start
         while period_start <= now:

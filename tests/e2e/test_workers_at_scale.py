@@ -6,6 +6,7 @@ every declined or unpaid account told once — what one worker alone would have 
 from __future__ import annotations
 
 import asyncio
+import time
 from pathlib import Path
 
 import pytest
@@ -47,8 +48,12 @@ async def test_four_workers_one_killed_bill_every_account_once(
         # Kill one worker while charges are being made: some of its attempts are stored
         # pending, some charged but not yet recorded, some half-applied.
         charged = "SELECT count(*) FROM payment_attempts"
+        deadline = time.monotonic() + 300
         while await _scalar(database_url, charged) < good // 3:
             assert all(p.poll() is None for p in fleet.processes), "a worker died by itself"
+            if time.monotonic() > deadline:
+                left = await workers.outstanding(database_url, offset)
+                raise AssertionError(f"no charges under way after 300 s: {left}")
             await asyncio.sleep(0.05)
         fleet.kill(0)
         fleet.restart(0)

@@ -111,7 +111,7 @@ async def prepare(
         now = datetime.now(UTC)
         await seed(session_factory(engine), client, plan, now, progress=False)
         await RedisTestClock(client).set_offset(timedelta(0))
-        started = now - timedelta(days=10)  # as the seed starts paid-up accounts
+        started = now - timedelta(days=10)  # the day the seed starts paid-up accounts
         # The worker bills by the day: the renewal is due from midnight (UTC) of its date,
         # and the first retry a day after that, whatever the time of day the seed ran.
         renewal_day = add_months(started.date(), 1, started.day)
