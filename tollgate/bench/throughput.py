@@ -35,7 +35,7 @@ from tollgate.seed import TenantKeys
 
 TEMPLATE = Path(__file__).resolve().parents[2] / "deploy" / "nginx" / "tollgate.conf.template"
 NGINX_ALONE = "nginx proxying to an upstream returning 200"
-NGINX_AUTH = "nginx + Tollgate auth_request (shipped config), same upstream"
+NGINX_AUTH = "nginx + Tollgate auth_request (shipped config, keepalive), same upstream"
 
 
 def throughput(bench: Bench, redis_url: str, database_url: str, keys: TenantKeys) -> None:
@@ -167,11 +167,12 @@ def _behind_nginx(
     upstream, alone, protected = free_port(), free_port(), free_port()
     shipped = Template(TEMPLATE.read_text()).safe_substitute(
         TOLLGATE_LISTEN=f"127.0.0.1:{protected}",
-        TOLLGATE_GATEWAY=gateway,
+        TOLLGATE_GATEWAY="http://tollgate_gateway",  # the upstream below, kept alive
         TOLLGATE_TENANT=tenant_id,
         APP_UPSTREAM=f"http://127.0.0.1:{upstream}",
     )
     servers = f"""
+  upstream tollgate_gateway {{ server {gateway.removeprefix("http://")}; keepalive 32; }}
   server {{ listen 127.0.0.1:{upstream}; location / {{ return 200 "the application"; }} }}
   server {{ listen 127.0.0.1:{alone}; location / {{ proxy_pass http://127.0.0.1:{upstream}; }} }}
   {shipped}"""

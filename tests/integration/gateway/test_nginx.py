@@ -138,18 +138,28 @@ async def settle(scene: Scene) -> Scene:
     return scene
 
 
-@pytest.fixture
+@pytest.fixture(params=["address", "kept-alive upstream"])
 async def scene(
-    stack: Stack, upstream: tuple[Upstream, str], redis_client: aioredis.Redis, tmp_path: Path
+    request: pytest.FixtureRequest,
+    stack: Stack,
+    upstream: tuple[Upstream, str],
+    redis_client: aioredis.Redis,
+    tmp_path: Path,
 ) -> AsyncIterator[Scene]:
+    """nginx with the shipped block, given the gateway's address, or (as compose does) an
+    upstream block whose connections stay open from one check to the next."""
     acme, tokens = await people(stack, redis_client)
     state, upstream_url = upstream
+    gateway, kept_alive = f"http://127.0.0.1:{stack.gateway.port}", ""
+    if request.param == "kept-alive upstream":
+        kept_alive = f"upstream gateways {{ server 127.0.0.1:{stack.gateway.port}; keepalive 4; }}"
+        gateway = "http://gateways"
     block = Template(TEMPLATE.read_text()).safe_substitute(
-        TOLLGATE_GATEWAY=f"http://127.0.0.1:{stack.gateway.port}",
+        TOLLGATE_GATEWAY=gateway,
         TOLLGATE_TENANT=acme.id,
         APP_UPSTREAM=upstream_url,
     )
-    nginx = _nginx(tmp_path / "nginx", block)
+    nginx = _nginx(tmp_path / "nginx", kept_alive + "\n" + block)
     url = next(nginx)
     yield await settle(Scene(proxy=url, upstream=state, tokens=tokens, stack=stack))
     next(nginx, None)
