@@ -15,7 +15,6 @@ from gateway.appkeys import (
     SESSIONS,
     SETTINGS,
     STORE,
-    TRUSTED,
     VERIFIED,
     WRITEBACK,
 )
@@ -43,7 +42,6 @@ from shared.runtime import package_version
 def create_app(settings: GatewaySettings) -> web.Application:
     app = web.Application(client_max_size=MAX_BODY)
     app[SETTINGS] = settings
-    app[TRUSTED] = TrustedProxies(settings)
     app[VERIFIED] = VerifiedSecrets()
     app[METRICS] = GatewayMetrics(CollectorRegistry(auto_describe=True))
     app.cleanup_ctx.append(_redis)
@@ -116,7 +114,7 @@ async def _redis(app: web.Application) -> AsyncIterator[None]:
         app[METRICS],
         writeback,
         app[CLOCK],
-        app[TRUSTED],
+        TrustedProxies(settings),
         Answers(),
     )
     yield

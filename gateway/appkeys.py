@@ -5,7 +5,6 @@ from __future__ import annotations
 from aiohttp import web
 
 from gateway.decisions.gate import Gate
-from gateway.decisions.trusted import TrustedProxies
 from gateway.decisions.verified import VerifiedSecrets
 from gateway.logins.sessions import SessionStore
 from gateway.logins.writeback import WriteBack
@@ -22,4 +21,3 @@ METRICS = web.AppKey("metrics", GatewayMetrics)
 VERIFIED = web.AppKey("verified_secrets", VerifiedSecrets)
 CLOCK = web.AppKey[Clock]("clock")
 GATE = web.AppKey("gate", Gate)
-TRUSTED = web.AppKey("trusted_proxies", TrustedProxies)

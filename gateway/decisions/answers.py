@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from gateway.decisions.decision import Decision
+from gateway.decisions.decision import Decision, lapsed
 from shared.entitlement import EntitlementRecord, UserEntry
 
 Key = tuple[str, str, str | None]
@@ -26,10 +26,6 @@ class Answer:
     lapsed: bool
     decision: Decision
     body: bytes
-
-
-def lapsed(record: EntitlementRecord | None, now: float) -> bool:
-    return record is not None and record.valid_until is not None and now >= record.valid_until
 
 
 class Answers:

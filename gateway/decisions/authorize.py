@@ -7,9 +7,9 @@ import time
 from aiohttp import web
 
 from gateway.appkeys import GATE
-from gateway.decisions.answers import Answer, lapsed
+from gateway.decisions.answers import Answer
 from gateway.decisions.callers import tenant_for
-from gateway.decisions.decision import Decision, decide, fail_open
+from gateway.decisions.decision import Decision, decide, fail_open, lapsed
 from gateway.decisions.gate import Gate
 from gateway.decisions.verified import VerifiedSecrets
 from gateway.responses import (

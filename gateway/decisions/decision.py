@@ -32,6 +32,11 @@ USER_DISABLED = Decision(False, Reason.USER_DISABLED)
 NO_ENTITLEMENT = Decision(False, Reason.NO_ENTITLEMENT)
 
 
+def lapsed(record: EntitlementRecord | None, now: float) -> bool:
+    """Whether the record's ``valid_until`` has passed: its standing is no longer current."""
+    return record is not None and record.valid_until is not None and now >= record.valid_until
+
+
 def decide(
     user: UserEntry | None,
     record: EntitlementRecord | None,
@@ -51,7 +56,7 @@ def decide(
         return NO_ENTITLEMENT
     if not record.standing.grants_access:
         return Decision(False, record.reason, record)
-    if record.valid_until is not None and now >= record.valid_until:
+    if lapsed(record, now):
         return Decision(False, Reason.ENTITLEMENT_EXPIRED, record, lapsed=True)
     if feature is not None and feature not in record.features:
         return Decision(False, Reason.FEATURE_NOT_INCLUDED, record)
