@@ -20,7 +20,7 @@ from gateway.appkeys import (
 )
 from gateway.decisions.answers import Answers
 from gateway.decisions.authorize import authorize
-from gateway.decisions.gate import Gate
+from gateway.decisions.gate import AuthorizeAnswers, Gate, ProxyPasses
 from gateway.decisions.proxy import auth, envoy
 from gateway.decisions.trusted import TrustedProxies
 from gateway.decisions.verified import VerifiedSecrets
@@ -107,6 +107,9 @@ async def _redis(app: web.Application) -> AsyncIterator[None]:
     if test_clock is not None:
         await test_clock.start()
     app[CLOCK] = test_clock or SystemClock()
+    answers: AuthorizeAnswers = Answers(cache)
+    passes: ProxyPasses = Answers(cache)
+    app[METRICS].watch_answers(authorize=answers, auth=passes)
     app[GATE] = Gate(
         settings,
         store,
@@ -115,7 +118,8 @@ async def _redis(app: web.Application) -> AsyncIterator[None]:
         writeback,
         app[CLOCK],
         TrustedProxies(settings),
-        Answers(),
+        answers,
+        passes,
     )
     yield
     if test_clock is not None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from bisect import bisect_left
 from collections.abc import Iterator
 from itertools import accumulate
+from typing import Any
 
 from prometheus_client import CollectorRegistry
 from prometheus_client.core import (
@@ -15,6 +16,7 @@ from prometheus_client.core import (
 )
 from prometheus_client.registry import Collector
 
+from gateway.decisions.answers import Answers
 from gateway.view.store import EntitlementStore
 
 LATENCY_BUCKETS = (
@@ -49,6 +51,9 @@ class GatewayMetrics:
     def watch(self, store: EntitlementStore) -> None:
         self.registry.register(_StoreCollector(store))
 
+    def watch_answers(self, **memos: Answers[Any, Any]) -> None:
+        self.registry.register(_AnswersCollector(memos))
+
 
 class _DecisionCollector(Collector):
     def __init__(self, metrics: GatewayMetrics) -> None:
@@ -71,6 +76,25 @@ class _DecisionCollector(Collector):
                 [endpoint], list(zip(bounds, accumulate(counts), strict=True)), total[0]
             )
         yield from (decisions, latency)
+
+
+class _AnswersCollector(Collector):
+    def __init__(self, memos: dict[str, Answers[Any, Any]]) -> None:
+        self._memos = memos
+
+    def collect(self) -> Iterator[Metric]:
+        reused = CounterMetricFamily(
+            "tollgate_gateway_answers_reused",
+            "Answers handed out again, unchanged, while what they were decided from held.",
+            labels=["endpoint"],
+        )
+        kept = GaugeMetricFamily(
+            "tollgate_gateway_answers_kept", "Answers held for reuse.", labels=["endpoint"]
+        )
+        for endpoint, memo in self._memos.items():
+            reused.add_metric([endpoint], memo.reused)
+            kept.add_metric([endpoint], len(memo))
+        yield from (reused, kept)
 
 
 class _StoreCollector(Collector):

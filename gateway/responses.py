@@ -63,37 +63,38 @@ def _too_large() -> web.Response:
     return problem_response(413, "body_too_large", f"Bodies are limited to {MAX_BODY} bytes")
 
 
-async def json_body(request: web.BaseRequest) -> dict[str, Any] | web.Response:
-    """The request's JSON object, or the problem response to send instead."""
+async def raw_body(request: web.BaseRequest) -> bytes | web.Response:
+    """The request's body as sent, or the problem response to send instead."""
     if request.content_length is not None and request.content_length > MAX_BODY:
         return _too_large()
     content = request.content
+    if content.is_eof():  # the whole body came with the headers: take it as it is
+        raw = content.read_nowait()
+        return _too_large() if len(raw) > MAX_BODY else raw
     try:
-        if content.is_eof():  # the whole body came with the headers: take it as it is
-            raw = content.read_nowait()
-            if len(raw) > MAX_BODY:
-                return _too_large()
-        else:
-            raw = await read_body(request)
-        body = orjson.loads(raw)
+        return await read_body(request)
     except SlowBody:
         return slow_body_response()
+
+
+def user_fields(raw: bytes) -> tuple[dict[str, Any], str] | web.Response:
+    """The JSON object and its ``user``, or the problem response to send instead."""
+    try:
+        body = orjson.loads(raw)
     except orjson.JSONDecodeError:
         return problem_response(400, "malformed_body", "The request body is not valid JSON.")
     if not isinstance(body, dict):
         return invalid("body", "must be a JSON object")
-    return body
-
-
-async def user_request(request: web.BaseRequest) -> tuple[dict[str, Any], str] | web.Response:
-    """The JSON body and its ``user``, or the problem response to send instead."""
-    body = await json_body(request)
-    if isinstance(body, web.Response):
-        return body
     user_id = body.get("user")
     if not isinstance(user_id, str) or not 0 < len(user_id) <= 200:
         return invalid("user", "must be a string of 1 to 200 characters")
     return body, user_id
+
+
+async def user_request(request: web.BaseRequest) -> tuple[dict[str, Any], str] | web.Response:
+    """The JSON body and its ``user``, or the problem response to send instead."""
+    raw = await raw_body(request)
+    return raw if isinstance(raw, web.Response) else user_fields(raw)
 
 
 @functools.lru_cache(maxsize=4096)

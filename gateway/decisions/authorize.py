@@ -7,9 +7,8 @@ import time
 from aiohttp import web
 
 from gateway.appkeys import GATE
-from gateway.decisions.answers import Answer
 from gateway.decisions.callers import tenant_for
-from gateway.decisions.decision import Decision, decide, fail_open, lapsed
+from gateway.decisions.decision import Decision, decide, fail_open
 from gateway.decisions.gate import Gate
 from gateway.decisions.verified import VerifiedSecrets
 from gateway.responses import (
@@ -17,14 +16,17 @@ from gateway.responses import (
     encode,
     invalid,
     json_bytes_response,
+    raw_body,
     unauthorized,
     unavailable,
-    user_request,
+    user_fields,
 )
-from gateway.view.store import Reader, StoreUnavailable, read_record, read_user
+from gateway.view.store import Reader, RecordingReader, StoreUnavailable, read_record, read_user
 from shared.entitlement import EntitlementRecord, UserEntry
 
 Resolved = tuple[str, UserEntry | None, EntitlementRecord | None]
+#: Bodies up to this size have their answers kept (a login's body is a few dozen bytes).
+KEPT_BODY = 512
 
 
 async def _resolve(
@@ -39,46 +41,39 @@ async def _resolve(
     return tenant_id, user, record
 
 
-def _decided(
-    gate: Gate, resolved: Resolved, user_id: str, feature: str | None, now: float
-) -> Answer:
-    """The answer for what was read: the one already encoded, or a new one."""
-    tenant_id, user, record = resolved
-    key = (tenant_id, user_id, feature)
-    known = gate.answers.get(key, user, record, now)
-    if known is not None:
-        return known
-    decision = decide(user, record, now, feature)
-    body = encode(decision_body(user_id, decision))
-    answer = Answer(user, record, lapsed(record, now), decision, body)
-    gate.answers.put(key, answer)
-    return answer
-
-
 async def answer(gate: Gate, request: web.BaseRequest) -> web.Response:
     started = time.perf_counter()
-    metrics = gate.metrics
-    parsed = await user_request(request)
+    raw = await raw_body(request)
+    if isinstance(raw, web.Response):
+        return raw
+    authorization = request.headers.get("Authorization")
+    now = gate.clock.timestamp()
+    kept = gate.answers.get((authorization, raw), now)
+    if kept is not None:
+        decision, encoded = kept.decision, kept.payload
+        return _answered(gate, kept.tenant_id, kept.user_id, decision, encoded, now, started)
+    parsed = user_fields(raw)
     if isinstance(parsed, web.Response):
         return parsed
     body, user_id = parsed
     feature = body.get("feature")
     if feature is not None and not isinstance(feature, str):
         return invalid("feature", "must be a string")
-    store = gate.store
-    now = gate.clock.timestamp()
-    authorization = request.headers.get("Authorization")
-    verified = gate.verified
+    reader = RecordingReader(gate.store.live)
     try:
-        resolved = await _resolve(store.live, verified, authorization, user_id)
+        resolved = await _resolve(reader, gate.verified, authorization, user_id)
     except StoreUnavailable:
         return await _last_known(gate, authorization, user_id, feature, now, started)
     if resolved is None:
-        metrics.decided("authorize", "unauthorized", "bad_key", time.perf_counter() - started)
+        gate.metrics.decided("authorize", "unauthorized", "bad_key", time.perf_counter() - started)
         return unauthorized()
-    answer = _decided(gate, resolved, user_id, feature, now)
-    decision = answer.decision
-    return _answered(gate, resolved[0], user_id, decision, answer.body, now, started)
+    tenant_id, user, record = resolved
+    decision = decide(user, record, now, feature)
+    encoded = encode(decision_body(user_id, decision))
+    if len(raw) <= KEPT_BODY:
+        key = (authorization, raw)
+        gate.answers.keep(key, encoded, decision, tenant_id, user_id, reader.reads, now)
+    return _answered(gate, tenant_id, user_id, decision, encoded, now, started)
 
 
 async def _last_known(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 from shared.entitlement import EntitlementRecord, UserEntry
@@ -35,6 +36,15 @@ NO_ENTITLEMENT = Decision(False, Reason.NO_ENTITLEMENT)
 def lapsed(record: EntitlementRecord | None, now: float) -> bool:
     """Whether the record's ``valid_until`` has passed: its standing is no longer current."""
     return record is not None and record.valid_until is not None and now >= record.valid_until
+
+
+def lapse_span(record: EntitlementRecord | None, now: float) -> tuple[float, float]:
+    """The times around ``now`` at which :func:`lapsed` says what it says at ``now``."""
+    if record is None or record.valid_until is None:
+        return -math.inf, math.inf
+    if now >= record.valid_until:
+        return record.valid_until, math.inf
+    return -math.inf, record.valid_until
 
 
 def decide(

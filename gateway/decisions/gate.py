@@ -12,11 +12,20 @@ from dataclasses import dataclass
 from gateway.decisions.answers import Answers
 from gateway.decisions.trusted import TrustedProxies
 from gateway.decisions.verified import VerifiedSecrets
+from gateway.logins.sessions import SessionRef
 from gateway.logins.writeback import WriteBack
 from gateway.metrics import GatewayMetrics
 from gateway.settings import GatewaySettings
 from gateway.view.store import EntitlementStore
 from shared.clock import Clock
+
+#: ``/v1/authorize`` answers (the bodies) by (Authorization header, raw body)
+AuthorizeAnswers = Answers[tuple[str | None, bytes], bytes]
+#: ``/v1/auth`` and Envoy allows (the upstream's headers, the session) by (Cookie header,
+#: Authorization header, method, tenant scope)
+ProxyPasses = Answers[
+    tuple[str | None, str | None, str, str | None], tuple[dict[str, str], SessionRef]
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,4 +37,5 @@ class Gate:
     writeback: WriteBack
     clock: Clock
     trusted: TrustedProxies
-    answers: Answers
+    answers: AuthorizeAnswers
+    passes: ProxyPasses

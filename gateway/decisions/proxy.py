@@ -27,10 +27,20 @@ from gateway.decisions.decision import Decision, decide, fail_open, limit_method
 from gateway.decisions.gate import Gate
 from gateway.decisions.verified import VerifiedSecrets
 from gateway.logins.sessions import SessionRef, parse_token
-from gateway.view.store import Reader, StoreUnavailable, read_record, read_session, read_user
+from gateway.view.store import (
+    Reader,
+    RecordingReader,
+    StoreUnavailable,
+    read_record,
+    read_session,
+    read_user,
+)
 from shared.credentials import bearer_token
+from shared.entitlement import EntitlementRecord
 from shared.keys import account_key
 
+#: Allows are kept for requests whose Cookie and Authorization headers are this short.
+KEPT_HEADERS = 1024
 _UNAUTHORIZED_HEADERS = {"WWW-Authenticate": 'Bearer realm="tollgate"', "Cache-Control": "no-store"}
 
 
@@ -67,22 +77,31 @@ async def _resolve(
 
 async def _decide(gate: Gate, request: web.BaseRequest, method: str, endpoint: str) -> web.Response:
     started = time.perf_counter()
+    sent = request.headers
+    query = request.query.get("tenant") if request.query_string else None
+    scope = query or sent.get("X-Tollgate-Tenant")
+    # What the token is read from, as sent: a kept answer needs no cookie parsed.
+    key = (sent.get("Cookie"), sent.get("Authorization"), method, scope)
+    now = gate.clock.timestamp()
+    kept = gate.passes.get(key, now)
+    if kept is not None:
+        headers, ref = kept.payload
+        return _allowed(gate, endpoint, ref, kept.user_id, kept.decision, headers, now, started)
     token = _token(request, gate.settings.session_cookie)
     parsed = parse_token(token) if token else None
     if parsed is None:
         return _unauthorized(gate, endpoint, started)
     ref, secret = parsed
-    scope = request.query.get("tenant") or request.headers.get("X-Tollgate-Tenant")
     if scope and scope != ref.tenant_id:
         # The proxy protects one tenant's application: another tenant's session is, to it,
         # no session at all.
         return _unauthorized(gate, endpoint, started)
-    store, now = gate.store, gate.clock.timestamp()
+    live = RecordingReader(gate.store.live)
     stale_age = 0.0
     try:
-        resolved = await _resolve(store.live, gate.verified, ref, secret, now)
+        resolved = await _resolve(live, gate.verified, ref, secret, now)
     except StoreUnavailable:
-        reader = store.last_known()
+        reader = gate.store.last_known()
         resolved = await _resolve(reader, gate.verified, ref, secret, now)
         stale_age = reader.max_age
         if resolved is not None:
@@ -99,10 +118,18 @@ async def _decide(gate: Gate, request: web.BaseRequest, method: str, endpoint: s
     if not decision.allow or record is None:
         gate.writeback.decided(ref.tenant_id, "deny", decision.reason, now)
         return _forbidden(gate, endpoint, decision.reason, started)
-    if not stale_age:
-        gate.writeback.touched(ref, record.session_idle_seconds, now)
-    gate.writeback.active(ref.tenant_id, ref.account_id, user_id, now)
-    headers = {
+    headers = _identity(ref, user_id, record)
+    if stale_age:
+        headers["X-Tollgate-Stale"] = f"{stale_age:.1f}"
+    elif sum(len(part) for part in key[:2] if part) <= KEPT_HEADERS:
+        payload = (headers, ref)
+        gate.passes.keep(key, payload, decision, ref.tenant_id, user_id, live.reads, now)
+    return _allowed(gate, endpoint, ref, user_id, decision, headers, now, started, stale_age)
+
+
+def _identity(ref: SessionRef, user_id: str, record: EntitlementRecord) -> dict[str, str]:
+    """The headers the upstream reads: who is calling, and what the account may do."""
+    return {
         "X-Tollgate-Tenant": ref.tenant_id,
         "X-Tollgate-Account": ref.account_id,
         "X-Tollgate-User": _header_value(user_id),
@@ -113,8 +140,24 @@ async def _decide(gate: Gate, request: web.BaseRequest, method: str, endpoint: s
         "X-Tollgate-Read-Only": "true" if record.read_only else "false",
         "Cache-Control": "no-store",
     }
-    if stale_age:
-        headers["X-Tollgate-Stale"] = f"{stale_age:.1f}"
+
+
+def _allowed(
+    gate: Gate,
+    endpoint: str,
+    ref: SessionRef,
+    user_id: str,
+    decision: Decision,
+    headers: dict[str, str],
+    now: float,
+    started: float,
+    stale_age: float = 0.0,
+) -> web.Response:
+    record = decision.record
+    assert record is not None  # an allow always has its record
+    if not stale_age:
+        gate.writeback.touched(ref, record.session_idle_seconds, now)
+    gate.writeback.active(ref.tenant_id, ref.account_id, user_id, now)
     gate.metrics.decided(endpoint, "allow", decision.reason, time.perf_counter() - started)
     gate.writeback.decided(ref.tenant_id, "allow", decision.reason, now)
     return web.Response(status=200, headers=headers)

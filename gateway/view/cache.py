@@ -12,13 +12,26 @@ Redis is unreachable.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from typing import Any, Final
 
 MISS: Final = object()
 #: How many invalidated keys are remembered for reads in flight (a read lasts at most the
 #: Redis timeout; past this many, every read in flight is refused instead).
 _REMEMBERED_INVALIDATIONS = 4096
+
+
+@dataclass(slots=True)
+class Snapshot:
+    """The entries something was derived from, to tell later whether they still hold."""
+
+    #: (key, the cache's own entry object) for each value read
+    sources: tuple[tuple[str, tuple[float, Any]], ...]
+    #: The cache's generation when last seen unchanged
+    generation: int
+    #: When the oldest source stops being fresh (the cache's clock)
+    fresh_until: float
 
 
 class NearCache:
@@ -76,6 +89,36 @@ class NearCache:
         if key not in self._entries and len(self._entries) >= self._max_size:
             del self._entries[next(iter(self._entries))]
         self._entries[key] = (self._clock(), value)
+
+    def snapshot(self, reads: Iterable[tuple[str, Any]]) -> Snapshot | None:
+        """The entries holding the values ``reads`` returned, or None when one of them
+        is not what the cache holds now (a read the cache refused, or one since replaced)."""
+        sources = []
+        for key, value in reads:
+            entry = self._entries.get(key)
+            if entry is None or entry[1] is not value:
+                return None
+            sources.append((key, entry))
+        if not sources:
+            return None
+        oldest = min(entry[0] for _, entry in sources)
+        return Snapshot(tuple(sources), self.generation, oldest + self._ttl)
+
+    def holds(self, snapshot: Snapshot) -> bool:
+        """Whether every source is still the fresh entry for its key.
+
+        No announcement since the snapshot was checked (the generation is unchanged) makes
+        that one comparison; after any, each source is looked up once and the snapshot is
+        stamped with the generation it held at."""
+        if self._clock() >= snapshot.fresh_until:
+            return False
+        if snapshot.generation != self.generation:
+            entries = self._entries
+            for key, entry in snapshot.sources:
+                if entries.get(key) is not entry:
+                    return False
+            snapshot.generation = self.generation
+        return True
 
     def invalidate(self, key: str) -> None:
         self.generation += 1

@@ -37,7 +37,14 @@ from shared.sessions import SessionEntry, decode_session
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
-__all__ = ["EntitlementStore", "LastKnownReader", "LiveReader", "Reader", "StoreUnavailable"]
+__all__ = [
+    "EntitlementStore",
+    "LastKnownReader",
+    "LiveReader",
+    "Reader",
+    "RecordingReader",
+    "StoreUnavailable",
+]
 
 
 def connect(url: str, timeout: float) -> RedisClient:
@@ -111,6 +118,22 @@ class LiveReader:
         except (RedisError, OSError) as exc:
             self.redis_errors += 1
             raise StoreUnavailable(str(exc)) from exc
+
+
+class RecordingReader:
+    """A live reader that remembers what each read returned, for ``NearCache.snapshot``."""
+
+    def __init__(self, live: LiveReader) -> None:
+        self._live = live
+        self.reads: list[tuple[str, object]] = []
+
+    def prefetch(self, *keys: str) -> None:
+        self._live.prefetch(*keys)
+
+    async def read(self, key: str, decode: Callable[[bytes], T]) -> T | None:
+        value = await self._live.read(key, decode)
+        self.reads.append((key, value))
+        return value
 
 
 class LastKnownReader:

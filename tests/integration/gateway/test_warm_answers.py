@@ -1,9 +1,10 @@
-"""A warm ``/v1/authorize`` answer is reused only while what it was decided from holds.
+"""A warm answer is reused only while what it was decided from holds.
 
-The gateway keeps each encoded answer with the near-cache entries it was decided from
-(gateway.decisions.answers). Here the near-cache trusts entries for a minute, so nothing
-but the worker's announcements and the passing of time can change what it holds: each
-change a user would notice -- the account suspended, the user disabled, the key revoked,
+The gateway keeps each ``/v1/authorize`` answer and each ``/v1/auth`` allow with the
+near-cache entries it was decided from (gateway.decisions.answers). Here the near-cache
+trusts entries for a minute, so nothing but the worker's announcements and the passing of
+time can change what it holds: each change a user would notice -- the account suspended
+or degraded, the user disabled, the key revoked, the session ended,
 the paid-for period running out -- must change the very next answers, never a stale one.
 """
 
@@ -15,7 +16,8 @@ import pytest
 import redis.asyncio as aioredis
 
 from tests.integration.conftest import Stack, Tenant
-from tests.integration.gateway.test_proxy_contract import suspend
+from tests.integration.gateway.test_proxy_contract import degrade, suspend
+from tests.integration.gateway.test_sessions import login, wait_published
 
 
 @pytest.fixture
@@ -89,3 +91,39 @@ async def test_the_paid_for_period_running_out_changes_the_warm_answer(stack: St
     for _ in range(20):
         answer = await stack.authorize(tenant, "dora")
         assert not answer["allow"], answer
+
+
+async def test_a_warm_proxy_pass_ends_with_the_session_and_with_the_standing(
+    stack: Stack, redis_client: aioredis.Redis
+) -> None:
+    tenant = await stack.new_tenant()
+    account = await stack.customer(tenant, "erin")
+    await wait_published(stack, tenant, "erin")
+    first, second = [(await (await login(stack, tenant, "erin")).json()) for _ in range(2)]
+
+    async def auth(session: dict[str, Any], method: str = "GET") -> int:
+        headers = {"Authorization": f"Bearer {session['token']}", "X-Original-Method": method}
+        return (await stack.gateway.get("/v1/auth", headers=headers)).status
+
+    for session in (first, second):
+        assert [await auth(session) for _ in range(3)] == [200, 200, 200]
+    ended = await stack.gateway.delete(
+        f"/v1/sessions/{first['session_id']}", headers=tenant.gateway
+    )
+    assert ended.status == 204
+    assert await auth(first) == 401  # logged out here: at once
+    assert await auth(second) == 200
+
+    await degrade(redis_client, tenant.id, account)  # read-only: reads pass, writes do not
+
+    async def writes_refused() -> bool:
+        return await auth(second, "POST") == 403
+
+    await stack.eventually(writes_refused, within=1.0)
+    assert await auth(second, "GET") == 200
+    await suspend(redis_client, tenant.id, account)
+
+    async def refused() -> bool:
+        return await auth(second) == 403
+
+    await stack.eventually(refused, within=1.0)

@@ -1,3 +1,6 @@
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from gateway.view.cache import MISS, NearCache
 
 
@@ -87,3 +90,79 @@ def test_past_the_remembered_invalidations_reads_in_flight_are_refused() -> None
     assert cache.get("k") is MISS
     cache.put("k", "fresh", cache.generation)
     assert cache.get("k") == "fresh"
+
+
+def test_a_snapshot_holds_until_a_source_is_announced_changed_or_grows_old() -> None:
+    clock = FakeTime()
+    cache = NearCache(ttl=5, max_size=10, clock=clock)
+    for key in ("key", "user", "record", "other"):
+        cache.put(key, key.upper(), cache.generation)
+    clock.now = 1.0
+    cache.put("user", "USER2", cache.generation)  # re-read later: the oldest source decides
+    reads = [
+        ("key", cache.get("key")),
+        ("user", cache.get("user")),
+        ("record", cache.get("record")),
+    ]
+    snapshot = cache.snapshot(reads)
+    assert snapshot is not None
+    assert snapshot.fresh_until == 5.0
+    cache.invalidate("other")  # an announcement about something else
+    assert cache.holds(snapshot)
+    assert snapshot.generation == cache.generation
+    clock.now = 4.9
+    assert cache.holds(snapshot)
+    clock.now = 5.0
+    assert not cache.holds(snapshot)
+    clock.now = 1.0
+    cache.invalidate("record")
+    assert not cache.holds(snapshot)
+
+
+def test_no_snapshot_of_a_value_the_cache_does_not_hold() -> None:
+    cache = NearCache(ttl=5, max_size=10)
+    generation = cache.generation
+    cache.invalidate("user")  # arrives while the read was in flight: not cached
+    cache.put("user", "stale", generation)
+    assert cache.snapshot([("user", "stale")]) is None
+    cache.put("record", "R", cache.generation)
+    assert cache.snapshot([("record", "another object")]) is None
+    assert cache.snapshot([]) is None
+
+
+@settings(max_examples=300)
+@given(
+    st.lists(
+        st.one_of(
+            st.tuples(st.just("put"), st.sampled_from("abcd")),
+            st.tuples(st.just("invalidate"), st.sampled_from("abcd")),
+            st.tuples(st.just("clear"), st.just("")),
+            st.tuples(st.just("wait"), st.sampled_from("12")),
+        ),
+        max_size=12,
+    )
+)
+def test_a_snapshot_never_outlives_an_announcement_or_its_staleness_bound(
+    operations: list[tuple[str, str]],
+) -> None:
+    clock = FakeTime()
+    cache = NearCache(ttl=5, max_size=3, clock=clock)  # small: puts evict
+    for key in "abc":
+        cache.put(key, object(), cache.generation)
+    snapshot = cache.snapshot([(key, cache.get(key)) for key in "ab"])
+    assert snapshot is not None
+    announced = False
+    for operation, key in operations:
+        if operation == "put":
+            cache.put(key, object(), cache.generation)
+        elif operation == "invalidate":
+            cache.invalidate(key)
+            announced = announced or key in "ab"
+        elif operation == "clear":
+            cache.clear()
+            announced = True
+        else:
+            clock.now += int(key)
+        if cache.holds(snapshot):
+            assert not announced
+            assert clock.now < 5
