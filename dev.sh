@@ -95,8 +95,10 @@ case "${1:-}" in
         echo "== ruff format";   "$VENV/bin/ruff" format --check .
         echo "== mypy";          "$VENV/bin/mypy"
         echo "== import-linter"; "$VENV/bin/lint-imports"
-        echo "== pytest (databases: sqlite${TOLLGATE_TEST_POSTGRES_URL:+, postgresql})"
-        exec "$VENV/bin/pytest" "$@"
+        # two processes (TOLLGATE_TEST_PROCESSES), each test file kept on one of them
+        processes=${TOLLGATE_TEST_PROCESSES:-2}
+        echo "== pytest (databases: sqlite${TOLLGATE_TEST_POSTGRES_URL:+, postgresql}; $processes processes)"
+        exec "$VENV/bin/pytest" -n "$processes" --dist loadfile "$@"
         ;;
     *)
         echo "usage: ./dev.sh run [tollgate up options] | ./dev.sh test [pytest options]" >&2

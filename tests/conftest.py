@@ -15,6 +15,8 @@ import subprocess
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
+import asyncpg
+
 # Imported here, at a shallow stack: the hypothesis plugin otherwise imports it at session
 # end through pytest's assertion rewriter, which CPython 3.11.7's parser can crash on.
 import hypothesis  # noqa: F401
@@ -22,13 +24,38 @@ import pytest
 import redis
 import redis.asyncio as aioredis
 from sqlalchemy import text
+from sqlalchemy.engine import make_url
 
 from billing_worker.db.engine import create_engine
 from billing_worker.migrate import upgrade
 from shared import redis_connection
 from tollgate.redis_server import RedisClusterProcesses, free_port, start_redis
 
-POSTGRES_URL = os.environ.get("TOLLGATE_TEST_POSTGRES_URL")
+
+def _own_database(url: str | None) -> str | None:
+    """Under pytest-xdist each worker process gets a PostgreSQL database of its own (the
+    given one's name with the worker's, e.g. ``test_gw0``), created when missing."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER")
+    if url is None or not worker:
+        return url
+    given = make_url(url)
+    own = f"{given.database}_{worker}"
+
+    async def create() -> None:
+        admin = await asyncpg.connect(
+            given.set(drivername="postgresql").render_as_string(hide_password=False)
+        )
+        try:
+            if not await admin.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", own):
+                await admin.execute(f'CREATE DATABASE "{own}"')
+        finally:
+            await admin.close()
+
+    asyncio.run(create())
+    return given.set(database=own).render_as_string(hide_password=False)
+
+
+POSTGRES_URL = _own_database(os.environ.get("TOLLGATE_TEST_POSTGRES_URL"))
 BACKENDS = ["sqlite"] + (["postgresql"] if POSTGRES_URL else [])
 #: The long variants (``@pytest.mark.long``) run only when asked, as ``.ci/run`` does.
 LONG_TESTS = os.environ.get("TOLLGATE_LONG_TESTS") == "1"
