@@ -109,7 +109,8 @@ class NearCache:
 
         No announcement since the snapshot was checked (the generation is unchanged) makes
         that one comparison; after any, each source is looked up once and the snapshot is
-        stamped with the generation it held at."""
+        stamped with the generation it held at. A source replaced with no announcement (evicted
+        for size, then read again) is noticed by ``fresh_until``: within the TTL, as ever."""
         if self._clock() >= snapshot.fresh_until:
             return False
         if snapshot.generation != self.generation:
