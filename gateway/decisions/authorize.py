@@ -48,7 +48,8 @@ async def answer(gate: Gate, request: web.BaseRequest) -> web.Response:
         return raw
     authorization = request.headers.get("Authorization")
     now = gate.clock.timestamp()
-    kept = gate.answers.get((authorization, raw), now)
+    key = (authorization, raw)
+    kept = gate.answers.get(key, now)
     if kept is not None:
         decision, encoded = kept.decision, kept.payload
         return _answered(gate, kept.tenant_id, kept.user_id, decision, encoded, now, started)
@@ -71,7 +72,6 @@ async def answer(gate: Gate, request: web.BaseRequest) -> web.Response:
     decision = decide(user, record, now, feature)
     encoded = encode(decision_body(user_id, decision))
     if len(raw) <= KEPT_BODY:
-        key = (authorization, raw)
         gate.answers.keep(key, encoded, decision, tenant_id, user_id, reader.reads, now)
     return _answered(gate, tenant_id, user_id, decision, encoded, now, started)
 

@@ -81,7 +81,8 @@ async def _decide(gate: Gate, request: web.BaseRequest, method: str, endpoint: s
     query = request.query.get("tenant") if request.query_string else None
     scope = query or sent.get("X-Tollgate-Tenant")
     # What the token is read from, as sent: a kept answer needs no cookie parsed.
-    key = (sent.get("Cookie"), sent.get("Authorization"), method, scope)
+    cookie, authorization = sent.get("Cookie"), sent.get("Authorization")
+    key = (cookie, authorization, method, scope)
     now = gate.clock.timestamp()
     kept = gate.passes.get(key, now)
     if kept is not None:
@@ -121,7 +122,7 @@ async def _decide(gate: Gate, request: web.BaseRequest, method: str, endpoint: s
     headers = _identity(ref, user_id, record)
     if stale_age:
         headers["X-Tollgate-Stale"] = f"{stale_age:.1f}"
-    elif sum(len(part) for part in key[:2] if part) <= KEPT_HEADERS:
+    elif len(cookie or "") + len(authorization or "") <= KEPT_HEADERS:
         payload = (headers, ref)
         gate.passes.keep(key, payload, decision, ref.tenant_id, user_id, live.reads, now)
     return _allowed(gate, endpoint, ref, user_id, decision, headers, now, started, stale_age)
