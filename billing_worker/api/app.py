@@ -73,6 +73,7 @@ from billing_worker.payments.book import ProviderBook
 from billing_worker.payments.collection import Collector
 from billing_worker.payments.payment_queue import drain
 from billing_worker.payments.providers import SandboxProvider
+from billing_worker.publishing.outbox import hand_off_to
 from billing_worker.publishing.publisher import OutboxPublisher
 from billing_worker.runtime.loop import repeat
 from billing_worker.runtime.sole_worker import sole_worker
@@ -166,6 +167,7 @@ async def _jobs(app: web.Application) -> AsyncIterator[None]:
     sessions, clock, settings = app[SESSIONS], app[CLOCK], app[SETTINGS]
     publisher = OutboxPublisher(sessions, app[REDIS])
     publisher.wake = app[OUTBOX_WAKE]
+    hand_off_to(sessions, publisher.hand_off)
     folder = UsageFolder(sessions, app[REDIS], clock, interval=settings.usage_fold_interval)
     runner = InvoiceRunner(
         sessions, clock, interval=settings.scheduler_interval * 5, on_batch=publisher.wake.set

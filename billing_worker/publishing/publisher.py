@@ -10,6 +10,7 @@ from sqlalchemy import Select, delete, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from billing_worker.db.models import OutboxEntry
+from billing_worker.publishing.outbox import Written
 from billing_worker.runtime.loop import has_rows, repeat
 from shared import keys
 from shared.redis_connection import RedisClient, run_script
@@ -35,6 +36,12 @@ class OutboxPublisher:
         bind = sessions.kw.get("bind")
         self._single_writer = bind is not None and bind.dialect.name == "sqlite"
         self.wake = asyncio.Event()
+        self._handed: list[Written] = []
+
+    def hand_off(self, rows: list[Written]) -> None:
+        """Rows just committed in this process (``outbox.hand_off_to``): published next."""
+        self._handed.extend(rows)
+        self.wake.set()
 
     async def drain_once(self) -> int:
         """Publish one batch; rows are deleted only after Redis has taken them.
@@ -44,7 +51,18 @@ class OutboxPublisher:
         transaction must never hold it while waiting on Redis: there the batch is read
         without a lock and deleted after, in a transaction of its own. (Publishing a row
         twice is harmless: the compare-and-set takes a version once.)
+
+        Rows handed off at commit go first, as they were written, without reading the
+        table; should Redis fail, they are still there for the next drain.
         """
+        if self._handed:
+            handed, self._handed = self._handed, []
+            await self._publish(handed)
+            async with self._sessions() as session, session.begin():
+                await session.execute(
+                    delete(OutboxEntry).where(OutboxEntry.id.in_([row.id for row in handed]))
+                )
+            return len(handed)
         if not await has_rows(self._sessions, OutboxEntry.id.is_not(None)):
             return 0
         if self._single_writer:
@@ -70,7 +88,7 @@ class OutboxPublisher:
     def _batch(self) -> Select[OutboxEntry]:
         return select(OutboxEntry).order_by(OutboxEntry.id).limit(self._batch_size)
 
-    async def _publish(self, rows: Sequence[OutboxEntry]) -> None:
+    async def _publish(self, rows: Sequence[OutboxEntry | Written]) -> None:
         calls = [
             ([row.redis_key], [row.version, row.payload, keys.INVALIDATION_CHANNEL]) for row in rows
         ]
