@@ -95,7 +95,8 @@ class Results:
     machine: dict[str, Any]
     profile: dict[str, Any]
     rows: list[Row] = field(default_factory=list)
-    propagation_ms: dict[str, float] = field(default_factory=dict)
+    #: By load (``half load``, ``saturated``): payments made, and p50, p99, max in ms.
+    propagation_ms: dict[str, dict[str, float]] = field(default_factory=dict)
     billing: list[dict[str, Any]] = field(default_factory=list)
     workers: list[dict[str, Any]] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
@@ -129,21 +130,29 @@ class Bench:
 
     # --- processes ---------------------------------------------------------------------
 
-    def pin(self, process: subprocess.Popen[bytes]) -> None:
-        if self.server_core is not None:
+    def pin(self, process: subprocess.Popen[bytes], core: str | None = None) -> None:
+        """To ``core``, by default the servers' (where there are two)."""
+        core = core or self.server_core
+        if core is not None:
             for pid in [process.pid, *_children_of(process.pid)]:
                 with contextlib.suppress(OSError):
-                    os.sched_setaffinity(pid, {int(self.server_core)})
+                    os.sched_setaffinity(pid, {int(core)})
 
     def start(
-        self, command: list[str], env: dict[str, str], port: int, name: str
+        self,
+        command: list[str],
+        env: dict[str, str],
+        port: int,
+        name: str,
+        *,
+        core: str | None = None,
     ) -> subprocess.Popen[bytes]:
         log = (self.workdir / f"{name}.log").open("wb")
         process = subprocess.Popen(command, env=env, stdout=log, stderr=log)
         self.children.append(process)
         wait_for_port(port, timeout=30)
         time.sleep(0.3)
-        self.pin(process)
+        self.pin(process, core)
         return process
 
     def stop(self, process: subprocess.Popen[bytes]) -> None:

@@ -33,13 +33,12 @@ def markdown(results: Results) -> str:
             f"| {r.errors} |"
             for r in results.rows
         ]
-    if results.propagation_ms:
-        p = results.propagation_ms
+    for load, p in results.propagation_ms.items():
         lines += [
             "",
-            f"Propagation under load ({p['changes']:.0f} payments, SQL commit → changed "
-            f"gateway decision): p50 {p['p50']:.1f} ms, p99 {p['p99']:.1f} ms, "
-            f"max {p['max']:.1f} ms.",
+            f"Propagation, gateway at {load} ({p['changes']:.0f} payments, the payment API's "
+            f"answer → changed gateway decision): p50 {p['p50']:.1f} ms, "
+            f"p99 {p['p99']:.1f} ms, max {p['max']:.1f} ms.",
         ]
     if results.billing:
         lines += [
