@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Protocol, TypeVar
 
-from sqlalchemy import select
+from sqlalchemy import Select, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from billing_worker.db.models import (
@@ -60,6 +60,11 @@ class Prefetched:
 MESSAGE_LOOKBACK = timedelta(days=366)
 
 
+def children_of(ids: Sequence[str]) -> Select[Account]:
+    """The accounts whose parent is one of ``ids``, locked."""
+    return select(Account).where(Account.parent_id.in_(ids)).order_by(Account.id).with_for_update()
+
+
 async def prefetch(session: AsyncSession, accounts: Sequence[Account]) -> Prefetched:
     """Load what a batch of (locked) accounts and their children will read."""
     out = Prefetched()
@@ -67,11 +72,7 @@ async def prefetch(session: AsyncSession, accounts: Sequence[Account]) -> Prefet
     if not ids:
         return out
     tenants = {a.tenant_id for a in accounts}
-    children = (
-        await session.scalars(
-            select(Account).where(Account.parent_id.in_(ids)).order_by(Account.id).with_for_update()
-        )
-    ).all()
+    children = (await session.scalars(children_of(ids))).all()
     for child in _of(tenants, children):
         assert child.parent_id is not None
         out.children[child.parent_id].append(child)
