@@ -95,7 +95,7 @@ class Results:
     machine: dict[str, Any]
     profile: dict[str, Any]
     rows: list[Row] = field(default_factory=list)
-    #: By load (``half load``, ``saturated``): payments made, and p50, p99, max in ms.
+    #: By load (``at half load``, ``saturated``): payments made, and p50, p99, max in ms.
     propagation_ms: dict[str, dict[str, float]] = field(default_factory=dict)
     billing: list[dict[str, Any]] = field(default_factory=list)
     workers: list[dict[str, Any]] = field(default_factory=list)

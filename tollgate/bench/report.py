@@ -36,7 +36,7 @@ def markdown(results: Results) -> str:
     for load, p in results.propagation_ms.items():
         lines += [
             "",
-            f"Propagation, gateway at {load} ({p['changes']:.0f} payments, the payment API's "
+            f"Propagation, the gateway {load} ({p['changes']:.0f} payments, the payment API's "
             f"answer → changed gateway decision): p50 {p['p50']:.1f} ms, "
             f"p99 {p['p99']:.1f} ms, max {p['max']:.1f} ms.",
         ]

@@ -90,7 +90,7 @@ def _propagation(bench: Bench, redis_url: str, database_url: str, keys: TenantKe
     gateway_url = f"http://127.0.0.1:{gw_port}"
     saturating = next((r.rps for r in bench.results.rows if r.name == WARM_AUTHORIZE), None)
     connections, changes = 20, bench.profile.propagation_changes
-    loads = ([("half load", 1000 * connections / (saturating / 2))] if saturating else []) + [
+    loads = ([("at half load", 1000 * connections / (saturating / 2))] if saturating else []) + [
         ("saturated", None)
     ]
     suspended = iter(keys.accounts["suspended"])
