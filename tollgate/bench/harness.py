@@ -28,6 +28,9 @@ from tollgate.redis_server import wait_for_port
 from tollgate.seed import SeedPlan, TenantKeys, seed
 
 BASELINE = "aiohttp minimal handler"
+WARM = "warm near-cache"
+#: The row whose saturating rate the propagation's half load is paced from.
+WARM_AUTHORIZE = f"Tollgate /v1/authorize, {WARM}"
 
 
 @dataclass(frozen=True, slots=True)

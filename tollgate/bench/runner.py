@@ -38,6 +38,7 @@ from shared.redis_connection import RedisClient
 from tollgate.bench import workers
 from tollgate.bench.harness import (
     BASELINE,
+    WARM_AUTHORIZE,
     Bench,
     Profile,
     Results,
@@ -53,10 +54,6 @@ from tollgate.redis_server import free_port, start_redis
 from tollgate.seed import SeedPlan, TenantKeys, seed
 
 __all__ = ["Profile", "run_bench", "workspace"]
-
-
-#: The row whose saturating rate the propagation's half load is paced from.
-WARM_AUTHORIZE = "Tollgate /v1/authorize, warm near-cache"
 
 
 def _propagation(bench: Bench, redis_url: str, database_url: str, keys: TenantKeys) -> None:
@@ -88,20 +85,19 @@ def _propagation(bench: Bench, redis_url: str, database_url: str, keys: TenantKe
         "gateway-propagation",
     )
     gateway_url = f"http://127.0.0.1:{gw_port}"
-    saturating = next((r.rps for r in bench.results.rows if r.name == WARM_AUTHORIZE), None)
     connections, changes = 20, bench.profile.propagation_changes
-    loads = ([("at half load", 1000 * connections / (saturating / 2))] if saturating else []) + [
-        ("saturated", None)
-    ]
+    saturated = Traffic(
+        method="POST",
+        path="/v1/authorize",
+        bodies=tuple(json.dumps({"user": u}) for u in keys.users["active"][:1000]),
+        headers={"Authorization": f"Bearer {keys.gateway_key}"},
+    )
+    rate = next((r.rps for r in bench.results.rows if r.name == WARM_AUTHORIZE), None)
+    loads = [("saturated", saturated)]
+    if rate is not None:
+        loads.insert(0, ("at half load", saturated.paced(connections, rate / 2)))
     suspended = iter(keys.accounts["suspended"])
-    for label, delay_ms in loads:
-        load = Traffic(
-            method="POST",
-            path="/v1/authorize",
-            bodies=tuple(json.dumps({"user": u}) for u in keys.users["active"][:1000]),
-            headers={"Authorization": f"Bearer {keys.gateway_key}"},
-            delay_ms=delay_ms,
-        )
+    for label, load in loads:
         lua = bench.workdir / "load.lua"
         lua.write_text(load.lua())
         command = ["wrk", "-t1", f"-c{connections}", "-d300s", "-s", str(lua), gateway_url]

@@ -9,7 +9,6 @@ compared with each other instead.
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import json
 import os
 import shutil
@@ -22,6 +21,7 @@ import aiohttp
 from shared import redis_connection
 from tollgate.bench.harness import (
     BASELINE,
+    WARM,
     Bench,
     Reference,
     env,
@@ -89,7 +89,7 @@ def throughput(bench: Bench, redis_url: str, database_url: str, keys: TenantKeys
 
     print("tollgate", flush=True)
     tokens: list[str] = []
-    for label, ttl in (("warm near-cache", "5"), ("near-cache off: Redis path", "0")):
+    for label, ttl in ((WARM, "5"), ("near-cache off: Redis path", "0")):
         port = free_port()
         gateway_env = env(REDIS_URL=redis_url, GATEWAY_PORT=str(port), NEAR_CACHE_TTL=ttl)
         gateway = bench.start(python("gateway"), gateway_env, port, f"gateway-{ttl}")
@@ -108,11 +108,7 @@ def throughput(bench: Bench, redis_url: str, database_url: str, keys: TenantKeys
             f"Tollgate /v1/authorize, {label}", url, authorize, against=minimal
         )
         if ttl == "5":
-            # wrk cannot fix a rate, but pausing each of c connections c / (R/2) seconds
-            # between requests offers about half of the saturating rate R.
-            half = dataclasses.replace(
-                authorize, delay_ms=1000 * bench.profile.connections / (saturated.rps / 2)
-            )
+            half = authorize.paced(bench.profile.connections, saturated.rps / 2)
             bench.measure(f"Tollgate /v1/authorize, {label}, paced to half load", url, half)
         bench.measure(f"Tollgate /v1/auth, {label}", url, proxy, against=minimal)
         if ttl == "5":

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import re
 import subprocess
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 _UNITS = {"us": 0.001, "ms": 1.0, "s": 1000.0}
@@ -52,6 +52,12 @@ class Traffic:
     header_values: tuple[str, ...] = ()
     #: Pause each connection this long between requests: a paced, below-saturation load.
     delay_ms: float | None = None
+
+    def paced(self, connections: int, rate: float) -> Traffic:
+        """About ``rate`` requests/s from ``connections`` connections. wrk cannot fix a
+        rate, but each connection pausing ``connections / rate`` seconds between requests
+        offers about that."""
+        return replace(self, delay_ms=1000 * connections / rate)
 
     def lua(self) -> str:
         def table(items: tuple[str, ...]) -> str:
