@@ -6,7 +6,7 @@ import asyncio
 import logging
 from collections.abc import Sequence
 
-from sqlalchemy import Select, delete, select
+from sqlalchemy import Delete, Select, delete, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from billing_worker.db.models import OutboxEntry
@@ -59,9 +59,7 @@ class OutboxPublisher:
             handed, self._handed = self._handed, []
             await self._publish(handed)
             async with self._sessions() as session, session.begin():
-                await session.execute(
-                    delete(OutboxEntry).where(OutboxEntry.id.in_([row.id for row in handed]))
-                )
+                await session.execute(_taken(handed))
             return len(handed)
         if not await has_rows(self._sessions, OutboxEntry.id.is_not(None)):
             return 0
@@ -72,17 +70,13 @@ class OutboxPublisher:
             if rows:
                 await self._publish(rows)
                 async with self._sessions() as session, session.begin():
-                    await session.execute(
-                        delete(OutboxEntry).where(OutboxEntry.id.in_([row.id for row in rows]))
-                    )
+                    await session.execute(_taken(rows))
             return len(rows)
         async with self._sessions() as session, session.begin():
             rows = (await session.scalars(self._batch().with_for_update(skip_locked=True))).all()
             if rows:
                 await self._publish(rows)
-                await session.execute(
-                    delete(OutboxEntry).where(OutboxEntry.id.in_([row.id for row in rows]))
-                )
+                await session.execute(_taken(rows))
         return len(rows)
 
     def _batch(self) -> Select[OutboxEntry]:
@@ -102,3 +96,8 @@ class OutboxPublisher:
 
     async def run(self, stop: asyncio.Event) -> None:
         await repeat("outbox", self.drain_once, stop, interval=self._idle_poll, wake=self.wake)
+
+
+def _taken(rows: Sequence[OutboxEntry | Written]) -> Delete:
+    """Deletes the rows Redis has taken."""
+    return delete(OutboxEntry).where(OutboxEntry.id.in_([row.id for row in rows]))
