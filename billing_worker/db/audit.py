@@ -23,7 +23,7 @@ from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import event, insert, inspect
-from sqlalchemy.orm import Session, UOWTransaction
+from sqlalchemy.orm import InstanceState, PassiveFlag, Session, UOWTransaction
 from sqlalchemy.orm.util import identity_key
 
 from billing_worker.db.models import Account, AuditEntry, Base, Event, Payment, Refund, Tenant
@@ -34,6 +34,11 @@ from billing_worker.domain.events import events_of
 #: ``"[redacted]"``. Every sealed column (``db.sealed``) is one; so are these.
 SECRETS = frozenset(("secret_hash", "token"))
 REDACTED = "[redacted]"
+
+
+@functools.cache
+def _audited_in_order(model: type[Base]) -> tuple[str, ...]:
+    return tuple(sorted(model.__audited__))
 
 
 @functools.cache
@@ -102,11 +107,10 @@ def _change(field: str, before: Any, after: Any, secrets: frozenset[str]) -> lis
     return [_plain(before), _plain(after)]
 
 
-def _changes(obj: Base, action: str) -> dict[str, list[Any]]:
-    state = inspect(obj)
+def _changes(obj: Base, state: InstanceState[Base], action: str) -> dict[str, list[Any]]:
     audited, secrets = type(obj).__audited__, _secret_fields(type(obj))
     if action != "updated":  # created or deleted: every audited value, on its side
-        values = {f: state.dict.get(f) for f in sorted(audited)}
+        values = {f: state.dict.get(f) for f in _audited_in_order(type(obj))}
         created = action == "created"
         return {
             f: _change(f, None if created else v, v if created else None, secrets)
@@ -116,7 +120,7 @@ def _changes(obj: Base, action: str) -> dict[str, list[Any]]:
     changes: dict[str, list[Any]] = {}
     # only the fields set since loading have a history (``committed_state``)
     for field in sorted(audited & state.committed_state.keys()):
-        history = state.attrs[field].history  # never loads what is not loaded
+        history = state.get_history(field, PassiveFlag.PASSIVE_NO_INITIALIZE)  # loads nothing
         before = history.deleted[0] if history.deleted else None
         after = history.added[0] if history.added else None
         if before != after:
@@ -125,10 +129,10 @@ def _changes(obj: Base, action: str) -> dict[str, list[Any]]:
 
 
 def _row(obj: Base, action: str, actor: Actor, at: datetime) -> dict[str, Any] | None:
-    changes = _changes(obj, action)
+    state = inspect(obj)
+    changes = _changes(obj, state, action)
     if action == "updated" and not changes:
         return None
-    state = inspect(obj)
     identity = state.mapper.primary_key_from_instance(obj)
     return {
         "tenant_id": obj.id if isinstance(obj, Tenant) else getattr(obj, "tenant_id", None),

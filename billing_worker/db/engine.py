@@ -6,6 +6,7 @@ import asyncio
 from pathlib import Path
 from typing import Any
 
+import orjson
 from sqlalchemy import Connection, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
@@ -46,6 +47,12 @@ def ensure_sqlite_directory(url: str) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
 
 
+def json_text(value: object) -> str:
+    """A JSON column's text: orjson's, several times faster than the standard library's
+    on the audit rows, events and entitlements an invoice run writes for every account."""
+    return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode()
+
+
 def create_engine(url: str, *, echo: bool = False, foreign_keys: bool = True) -> AsyncEngine:
     """An async engine; on SQLite, WAL with write-locking transactions.
 
@@ -56,7 +63,12 @@ def create_engine(url: str, *, echo: bool = False, foreign_keys: bool = True) ->
     # values, which may be key hashes, webhook secrets or customers' details.
     ensure_sqlite_directory(url)
     engine = create_async_engine(
-        async_url(url), echo=echo, pool_pre_ping=True, hide_parameters=True
+        async_url(url),
+        echo=echo,
+        pool_pre_ping=True,
+        hide_parameters=True,
+        json_serializer=json_text,
+        json_deserializer=orjson.loads,
     )
     if engine.dialect.name == "sqlite":
         event.listen(
