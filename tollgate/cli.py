@@ -211,6 +211,14 @@ def _cmd_bench(args: argparse.Namespace) -> int:
     from tollgate.redis_server import find_redis_server
 
     missing = [tool for tool in ("wrk", "taskset") if shutil.which(tool) is None]
+    if args.profile:
+        from tollgate.bench.flames import ProfilerMissing, py_spy
+
+        try:
+            py_spy()
+        except ProfilerMissing as missing_profiler:
+            print(f"tollgate bench {missing_profiler}", file=sys.stderr)
+            return 2
     if shutil.which("nginx") is None and not Path("/usr/sbin/nginx").exists():
         missing.append("nginx")
     if missing:
@@ -228,7 +236,14 @@ def _cmd_bench(args: argparse.Namespace) -> int:
     args.out = args.out or (f".tollgate/bench-{args.only}" if args.only else default_out)
     postgres_url = args.postgres_url or os.environ.get("TOLLGATE_BENCH_POSTGRES_URL")
     with workspace() as workdir:
-        run_bench(profile, workdir, Path(args.out), postgres_url, only=args.only)
+        run_bench(
+            profile,
+            workdir,
+            Path(args.out),
+            postgres_url,
+            only=args.only,
+            flame_graphs=args.profile,
+        )
     print(f"\nresults: {args.out}/bench.md, bench.json, bench.png")
     print((Path(args.out) / "bench.md").read_text())
     return 0
@@ -353,6 +368,12 @@ def build_parser() -> argparse.ArgumentParser:
         choices=("gateway", "billing", "workers"),
         help="measure one part: the gateway's rows and propagation, invoice runs, or a fleet "
         "of 1, 2 and 4 workers renewing a month on PostgreSQL",
+    )
+    bench.add_argument(
+        "--profile",
+        action="store_true",
+        help="also take a py-spy flame graph of the gateway under each Tollgate row's load "
+        "(one extra run each, outside the figures) and of each invoice run, into OUT/profiles",
     )
     bench.add_argument(
         "--out",

@@ -15,6 +15,7 @@ import statistics
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -23,6 +24,7 @@ from typing import Any
 from billing_worker.db.engine import create_engine, session_factory
 from billing_worker.migrate import upgrade
 from shared import redis_connection
+from tollgate.bench import flames
 from tollgate.bench.wrk import Traffic, WrkResult, run
 from tollgate.redis_server import wait_for_port
 from tollgate.seed import SeedPlan, TenantKeys, seed
@@ -102,6 +104,9 @@ class Results:
     propagation_ms: dict[str, dict[str, float]] = field(default_factory=dict)
     billing: list[dict[str, Any]] = field(default_factory=list)
     workers: list[dict[str, Any]] = field(default_factory=list)
+    #: Flame graphs (``--profile``): what each was taken of, and its file, relative to the
+    #: results' directory.
+    profiles: dict[str, str] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
 
 
@@ -121,8 +126,17 @@ def machine() -> dict[str, Any]:
 
 
 class Bench:
-    def __init__(self, profile: Profile, workdir: Path, postgres_url: str | None) -> None:
+    def __init__(
+        self,
+        profile: Profile,
+        workdir: Path,
+        postgres_url: str | None,
+        *,
+        flame_graphs: Path | None = None,
+    ) -> None:
         self.profile = profile
+        #: Where ``--profile`` writes its flame graphs (None: no profiling).
+        self.flame_graphs = flame_graphs
         self.workdir = workdir
         self.postgres_url = postgres_url
         two_cores = (os.cpu_count() or 1) >= 2
@@ -180,8 +194,25 @@ class Bench:
             core=self.load_core,
         )  # fmt: skip
 
+    @contextlib.contextmanager
+    def sampled(self, pid: int, name: str) -> Iterator[None]:
+        """With ``--profile``, a flame graph of process ``pid`` while the block runs."""
+        if self.flame_graphs is None:
+            yield
+            return
+        output = flames.file_for(self.flame_graphs, name)
+        with flames.sampling(pid, output, name):
+            yield
+        self.results.profiles[name] = f"{self.flame_graphs.name}/{output.name}"
+
     def measure(
-        self, name: str, url: str, traffic: Traffic, *, against: Reference | None = None
+        self,
+        name: str,
+        url: str,
+        traffic: Traffic,
+        *,
+        against: Reference | None = None,
+        server: subprocess.Popen[bytes] | None = None,
     ) -> Row:
         """A row: the median of the profile's runs after a warm-up.
 
@@ -189,6 +220,9 @@ class Bench:
         of the reference just before it, and the row's ratio is the median of the pairs'
         ratios: on a shared machine, what the neighbours cost drifts over minutes, and a
         ratio of runs seconds apart cancels the drift that a ratio of medians would keep.
+
+        With ``--profile``, the ``server`` is then sampled through one more run, which
+        counts in no figure (a sampled process runs slower).
         """
         p = self.profile
         self._run(url, traffic, p.warmup)
@@ -212,6 +246,9 @@ class Bench:
             row.ratio = statistics.median(ratios)
             row.spread = (min(ratios), max(ratios))
         self.results.rows.append(row)
+        if server is not None and self.flame_graphs is not None:
+            with self.sampled(server.pid, name):
+                self._run(url, traffic, p.seconds)
         paired = f"  x{row.ratio:.2f} ({min(ratios):.2f}-{max(ratios):.2f})" if ratios else ""
         print(
             f"  {name:<48} {row.rps:>10,.0f} req/s  p50 {row.p50_ms:6.2f} ms  "

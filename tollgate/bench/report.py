@@ -65,6 +65,9 @@ def markdown(results: Results) -> str:
             f"| {w['accounts_per_second']:,.0f} | {w['accounts_per_second'] / one:.2f} |"
             for w in results.workers
         ]
+    if results.profiles:
+        lines += ["", "Flame graphs (py-spy, one extra run each, outside the figures above):", ""]
+        lines += [f"- [{name}]({path})" for name, path in results.profiles.items()]
     lines += [f"\n{note}" for note in results.notes]
     return "\n".join(lines) + "\n"
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import os
 import random
 import statistics
 import subprocess
@@ -160,7 +161,7 @@ async def _pay_and_watch(
 
 
 async def _invoice_run(
-    database_url: str, redis_url: str, accounts: int
+    bench: Bench, backend: str, database_url: str, redis_url: str, accounts: int
 ) -> tuple[float, float, float]:
     """Seconds for a lost Redis view of ``accounts`` paid-up consumer accounts to be rebuilt
     from SQL, for an invoice run to bill them a month, and for the console's overview to
@@ -184,10 +185,11 @@ async def _invoice_run(
         # Billed ahead, a month on: the run's own work, with no day of the month to catch
         # up first (a running worker's scheduler does those as they come).
         clock, ahead = ManualClock(now), (now + timedelta(days=32)).date()
-        started = time.perf_counter()
-        run = await start_run(sessions, clock.now(), target=ahead)
-        run = await resume_run(sessions, clock, run.id, batch_size=500)
-        elapsed = time.perf_counter() - started
+        with bench.sampled(os.getpid(), f"invoice run, {backend}, {accounts:,} accounts"):
+            started = time.perf_counter()
+            run = await start_run(sessions, clock.now(), target=ahead)
+            run = await resume_run(sessions, clock, run.id, batch_size=500)
+            elapsed = time.perf_counter() - started
         if run.invoices != accounts:
             raise RuntimeError(f"the run issued {run.invoices} invoices for {accounts} accounts")
         return rebuilt, elapsed, await _overview(sessions, client, clock.now())
@@ -230,7 +232,9 @@ def _billing(bench: Bench, redis_url: str) -> None:
             else:
                 asyncio.run(reset_postgres(url))
                 target = url
-            rebuilt, seconds, overview = asyncio.run(_invoice_run(target, scratch, size))
+            rebuilt, seconds, overview = asyncio.run(
+                _invoice_run(bench, backend, target, scratch, size)
+            )
             entry = {
                 "backend": backend,
                 "accounts": size,
@@ -256,8 +260,12 @@ def run_bench(
     out: Path,
     postgres_url: str | None,
     only: str | None = None,
+    *,
+    flame_graphs: bool = False,
 ) -> Results:
-    bench = Bench(profile, workdir, postgres_url)
+    bench = Bench(
+        profile, workdir, postgres_url, flame_graphs=out / "profiles" if flame_graphs else None
+    )
     try:
         port = free_port()
         redis_process = start_redis(port, workdir / "redis")

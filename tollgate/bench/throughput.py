@@ -105,12 +105,12 @@ def throughput(bench: Bench, redis_url: str, database_url: str, keys: TenantKeys
             header_values=cookies,
         )
         saturated = bench.measure(
-            f"Tollgate /v1/authorize, {label}", url, authorize, against=minimal
+            f"Tollgate /v1/authorize, {label}", url, authorize, against=minimal, server=gateway
         )
         if ttl == "5":
             half = authorize.paced(bench.profile.connections, saturated.rps / 2)
             bench.measure(f"Tollgate /v1/authorize, {label}, paced to half load", url, half)
-        bench.measure(f"Tollgate /v1/auth, {label}", url, proxy, against=minimal)
+        bench.measure(f"Tollgate /v1/auth, {label}", url, proxy, against=minimal, server=gateway)
         if ttl == "5":
             _behind_nginx(bench, url, keys.id, cookies, minimal)
         bench.stop(gateway)
@@ -131,6 +131,7 @@ def throughput(bench: Bench, redis_url: str, database_url: str, keys: TenantKeys
         f"http://127.0.0.1:{port}",
         logins,
         against=minimal,
+        server=gateway,
     )
     bench.stop(gateway)
     bench.stop(hello)
