@@ -190,12 +190,19 @@ async def invoice_account(
     target: date | None = None,
     book: CatalogBook | None = None,
     prefetched: Prefetched | None = None,
+    resumed_on: date | None = None,
 ) -> Invoice | None:
     """Invoice a bill-to account for everything billable up to ``target`` (default today).
 
-    Returns the new invoice, or None when nothing is owed or credited. With ``prefetched``
-    (a batch job) it reads from there and leaves writing to the batch's flush.
+    Returns the new invoice, or None when nothing is owed or credited, or when the
+    account's invoicing is held. With ``resumed_on`` (invoicing resuming that day, or a
+    held account's preview of it) what became billable before that day goes on its invoice.
+    With ``prefetched`` (a batch job) it reads from there and leaves writing to the batch's
+    flush.
     """
+    if account.invoicing == "held" and resumed_on is None:
+        account.next_bill_on = None  # nothing comes due until invoicing resumes
+        return None
     accounts = await billed_accounts(session, account, prefetched)
     if prefetched is not None and not prefetched.accounts.issuperset(a.id for a in accounts):
         prefetched = None  # not one of the batch's accounts: read everything from SQL
@@ -225,7 +232,7 @@ async def invoice_account(
     for sub in subs:
         sub.reconcile_from = max(sub.reconcile_from or date.min, day - LOOKBACK)
     latest: Invoice | None = None
-    for bill_day, group in by_billing_day(items, day):
+    for bill_day, group in by_billing_day(items, day, resumed_on=resumed_on):
         issued = await _issue(session, tenant, account, group, bill_day, now, prefetched)
         latest = issued or latest
     return latest

@@ -95,6 +95,13 @@ async def _check_parent(session: AsyncSession, tenant_id: str, body: schemas.Acc
         raise InvalidRequest.field(
             "currency", f"the paying parent is billed in {parent.currency}, not {body.currency}"
         )
+    if parent.kind == "reseller" and body.invoicing == "held":
+        raise InvalidRequest.field("invoicing", invoiced_by_parent(parent.id, "invoicing"))
+
+
+def invoiced_by_parent(parent_id: str, field: str) -> str:
+    """Why ``field`` cannot be set on an account its parent is invoiced for."""
+    return f"this account is invoiced through its parent {parent_id}: set the parent's {field}"
 
 
 async def items_of(
@@ -172,6 +179,7 @@ async def create_account(request: web.Request) -> web.Response:
             payment_delegated=body.payment_delegated,
             price_list=body.price_list,
             collection=body.collection,
+            invoicing=body.invoicing,
             dunning_policy=body.dunning_policy,
             standing=Standing.CANCELLED.value,
             standing_reason=Reason.NO_ACTIVE_SUBSCRIPTION,
@@ -279,7 +287,7 @@ async def list_invoices(request: web.Request) -> web.Response:
     role=Role.TENANT,
     request=schemas.InvoiceCreate,
     response=schemas.InvoicePreview,
-    errors=(404,),
+    errors=(404, 409),
 )
 async def create_invoice(request: web.Request) -> web.Response:
     body = await decode(request, schemas.InvoiceCreate)
@@ -293,7 +301,17 @@ async def create_invoice(request: web.Request) -> web.Response:
                 raise InvalidRequest.field(
                     "account_id", f"this account is invoiced through its parent {payer.id}"
                 )
-            invoice = await invoice_account(session, tenant, account, now, target=body.target_date)
+            if account.invoicing == "held" and not body.dry_run:
+                raise Conflict.field(
+                    "invoicing",
+                    'invoicing is held for this account: set it to "automatic" to resume, '
+                    "or ask for a dry run to see what that would invoice",
+                )
+            # held, a dry run shows what resuming today would invoice
+            resumed_on = local_today(now, account.timezone) if account.invoicing == "held" else None
+            invoice = await invoice_account(
+                session, tenant, account, now, target=body.target_date, resumed_on=resumed_on
+            )
             preview = await invoice_preview(session, invoice, account) or schemas.InvoicePreview(
                 invoice_date=body.target_date or local_today(now, account.timezone),
                 currency=account.currency,

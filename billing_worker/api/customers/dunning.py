@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from billing_worker.api.customers.accounts import (
     account_out,
+    invoiced_by_parent,
     is_time_zone,
     locked_account,
     tenant_account,
@@ -48,7 +49,7 @@ from billing_worker.invoicing.account_changes import (
     change_cycle_day,
     check_timezone_change,
 )
-from billing_worker.invoicing.invoicer import bill_to, local_today
+from billing_worker.invoicing.invoicer import bill_to, invoice_account, local_today
 from billing_worker.standing.entitlements import (
     lock_account,
     reevaluate_tenant,
@@ -94,6 +95,8 @@ class AccountUpdate(Body):
     email: Email | UnsetType | None = UNSET
     billing_address: schemas.Address | UnsetType | None = UNSET
     collection: Literal["automatic", "manual"] | UnsetType = UNSET
+    #: "held" stops invoicing; "automatic" resumes it, invoicing at once what came due.
+    invoicing: Literal["automatic", "held"] | UnsetType = UNSET
     dunning_policy: Code | UnsetType | None = UNSET
     #: Takes effect at each subscription's next period (the one after the current).
     cycle_day: CycleDay | UnsetType = UNSET
@@ -241,12 +244,19 @@ async def _settle(
     return await account_out(session, account)
 
 
+async def _invoiced_itself(session: AsyncSession, account: Account, field: str) -> None:
+    """Refuse a change of ``field`` that only the account invoiced in its place can take."""
+    payer = await bill_to(session, account)
+    if payer.id != account.id:
+        raise InvalidRequest.field(field, invoiced_by_parent(payer.id, field))
+
+
 @router.route(
     "PATCH",
     ACCOUNT,
-    summary="Change an account's name, billing contact and address, collection, dunning policy, "
-    "time zone "
-    "(before its first invoice) or billing cycle day (from each subscription's next period)",
+    summary="Change an account's name, billing contact and address, collection, invoicing "
+    "(held or automatic), dunning policy, time zone (before its first invoice) or billing cycle "
+    "day (from each subscription's next period)",
     role=Role.TENANT,
     request=AccountUpdate,
     response=schemas.AccountOut,
@@ -265,14 +275,14 @@ async def update_account(request: web.Request) -> web.Response:
             except ChangeRefused as exc:
                 raise Conflict.field("timezone", str(exc)) from exc
         if body.cycle_day is not msgspec.UNSET:
-            payer = await bill_to(session, account)
-            if payer.id != account.id:
-                raise InvalidRequest.field(
-                    "cycle_day", f"this account is invoiced through its parent {payer.id}"
-                )
+            await _invoiced_itself(session, account, "cycle_day")
             await change_cycle_day(
                 session, account, body.cycle_day, local_today(now, account.timezone)
             )
+        resumes = body.invoicing == "automatic" and account.invoicing == "held"
+        if body.invoicing == "held":
+            await _invoiced_itself(session, account, "invoicing")
+            account.next_bill_on = None  # nothing comes due until invoicing resumes
         for name, value in msgspec.structs.asdict(body).items():
             if value is not msgspec.UNSET and name != "cycle_day":
                 setattr(account, name, value)
@@ -280,6 +290,9 @@ async def update_account(request: web.Request) -> web.Response:
             account.billing_address = "\n".join(body.billing_address)
         if body.collection == "automatic":
             account.collect_at = now
+        if resumes:  # what came due while held, on one invoice dated today
+            today = local_today(now, account.timezone)
+            await invoice_account(session, tenant, account, now, resumed_on=today)
         out = await _settle(request, session, tenant, account)
     request.app[OUTBOX_WAKE].set()
     return respond(out)

@@ -127,6 +127,8 @@ class AccountCreate(Body):
     payment_delegated: bool = False
     price_list: Code | None = None
     collection: Literal["automatic", "manual"] = "automatic"
+    #: "held": nothing is invoiced until it is set back to "automatic".
+    invoicing: Literal["automatic", "held"] = "automatic"
     dunning_policy: Code | None = None
 
 
@@ -158,6 +160,7 @@ class AccountOut(Struct, kw_only=True):
     balance_due: str
     credit: str
     collection: str
+    invoicing: str
     dunning_policy: str | None
     dunning_exempt: bool
     suspended_manually: bool

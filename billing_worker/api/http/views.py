@@ -50,6 +50,7 @@ def account_view(account: Account, balance_due_minor: int) -> schemas.AccountOut
         balance_due=money(balance_due_minor, account.currency),
         credit=money(account.credit_minor, account.currency),
         collection=account.collection,
+        invoicing=account.invoicing,
         dunning_policy=account.dunning_policy,
         dunning_exempt=account.dunning_exempt,
         suspended_manually=account.suspended_manually,

@@ -31,7 +31,7 @@ class Account(Base):
         (
             "external_id name email billing_address kind currency net_terms_days credit_minor "
             "timezone cycle_day parent_id payment_delegated price_list standing standing_reason "
-            "dunning_policy dunning_exempt suspended_manually collection hard_declined "
+            "dunning_policy dunning_exempt suspended_manually collection invoicing hard_declined "
             "parked_at parked_error entitlement"
         ).split()
     )
@@ -80,6 +80,11 @@ class Account(Base):
     collection: Mapped[str] = mapped_column(
         String(16), default="automatic", server_default="automatic"
     )
+    #: "automatic": invoiced on its billing days; "held": nothing is invoiced until the
+    #: tenant resumes it, and then what came due meanwhile is invoiced at once.
+    invoicing: Mapped[str] = mapped_column(
+        String(16), default="automatic", server_default="automatic"
+    )
     #: When the collector must look at this account (a new invoice or a retry is due).
     collect_at: Mapped[datetime | None] = mapped_column(index=True)
     #: The last collection the collector attempted (see ``billing_worker.payments.collection``).
@@ -105,6 +110,7 @@ class Account(Base):
             postgresql_where=text("parent_id IS NOT NULL"),
         ),
         CheckConstraint("collection IN ('automatic', 'manual')", name="collection"),
+        CheckConstraint("invoicing IN ('automatic', 'held')", name="invoicing"),
         CheckConstraint("kind IN ('consumer', 'enterprise', 'reseller')", name="kind"),
         CheckConstraint("credit_minor >= 0", name="credit_not_negative"),
     )

@@ -48,16 +48,22 @@ def assemble(items: Sequence[Item], *, credit: Money, day: date) -> Draft | None
     return Draft(items=tuple(lines), total=total, credit_after=credit)
 
 
-def by_billing_day(items: Sequence[Item], today: date) -> list[tuple[date, list[Item]]]:
+def by_billing_day(
+    items: Sequence[Item], today: date, *, resumed_on: date | None = None
+) -> list[tuple[date, list[Item]]]:
     """Split new items by the day they became billable, oldest first.
 
     A run that catches up (a back-dated subscription, a worker that was down) issues the
     invoices it would have issued on time, so due dates do not move with the outage.
-    Repairs and other immediate items go on today's invoice.
+    Repairs and other immediate items go on today's invoice. What became billable while
+    the account's invoicing was held goes on the invoice of the day it ``resumed_on``:
+    that is when it is invoiced, not late.
     """
     days: dict[date, list[Item]] = defaultdict(list)
     for item in items:
         day = item.bill_on if item.bill_on is not None and item.bill_on < today else today
+        if resumed_on is not None and day < resumed_on <= today:
+            day = resumed_on
         days[day].append(item)
     return sorted(days.items())
 

@@ -188,3 +188,25 @@ async def test_the_gateway_answers_unknown_paths_and_methods_with_problems(stack
     assert wrong.status == 405
     assert wrong.headers["Allow"] == "POST"
     assert wrong.content_type == "application/problem+json"
+
+
+async def test_invoicing_is_held_only_where_the_account_is_invoiced(stack: Stack) -> None:
+    tenant = await stack.new_tenant()
+    created = await stack.api.post(
+        "/v1/accounts", json={"name": "Partner", "kind": "reseller"}, headers=tenant.admin
+    )
+    partner = await created.json()
+    shop = {"name": "Shop", "parent_id": partner["id"], "invoicing": "held"}
+    refused = await stack.api.post("/v1/accounts", json=shop, headers=tenant.admin)
+    error = (await problem(refused, 422))["errors"][0]
+    assert error["field"] == "invoicing"
+    assert f"invoiced through its parent {partner['id']}" in error["reason"]
+    path = f"/v1/accounts/{partner['id']}"
+    unknown = await stack.api.patch(path, json={"invoicing": "paused"}, headers=tenant.admin)
+    error = (await problem(unknown, 422))["errors"][0]
+    assert error["field"] == "invoicing"
+    assert "'held'" in error["reason"], error
+    held = await stack.api.patch(path, json={"invoicing": "held"}, headers=tenant.admin)
+    assert (await held.json())["invoicing"] == "held"
+    now = await stack.api.post(f"{path}/invoices", json={}, headers=tenant.admin)
+    assert (await problem(now, 409))["errors"][0]["field"] == "invoicing"

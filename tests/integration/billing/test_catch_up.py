@@ -83,7 +83,9 @@ def events(draw: st.DrawFn, horizon: int, card: str | None) -> list[tuple[int, d
     cards = {card}
     out = []
     for day in days:
-        action = draw(st.sampled_from(("pay", "pay", "fails", "card", "pause", "cycle")))
+        action = draw(
+            st.sampled_from(("pay", "pay", "fails", "card", "pause", "cycle", "invoicing"))
+        )
         token = {
             "fails": f"tok_sandbox_{draw(st.sampled_from(('insufficient_funds', 'stolen')))}",
             "card": "tok_sandbox_success",
@@ -99,6 +101,9 @@ def events(draw: st.DrawFn, horizon: int, card: str | None) -> list[tuple[int, d
             step = {"do": "payment_fails", "account": "ed", "reason": reason}
         elif action == "card":
             step = {"do": "add_payment_method", "account": "ed", "token": token}
+        elif action == "invoicing":  # held, or resumed (nothing changes if it was not held)
+            invoicing = draw(st.sampled_from(("held", "automatic")))
+            step = {"do": "update_account", "account": "ed", "settings": {"invoicing": invoicing}}
         elif action == "cycle":
             day_of_month = draw(st.integers(1, 31))
             step = {
