@@ -91,6 +91,12 @@ async def test_an_administrator_brings_a_suspended_customer_back(
     await expect(page.locator("#balance")).to_have_text("USD 0.00")
     await _shot(page, artefacts, "account")
 
+    # its invoicing held by hand, then resumed: the page says which
+    await page.get_by_role("button", name="Hold invoicing").click()
+    await expect(page.locator("#invoicing")).to_contain_text("held")
+    await page.get_by_role("button", name="Resume invoicing").click()
+    await expect(page.locator("#invoicing")).to_have_text("automatic")
+
     # its first invoice, as the customer reads it, and the same as a PDF
     await page.get_by_role("link", name="INV-").last.click()
     await expect(page.get_by_role("heading", name="Invoice INV-")).to_be_visible()
