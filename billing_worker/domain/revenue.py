@@ -34,7 +34,7 @@ def monthly_amount(segment: Segment, catalog_at: CatalogAt, currency: str) -> Mo
     in this currency, or a free phase)."""
     catalog = catalog_at(segment.catalog_date)
     plan = catalog.plan(segment.plan)
-    recurring = catalog.prices(segment.plan, segment.phase, segment.price_list).recurring
+    recurring = segment.prices(catalog, segment.price_list, currency).recurring
     per_month = _PER_MONTH.get(plan.billing_period)
     if not recurring or currency not in recurring or per_month is None:
         return Money.zero(currency)

@@ -15,6 +15,7 @@ from __future__ import annotations
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, replace
 from datetime import date
+from decimal import Decimal
 from itertools import pairwise
 
 from billing_worker.domain.calendar import (
@@ -28,6 +29,7 @@ from billing_worker.domain.catalog import (
     DEFAULT_PRICE_LIST,
     BillingAlignment,
     Catalog,
+    PhasePrice,
     PhaseType,
 )
 
@@ -46,12 +48,24 @@ class SubscriptionError(ValueError):
 
 
 @dataclass(frozen=True, slots=True)
+class PriceOverride:
+    """A price negotiated for one phase of a subscription's plan, in its bill-to account's
+    currency: it replaces the catalog's (and any price list's) fixed or recurring price."""
+
+    phase: PhaseType
+    fixed: Decimal | None = None
+    recurring: Decimal | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class PlanChange:
     effective: date
     plan: str
     price_list: str = DEFAULT_PRICE_LIST
     #: Start the new plan's phases at the change (else keep the subscription's phase clock).
     restart_phases: bool = False
+    #: The new plan's negotiated prices (a change leaves the old plan's behind).
+    price_overrides: tuple[PriceOverride, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,6 +124,8 @@ class Terms:
     cancellation: Cancellation | None = None
     #: Changes of the account's billing cycle day, in effective order.
     cycle_changes: tuple[CycleChange, ...] = ()
+    #: The first plan's negotiated prices.
+    price_overrides: tuple[PriceOverride, ...] = ()
 
     @property
     def billing_end(self) -> date:
@@ -132,6 +148,21 @@ class Segment:
     quantity: int
     #: The catalog version the plan was chosen under (dates the plan's definition).
     catalog_date: date
+    #: The phase's negotiated price, if the subscription has one.
+    override: PriceOverride | None = None
+
+    def prices(self, catalog: Catalog, price_list: str, currency: str) -> PhasePrice:
+        """The phase's fixed and recurring prices on ``price_list``, the negotiated ones
+        in their place."""
+        listed = catalog.prices(self.plan, self.phase, price_list)
+        override = self.override
+        if override is None:
+            return listed
+        fixed, recurring = override.fixed, override.recurring
+        return PhasePrice(
+            fixed=listed.fixed if fixed is None else {currency: fixed},
+            recurring=listed.recurring if recurring is None else {currency: recurring},
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,17 +172,20 @@ class _PlanRun:
     price_list: str
     phase_clock: date
     chosen_on: date
+    overrides: tuple[PriceOverride, ...] = ()
 
 
 def _plan_runs(terms: Terms, start: date, end: date) -> list[_PlanRun]:
     runs: list[_PlanRun] = []
-    current = _PlanRun(Span(start, end), terms.plan, terms.price_list, start, terms.billing_start)
+    current = _PlanRun(Span(start, end), terms.plan, terms.price_list, start, terms.billing_start,
+                       terms.price_overrides)  # fmt: skip
     for change in sorted(terms.changes, key=lambda c: c.effective):
         at = min(max(change.effective, start), end)
         if at > current.span.start:
             runs.append(replace(current, span=Span(current.span.start, at)))
         clock = at if change.restart_phases else current.phase_clock
-        current = _PlanRun(Span(at, end), change.plan, change.price_list, clock, change.effective)
+        current = _PlanRun(Span(at, end), change.plan, change.price_list, clock, change.effective,
+                           change.price_overrides)  # fmt: skip
     if current.span.days > 0:
         runs.append(current)
     return runs
@@ -220,6 +254,7 @@ def billing_segments(terms: Terms, catalog_at: CatalogAt) -> list[Segment]:
                             price_list=run.price_list,
                             quantity=quantity_on(terms, span.start),
                             catalog_date=catalog.effective_date,
+                            override=next((o for o in run.overrides if o.phase is phase), None),
                         )
                     )
     return segments
@@ -263,13 +298,23 @@ def first_paid_day(catalog: Catalog, plan: str, start: date) -> date:
     return start
 
 
+def _change_in_force(terms: Terms, day: date) -> PlanChange | None:
+    """The last plan change effective by ``day`` (None: the first plan is in force); of two
+    on the same day, the later made."""
+    in_force = [c for c in sorted(terms.changes, key=lambda c: c.effective) if c.effective <= day]
+    return in_force[-1] if in_force else None
+
+
 def plan_on(terms: Terms, day: date) -> tuple[str, str]:
     """The plan and price list in force on ``day`` (the first plan before billing starts)."""
-    plan, price_list = terms.plan, terms.price_list
-    for change in sorted(terms.changes, key=lambda c: c.effective):
-        if change.effective <= day:
-            plan, price_list = change.plan, change.price_list
-    return plan, price_list
+    change = _change_in_force(terms, day)
+    return (terms.plan, terms.price_list) if change is None else (change.plan, change.price_list)
+
+
+def overrides_on(terms: Terms, day: date) -> tuple[PriceOverride, ...]:
+    """The negotiated prices of the plan in force on ``day``."""
+    change = _change_in_force(terms, day)
+    return terms.price_overrides if change is None else change.price_overrides
 
 
 def phase_on(terms: Terms, catalog_at: CatalogAt, day: date) -> PhaseType | None:

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import date, timedelta
+from decimal import Decimal
 from typing import Any
 
 from billing_worker.db.models import Subscription
+from billing_worker.domain.catalog import PhaseType
 from billing_worker.domain.revenue import monthly_amount, segment_on
 from billing_worker.domain.subscriptions import (
     Cancellation,
@@ -13,6 +16,7 @@ from billing_worker.domain.subscriptions import (
     CycleChange,
     Pause,
     PlanChange,
+    PriceOverride,
     QuantityChange,
     Terms,
 )
@@ -20,6 +24,30 @@ from billing_worker.domain.subscriptions import (
 
 def _day(value: str | None) -> date | None:
     return None if value is None else date.fromisoformat(value)
+
+
+def _amount(value: str | None) -> Decimal | None:
+    return None if value is None else Decimal(value)
+
+
+def overrides_of(rows: Sequence[dict[str, Any]] | None) -> tuple[PriceOverride, ...]:
+    """Stored negotiated prices to the domain's."""
+    return tuple(
+        PriceOverride(PhaseType(r["phase"]), _amount(r.get("fixed")), _amount(r.get("recurring")))
+        for r in rows or ()
+    )
+
+
+def override_rows(overrides: Sequence[PriceOverride]) -> list[dict[str, Any]] | None:
+    """Negotiated prices as stored (amounts as decimal strings); None for none."""
+    if not overrides:
+        return None
+    return [
+        {"phase": o.phase.value,
+         "fixed": None if o.fixed is None else str(o.fixed),
+         "recurring": None if o.recurring is None else str(o.recurring)}
+        for o in overrides
+    ]  # fmt: skip
 
 
 def terms_of(sub: Subscription) -> Terms:
@@ -37,6 +65,7 @@ def terms_of(sub: Subscription) -> Terms:
                     plan=event["plan"],
                     price_list=event["price_list"],
                     restart_phases=event["restart_phases"],
+                    price_overrides=overrides_of(event.get("price_overrides")),
                 )
             )
         elif kind == "quantity":
@@ -70,6 +99,7 @@ def terms_of(sub: Subscription) -> Terms:
         holds=tuple(holds),
         cancellation=cancellation,
         cycle_changes=tuple(sorted(cycles, key=lambda c: c.effective)),
+        price_overrides=overrides_of(sub.price_overrides),
     )
 
 
@@ -83,6 +113,7 @@ def save_terms(sub: Subscription, terms: Terms) -> None:
             "price_list": c.price_list,
             "restart_phases": c.restart_phases,
         }
+        | ({"price_overrides": override_rows(c.price_overrides)} if c.price_overrides else {})
         for c in terms.changes
     ]
     events += [

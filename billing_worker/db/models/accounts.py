@@ -141,7 +141,8 @@ class Subscription(Base):
     __audited__ = frozenset(
         (
             "account_id external_id plan price_list quantity cycle_day entitlement_start "
-            "billing_start entitlement_end billing_end events dunning_exempt status phase"
+            "billing_start entitlement_end billing_end events dunning_exempt status phase "
+            "price_overrides"
         ).split()
     )
     id: Mapped[str] = mapped_column(String(32), primary_key=True)
@@ -158,6 +159,9 @@ class Subscription(Base):
     billing_start: Mapped[date] = mapped_column(Date)
     entitlement_end: Mapped[date | None] = mapped_column(Date)
     billing_end: Mapped[date | None] = mapped_column(Date)
+    #: The first plan's negotiated prices by phase (``invoicing.terms.override_rows``);
+    #: a plan change carries the new plan's in its event.
+    price_overrides: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON)
     #: Plan changes, quantity changes and pauses, in the order they were made.
     events: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
     #: Billing before this day cannot change; invoicing looks no further back.

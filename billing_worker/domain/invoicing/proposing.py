@@ -106,7 +106,12 @@ class _Proposer:
         return max(segment.span.start, min(self.since, segment.span.end - timedelta(days=1)))
 
     def _rate(self, segment: Segment, price_list: str) -> str:
-        return f"{segment.plan}/{segment.phase}/{price_list}"
+        """What an item's price comes from: a different rate is a different price."""
+        rate = f"{segment.plan}/{segment.phase}/{price_list}"
+        if (override := segment.override) is not None:  # negotiated: the prices themselves
+            fixed, recurring = override.fixed, override.recurring
+            rate += f"/={'' if fixed is None else fixed}:{'' if recurring is None else recurring}"
+        return rate
 
     def _fixed(self, segment: Segment, catalog: Catalog, price_list: str) -> None:
         """A phase's fixed fee, on the day the phase starts. A phase with nothing to charge
@@ -115,7 +120,7 @@ class _Proposer:
         (as Kill Bill and Stripe do), unless ``zero_amounts`` is off."""
         if segment.span.start != segment.phase_start:
             return
-        prices = catalog.prices(segment.plan, segment.phase, price_list)
+        prices = segment.prices(catalog, price_list, self.currency)
         phase = catalog.plan(segment.plan).phase(segment.phase)
         if prices.fixed:
             amount = Money(prices.fixed[self.currency], self.currency)
@@ -149,7 +154,7 @@ class _Proposer:
 
     def _recurring(self, segment: Segment, catalog: Catalog, price_list: str, anchor: date) -> None:
         plan = catalog.plan(segment.plan)
-        prices = catalog.prices(segment.plan, segment.phase, price_list)
+        prices = segment.prices(catalog, price_list, self.currency)
         if plan.billing_period is BillingPeriod.NONE or not prices.recurring:
             return
         full = Money(prices.recurring[self.currency], self.currency)

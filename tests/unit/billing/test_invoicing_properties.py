@@ -10,10 +10,13 @@ from decimal import Decimal
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from billing_worker.domain.calendar import add_months
+from billing_worker.domain.catalog import PhaseType
 from billing_worker.domain.changes import CancelRequest, cancellation_for, with_cycle_day
 from billing_worker.domain.invoicing import ItemKind, assemble
 from billing_worker.domain.subscriptions import (
     Pause,
+    PriceOverride,
     QuantityChange,
     SubscriptionError,
     Terms,
@@ -163,3 +166,57 @@ def test_a_new_cycle_day_bills_every_day_once_and_moves_nothing_billed(
 def _month_end(day: date) -> int:
     following = date(day.year + day.month // 12, day.month % 12 + 1, 1)
     return (following - timedelta(days=1)).day
+
+
+LISTED = {"pro-monthly": "31.00", "pro-annual": "365.00", "team-monthly": "10.00",
+          "pro-trial": "31.00"}  # fmt: skip
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    plan=st.sampled_from(sorted(LISTED)),
+    cycle_day=st.integers(min_value=1, max_value=31),
+    offset=st.integers(min_value=0, max_value=60),
+    life=actions,
+)
+def test_a_negotiated_price_equal_to_the_catalogs_bills_the_same(
+    plan: str, cycle_day: int, offset: int, life: list[tuple[int, str, str, int]]
+) -> None:
+    """The same life billed at the catalog's price and at a negotiated price that happens to
+    equal it: the same items, day for day and cent for cent."""
+    start = START + timedelta(days=offset)
+    listed = Terms(id="s", plan=plan, quantity=3, entitlement_start=start, billing_start=start)
+    override = PriceOverride(PhaseType.EVERGREEN, recurring=Decimal(LISTED[plan]))
+    negotiated = replace(listed, price_overrides=(override,))
+    by_catalog, by_deal = Ledger(cycle_day=cycle_day), Ledger(cycle_day=cycle_day)
+    day = start
+    for gap, action, policy, n in life:
+        day += timedelta(days=gap)
+        listed = step(listed, day, action, policy, n)
+        negotiated = replace(step(negotiated, day, action, policy, n), price_overrides=(override,))
+        assert by_deal.invoice(negotiated, day) == by_catalog.invoice(listed, day)
+
+
+@settings(max_examples=60, deadline=None)
+@given(offset=st.integers(min_value=0, max_value=60), life=actions)
+def test_a_negotiated_monthly_price_is_billed_whole_for_each_whole_month(
+    offset: int, life: list[tuple[int, str, str, int]]
+) -> None:
+    """At 24.80 negotiated, every whole month of pro-monthly bills 24.80, and no item is
+    more than that."""
+    start = START + timedelta(days=offset)
+    deal = (PriceOverride(PhaseType.EVERGREEN, recurring=Decimal("24.80")),)
+    terms = Terms(id="s", plan="pro-monthly", entitlement_start=start, billing_start=start,
+                  price_overrides=deal)  # fmt: skip
+    ledger = Ledger(cycle_day=start.day)
+    day = start
+    for gap, action, policy, n in life:
+        day += timedelta(days=gap)
+        terms = replace(step(terms, day, action, policy, n), price_overrides=deal)
+        ledger.invoice(terms, day)
+    for item in ledger.items:
+        if item.kind is ItemKind.RECURRING:
+            assert item.amount.amount <= Decimal("24.80"), item
+            span = item.span  # a whole period: from a cycle day to the next
+            whole = span.start.day == start.day and span.end == add_months(span.start, 1, start.day)
+            assert not whole or item.amount.amount == Decimal("24.80"), item
