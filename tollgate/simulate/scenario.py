@@ -28,13 +28,14 @@ ACTIONS: Mapping[str, tuple[frozenset[str], frozenset[str]]] = {
                 "billing_start",
                 "cycle_day",
                 "base",
+                "price_overrides",
                 "dry_run",
             }
         ),
     ),
     "change_plan": (
         frozenset({"subscription", "plan"}),
-        frozenset({"price_list", "policy", "dry_run"}),
+        frozenset({"price_list", "policy", "price_overrides", "dry_run"}),
     ),
     "cancel": (
         frozenset({"subscription"}),

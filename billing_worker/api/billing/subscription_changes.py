@@ -13,6 +13,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from billing_worker.api.billing.negotiated import negotiated
 from billing_worker.api.billing.subscriptions import (
     SUBSCRIPTION,
     add_ons,
@@ -57,6 +58,8 @@ class PlanChangeIn(Body):
     plan: Code
     price_list: Code | None = None
     policy: Policy | None = None
+    #: The new plan's negotiated prices (the old plan's end with it).
+    price_overrides: schemas.PriceOverrides | None = None
     dry_run: bool = False
 
 
@@ -132,6 +135,10 @@ async def change_plan(request: web.Request) -> web.Response:
         if not book.at(today).priced_in(body.plan, payer.currency):
             raise InvalidRequest.field("plan", f"plan {body.plan!r} has no price in "
                                        f"{payer.currency}")  # fmt: skip
+        if body.price_overrides:
+            overrides = negotiated(book.at(planned.effective), planned.plan, planned.price_list,
+                                   body.price_overrides, payer.currency)  # fmt: skip
+            planned = replace(planned, price_overrides=overrides)
         # A newer change replaces any still pending.
         kept = tuple(c for c in terms.changes if c.effective <= today)
         save_terms(sub, replace(terms, changes=(*kept, planned)))

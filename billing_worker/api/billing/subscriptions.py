@@ -11,6 +11,7 @@ from aiohttp import web
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from billing_worker.api.billing.negotiated import negotiated
 from billing_worker.api.http import schemas
 from billing_worker.api.http.appkeys import CLOCK, OUTBOX_WAKE, SESSIONS
 from billing_worker.api.http.auth import tenant_of
@@ -37,7 +38,7 @@ from billing_worker.domain.subscriptions import SubscriptionError, first_paid_da
 from billing_worker.ids import new_id
 from billing_worker.invoicing.catalogs import CatalogBook, NoCatalog, load_book
 from billing_worker.invoicing.invoicer import bill_to, invoice_account, local_today
-from billing_worker.invoicing.terms import terms_of
+from billing_worker.invoicing.terms import override_rows, terms_of
 from billing_worker.jobs.catch_up import bring_up_to
 from billing_worker.standing.entitlements import (
     lock_account,
@@ -219,6 +220,7 @@ async def create_subscription(request: web.Request) -> web.Response:
         if body.quantity != 1 and not plan.per_seat:
             raise InvalidRequest.field("quantity", f"plan {body.plan!r} is not priced per seat")
         base_id = await _check_bundle(session, tenant.id, account, body, catalog, today)
+        overrides = negotiated(catalog, body.plan, price_list, body.price_overrides, payer.currency)
         if body.external_id is not None:
             taken = await session.scalar(
                 select(Subscription.id).where(
@@ -244,6 +246,7 @@ async def create_subscription(request: web.Request) -> web.Response:
             cycle_day=body.cycle_day,
             entitlement_start=entitlement_start,
             billing_start=billing_start,
+            price_overrides=override_rows(overrides),
             events=[],
             status="active",
             created_at=now,

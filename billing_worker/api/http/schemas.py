@@ -182,6 +182,17 @@ class UserOut(Struct, kw_only=True):
     status: str
 
 
+class PriceOverrideIn(Body):
+    """A price negotiated for one phase of the plan, in the bill-to account's currency."""
+
+    phase: Literal["trial", "discount", "fixed_term", "evergreen"]
+    fixed: Amount | None = None
+    recurring: Amount | None = None
+
+
+PriceOverrides = Annotated[list[PriceOverrideIn], Meta(max_length=4)]
+
+
 class SubscriptionCreate(Body):
     plan: Code
     price_list: Code | None = None
@@ -193,6 +204,8 @@ class SubscriptionCreate(Body):
     cycle_day: CycleDay | None = None
     base_subscription_id: str | None = None
     external_id: ExternalId | None = None
+    #: Prices negotiated for the plan's phases, replacing the catalog's.
+    price_overrides: PriceOverrides | None = None
     dry_run: bool = False
 
 
@@ -210,6 +223,8 @@ class SubscriptionOut(Struct, kw_only=True):
     billing_end: date | None
     phase: str | None
     pauses: list[dict[str, str | None]]
+    #: The negotiated prices of the plan in force (empty: the catalog's).
+    price_overrides: list[dict[str, str | None]]
     #: Billing held while the account was suspended for non-payment (days credited).
     billing_holds: list[dict[str, str | None]]
     pending_changes: list[dict[str, str]]

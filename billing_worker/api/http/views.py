@@ -19,9 +19,9 @@ from billing_worker.db.models import (
     User,
 )
 from billing_worker.domain.invoicing import Item
-from billing_worker.domain.subscriptions import Pause, plan_on, quantity_on
+from billing_worker.domain.subscriptions import Pause, overrides_on, plan_on, quantity_on
 from billing_worker.invoicing.numbering import display_number
-from billing_worker.invoicing.terms import terms_of
+from billing_worker.invoicing.terms import override_rows, terms_of
 from shared.money import Money
 
 
@@ -132,6 +132,7 @@ def subscription_view(sub: Subscription, today: date, phase: str | None) -> sche
         billing_end=sub.billing_end,
         phase=phase,
         pauses=[_span(p) for p in terms.pauses],
+        price_overrides=override_rows(overrides_on(terms, today)) or [],
         billing_holds=[_span(h) for h in terms.holds],
         pending_changes=pending,
     )

@@ -210,3 +210,35 @@ async def test_invoicing_is_held_only_where_the_account_is_invoiced(stack: Stack
     assert (await held.json())["invoicing"] == "held"
     now = await stack.api.post(f"{path}/invoices", json={}, headers=tenant.admin)
     assert (await problem(now, 409))["errors"][0]["field"] == "invoicing"
+
+
+async def test_a_negotiated_price_is_billed_shown_and_each_bad_one_named(stack: Stack) -> None:
+    tenant = await stack.new_tenant()
+    plan = {"code": "pro", "name": "Pro", "currency": "USD", "amount": "49.00"}
+    await stack.post("/v1/plans", tenant, plan)
+    account = await stack.post("/v1/accounts", tenant, {"name": "Initech", "kind": "enterprise"})
+    path = f"/v1/accounts/{account['id']}/subscriptions"
+    bad = [{"phase": "trial", "recurring": "20.00"}, {"phase": "evergreen", "recurring": "39.999"},
+           {"phase": "evergreen"}]  # fmt: skip
+    refused = await stack.api.post(
+        path, json={"plan": "pro", "price_overrides": bad}, headers=tenant.admin
+    )
+    errors = {e["field"]: e["reason"] for e in (await problem(refused, 422))["errors"]}
+    assert set(errors) == {"price_overrides[0].phase", "price_overrides[1].recurring",
+                           "price_overrides[2].phase"}, errors  # fmt: skip
+    assert "has no trial phase" in errors["price_overrides[0].phase"]
+    assert "2 decimal places" in errors["price_overrides[1].recurring"]
+    assert "given twice" in errors["price_overrides[2].phase"]
+    empty = [{"phase": "evergreen"}]
+    refused = await stack.api.post(
+        path, json={"plan": "pro", "price_overrides": empty}, headers=tenant.admin
+    )
+    error = (await problem(refused, 422))["errors"][0]
+    assert error["field"] == "price_overrides[0]"
+    assert "a fixed price, a recurring price, or both" in error["reason"]
+    deal = [{"phase": "evergreen", "recurring": "39"}]
+    created = await stack.post(path, tenant, {"plan": "pro", "price_overrides": deal})
+    assert created["invoice"]["total"] == "39.00"  # a whole first month at the deal's price
+    assert created["subscription"]["price_overrides"] == [
+        {"phase": "evergreen", "fixed": None, "recurring": "39.00"}
+    ]

@@ -141,6 +141,25 @@ async def test_the_overview_shows_revenue_by_plan_and_the_coming_dunning(stack: 
     await stack.eventually(shown, within=10)
 
 
+async def test_a_negotiated_price_is_shown_and_counted_in_the_revenue(stack: Stack) -> None:
+    tenant = await stack.new_tenant()
+    plan = {"code": "pro", "name": "Pro", "currency": "USD", "amount": "49.00"}
+    await stack.post("/v1/plans", tenant, plan)
+    account = await stack.post("/v1/accounts", tenant, {"name": "Initech", "kind": "enterprise"})
+    deal = {"plan": "pro", "price_overrides": [{"phase": "evergreen", "recurring": "39.00"}]}
+    await stack.post(f"/v1/accounts/{account['id']}/subscriptions", tenant, deal)
+    await _sign_in(stack, _key(tenant))
+    page = await (await stack.api.get(f"/console/accounts/{account['id']}")).text()
+    assert "evergreen negotiated 39.00" in page
+
+    async def counted() -> bool:
+        overview = await (await stack.api.get("/console/overview")).text()
+        revenue = re.search(r'<table class="bars" id="revenue">(.*?)</table>', overview, re.S)
+        return revenue is not None and "USD 39.00" in revenue[1]
+
+    await stack.eventually(counted, within=10)  # the deal's price, not the catalog's 49.00
+
+
 async def test_the_overview_counts_the_gateways_decisions_by_reason(stack: Stack) -> None:
     tenant, other = await stack.new_tenant("Acme"), await stack.new_tenant("Globex")
     for t, user in ((tenant, "ann"), (other, "zed")):
