@@ -273,7 +273,8 @@ async def _issue(
     draft = assemble(items, credit=credit, day=day)
     if draft is None:
         return None
-    status = "draft" if tenant.draft_invoices else ("open" if draft.total.is_positive() else "paid")
+    reviewed = tenant.draft_invoices or account.invoicing == "draft"
+    status = "draft" if reviewed else ("open" if draft.total.is_positive() else "paid")
     invoice = new_invoice(account, day, now, total=draft.total, status=status)
     session.add(invoice)
     if prefetched is None:

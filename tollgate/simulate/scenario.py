@@ -82,7 +82,8 @@ EXPECTATIONS = frozenset(
 
 ACCOUNT_FIELDS = frozenset(
     {"currency", "timezone", "cycle_day", "kind", "parent", "payment_delegated", "price_list",
-     "net_terms_days", "users", "email", "collection", "dunning_policy", "payment_method"}
+     "net_terms_days", "users", "email", "collection", "invoicing", "dunning_policy",
+     "payment_method"}
 )  # fmt: skip
 
 #: Steps given as a date run at noon UTC: the same local date from UTC-11 to UTC+11.

@@ -95,8 +95,9 @@ class AccountUpdate(Body):
     email: Email | UnsetType | None = UNSET
     billing_address: schemas.Address | UnsetType | None = UNSET
     collection: Literal["automatic", "manual"] | UnsetType = UNSET
-    #: "held" stops invoicing; "automatic" resumes it, invoicing at once what came due.
-    invoicing: Literal["automatic", "held"] | UnsetType = UNSET
+    #: "held" stops invoicing; "automatic" (or "draft") resumes it, invoicing at once what
+    #: came due; "draft" makes its invoices drafts to commit.
+    invoicing: Literal["automatic", "draft", "held"] | UnsetType = UNSET
     dunning_policy: Code | UnsetType | None = UNSET
     #: Takes effect at each subscription's next period (the one after the current).
     cycle_day: CycleDay | UnsetType = UNSET
@@ -279,7 +280,7 @@ async def update_account(request: web.Request) -> web.Response:
             await change_cycle_day(
                 session, account, body.cycle_day, local_today(now, account.timezone)
             )
-        resumes = body.invoicing == "automatic" and account.invoicing == "held"
+        resumes = body.invoicing in ("automatic", "draft") and account.invoicing == "held"
         if body.invoicing == "held":
             await _invoiced_itself(session, account, "invoicing")
             account.next_bill_on = None  # nothing comes due until invoicing resumes

@@ -127,8 +127,9 @@ class AccountCreate(Body):
     payment_delegated: bool = False
     price_list: Code | None = None
     collection: Literal["automatic", "manual"] = "automatic"
-    #: "held": nothing is invoiced until it is set back to "automatic".
-    invoicing: Literal["automatic", "held"] = "automatic"
+    #: "draft": its invoices are drafts to review and commit; "held": nothing is invoiced
+    #: until it is set back.
+    invoicing: Literal["automatic", "draft", "held"] = "automatic"
     dunning_policy: Code | None = None
 
 

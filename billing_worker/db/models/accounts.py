@@ -80,8 +80,10 @@ class Account(Base):
     collection: Mapped[str] = mapped_column(
         String(16), default="automatic", server_default="automatic"
     )
-    #: "automatic": invoiced on its billing days; "held": nothing is invoiced until the
-    #: tenant resumes it, and then what came due meanwhile is invoiced at once.
+    #: "automatic": invoiced on its billing days; "draft": its invoices are drafts until
+    #: committed (as the tenant's ``draft_invoices`` makes every account's); "held":
+    #: nothing is invoiced until the tenant resumes it, and then what came due meanwhile
+    #: is invoiced at once.
     invoicing: Mapped[str] = mapped_column(
         String(16), default="automatic", server_default="automatic"
     )
@@ -110,7 +112,7 @@ class Account(Base):
             postgresql_where=text("parent_id IS NOT NULL"),
         ),
         CheckConstraint("collection IN ('automatic', 'manual')", name="collection"),
-        CheckConstraint("invoicing IN ('automatic', 'held')", name="invoicing"),
+        CheckConstraint("invoicing IN ('automatic', 'draft', 'held')", name="invoicing"),
         CheckConstraint("kind IN ('consumer', 'enterprise', 'reseller')", name="kind"),
         CheckConstraint("credit_minor >= 0", name="credit_not_negative"),
     )

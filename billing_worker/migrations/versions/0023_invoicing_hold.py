@@ -1,4 +1,5 @@
-"""an account's invoicing can be held, and resumes with one invoice for what came due
+"""an account's invoicing can be held (and resumes with one invoice for what came due), or
+make drafts to review
 
 Revision ID: 0023
 Revises: 0022
@@ -21,7 +22,7 @@ def upgrade() -> None:
         batch_op.add_column(
             sa.Column("invoicing", sa.String(length=16), server_default="automatic", nullable=False)
         )
-        batch_op.create_check_constraint("invoicing", "invoicing IN ('automatic', 'held')")
+        batch_op.create_check_constraint("invoicing", "invoicing IN ('automatic', 'draft', 'held')")
 
 
 def downgrade() -> None:

@@ -92,9 +92,12 @@ async def test_an_administrator_brings_a_suspended_customer_back(
     await _shot(page, artefacts, "account")
 
     # its invoicing held by hand, then resumed: the page says which
-    await page.get_by_role("button", name="Hold invoicing").click()
+    mode = page.locator("#invoicing-mode")
+    await mode.get_by_label("Invoicing").select_option("held")
+    await mode.get_by_role("button", name="Set invoicing").click()
     await expect(page.locator("#invoicing")).to_contain_text("held")
-    await page.get_by_role("button", name="Resume invoicing").click()
+    await mode.get_by_label("Invoicing").select_option("automatic")
+    await mode.get_by_role("button", name="Set invoicing").click()
     await expect(page.locator("#invoicing")).to_have_text("automatic")
 
     # its first invoice, as the customer reads it, and the same as a PDF
