@@ -256,8 +256,8 @@ async def _invoiced_itself(session: AsyncSession, account: Account, field: str) 
     "PATCH",
     ACCOUNT,
     summary="Change an account's name, billing contact and address, collection, invoicing "
-    "(held or automatic), dunning policy, time zone (before its first invoice) or billing cycle "
-    "day (from each subscription's next period)",
+    "(automatic, draft or held), dunning policy, time zone (before its first invoice) or "
+    "billing cycle day (from each subscription's next period)",
     role=Role.TENANT,
     request=AccountUpdate,
     response=schemas.AccountOut,
