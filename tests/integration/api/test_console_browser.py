@@ -24,6 +24,11 @@ pytestmark = pytest.mark.skipif(
     not Path(CHROMIUM).exists(), reason="needs Debian's chromium (./dev.sh test installs it)"
 )
 
+# What a page shows after an API call, waited for longer than Playwright's 5 s: on the
+# suite's two shared cores a neighbouring test (four workers on PostgreSQL) can hold an
+# answer for seconds (seen once: the payment form's outcome still "…" at 5 s).
+expect.set_options(timeout=20_000)
+
 
 @pytest.fixture
 def artefacts(tmp_path: Path) -> Path:
