@@ -25,11 +25,21 @@ SECRETS_KEY = "Gl8b3n0s5f4wGEx7W6TbJ5Qx7l0v1y2Zq3r4s5t6u7A="
 NEAR_CACHE_TTL = 1.0
 
 
-class GatewayTestServer(TestServer):
-    """Serves the gateway as `python -m gateway` does: decision endpoints below the router."""
+class ApiTestServer(TestServer):
+    """Serves the worker's API as `python -m billing_worker` does: a client that goes away
+    does not cancel its request's handler (aiohttp's test server would, unlike its runner's
+    default), so a browser leaving a page mid-request cannot cut a transaction short."""
 
     async def _make_runner(self, **kwargs: Any) -> web.AppRunner:
-        return GatewayRunner(self.app, **kwargs)
+        return web.AppRunner(self.app, **{**kwargs, "handler_cancellation": False})
+
+
+class GatewayTestServer(TestServer):
+    """Serves the gateway as `python -m gateway` does: decision endpoints below the router,
+    handlers not cancelled when a client goes away."""
+
+    async def _make_runner(self, **kwargs: Any) -> web.AppRunner:
+        return GatewayRunner(self.app, **{**kwargs, "handler_cancellation": False})
 
 
 @dataclass
@@ -167,7 +177,7 @@ async def stack(
             **gateway_env,
         }
     )
-    api = TestClient(TestServer(create_worker_app(worker_settings)))
+    api = TestClient(ApiTestServer(create_worker_app(worker_settings)))
     gateway = TestClient(GatewayTestServer(create_gateway_app(gateway_settings)))
     await api.start_server()
     await gateway.start_server()
