@@ -26,6 +26,7 @@ from urllib.parse import urlsplit
 
 import msgspec
 import msgspec.inspect as mi
+from yarl import URL
 
 from billing_worker.api.http.errors import FieldError
 from billing_worker.notifications.destinations import Destinations
@@ -124,17 +125,36 @@ def _matches(value: Any, kind: mi.Type) -> bool:
 
 
 def web_addresses(body: msgspec.Struct, destinations: Destinations) -> list[FieldError]:
-    """A reason for each address declared ``Meta(extra={"check": "url"})`` whose host no
-    resolver could look up (an empty label, a label over 63 characters, a name over 253),
-    or that ``destinations`` refuses (a private address)."""
+    """A reason for each address declared ``Meta(extra={"check": "url"})`` that does not
+    parse (a bracket left open, a port past 65535), whose host no resolver could look up
+    (an empty label, a label over 63 characters, a name over 253), or that
+    ``destinations`` refuses (a private address)."""
     found = []
     for path, value, _kind, extra in leaves(body, _info(type(body))):
         if extra.get("check") == "url" and isinstance(value, str):
-            host = urlsplit(value).hostname
-            reason = _host_problem(host) or destinations.refusal(host)
+            host, reason = _host_of(value)
+            reason = reason or _host_problem(host) or destinations.refusal(host)
             if reason:
                 found.append(FieldError(path, reason))
     return found
+
+
+def _host_of(url: str) -> tuple[str | None, str | None]:
+    """The host of ``url`` as the sender will read it, or why it cannot be read."""
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 -- reading it is the check: a bad port raises
+        URL(url)  # what aiohttp sends to: it must parse the same address
+    except ValueError as exc:
+        return None, f"not a valid address ({_plain(exc)})"
+    if parts.username is not None or parts.password is not None:
+        return None, "the address may not hold a user name or password"
+    return parts.hostname, None
+
+
+def _plain(exc: ValueError) -> str:
+    """A parser's complaint, without the address it quotes back."""
+    return str(exc).split(":", 1)[0].rstrip(".") or "it does not parse"
 
 
 def _host_problem(host: str | None) -> str | None:
