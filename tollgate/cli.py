@@ -184,7 +184,13 @@ def _cmd_invoice_run(args: argparse.Namespace) -> int:
 
 
 def _cmd_simulate(args: argparse.Namespace) -> int:
+    import functools
+
     from tollgate.simulate.command import simulate_files
+    from tollgate.simulate.scenario import load_scenario, read_inline_scenario
+
+    if args.cpu_seconds or args.memory_mib:
+        _limit_self(args.cpu_seconds, args.memory_mib)
 
     paths = [Path(p) for p in args.files]
     files = [f for p in paths for f in (sorted(p.glob("*.yaml")) if p.is_dir() else [p])]
@@ -193,15 +199,38 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
         print(f"tollgate simulate: no such scenario file: {', '.join(missing)}", file=sys.stderr)
         return 2
     points: list[dict[str, str]] | None = [] if args.chart_data else None
+    if args.inline_only:
+        read = read_inline_scenario
+    elif args.include_root:
+        read = functools.partial(load_scenario, include_root=Path(args.include_root))
+    else:
+        read = load_scenario
     failed = asyncio.run(
         simulate_files(
-            files, database_url=args.database_url, redis_url=args.redis_url, points=points
+            files,
+            database_url=args.database_url,
+            redis_url=args.redis_url,
+            points=points,
+            read=read,
         )
     )
     if args.chart_data:  # each account's standing and balance over time, for a chart
         Path(args.chart_data).write_text(json.dumps({"points": points}))
     print(f"{len(files) - failed} of {len(files)} scenario(s) passed")
     return 1 if failed else 0
+
+
+def _limit_self(cpu_seconds: int | None, memory_mib: int | None) -> None:
+    """Hold this process and what it starts (its redis-server) to a CPU time and an address
+    space: the console runs a tenant's scenario this way."""
+    import resource
+
+    if cpu_seconds:
+        # SIGXCPU at the soft limit, SIGKILL five seconds later if that was caught
+        resource.setrlimit(resource.RLIMIT_CPU, (cpu_seconds, cpu_seconds + 5))
+    if memory_mib:
+        limit = memory_mib * 1024 * 1024
+        resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
 
 
 def _cmd_bench(args: argparse.Namespace) -> int:
@@ -354,6 +383,22 @@ def build_parser() -> argparse.ArgumentParser:
         "--chart-data", metavar="FILE",
         help="write each account's standing and balance as evaluated, as JSON (for a chart)",
     )  # fmt: skip
+    includes = simulate.add_mutually_exclusive_group()
+    includes.add_argument(
+        "--include-root", metavar="DIR",
+        help="a catalog file a scenario names may lie anywhere in DIR (default: beside the "
+        "scenario)",
+    )  # fmt: skip
+    includes.add_argument(
+        "--inline-only", action="store_true",
+        help="a scenario may name no file: every catalog inline (how the console runs one)",
+    )  # fmt: skip
+    simulate.add_argument(
+        "--cpu-seconds", type=int, metavar="N", help="stop after N seconds of CPU time"
+    )
+    simulate.add_argument(
+        "--memory-mib", type=int, metavar="N", help="refuse to grow past N MiB of address space"
+    )
     simulate.set_defaults(func=_cmd_simulate)
 
     bench = commands.add_parser("bench", help="measure Tollgate against baselines (wrk)")

@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import sys
 import tempfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import TextIO
 
@@ -16,7 +16,7 @@ from billing_worker.migrate import upgrade
 from shared import redis_connection
 from tollgate.redis_server import free_port, start_redis
 from tollgate.simulate.runner import Simulation
-from tollgate.simulate.scenario import ScenarioError, load_scenario
+from tollgate.simulate.scenario import Scenario, ScenarioError, load_scenario
 from tollgate.simulate.stack import running_stack
 
 
@@ -26,11 +26,13 @@ async def simulate(
     redis_url: str,
     out: TextIO,
     points: list[dict[str, str]] | None = None,
+    read: Callable[[Path], Scenario] = load_scenario,
 ) -> bool:
     """Run one scenario file on a migrated, empty database and a Redis it may flush; each
-    account's standing and balance as evaluated go to ``points`` (for a chart)."""
+    account's standing and balance as evaluated go to ``points`` (for a chart). ``read``
+    reads the file: with its includes beside it by default."""
     try:
-        scenario = load_scenario(scenario_path)
+        scenario = read(scenario_path)
     except ScenarioError as exc:
         out.write(f"== {scenario_path}: not a valid scenario\n")
         out.writelines(f"  {problem}\n" for problem in exc.problems)
@@ -71,6 +73,7 @@ async def simulate_files(
     redis_url: str | None = None,
     out: TextIO = sys.stdout,
     points: list[dict[str, str]] | None = None,
+    read: Callable[[Path], Scenario] = load_scenario,
 ) -> int:
     """Run each file; returns how many failed. Without URLs, each file gets a new SQLite
     database and all share a private redis-server, so nothing outside is touched."""
@@ -81,7 +84,7 @@ async def simulate_files(
             for n, path in enumerate(paths):
                 database = database_url or f"sqlite:///{Path(scratch) / f'scenario-{n}.db'}"
                 await asyncio.to_thread(upgrade, database)
-                if not await simulate(path, database, redis, out, points):
+                if not await simulate(path, database, redis, out, points, read):
                     failed += 1
                 out.write("\n")
     return failed

@@ -6,6 +6,7 @@ like a catalog upload, so an author fixes a file in one pass. See ``docs/scenari
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
@@ -134,27 +135,78 @@ class Scenario:
     description: str = ""
 
 
-def load_scenario(path: Path) -> Scenario:
+def load_scenario(path: Path, *, include_root: Path | None = None) -> Scenario:
+    """Read a scenario file. A catalog may be named as a file (``catalog: plans.yaml``) that
+    lies inside ``include_root``: the scenario's own folder unless another is given."""
+    return _load(path, include_root or path.parent)
+
+
+def read_inline_scenario(path: Path) -> Scenario:
+    """Read a scenario that may name no other file (one submitted through the console):
+    every catalog is written inline."""
+    return _load(path, None)
+
+
+def _load(path: Path, include_root: Path | None) -> Scenario:
     try:
         document = yaml.safe_load(path.read_text())
     except yaml.YAMLError as exc:
-        raise ScenarioError(str(path), [f"not valid YAML: {exc}"]) from exc
+        raise ScenarioError(str(path), [f"not valid YAML ({yaml_problem(exc)})"]) from exc
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ScenarioError(str(path), [f"cannot be read ({_os_problem(exc)})"]) from exc
     if isinstance(document, dict):
-        # A catalog may live in its own file, named relative to the scenario.
+        problems: list[str] = []
         if isinstance(document.get("catalog"), str):
-            document["catalog"] = _included(path, document["catalog"], "catalog")
+            document["catalog"] = _included(
+                path, document["catalog"], "catalog", include_root, problems
+            )
         for n, step in enumerate(document.get("steps") or []):
             if isinstance(step, dict) and isinstance(step.get("catalog"), str):
-                step["catalog"] = _included(path, step["catalog"], f"steps[{n}].catalog")
+                step["catalog"] = _included(
+                    path, step["catalog"], f"steps[{n}].catalog", include_root, problems
+                )
+        if problems:
+            raise ScenarioError(str(path), problems)
     return parse_scenario(document, str(path))
 
 
-def _included(scenario: Path, name: str, where: str) -> Any:
-    included = scenario.parent / name
+def _included(scenario: Path, name: str, where: str, root: Path | None, problems: list[str]) -> Any:
+    """The document a catalog file holds. Errors name the file as the scenario wrote it —
+    never the path it resolved to, and never a line of what it holds."""
+    if root is None:
+        problems.append(f"{where}: name no file here; write the catalog inline (a mapping)")
+        return None
+    included = (scenario.parent / name).resolve()
+    if not included.is_relative_to(root.resolve()):
+        problems.append(
+            f"{where}: {name!r} is outside the scenario's folder; a catalog file lies beside "
+            "the scenario (tollgate simulate --include-root DIR allows another folder)"
+        )
+        return None
     try:
         return yaml.safe_load(included.read_text())
-    except (OSError, yaml.YAMLError) as exc:
-        raise ScenarioError(str(scenario), [f"{where}: cannot read {included}: {exc}"]) from exc
+    except yaml.YAMLError as exc:
+        problems.append(f"{where}: {name!r} is not valid YAML ({yaml_problem(exc, lines=False)})")
+    except (OSError, UnicodeDecodeError) as exc:
+        problems.append(f"{where}: cannot read {name!r} ({_os_problem(exc)})")
+    return None
+
+
+def yaml_problem(exc: yaml.YAMLError, *, lines: bool = True) -> str:
+    """Where a YAML document breaks and, with ``lines``, what the parser found there — never
+    the file's name or a quoted line of it."""
+    mark = getattr(exc, "problem_mark", None)
+    where = f"line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+    problem = getattr(exc, "problem", None)
+    if lines and problem:
+        return f"{where}: {problem}" if where else str(problem)
+    return where or "it does not parse"
+
+
+def _os_problem(exc: OSError | UnicodeDecodeError) -> str:
+    if isinstance(exc, UnicodeDecodeError):
+        return "not UTF-8 text"
+    return os.strerror(exc.errno).lower() if exc.errno else "unreadable"
 
 
 def _moment(value: Any) -> datetime | None:
@@ -287,25 +339,31 @@ def _steps(
         ]
         if action is None:
             problems += [f"{where}.{k}: only an action takes arguments" for k in sorted(entry)]
-        elif action not in ACTIONS:
-            problems.append(f"{where}.do: unknown action {action!r} (one of {', '.join(ACTIONS)})")
         else:
-            required, optional = ACTIONS[action]
-            problems += [
-                f"{where}.{k}: required by {action}" for k in sorted(required - set(entry))
-            ]
-            problems += [
-                f"{where}.{k}: {action} takes no {k!r}"
-                for k in sorted(set(entry) - required - optional)
-            ]
-            account = entry.get("account")
-            if account is not None and account not in accounts:
-                problems.append(f"{where}.account: no account {account!r} in this scenario")
-            amount = entry.get("amount")
-            if action == "pay" and not isinstance(amount, str):
-                problems.append(f"{where}.amount: a quoted decimal such as '49.00', or 'balance'")
+            problems += _arguments(where, action, entry, accounts)
         steps.append(Step(index, at, action, entry, expect, note, jump))
     return steps
+
+
+def _arguments(
+    where: str, action: Any, entry: Mapping[str, Any], accounts: Mapping[str, AccountSpec]
+) -> list[str]:
+    """What is wrong with one step's action and its arguments."""
+    if action not in ACTIONS:
+        return [f"{where}.do: unknown action {action!r} (one of {', '.join(ACTIONS)})"]
+    required, optional = ACTIONS[action]
+    problems = [f"{where}.{k}: required by {action}" for k in sorted(required - set(entry))]
+    problems += [
+        f"{where}.{k}: {action} takes no {k!r}" for k in sorted(set(entry) - required - optional)
+    ]
+    account = entry.get("account")
+    if account is not None and account not in accounts:
+        problems.append(f"{where}.account: no account {account!r} in this scenario")
+    if action == "upload_catalog" and not isinstance(entry.get("catalog"), dict):
+        problems.append(f"{where}.catalog: a catalog document (a mapping)")
+    if action == "pay" and not isinstance(entry.get("amount"), str):
+        problems.append(f"{where}.amount: a quoted decimal such as '49.00', or 'balance'")
+    return problems
 
 
 def _flag(value: Any, where: str, problems: list[str]) -> bool:

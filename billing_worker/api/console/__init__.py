@@ -29,6 +29,7 @@ def install(app: web.Application) -> None:
     app.router.add_routes(pages.routes)
     app.router.add_routes(catalog_page.routes)
     app.router.add_routes(timeline_page.routes)
+    app.cleanup_ctx.append(timeline_page.timeline_queue)
     static = app.router.add_static("/console/static", STATIC, append_version=True)
     # versioned URLs (``?v=<hash>``): a new release is never served a cached old script
     env.globals["static"] = lambda name: str(static.url_for(filename=name))

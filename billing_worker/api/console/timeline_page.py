@@ -1,31 +1,33 @@
 """The console's timeline: a scenario (docs/scenarios.md) run on a private simulation — a
 ``tollgate simulate`` process with its own new SQLite database and its own redis-server, so
 the tenant's live data is never touched — shown day by day as the command prints it, with a
-chart of each account's balance and standing over time."""
+chart of each account's balance and standing over time.
+
+A run is queued (``timeline_runs``): the form's answer is the run's place in the queue,
+which the page polls until the result replaces it.
+"""
 
 from __future__ import annotations
 
-import asyncio
-import json
-import os
-import sys
-import tempfile
-from pathlib import Path
-from typing import Any
+from collections.abc import AsyncIterator
 
 import aiohttp_jinja2
 from aiohttp import web
 
 from billing_worker.api.console.signin import checked_form, signed_in
+from billing_worker.api.console.timeline_runs import (
+    QueueFull,
+    RunState,
+    TimelineQueue,
+    simulate_in_sandbox,
+)
 from billing_worker.api.http.appkeys import SESSIONS
 from billing_worker.db.models import Tenant
 
 routes = web.RouteTableDef()
-#: A scenario is a page of YAML; a run is given this long.
+#: A scenario is a page of YAML.
 MAX_SCENARIO_BYTES = 64 * 1024
-RUN_SECONDS = 180
-#: One simulation at a time per API process: each is a worker and a gateway of its own.
-_ONE_AT_A_TIME = asyncio.Semaphore(1)
+QUEUE = web.AppKey("timeline_queue", TimelineQueue)
 
 EXAMPLE = """\
 name: A customer who stops paying, then pays
@@ -76,35 +78,39 @@ async def run_timeline(request: web.Request) -> web.StreamResponse:
     form = await checked_form(request, found)
     scenario = str(form.get("scenario", ""))
     if not scenario.strip():
-        result: dict[str, Any] = {"error": "Write a scenario first (docs/scenarios.md)."}
+        error = "Write a scenario first (docs/scenarios.md)."
     elif len(scenario.encode()) > MAX_SCENARIO_BYTES:
-        result = {"error": f"A scenario is at most {MAX_SCENARIO_BYTES // 1024} KiB."}
+        error = f"A scenario is at most {MAX_SCENARIO_BYTES // 1024} KiB."
     else:
-        async with _ONE_AT_A_TIME:
-            result = await simulate(scenario)
-    return aiohttp_jinja2.render_template("timeline_result.html", request, result)
-
-
-async def simulate(scenario: str) -> dict[str, Any]:
-    """Run the scenario in a ``tollgate simulate`` process of its own; its printed timeline,
-    whether it passed, and the chart's points."""
-    with tempfile.TemporaryDirectory(prefix="tollgate-timeline-") as scratch:
-        path, chart = Path(scratch) / "scenario.yaml", Path(scratch) / "chart.json"
-        path.write_text(scenario, encoding="utf-8")
-        # nothing of this process's configuration reaches it: its database and Redis are new
-        env = {k: v for k, v in os.environ.items() if not k.startswith("TOLLGATE_")}
-        process = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "tollgate.cli", "simulate", str(path),
-            "--chart-data", str(chart),
-            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL,
-            cwd=scratch, env=env,
-        )  # fmt: skip
+        assert found.tenant_id is not None
         try:
-            output, _ = await asyncio.wait_for(process.communicate(), RUN_SECONDS)
-        except TimeoutError:
-            process.kill()
-            await process.wait()
-            return {"error": f"The scenario ran longer than {RUN_SECONDS} s and was stopped."}
-        points = json.loads(chart.read_text())["points"] if chart.exists() else []
-    text = output.decode(errors="replace")
-    return {"output": text, "passed": process.returncode == 0, "points": points}
+            run = request.app[QUEUE].submit(found.tenant_id, scenario)
+        except QueueFull:
+            error = "Runs of yours are already waiting; this one can start when they have."
+        else:
+            raise web.HTTPSeeOther(f"/console/timeline/runs/{run.id}")
+    return aiohttp_jinja2.render_template("timeline_result.html", request, {"error": error})
+
+
+@routes.get("/console/timeline/runs/{run_id}")
+async def timeline_run(request: web.Request) -> web.StreamResponse:
+    """A run's place in the queue while it waits or runs, then its result."""
+    found = await signed_in(request)
+    assert found.tenant_id is not None
+    queue = request.app[QUEUE]
+    run = queue.get(found.tenant_id, request.match_info["run_id"])
+    if run is None:
+        raise web.HTTPNotFound(text="No such run (a result is kept for 15 minutes).")
+    if run.state is RunState.FINISHED:
+        return aiohttp_jinja2.render_template("timeline_result.html", request, run.result)
+    place = queue.place(run) if run.state is RunState.WAITING else None
+    return aiohttp_jinja2.render_template(
+        "timeline_waiting.html", request, {"run": run, "place": place, "path": request.path}
+    )
+
+
+async def timeline_queue(app: web.Application) -> AsyncIterator[None]:
+    """The API process's queue of timeline runs; runs under way are stopped with it."""
+    app[QUEUE] = TimelineQueue(simulate_in_sandbox)
+    yield
+    await app[QUEUE].stop()

@@ -3,11 +3,24 @@ each answered with a clear 4xx and nothing read, leaked or held that should not 
 
 from __future__ import annotations
 
+import asyncio
+import html
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
 from typing import Any
 
+import pytest
 from aiohttp import ClientResponse
 
-from tests.integration.conftest import Stack
+from billing_worker.api.console import timeline_runs
+from billing_worker.api.console.timeline_page import EXAMPLE
+from tests.integration.conftest import Stack, Tenant
 
 #: Addresses no parser reads the same way twice, or at all.
 BROKEN_URLS = (
@@ -56,3 +69,73 @@ async def test_a_broken_address_in_any_url_field_is_a_named_422(stack: Stack) ->
             reason = fields[field]
             assert "secret" not in reason, reason  # the address is not quoted back
             assert reason.startswith(("not a valid address", "the address may not")), reason
+
+
+async def _console(stack: Stack, tenant: Tenant) -> str:
+    """Sign into the console with the tenant's admin key; the session's CSRF token."""
+    page = await stack.api.get("/console/sign-in")
+    token = re.search(r'name="form_token" value="([^"]+)"', await page.text())
+    assert token is not None
+    key = tenant.admin["Authorization"].removeprefix("Bearer ")
+    await stack.api.post("/console/sign-in", data={"form_token": token[1], "key": key})
+    overview = await stack.api.get("/console/overview")
+    csrf = re.search(r'name="csrf-token" content="([^"]+)"', await overview.text())
+    assert csrf is not None
+    return csrf[1]
+
+
+async def _timeline(stack: Stack, csrf: str, scenario: str) -> str:
+    """Run a scenario from the console's timeline as the page does; the result's text."""
+    answer = await stack.api.post("/console/timeline", data={"csrf": csrf, "scenario": scenario})
+    for _ in range(240):  # a run is a whole simulation: up to a minute here
+        text = await answer.text()
+        if "timeline-waiting" not in text:
+            return html.unescape(text)
+        await asyncio.sleep(0.25)
+        answer = await stack.api.get(answer.url.path)
+    raise AssertionError("the run did not finish")
+
+
+async def test_a_console_scenario_reads_no_file_of_the_server(stack: Stack, tmp_path: Path) -> None:
+    secret = tmp_path / "operator_key"
+    secret.write_text('password: "tgop_the_operator_key_itself"\n')
+    tenant = await stack.new_tenant()
+    csrf = await _console(stack, tenant)
+    inline = EXAMPLE[EXAMPLE.index("catalog:") : EXAMPLE.index("accounts:")]
+    for name in (f"{'../' * 12}{secret}", str(secret), "/etc/passwd", "/nonexistent/x"):
+        named = EXAMPLE.replace(inline, f"catalog: {name}\n")
+        step = EXAMPLE + f"  - {{on: 2027-03-01, do: upload_catalog, catalog: {name}}}\n"
+        for scenario in (named, step):
+            result = await _timeline(stack, csrf, scenario)
+            assert "name no file here; write the catalog inline" in result, result
+            assert "tgop_the_operator_key_itself" not in result
+            assert "root:" not in result  # /etc/passwd
+            assert "No such file" not in result  # no oracle for what exists
+
+
+async def test_a_run_gets_no_setting_or_secret_of_the_server(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("TOLLGATE_SECRETS_KEY", "sealing-key-of-the-server")
+    monkeypatch.setenv("TOLLGATE_DATABASE_URL", "postgresql://secret@db/live")
+    monkeypatch.setenv("DATABASE_URL", "postgresql://secret@db/live")
+    show = "import json, os; print(json.dumps({'env': dict(os.environ), 'cwd': os.getcwd()}))"
+    monkeypatch.setattr(timeline_runs, "PROGRAM", (sys.executable, "-c", show))
+    result = await timeline_runs.simulate_in_sandbox("name: x\n")
+    seen = json.loads(result["output"])
+    assert set(seen["env"]) <= {*timeline_runs.PASSED_ON, "HOME", "TMPDIR", "LC_CTYPE"}
+    assert seen["env"]["HOME"] == seen["cwd"] != os.getcwd()
+    assert "sealing-key-of-the-server" not in result["output"]
+    assert not await asyncio.to_thread(os.path.exists, seen["cwd"])  # its scratch is gone
+
+
+def test_a_run_that_uses_too_much_cpu_is_stopped(tmp_path: Path) -> None:
+    (tmp_path / "s.yaml").write_text(EXAMPLE)
+    started = time.monotonic()
+    finished = subprocess.run(
+        [sys.executable, "-m", "tollgate.cli", "simulate", "s.yaml", "--inline-only",
+         "--cpu-seconds", "1"],
+        cwd=tmp_path, capture_output=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert finished.returncode == -signal.SIGXCPU, finished.stderr.decode()[-2000:]
+    assert time.monotonic() - started < 60
