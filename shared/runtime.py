@@ -22,12 +22,23 @@ def package_version() -> str:
         return "0.0.0"
 
 
+#: Tollgate's own loggers: ``TOLLGATE_LOG_LEVEL`` sets theirs, down to DEBUG.
+OWN_LOGGERS = ("billing_worker", "gateway", "shared", "tollgate")
+
+
 def configure_logging(level: str = "INFO") -> None:
+    """Log to stderr at ``level`` for Tollgate's own loggers, and at INFO at most for the
+    libraries': their DEBUG output echoes what they carry (aiosqlite logs every statement
+    with its parameters: webhook secrets, sealed or not; redis-py its commands), and no
+    log level may print a secret."""
+    wanted = logging.getLevelNamesMapping().get(level.upper(), logging.INFO)
     logging.basicConfig(
-        level=level,
+        level=max(wanted, logging.INFO),
         format="%(asctime)s %(levelname)s %(name)s %(message)s",
         stream=sys.stderr,
     )
+    for name in OWN_LOGGERS:
+        logging.getLogger(name).setLevel(wanted)
 
 
 def install_uvloop() -> None:

@@ -32,13 +32,22 @@ def _start(args: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[
 
 
 @pytest.fixture
-def processes(database_url: str, redis_url: str, tmp_path: Path) -> Iterator[Processes]:
+def process_env() -> dict[str, str]:
+    """Variables a test module adds to the processes' environment (override it)."""
+    return {}
+
+
+@pytest.fixture
+def processes(
+    database_url: str, redis_url: str, tmp_path: Path, process_env: dict[str, str]
+) -> Iterator[Processes]:
     api_port, gateway_port = free_port(), free_port()
     env = {
         **os.environ,
         "TOLLGATE_OPERATOR_KEY": OPERATOR,
         "TOLLGATE_TEST_MODE": "true",
         "TOLLGATE_SCHEDULER_INTERVAL": "0.5",
+        **process_env,
     }
     upgrade = subprocess.run(
         [sys.executable, "-m", "tollgate.cli", "db", "upgrade", "--database-url", database_url],
