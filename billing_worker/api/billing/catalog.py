@@ -17,18 +17,16 @@ from billing_worker.api.http.errors import (
     Conflict,
     FieldError,
     InvalidRequest,
-    MalformedBody,
     MalformedDocument,
     NotFound,
 )
 from billing_worker.api.http.routes import router
-from billing_worker.api.http.routing import Role, decode, respond
+from billing_worker.api.http.routing import Role, decode, read_limited, respond
 from billing_worker.api.http.schemas import Amount, Body, Code, Currency, Name
 from billing_worker.domain.catalog import Catalog, CatalogError, parse_catalog
 from billing_worker.invoicing.catalogs import latest_document, store_catalog
 from shared import yaml_documents
 from shared.money import Money, MoneyError, is_currency
-from shared.problem import read_body
 
 
 class PlanCreate(Body):
@@ -111,9 +109,7 @@ def _normalized(document: Any) -> Any:
     },
 )
 async def put_catalog(request: web.Request) -> web.Response:
-    raw = await read_body(request)
-    if len(raw) > CATALOG_MAX_BYTES:
-        raise MalformedBody(f"a catalog is at most {CATALOG_MAX_BYTES} bytes")
+    raw = await read_limited(request, CATALOG_MAX_BYTES)
     try:
         # JSON is YAML; floats stay floats so the catalog can refuse them by path.
         document = _normalized(yaml_documents.load(raw.decode("utf-8")))

@@ -18,7 +18,7 @@ from billing_worker.api.http.appkeys import CLOCK, OUTBOX_WAKE, PAYMENTS_WAKE, P
 from billing_worker.api.http.auth import tenant_of
 from billing_worker.api.http.errors import BadSignature, Conflict, InvalidRequest, NotFound
 from billing_worker.api.http.routes import router
-from billing_worker.api.http.routing import MAX_BODY, Role, decode, respond
+from billing_worker.api.http.routing import Role, decode, read_limited, respond
 from billing_worker.api.http.views import attempt_view, payment_view
 from billing_worker.db.models import (
     WITH_SECRETS,
@@ -44,7 +44,6 @@ from billing_worker.payments.payment_queue import (
 from billing_worker.payments.providers import Outcome
 from billing_worker.standing.entitlements import refresh_family
 from shared.money import Money, MoneyError
-from shared.problem import read_body
 
 ACCOUNT = "/v1/accounts/{account_id}"
 
@@ -247,9 +246,7 @@ async def create_refund(request: web.Request) -> web.Response:
     errors=(401,),
 )
 async def provider_webhook(request: web.Request) -> web.Response:
-    if request.content_length is not None and request.content_length > MAX_BODY:
-        raise InvalidRequest.field("body", f"exceeds {MAX_BODY} bytes")
-    raw = await read_body(request)
+    raw = await read_limited(request)
     tenant_id = request.match_info["tenant_id"]
     async with request.app[SESSIONS]() as session:
         tenant = await session.get(Tenant, tenant_id, options=[WITH_SECRETS])

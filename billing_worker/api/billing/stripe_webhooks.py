@@ -17,15 +17,14 @@ from sqlalchemy import select
 from billing_worker.api.billing.payments import store_provider_event
 from billing_worker.api.http import schemas
 from billing_worker.api.http.appkeys import CLOCK, OUTBOX_WAKE, PAYMENTS_WAKE, PROVIDERS, SESSIONS
-from billing_worker.api.http.errors import BadSignature, Conflict, InvalidRequest
+from billing_worker.api.http.errors import BadSignature, Conflict
 from billing_worker.api.http.routes import router
-from billing_worker.api.http.routing import MAX_BODY, Role, respond
+from billing_worker.api.http.routing import Role, read_limited, respond
 from billing_worker.db.models import Tenant
 from billing_worker.notifications.signing import TOLERANCE_SECONDS
 from billing_worker.payments.payment_queue import FAILED, SUCCEEDED
 from billing_worker.payments.stripe_provider import outcome_of
 from billing_worker.payments.stripe_reversals import Outcome, apply_reversal
-from shared.problem import read_body
 
 #: The Stripe events Tollgate acts on, and what each says of a charge.
 _CHARGES = {"payment_intent.succeeded": SUCCEEDED, "payment_intent.payment_failed": FAILED}
@@ -59,9 +58,7 @@ def _verified(raw: bytes, header: str, secret: str | None) -> dict[str, Any]:
     errors=(401, 409),
 )
 async def stripe_webhook(request: web.Request) -> web.Response:
-    if request.content_length is not None and request.content_length > MAX_BODY:
-        raise InvalidRequest.field("body", f"exceeds {MAX_BODY} bytes")
-    raw = await read_body(request)
+    raw = await read_limited(request)
     tenant_id = request.match_info["tenant_id"]
     async with request.app[SESSIONS]() as session:
         stored = await session.scalar(

@@ -59,6 +59,13 @@ class MalformedBody(ApiError):
     code = "malformed_body"
 
 
+class BodyTooLarge(ApiError):
+    """The request body is larger than this endpoint takes."""
+
+    status = 413
+    code = "body_too_large"
+
+
 class MalformedDocument(MalformedBody):
     """The request body is neither valid YAML nor JSON."""
 

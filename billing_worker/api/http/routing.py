@@ -23,6 +23,7 @@ from billing_worker.api.http.bounds import (
     web_addresses,
 )
 from billing_worker.api.http.errors import (
+    BodyTooLarge,
     FieldError,
     InvalidRequest,
     MalformedBody,
@@ -106,15 +107,23 @@ class Router:
         return Role.PUBLIC
 
 
+async def read_limited(request: web.Request, limit: int = MAX_BODY) -> bytes:
+    """The request body, or 413 when it is over ``limit`` bytes (as declared or as sent)."""
+    if request.content_length is not None and request.content_length > limit:
+        raise BodyTooLarge(f"the body is {request.content_length} bytes; at most {limit} here")
+    raw = await read_body(request)
+    if len(raw) > limit:
+        raise BodyTooLarge(f"the body is over {limit} bytes; at most {limit} here")
+    return raw
+
+
 async def decode(request: web.Request, kind: type[T], *, refuse_card_data: bool = False) -> T:
     """Read and validate a JSON body; errors name the field and the reason.
 
     With ``refuse_card_data`` (payment endpoints) a body holding anything shaped like card
     data is refused before it is validated, let alone stored.
     """
-    if request.content_length is not None and request.content_length > MAX_BODY:
-        raise MalformedBody(f"body exceeds {MAX_BODY} bytes")
-    raw = await read_body(request)
+    raw = await read_limited(request)
     if not raw.strip():
         raw = b"{}"
     try:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import html
+import io
 import json
 import os
 import re
@@ -139,3 +140,29 @@ def test_a_run_that_uses_too_much_cpu_is_stopped(tmp_path: Path) -> None:
     )  # fmt: skip
     assert finished.returncode == -signal.SIGXCPU, finished.stderr.decode()[-2000:]
     assert time.monotonic() - started < 60
+
+
+async def test_an_oversized_body_is_a_413_on_every_kind_of_endpoint(stack: Stack) -> None:
+    tenant = await stack.new_tenant()
+    big = b'{"name": "' + b"x" * 70_000 + b'"}'
+
+    async def chunked() -> Any:  # no Content-Length: the size is only known as it arrives
+        for start in range(0, len(big), 8192):
+            yield big[start : start + 8192]
+
+    posts = {
+        "/v1/accounts": tenant.admin,
+        f"/v1/providers/sandbox/webhooks/{tenant.id}": {},
+        f"/v1/stripe/webhooks/{tenant.id}": {},
+    }
+    for path, headers in posts.items():
+        for body in (big, chunked()):
+            response = await stack.api.post(path, data=body, headers=headers)
+            problem = await _problem(response, 413)
+            assert problem["code"] == "body_too_large", path
+            assert "65536" in problem["detail"], problem
+    catalog = b"effective_date: 2027-01-01\n#" + b"x" * (1024 * 1024)
+    response = await stack.api.put("/v1/catalog", data=io.BytesIO(catalog), headers=tenant.admin)
+    assert (await _problem(response, 413))["code"] == "body_too_large"
+    spec = await (await stack.api.get("/openapi.json")).json()
+    assert "413" in spec["paths"]["/v1/accounts"]["post"]["responses"]
