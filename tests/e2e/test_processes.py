@@ -78,7 +78,8 @@ async def test_standing_follows_billing_across_processes(
         await asyncio.sleep(0.01)
     await wait_for(lambda d: d["allow"], within=5)
 
-    await _call(http, "POST", f"{api}/v1/test/clock", admin, {"advance_days": 31, "settle": False})
+    moved = {"advance_days": 31, "settle": False}
+    await _call(http, "POST", f"{api}/v1/test/clock", OPERATOR, moved)
     # The gateway may deny first on its own (the record's valid_until lapses at day 31,
     # reason "entitlement_expired"); the worker's suspension follows.
     await wait_for(lambda d: d["reason"] == "payment_overdue", within=5)

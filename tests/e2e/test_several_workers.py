@@ -149,7 +149,7 @@ async def test_several_workers_bill_charge_and_notify_once(
             http,
             "POST",
             f"{workers[2]}/v1/test/clock",
-            admin,
+            OPERATOR,
             {"advance_days": 31, "settle": False},
         )
         day = (await _call(http, "GET", f"{workers[0]}/v1/test/clock", admin))["now"][:10]

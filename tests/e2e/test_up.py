@@ -109,12 +109,12 @@ def test_a_restart_keeps_what_happened_the_payment_and_the_clock(tmp_path: Path)
         paid = _curl(pay.group(2).replace("\\\n", " "))
         assert '"amount":"98.00"' in paid
         api = re.search(r"management API\s+(http://\S+)", banner)
-        admin = re.search(r"admin key\s+(\S+)", banner)
+        operator = re.search(r"operator key\s+(\S+)", banner)
         assert api
-        assert admin
+        assert operator
         moved = _curl(
             f"curl -s -X POST {api.group(1)}/v1/test/clock -H 'Authorization: Bearer "
-            f"{admin.group(1)}' -d '{{\"advance_days\": 3}}'"
+            f"{operator.group(1)}' -d '{{\"advance_days\": 3}}'"
         )
         assert '"offset_seconds":259200' in moved
     finally:

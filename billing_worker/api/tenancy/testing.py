@@ -1,5 +1,9 @@
 """Test mode only: read and move the clock that billing and every gateway share, and let
-a simulation wait until the worker has caught up with it."""
+a simulation wait until the worker has caught up with it.
+
+The clock is one for the whole installation: moving it moves every tenant's billing and
+access. So any key reads it, but only the operator key moves it; a tenant's admin key is
+refused (403), never allowed to move another tenant's time."""
 
 from __future__ import annotations
 
@@ -77,8 +81,9 @@ async def read_clock(request: web.Request) -> web.Response:
     "POST",
     "/v1/test/clock",
     summary="Move the shared test clock for billing and access at once, and answer once the "
-    "worker has done what became due (unless settle is false; test mode only)",
-    role=Role.ANY,
+    "worker has done what became due (unless settle is false; test mode only). The clock is "
+    "every tenant's: only the operator key moves it",
+    role=Role.OPERATOR,
     request=ClockMove,
     response=ClockOut,
     errors=(404,),

@@ -157,11 +157,10 @@ async def test_both_openapi_documents_are_valid_and_complete(stack: Stack) -> No
 
 
 async def test_the_test_clock_is_refused_outside_test_mode_only(stack: Stack) -> None:
-    tenant = await stack.new_tenant()
-    moved = await stack.api.post("/v1/test/clock", json={"advance_days": 2}, headers=tenant.admin)
+    moved = await stack.api.post("/v1/test/clock", json={"advance_days": 2}, headers=stack.operator)
     assert moved.status == 200
     assert (await moved.json())["offset_seconds"] == pytest.approx(2 * 86400)
-    bad = await stack.api.post("/v1/test/clock", json={"advance_days": -1}, headers=tenant.admin)
+    bad = await stack.api.post("/v1/test/clock", json={"advance_days": -1}, headers=stack.operator)
     assert (await problem(bad, 422))["errors"][0]["field"] == "advance_days"
 
 

@@ -124,7 +124,7 @@ async def test_the_overview_shows_revenue_by_plan_and_the_coming_dunning(stack: 
     for user in ("ann", "bob"):
         await stack.customer(tenant, user)  # Pro, 49.00 a month, unpaid: in grace
     await stack.customer(tenant, "cat", price="49.00")
-    await stack.api.post("/v1/test/clock", json={"advance_days": 20}, headers=tenant.admin)
+    await stack.api.post("/v1/test/clock", json={"advance_days": 20}, headers=stack.operator)
     await _sign_in(stack, _key(tenant))
 
     async def shown() -> bool:

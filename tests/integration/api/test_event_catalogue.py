@@ -34,6 +34,12 @@ async def _call(stack: Stack, tenant: Tenant, method: str, path: str, body: Any 
     return await response.json()
 
 
+async def _move_clock(stack: Stack, body: dict[str, Any]) -> None:
+    """Only the operator key moves the shared test clock."""
+    response = await stack.api.post("/v1/test/clock", json=body, headers=stack.operator)
+    assert response.status == 200, await response.text()
+
+
 async def _catalog(stack: Stack, tenant: Tenant) -> None:
     """A per-seat plan with a 14-day trial."""
     today = (await _call(stack, tenant, "GET", "/v1/test/clock"))["now"][:10]
@@ -66,7 +72,7 @@ async def _life(stack: Stack, tenant: Tenant) -> str:
     await _call(stack, tenant, "POST", f"{base}/cancel", {"entitlement_policy": "end_of_term"})
     await _call(stack, tenant, "POST", f"{base}/uncancel", {})
 
-    await _call(stack, tenant, "POST", "/v1/test/clock", {"advance_days": 14})  # paid now
+    await _move_clock(stack, {"advance_days": 14})  # paid now
 
     async def declined() -> bool:
         found = await _call(stack, tenant, "GET", f"/v1/accounts/{account}/payment-attempts")

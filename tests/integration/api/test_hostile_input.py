@@ -166,3 +166,19 @@ async def test_an_oversized_body_is_a_413_on_every_kind_of_endpoint(stack: Stack
     assert (await _problem(response, 413))["code"] == "body_too_large"
     spec = await (await stack.api.get("/openapi.json")).json()
     assert "413" in spec["paths"]["/v1/accounts"]["post"]["responses"]
+
+
+async def test_only_the_operator_moves_the_shared_test_clock(stack: Stack) -> None:
+    acme, globex = await stack.new_tenant("Acme"), await stack.new_tenant("Globex")
+    before = await (await stack.api.get("/v1/test/clock", headers=globex.admin)).json()
+    for body in ({"advance_days": 40}, {"set_to": "2020-01-01T00:00:00Z"}, {"reset": True}):
+        refused = await stack.api.post("/v1/test/clock", json=body, headers=acme.admin)
+        problem = await _problem(refused, 403)
+        assert "operator" in problem["detail"], problem
+    after = await (await stack.api.get("/v1/test/clock", headers=globex.admin)).json()
+    assert after["offset_seconds"] == before["offset_seconds"]  # nobody's time moved
+    moved = await stack.api.post(
+        "/v1/test/clock", json={"advance_days": 1, "settle": False}, headers=stack.operator
+    )
+    assert moved.status == 200
+    assert (await moved.json())["offset_seconds"] == before["offset_seconds"] + 86_400

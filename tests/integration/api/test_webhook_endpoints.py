@@ -64,6 +64,12 @@ async def _call(stack: Stack, tenant: Tenant, method: str, path: str, body: Any 
     return await response.json()
 
 
+async def _move_clock(stack: Stack, body: dict[str, Any]) -> None:
+    """Only the operator key moves the shared test clock."""
+    response = await stack.api.post("/v1/test/clock", json=body, headers=stack.operator)
+    assert response.status == 200, await response.text()
+
+
 async def test_endpoints_receive_their_events_signed_and_in_order(
     stack: Stack, receiver: Receiver
 ) -> None:
@@ -238,9 +244,9 @@ async def test_a_trial_ending_and_a_cancellation_taking_effect_are_sent_on_their
     sub = created["subscription"]
     assert sub["phase"] == "trial"
 
-    await _call(stack, tenant, "POST", "/v1/test/clock", {"advance_days": 13})
+    await _move_clock(stack, {"advance_days": 13})
     assert receiver.events("/subs") == []  # still in its trial
-    await _call(stack, tenant, "POST", "/v1/test/clock", {"advance_days": 1})
+    await _move_clock(stack, {"advance_days": 1})
 
     async def arrived(count: int) -> Any:
         async def check() -> bool:
@@ -260,7 +266,7 @@ async def test_a_trial_ending_and_a_cancellation_taking_effect_are_sent_on_their
         headers=tenant.admin,
     )
     assert cancelled.status == 200, await cancelled.text()
-    await _call(stack, tenant, "POST", "/v1/test/clock", {"advance_days": 40})
+    await _move_clock(stack, {"advance_days": 40})
     await stack.eventually(await arrived(2), within=10)
     expired = receiver.events("/subs")[1]
     assert expired["type"] == "subscription.expired"

@@ -249,7 +249,7 @@ async def test_a_run_after_a_jump_lets_each_account_live_its_month_in_order(
             (await (await api.get("/v1/test/clock", headers=admin)).json())["now"]
         )
         moved = await api.post("/v1/test/clock", json={"advance_days": 31, "settle": False},
-                               headers=admin)  # fmt: skip
+                               headers=operator)  # fmt: skip
         assert moved.status == 200
 
         clock = RedisTestClock(redis_client)

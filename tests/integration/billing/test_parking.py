@@ -64,7 +64,7 @@ async def test_the_scheduler_parks_a_failing_account_and_bills_every_other(
     await _set_timezone(sessions, bad, NOWHERE)
 
     moved = await stack.api.post(
-        "/v1/test/clock", json={"advance_days": 35}, headers=poisoned.admin
+        "/v1/test/clock", json={"advance_days": 35}, headers=stack.operator
     )
     assert moved.status == 200
     settled = await stack.api.post("/v1/test/settle", headers=poisoned.admin)

@@ -127,7 +127,7 @@ async def test_a_declined_card_is_reported_by_signed_webhook_and_email(
 
     await stack.eventually(one_failed_one_delivered, within=10)
     assert len(receiver.received) == 1
-    await stack.api.post("/v1/test/clock", json={"advance_seconds": 120}, headers=tenant.admin)
+    await stack.api.post("/v1/test/clock", json={"advance_seconds": 120}, headers=stack.operator)
 
     async def both_hooks() -> bool:
         return len(receiver.received) == 2
@@ -169,7 +169,7 @@ async def test_one_reminder_per_day_however_often_the_account_is_evaluated(
     messages = (await _get(stack, tenant, f"/v1/messages?account_id={account}"))["data"]
     assert sorted(m["kind"] for m in messages) == ["payment_due", "payment_failed"]
 
-    await stack.api.post("/v1/test/clock", json={"advance_days": 1}, headers=tenant.admin)
+    await stack.api.post("/v1/test/clock", json={"advance_days": 1}, headers=stack.operator)
     await stack.api.post("/v1/test/settle", headers=tenant.admin)
     await stack.api.post("/v1/test/settle", headers=tenant.admin)
     messages = (await _get(stack, tenant, f"/v1/messages?account_id={account}"))["data"]

@@ -32,11 +32,11 @@ async def test_unpaid_invoice_suspends_on_day_31_and_payment_reinstates(stack: S
     await stack.wait_allowed(tenant, "alice")
     assert (await decision())["standing"] == "grace"  # due today, unpaid: grace, still allowed
 
-    await stack.api.post("/v1/test/clock", json={"advance_days": 29}, headers=tenant.admin)
+    await stack.api.post("/v1/test/clock", json={"advance_days": 29}, headers=stack.operator)
     await stack.eventually(allowed)
     assert (await decision())["reason"] == "payment_due"
 
-    await stack.api.post("/v1/test/clock", json={"advance_days": 1}, headers=tenant.admin)
+    await stack.api.post("/v1/test/clock", json={"advance_days": 1}, headers=stack.operator)
 
     async def suspended() -> bool:
         return (await decision())["reason"] == "payment_overdue"

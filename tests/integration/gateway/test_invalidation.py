@@ -28,7 +28,7 @@ async def test_suspension_and_reinstatement_reach_a_warm_cache(stack: Stack) -> 
 
     assert await proxy() == (200, None)
     await stack.api.post(  # the worker's own scheduler, not the clock move, evaluates
-        "/v1/test/clock", json={"advance_days": 1, "settle": False}, headers=tenant.admin
+        "/v1/test/clock", json={"advance_days": 1, "settle": False}, headers=stack.operator
     )
 
     async def suspended() -> bool:
@@ -70,7 +70,7 @@ async def test_a_denial_never_reads_an_allowing_standing(stack: Stack) -> None:
     await stack.customer(tenant, "gail")  # owes its first invoice: grace
     await stack.wait_allowed(tenant, "gail")
     await stack.api.post(  # past the grace period; the worker evaluates in its own time
-        "/v1/test/clock", json={"advance_days": 31, "settle": False}, headers=tenant.admin
+        "/v1/test/clock", json={"advance_days": 31, "settle": False}, headers=stack.operator
     )
     seen = set()
     for _ in range(60):

@@ -117,7 +117,7 @@ async def test_suspended_account_cannot_log_in_and_its_sessions_stop(stack: Stac
     token = (await (await login(stack, tenant, "alice")).json())["token"]
     assert (await auth(stack, token)).status == 200
 
-    await stack.api.post("/v1/test/clock", json={"advance_days": 31}, headers=tenant.admin)
+    await stack.api.post("/v1/test/clock", json={"advance_days": 31}, headers=stack.operator)
 
     async def refused() -> bool:
         response = await auth(stack, token)

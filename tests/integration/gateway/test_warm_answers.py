@@ -86,7 +86,7 @@ async def test_the_paid_for_period_running_out_changes_the_warm_answer(stack: St
     before = await _warm(stack, tenant, "dora")
     assert before["valid_until"] is not None
     await stack.api.post(  # past valid_until; the worker re-evaluates in its own time
-        "/v1/test/clock", json={"advance_days": 31, "settle": False}, headers=tenant.admin
+        "/v1/test/clock", json={"advance_days": 31, "settle": False}, headers=stack.operator
     )
     for _ in range(20):
         answer = await stack.authorize(tenant, "dora")
