@@ -20,6 +20,7 @@ from gateway.appkeys import (
 )
 from gateway.decisions.answers import Answers
 from gateway.decisions.authorize import authorize
+from gateway.decisions.callers import whoami
 from gateway.decisions.gate import AuthorizeAnswers, Gate, ProxyPasses
 from gateway.decisions.proxy import auth, envoy
 from gateway.decisions.trusted import TrustedProxies
@@ -50,6 +51,7 @@ def create_app(settings: GatewaySettings) -> web.Application:
     app.router.add_post("/v1/sessions/{session_id}/refresh", refresh_session)
     app.router.add_delete("/v1/sessions/{session_id}", end_session)
     app.router.add_get("/v1/auth", auth)  # also answers HEAD
+    app.router.add_get("/v1/key", whoami)
     app.router.add_route("*", settings.envoy_prefix + "{path:(/.*)?}", envoy)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)

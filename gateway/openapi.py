@@ -77,16 +77,46 @@ _COMMON: dict[str, Any] = {
 }
 _SESSION_ID = [{"name": "session_id", "in": "path", "required": True, "schema": {"type": "string"}}]
 _PROXY = {
-    "200": {"description": "Allowed (headers X-Tollgate-User, -Account, -Plan, -Standing)"},
-    "401": {"description": "No live session: log in"},
-    "403": {"description": "Denied; the reason is in X-Tollgate-Reason"},
+    "200": {
+        "description": "Allowed (headers X-Tollgate-Tenant, -User, -Account, -Plan, -Standing)"
+    },
+    "401": {"description": "No live session of the bound tenant: log in"},
+    "403": {
+        "description": "Denied; the reason is in X-Tollgate-Reason (tenant_required: the "
+        "check named no tenant and the gateway does not allow any)"
+    },
 }
+#: What binds a proxy check to one tenant (one of them is required by default).
+_BINDING = [
+    {
+        "name": "tenant",
+        "in": "query",
+        "required": False,
+        "schema": {"type": "string"},
+        "description": "Accept only this tenant's sessions",
+    },
+    {
+        "name": "X-Tollgate-Tenant",
+        "in": "header",
+        "required": False,
+        "schema": {"type": "string"},
+        "description": "As ?tenant=",
+    },
+    {
+        "name": "X-Tollgate-Key",
+        "in": "header",
+        "required": False,
+        "schema": {"type": "string"},
+        "description": "A gateway key: accept only its tenant's sessions",
+    },
+]
 
 
 def gateway_openapi(version: str, envoy_prefix: str, server: str) -> dict[str, Any]:
     proxy = {
         "summary": "Reverse-proxy check (nginx auth_request, Caddy forward_auth, Traefik "
-        "ForwardAuth) of the session cookie or bearer session token",
+        "ForwardAuth) of the session cookie or bearer session token, bound to one tenant",
+        "parameters": _BINDING,
         "responses": _PROXY,
     }
     return {
@@ -121,8 +151,15 @@ def gateway_openapi(version: str, envoy_prefix: str, server: str) -> dict[str, A
             envoy_prefix + "/{path}": {"get": {
                 "summary": "Envoy ext_authz (HTTP service): the original method and path",
                 "parameters": [{"name": "path", "in": "path", "required": True,
-                                "schema": {"type": "string"}}],
+                                "schema": {"type": "string"}}, *_BINDING],
                 "responses": _PROXY,
+            }},
+            "/v1/key": {"get": {
+                "summary": "The tenant this gateway key belongs to", **_KEYED,
+                "responses": {"200": _json("The key's tenant", {
+                    "type": "object", "required": ["tenant", "kind"],
+                    "properties": {"tenant": {"type": "string"}, "kind": {"type": "string"}},
+                }), **_COMMON},
             }},
             "/healthz": {"get": {"summary": "Liveness",
                                  "responses": {"200": {"description": "Up"}}}},

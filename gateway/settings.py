@@ -36,6 +36,9 @@ class GatewaySettings:
     #: Envoy ext_authz (HTTP) sends the original request below this path prefix.
     envoy_prefix: str
     processes: int
+    #: /v1/auth and Envoy accept an unbound check (no gateway key, no tenant named): for a
+    #: proxy in front of several tenants' applications, on purpose.
+    proxy_any_tenant: bool = False
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> GatewaySettings:
@@ -55,4 +58,5 @@ class GatewaySettings:
             session_cookie=env.text("SESSION_COOKIE", "tollgate_session"),
             envoy_prefix="/" + env.text("ENVOY_PREFIX", "/v1/envoy").strip("/"),
             processes=env.integer("GATEWAY_PROCESSES", 1, minimum=1, maximum=256),
+            proxy_any_tenant=env.flag("PROXY_ANY_TENANT", False),
         )

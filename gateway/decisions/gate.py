@@ -22,9 +22,10 @@ from shared.clock import Clock
 #: ``/v1/authorize`` answers (the bodies) by (Authorization header, raw body)
 AuthorizeAnswers = Answers[tuple[str | None, bytes], bytes]
 #: ``/v1/auth`` and Envoy allows (the upstream's headers, the session) by (Cookie header,
-#: Authorization header, method, tenant scope)
+#: Authorization header, method, tenant scope, gateway key)
 ProxyPasses = Answers[
-    tuple[str | None, str | None, str, str | None], tuple[dict[str, str], SessionRef]
+    tuple[str | None, str | None, str, str | None, str | None],
+    tuple[dict[str, str], SessionRef],
 ]
 
 

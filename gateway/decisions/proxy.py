@@ -11,8 +11,13 @@ original method (needed to hold a read-only account to safe methods) comes from
 from the configured proxy addresses; Envoy sends the original method and path itself,
 below a path prefix.
 
-A proxy in front of one tenant's application scopes the check to that tenant with
-``?tenant=<id>`` or an ``X-Tollgate-Tenant`` header; scoping can only narrow access.
+A check is bound to one tenant, whose sessions alone it accepts: the tenant of the gateway
+key the caller sends in ``X-Tollgate-Key`` (the Python client does), or the one named by
+``?tenant=<id>`` or an ``X-Tollgate-Tenant`` header (the shipped proxy configurations do).
+An unbound check is refused (403 ``tenant_required``): otherwise a proxy in front of one
+tenant's application would let in any tenant's users. A proxy in front of several tenants'
+applications opts in with ``TOLLGATE_PROXY_ANY_TENANT=true`` and routes by the answer's
+``X-Tollgate-Tenant``.
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ from urllib.parse import quote
 from aiohttp import web
 
 from gateway.appkeys import GATE
+from gateway.decisions.callers import key_tenant
 from gateway.decisions.decision import Decision, decide, fail_open, limit_method
 from gateway.decisions.gate import Gate
 from gateway.decisions.verified import VerifiedSecrets
@@ -63,10 +69,18 @@ def _original_method(gate: Gate, request: web.BaseRequest) -> str:
 
 
 async def _resolve(
-    reader: Reader, verified: VerifiedSecrets, ref: SessionRef, secret: str, now: float
+    reader: Reader,
+    verified: VerifiedSecrets,
+    ref: SessionRef,
+    secret: str,
+    now: float,
+    gateway_key: str | None,
 ) -> tuple[str, Decision] | None:
-    """(user id, decision), or None when there is no such live session."""
+    """(user id, decision), or None when there is no such live session for the tenant of
+    ``gateway_key`` (when one is sent)."""
     reader.prefetch(ref.key, account_key(ref.tenant_id, ref.account_id))
+    if gateway_key is not None and await key_tenant(reader, verified, gateway_key) != ref.tenant_id:
+        return None
     session = await read_session(reader, ref)
     if session is None or not verified.matches(secret, session):
         return None
@@ -80,9 +94,12 @@ async def _decide(gate: Gate, request: web.BaseRequest, method: str, endpoint: s
     sent = request.headers
     query = request.query.get("tenant") if request.query_string else None
     scope = query or sent.get("X-Tollgate-Tenant")
+    gateway_key = sent.get("X-Tollgate-Key")
+    if not (scope or gateway_key or gate.settings.proxy_any_tenant):
+        return _forbidden(gate, endpoint, "tenant_required", started)
     # What the token is read from, as sent: a kept answer needs no cookie parsed.
     cookie, authorization = sent.get("Cookie"), sent.get("Authorization")
-    key = (cookie, authorization, method, scope)
+    key = (cookie, authorization, method, scope, gateway_key)
     now = gate.clock.timestamp()
     kept = gate.passes.get(key, now)
     if kept is not None:
@@ -100,10 +117,10 @@ async def _decide(gate: Gate, request: web.BaseRequest, method: str, endpoint: s
     live = RecordingReader(gate.store.live)
     stale_age = 0.0
     try:
-        resolved = await _resolve(live, gate.verified, ref, secret, now)
+        resolved = await _resolve(live, gate.verified, ref, secret, now, gateway_key)
     except StoreUnavailable:
         reader = gate.store.last_known()
-        resolved = await _resolve(reader, gate.verified, ref, secret, now)
+        resolved = await _resolve(reader, gate.verified, ref, secret, now, gateway_key)
         stale_age = reader.max_age
         if resolved is not None:
             resolved = resolved[0], fail_open(resolved[1], stale_age)
@@ -122,7 +139,7 @@ async def _decide(gate: Gate, request: web.BaseRequest, method: str, endpoint: s
     headers = _identity(ref, user_id, record)
     if stale_age:
         headers["X-Tollgate-Stale"] = f"{stale_age:.1f}"
-    elif len(cookie or "") + len(authorization or "") <= KEPT_HEADERS:
+    elif len(cookie or "") + len(authorization or "") + len(gateway_key or "") <= KEPT_HEADERS:
         payload = (headers, ref)
         gate.passes.keep(key, payload, decision, ref.tenant_id, user_id, live.reads, now)
     return _allowed(gate, endpoint, ref, user_id, decision, headers, now, started, stale_age)
