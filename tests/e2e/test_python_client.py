@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -32,7 +33,8 @@ def up(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
     found = {
         name: re.search(rf"{label}\s+(\S+)", banner)
         for name, label in (("gateway", "gateway"), ("api", "management API"),
-                            ("admin", "admin key"), ("gate", "gateway key"))
+                            ("admin", "admin key"), ("gate", "gateway key"),
+                            ("operator", "operator key"))
     }  # fmt: skip
     try:
         yield {name: match.group(1) for name, match in found.items() if match}
@@ -119,6 +121,40 @@ async def test_the_async_client_and_a_protected_asgi_application(up: dict[str, s
             assert anonymous.headers["www-authenticate"].startswith("Bearer")
             page = await browser.get("/", headers={"Authorization": f"Bearer {login.token}"})
             assert (page.status_code, page.text) == (200, "hello gavin@hooli.test")
+
+
+def test_a_protected_application_accepts_only_its_own_tenants_sessions(
+    up: dict[str, str],
+) -> None:
+    """Another tenant's user, with a live session of that tenant, is no session here."""
+    operator = {"Authorization": f"Bearer {up['operator']}"}
+    created = httpx.post(f"{up['api']}/v1/tenants", json={"name": "Rival"}, headers=operator)
+    rival = created.json()
+    with (
+        Management(up["api"], rival["admin_key"]) as api,
+        Gateway(up["gateway"], rival["gateway_key"]) as rival_gateway,
+        Gateway(up["gateway"], up["gate"]) as gateway,
+    ):
+        api_headers = {"Authorization": f"Bearer {rival['admin_key']}"}
+        plan = {"code": "pro", "name": "Pro", "currency": "USD", "amount": "9.00"}
+        assert httpx.post(f"{up['api']}/v1/plans", json=plan, headers=api_headers).is_success
+        account = api.create_account("Mallory's")
+        api.create_user(account["id"], "mallory@rival.test")
+        api.subscribe(account["id"], "pro")
+        for _ in range(50):
+            login = rival_gateway.login("mallory@rival.test")
+            if login.created:
+                break
+            time.sleep(0.1)
+        assert login.token is not None
+        assert rival_gateway.check(login.token).allowed  # at its own tenant's application
+        assert gateway.tenant() != rival_gateway.tenant()
+        assert gateway.check(login.token).status == 401  # the check is bound to the key
+        protected = TollgateWSGI(lambda environ, start: [b"secret page"], gateway)
+        with httpx.Client(transport=httpx.WSGITransport(app=protected),
+                          base_url="http://app") as browser:  # fmt: skip
+            browser.cookies.set("tollgate_session", login.token)
+            assert browser.get("/").status_code == 401
 
 
 def test_an_unreachable_gateway_is_closed_by_default_and_open_when_asked(

@@ -99,7 +99,7 @@ def throughput(bench: Bench, redis_url: str, database_url: str, keys: TenantKeys
         cookies = tuple(f"tollgate_session={token}" for token in tokens)
         proxy = Traffic(
             method="GET",
-            path="/v1/auth",
+            path=f"/v1/auth?tenant={keys.id}",  # bound to its tenant, as nginx's config is
             headers={"X-Original-Method": "GET"},
             varied_header="Cookie",
             header_values=cookies,

@@ -51,6 +51,10 @@ class _Calls:
 
     def __init__(self, key: str, fail_open_seconds: float, clock: Callable[[], float]) -> None:
         self.auth = {"Authorization": f"Bearer {key}"}
+        #: A proxy check sends the key here: the gateway then accepts only its tenant's
+        #: sessions (the Authorization header carries the session token).
+        self.binding = {"X-Tollgate-Key": key}
+        self.tenant: str | None = None
         self.fail_open_seconds = fail_open_seconds
         self.clock = clock
         self.last_allowed: dict[tuple[str, str | None], tuple[float, Decision]] = {}
@@ -107,12 +111,19 @@ class _Calls:
         _raise_for(response)
         return True
 
-    @staticmethod
-    def check(token: str, method: str, path: str, envoy_prefix: str) -> _Request:
+    def check(self, token: str, method: str, path: str, envoy_prefix: str) -> _Request:
         # The Envoy form of the proxy check: the original method and path are the request's
         # own, so no proxy trust is needed to hold a read-only account to safe methods.
         target = envoy_prefix.rstrip("/") + "/" + quote(path.lstrip("/"), safe="/")
-        return _Request(method, target, None, {"Authorization": f"Bearer {token}"})
+        return _Request(method, target, None, {"Authorization": f"Bearer {token}", **self.binding})
+
+    def whoami(self) -> _Request:
+        return _Request("GET", "/v1/key", None, self.auth)
+
+    def tenant_result(self, response: httpx.Response) -> str:
+        _raise_for(response)
+        self.tenant = str(response.json()["tenant"])
+        return self.tenant
 
     @staticmethod
     def check_result(response: httpx.Response) -> Check:
@@ -170,8 +181,15 @@ class Gateway:
         return self._calls.ended(_send(self._http, self._calls.logout(session_id)))
 
     def check(self, token: str, method: str = "GET", path: str = "/") -> Check:
+        """The proxy check of a session token, bound to this key's tenant."""
         request = self._calls.check(token, method, path, self._envoy_prefix)
         return self._calls.check_result(_send(self._http, request))
+
+    def tenant(self) -> str:
+        """The tenant this gateway key belongs to (asked once, then remembered)."""
+        if self._calls.tenant is None:
+            return self._calls.tenant_result(_send(self._http, self._calls.whoami()))
+        return self._calls.tenant
 
     def close(self) -> None:
         self._http.close()
@@ -218,8 +236,15 @@ class AsyncGateway:
         return self._calls.ended(await _asend(self._http, self._calls.logout(session_id)))
 
     async def check(self, token: str, method: str = "GET", path: str = "/") -> Check:
+        """The proxy check of a session token, bound to this key's tenant."""
         request = self._calls.check(token, method, path, self._envoy_prefix)
         return self._calls.check_result(await _asend(self._http, request))
+
+    async def tenant(self) -> str:
+        """The tenant this gateway key belongs to (asked once, then remembered)."""
+        if self._calls.tenant is None:
+            return self._calls.tenant_result(await _asend(self._http, self._calls.whoami()))
+        return self._calls.tenant
 
     async def aclose(self) -> None:
         await self._http.aclose()

@@ -6,6 +6,11 @@ identity, 401 (no valid session) and 403 (denied: suspended, read-only for an un
 method, ...) are answered here and the application never sees the request. A gateway that
 cannot be reached is a 403 with reason ``unavailable`` (closed), never an allow.
 
+The check is bound to the gateway key's tenant (the client sends the key), and the
+middleware verifies it again: an allow whose ``X-Tollgate-Tenant`` is not the key's own
+tenant (a gateway too old to bind, a proxy in between that rewrote it) is a 403 with reason
+``wrong_tenant``, so an application never accepts another tenant's sessions or user ids.
+
 - ASGI (Starlette, FastAPI, ...): ``app = TollgateASGI(app, AsyncGateway(...))``; the
   identity is in ``scope["state"]["tollgate"]`` (``request.state.tollgate`` in Starlette).
 - WSGI (Flask, Django, ...): ``app.wsgi_app = TollgateWSGI(app.wsgi_app, Gateway(...))``;
@@ -58,6 +63,13 @@ def _refusal(check: Check) -> tuple[int, list[tuple[str, str]], bytes]:
     return status, headers, body
 
 
+def _verified(check: Check, tenant: str) -> Check:
+    """``check``, or a refusal when it allowed a session of another tenant than ``tenant``."""
+    if check.allowed and check.identity.get("x-tollgate-tenant") != tenant:
+        return Check(403, "wrong_tenant")
+    return check
+
+
 def _identity(check: Check) -> dict[str, Any]:
     identity: dict[str, Any] = {k.removeprefix("x-tollgate-"): v for k, v in check.identity.items()}
     identity["features"] = [f for f in identity.get("features", "").split(",") if f]
@@ -89,6 +101,7 @@ class TollgateASGI:
         if token:
             try:
                 check = await self._gateway.check(token, scope["method"], scope["path"])
+                check = _verified(check, await self._gateway.tenant())
             except (httpx.TransportError, TollgateError):
                 check = Check(403, "unavailable")
         if not check.allowed:
@@ -129,6 +142,7 @@ class TollgateWSGI:
         if token:
             try:
                 check = self._gateway.check(token, environ.get("REQUEST_METHOD", "GET"), path)
+                check = _verified(check, self._gateway.tenant())
             except (httpx.TransportError, TollgateError):
                 check = Check(403, "unavailable")
         if not check.allowed:

@@ -28,8 +28,8 @@ async def test_an_account_s_sessions_are_listed_and_one_is_ended(stack: Stack) -
     assert (await stack.api.delete(f"{path}/{bobs['id']}", headers=other.admin)).status == 404
     ended = await stack.api.delete(f"{path}/{bobs['id']}", headers=tenant.admin)
     assert ended.status == 204
-    assert (await auth(stack, tokens["bob"])).status == 401  # refused at once
-    assert (await auth(stack, tokens["ann"])).status == 200
+    assert (await auth(stack, tenant, tokens["bob"])).status == 401  # refused at once
+    assert (await auth(stack, tenant, tokens["ann"])).status == 200
     assert (await login(stack, tenant, "cat")).status == 201  # the seat is free
     again = await stack.api.delete(f"{path}/{bobs['id']}", headers=tenant.admin)
     assert again.status == 404

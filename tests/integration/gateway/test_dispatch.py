@@ -57,6 +57,7 @@ async def test_direct_and_routed_answers_are_identical(
     token = str((await (await login(stack, tenant, "alice")).json())["token"])
     session = {"Authorization": f"Bearer {token}"}
     key = tenant.gateway
+    bound = {**session, "X-Tollgate-Key": key["Authorization"].removeprefix("Bearer ")}
     requests: list[dict[str, Any]] = [
         {"method": "POST", "path": "/v1/authorize", "json": {"user": "alice"}, "headers": key},
         {"method": "POST", "path": "/v1/authorize", "json": {"user": "nobody"}, "headers": key},
@@ -71,15 +72,18 @@ async def test_direct_and_routed_answers_are_identical(
         {"method": "GET", "path": "/v1/authorize", "headers": key},
         {"method": "POST", "path": "/v1/authorize/", "json": {"user": "alice"}, "headers": key},
         {"method": "POST", "path": "/v1/%61uthorize", "json": {"user": "alice"}, "headers": key},
-        {"method": "GET", "path": "/v1/auth", "headers": session},
-        {"method": "HEAD", "path": "/v1/auth", "headers": session},
-        {"method": "GET", "path": "/v1/auth", "headers": {**session, "X-Original-Method": "POST"}},
+        {"method": "GET", "path": "/v1/auth", "headers": bound},
+        {"method": "HEAD", "path": "/v1/auth", "headers": bound},
+        {"method": "GET", "path": "/v1/auth", "headers": {**bound, "X-Original-Method": "POST"}},
+        {"method": "GET", "path": f"/v1/auth?tenant={tenant.id}", "headers": session},
         {"method": "GET", "path": "/v1/auth?tenant=elsewhere", "headers": session},
+        {"method": "GET", "path": "/v1/auth", "headers": session},  # bound to no tenant
+        {"method": "GET", "path": "/v1/auth", "headers": {**bound, "X-Tollgate-Key": "tgk_x.y"}},
         {"method": "GET", "path": "/v1/auth", "headers": {"Cookie": "tollgate_session=x.y"}},
-        {"method": "POST", "path": "/v1/auth", "headers": session},
-        {"method": "DELETE", "path": "/v1/envoy/reports/42", "headers": session},
-        {"method": "GET", "path": "/v1/envoy", "headers": session},
-        {"method": "GET", "path": "/v1/envoyx", "headers": session},
+        {"method": "POST", "path": "/v1/auth", "headers": bound},
+        {"method": "DELETE", "path": "/v1/envoy/reports/42", "headers": bound},
+        {"method": "GET", "path": "/v1/envoy", "headers": bound},
+        {"method": "GET", "path": "/v1/envoyx", "headers": bound},
         {"method": "GET", "path": "/healthz"},
     ]  # fmt: skip
     for request in requests:
@@ -90,3 +94,8 @@ async def test_direct_and_routed_answers_are_identical(
     assert allowed[0] == 200
     assert b'"allow":true' in allowed[3]
     assert (await _answer(stack.gateway, requests[10]))[2]["X-Tollgate-User"] == "alice"
+    assert (await _answer(stack.gateway, requests[13]))[0] == 200  # ?tenant= binds too
+    assert (await _answer(stack.gateway, requests[14]))[0] == 401  # another tenant's
+    unbound = await _answer(stack.gateway, requests[15])
+    assert (unbound[0], unbound[2]["X-Tollgate-Reason"]) == (403, "tenant_required")
+    assert (await _answer(stack.gateway, requests[16]))[0] == 401  # a key of no tenant

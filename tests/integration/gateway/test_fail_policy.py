@@ -11,7 +11,7 @@ import pytest
 
 from tests.conftest import OwnRedis
 from tests.integration.conftest import Stack, Tenant
-from tests.integration.gateway.test_sessions import login, wait_published
+from tests.integration.gateway.test_sessions import auth_path, login, wait_published
 
 FAIL_OPEN_SECONDS = 3
 NEAR_CACHE_TTL = 0.05
@@ -37,7 +37,7 @@ async def authorize(stack: Stack, tenant: Tenant, user: str) -> tuple[int, dict[
 
 async def proxy_status(stack: Stack, token: str) -> int:
     response = await asyncio.wait_for(
-        stack.gateway.get("/v1/auth", headers={"Authorization": f"Bearer {token}"}), 5
+        stack.gateway.get(auth_path(token), headers={"Authorization": f"Bearer {token}"}), 5
     )
     return response.status
 
@@ -126,7 +126,11 @@ async def test_a_session_never_seen_is_refused_not_sent_to_log_in(
     token = (await (await login(stack, tenant, "sam")).json())["token"]
     own_redis.stop()
     await asyncio.sleep(NEAR_CACHE_TTL * 2)
-    response = await stack.gateway.get("/v1/auth", headers={"Authorization": f"Bearer {token}"})
+    response = await stack.gateway.get(
+        f"/v1/auth?tenant={tenant.id}", headers={"Authorization": f"Bearer {token}"}
+    )
     assert (response.status, response.headers["X-Tollgate-Reason"]) == (403, "unavailable")
-    garbage = await stack.gateway.get("/v1/auth", headers={"Authorization": "Bearer junk"})
+    garbage = await stack.gateway.get(
+        f"/v1/auth?tenant={tenant.id}", headers={"Authorization": "Bearer junk"}
+    )
     assert garbage.status == 401

@@ -39,7 +39,7 @@ async def test_credentials_with_bytes_no_key_holds_are_refused_at_once(stack: St
         b"Content-Length: " + str(len(body)).encode() + b"\r\n\r\n" + body
     )
     bad_cookie = (
-        b"GET /v1/auth HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
+        b"GET /v1/auth?tenant=ten_1 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
         b"Cookie: tollgate_session=tgs_ten_1.acc_2.\xc3\xa9\xc3\xa9.\xff\xfe\r\n\r\n"
     )
     # Answered side by side with a well-formed request, none of them hangs.

@@ -7,7 +7,7 @@ import asyncio
 import pytest
 
 from tests.integration.conftest import Stack
-from tests.integration.gateway.test_sessions import login, wait_published
+from tests.integration.gateway.test_sessions import auth_path, login, wait_published
 
 
 @pytest.fixture
@@ -23,7 +23,9 @@ async def test_suspension_and_reinstatement_reach_a_warm_cache(stack: Stack) -> 
     token = (await (await login(stack, tenant, "alice")).json())["token"]
 
     async def proxy() -> tuple[int, str | None]:
-        response = await stack.gateway.get("/v1/auth", headers={"Authorization": f"Bearer {token}"})
+        response = await stack.gateway.get(
+            auth_path(token), headers={"Authorization": f"Bearer {token}"}
+        )
         return response.status, response.headers.get("X-Tollgate-Reason")
 
     assert await proxy() == (200, None)
@@ -55,7 +57,7 @@ async def test_metrics_count_decisions(stack: Stack) -> None:
     tenant = await stack.new_tenant()
     await stack.customer(tenant, "alice")
     await wait_published(stack, tenant, "alice")
-    await stack.gateway.get("/v1/auth")
+    await stack.gateway.get(f"/v1/auth?tenant={tenant.id}")
     text = await (await stack.gateway.get("/metrics")).text()
     assert 'tollgate_gateway_decisions_total{endpoint="authorize",outcome="allow"' in text
     assert 'tollgate_gateway_decisions_total{endpoint="auth",outcome="unauthorized"' in text

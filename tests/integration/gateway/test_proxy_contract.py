@@ -13,7 +13,7 @@ from shared.entitlement import decode_record, encode_record
 from shared.redis_scripts import CAS_SET
 from shared.states import Standing
 from tests.integration.conftest import Stack
-from tests.integration.gateway.test_sessions import login, wait_published
+from tests.integration.gateway.test_sessions import auth_path, login, wait_published
 
 
 async def republish(
@@ -56,7 +56,9 @@ async def degraded_token(stack: Stack, redis_client: aioredis.Redis) -> str:
     await degrade(redis_client, tenant.id, account_id)
 
     async def degraded() -> bool:
-        response = await stack.gateway.get("/v1/auth", headers={"Authorization": f"Bearer {token}"})
+        response = await stack.gateway.get(
+            auth_path(token), headers={"Authorization": f"Bearer {token}"}
+        )
         return response.headers.get("X-Tollgate-Standing") == "degraded"
 
     await stack.eventually(degraded)
@@ -77,7 +79,8 @@ async def test_read_only_account_may_only_read(
     stack: Stack, degraded_token: str, header: str, method: str, status: int
 ) -> None:
     response = await stack.gateway.get(
-        "/v1/auth", headers={"Authorization": f"Bearer {degraded_token}", header: method}
+        auth_path(degraded_token),
+        headers={"Authorization": f"Bearer {degraded_token}", header: method},
     )
     assert response.status == status
     if status == 403:
@@ -91,7 +94,9 @@ async def test_envoy_sends_the_original_method_and_path(
     stack: Stack, degraded_token: str, method: str, status: int
 ) -> None:
     response = await stack.gateway.request(
-        method, "/v1/envoy/reports/42", headers={"Authorization": f"Bearer {degraded_token}"}
+        method,
+        "/v1/envoy/reports/42" + auth_path(degraded_token).removeprefix("/v1/auth"),
+        headers={"Authorization": f"Bearer {degraded_token}"},
     )
     assert response.status == status
 
@@ -100,6 +105,8 @@ async def test_envoy_sends_the_original_method_and_path(
 def gateway_env(request: pytest.FixtureRequest) -> dict[str, str]:
     if request.node.get_closest_marker("untrusted_proxy"):
         return {"TOLLGATE_TRUSTED_PROXIES": "10.255.255.0/24"}
+    if request.node.get_closest_marker("any_tenant"):
+        return {"TOLLGATE_PROXY_ANY_TENANT": "true"}
     return {}
 
 
@@ -110,7 +117,30 @@ async def test_method_headers_from_untrusted_peers_are_ignored(
     # The test client is not a trusted proxy: its claim of a GET changes nothing, and the
     # subrequest's own method (GET) is what counts.
     response = await stack.gateway.get(
-        "/v1/auth",
+        auth_path(degraded_token),
         headers={"Authorization": f"Bearer {degraded_token}", "X-Original-Method": "POST"},
     )
     assert response.status == 200
+
+
+async def test_an_unbound_check_is_refused_unless_the_gateway_opts_in(
+    stack: Stack, degraded_token: str
+) -> None:
+    headers = {"Authorization": f"Bearer {degraded_token}"}
+    unbound = await stack.gateway.get("/v1/auth", headers=headers)
+    assert (unbound.status, unbound.headers["X-Tollgate-Reason"]) == (403, "tenant_required")
+    envoy = await stack.gateway.get("/v1/envoy/reports", headers=headers)
+    assert (envoy.status, envoy.headers["X-Tollgate-Reason"]) == (403, "tenant_required")
+    elsewhere = await stack.gateway.get("/v1/auth?tenant=ten_other", headers=headers)
+    assert elsewhere.status == 401  # another tenant's session is no session to this proxy
+
+
+@pytest.mark.any_tenant
+async def test_a_multi_tenant_proxy_opts_in_and_reads_the_tenant(
+    stack: Stack, degraded_token: str
+) -> None:
+    unbound = await stack.gateway.get(
+        "/v1/auth", headers={"Authorization": f"Bearer {degraded_token}"}
+    )
+    assert unbound.status == 200
+    assert degraded_token.startswith(f"tgs_{unbound.headers['X-Tollgate-Tenant']}.")

@@ -34,10 +34,23 @@ async def login(stack: Stack, tenant: Tenant, user: str) -> Any:
     return await stack.gateway.post("/v1/sessions", json={"user": user}, headers=tenant.gateway)
 
 
-async def auth(stack: Stack, token: str, method: str = "GET") -> Any:
+async def auth(stack: Stack, tenant: Tenant, token: str, method: str = "GET") -> Any:
+    """The proxy check as the Python client makes it: bound to the tenant's gateway key."""
     return await stack.gateway.get(
-        "/v1/auth", headers={"Authorization": f"Bearer {token}", "X-Original-Method": method}
-    )
+        "/v1/auth", headers={"Authorization": f"Bearer {token}", "X-Original-Method": method,
+                             **proxy_key(tenant)},
+    )  # fmt: skip
+
+
+def auth_path(token: str) -> str:
+    """``/v1/auth`` bound to the token's own tenant, as the proxy in front of that tenant's
+    application asks it (the shipped configurations name their tenant)."""
+    return f"/v1/auth?tenant={token.removeprefix('tgs_').split('.')[0]}"
+
+
+def proxy_key(tenant: Tenant) -> dict[str, str]:
+    """``X-Tollgate-Key``: binds a proxy check to the tenant of its gateway key."""
+    return {"X-Tollgate-Key": tenant.gateway["Authorization"].removeprefix("Bearer ")}
 
 
 async def wait_published(stack: Stack, tenant: Tenant, user: str) -> None:
@@ -51,7 +64,7 @@ async def test_login_gives_a_token_the_proxy_accepts_until_logout(stack: Stack) 
     response = await login(stack, tenant, "alice")
     assert response.status == 201, await response.text()
     session = await response.json()
-    allowed = await auth(stack, session["token"])
+    allowed = await auth(stack, tenant, session["token"])
     assert allowed.status == 200
     assert allowed.headers["X-Tollgate-User"] == "alice"
     assert allowed.headers["X-Tollgate-Standing"] == "grace"
@@ -65,7 +78,7 @@ async def test_login_gives_a_token_the_proxy_accepts_until_logout(stack: Stack) 
         f"/v1/sessions/{session['session_id']}", headers=tenant.gateway
     )
     assert ended.status == 204
-    assert (await auth(stack, session["token"])).status == 401
+    assert (await auth(stack, tenant, session["token"])).status == 401
     gone = await stack.gateway.delete(
         f"/v1/sessions/{session['session_id']}", headers=tenant.gateway
     )
@@ -101,13 +114,13 @@ async def test_evict_oldest_keeps_the_newest_sessions(stack: Stack) -> None:
         body = await response.json()
         assert body["live_sessions"] <= 3
         tokens.append(body["token"])
-    statuses = [(await auth(stack, token)).status for token in tokens]
+    statuses = [(await auth(stack, tenant, token)).status for token in tokens]
     assert statuses == [401] * 5 + [200] * 3
 
     responses = await asyncio.gather(*(login(stack, tenant, user) for user in users))
     assert all(r.status == 201 for r in responses)
     live = [t for t in [(await r.json())["token"] for r in responses]]
-    assert sorted([(await auth(stack, t)).status for t in live]) == [200] * 3 + [401] * 5
+    assert sorted([(await auth(stack, tenant, t)).status for t in live]) == [200] * 3 + [401] * 5
 
 
 async def test_suspended_account_cannot_log_in_and_its_sessions_stop(stack: Stack) -> None:
@@ -115,12 +128,12 @@ async def test_suspended_account_cannot_log_in_and_its_sessions_stop(stack: Stac
     account_id = await stack.customer(tenant, "alice")
     await wait_published(stack, tenant, "alice")
     token = (await (await login(stack, tenant, "alice")).json())["token"]
-    assert (await auth(stack, token)).status == 200
+    assert (await auth(stack, tenant, token)).status == 200
 
     await stack.api.post("/v1/test/clock", json={"advance_days": 31}, headers=stack.operator)
 
     async def refused() -> bool:
-        response = await auth(stack, token)
+        response = await auth(stack, tenant, token)
         return response.status == 403 and response.headers["X-Tollgate-Reason"] in (
             "payment_overdue",
             "entitlement_expired",
@@ -139,7 +152,7 @@ async def test_suspended_account_cannot_log_in_and_its_sessions_stop(stack: Stac
                      {"amount": owed, "currency": "USD"})  # fmt: skip
 
     async def back() -> bool:
-        return (await auth(stack, token)).status == 200
+        return (await auth(stack, tenant, token)).status == 200
 
     await stack.eventually(back, within=1.0)
 
@@ -159,8 +172,10 @@ async def test_every_unauthorized_answer_is_the_same(stack: Stack, token: str | 
     real = await (await login(stack, tenant, "alice")).json()
     forged = real["token"].rsplit(".", 1)[0] + ".wrong-secret"
     headers = {"Authorization": f"Bearer {token}"} if token else {}
-    first = await stack.gateway.get("/v1/auth", headers=headers)
-    second = await stack.gateway.get("/v1/auth", headers={"Authorization": f"Bearer {forged}"})
+    first = await stack.gateway.get(f"/v1/auth?tenant={tenant.id}", headers=headers)
+    second = await stack.gateway.get(
+        "/v1/auth", headers={"Authorization": f"Bearer {forged}", **proxy_key(tenant)}
+    )
     for response in (first, second):
         assert response.status == 401
     shape = {k: v for k, v in first.headers.items() if k.startswith(("WWW", "X-", "Cache"))}
@@ -175,7 +190,9 @@ async def test_cookie_carries_the_session_too(stack: Stack) -> None:
     await stack.customer(tenant, "alice")
     await wait_published(stack, tenant, "alice")
     token = (await (await login(stack, tenant, "alice")).json())["token"]
-    response = await stack.gateway.get("/v1/auth", cookies={"tollgate_session": token})
+    response = await stack.gateway.get(
+        f"/v1/auth?tenant={tenant.id}", cookies={"tollgate_session": token}
+    )
     assert response.status == 200
 
 
@@ -199,7 +216,7 @@ async def test_a_disabled_or_removed_user_frees_their_seats_at_once(stack: Stack
         return (await login(stack, tenant, "bob")).status == 201
 
     await stack.eventually(bob_gets_in)
-    assert (await auth(stack, ann["token"])).status == 401
+    assert (await auth(stack, tenant, ann["token"])).status == 401
     assert (await login(stack, tenant, "cy")).status == 201  # the second freed seat
 
     await stack.api.delete(f"/v1/users/{ids['cy']}", headers=tenant.admin)

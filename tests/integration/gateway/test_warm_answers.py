@@ -17,7 +17,7 @@ import redis.asyncio as aioredis
 
 from tests.integration.conftest import Stack, Tenant
 from tests.integration.gateway.test_proxy_contract import degrade, suspend
-from tests.integration.gateway.test_sessions import login, wait_published
+from tests.integration.gateway.test_sessions import login, proxy_key, wait_published
 
 
 @pytest.fixture
@@ -102,7 +102,11 @@ async def test_a_warm_proxy_pass_ends_with_the_session_and_with_the_standing(
     first, second = [(await (await login(stack, tenant, "erin")).json()) for _ in range(2)]
 
     async def auth(session: dict[str, Any], method: str = "GET") -> int:
-        headers = {"Authorization": f"Bearer {session['token']}", "X-Original-Method": method}
+        headers = {
+            "Authorization": f"Bearer {session['token']}",
+            "X-Original-Method": method,
+            **proxy_key(tenant),
+        }
         return (await stack.gateway.get("/v1/auth", headers=headers)).status
 
     for session in (first, second):
