@@ -35,6 +35,8 @@ class WorkerSettings:
     webhook_allowed_networks: tuple[Network, ...]
     #: Where tenants' Stripe calls go (None: Stripe itself; a localstripe in tests).
     stripe_api_base: str | None
+    #: Proxies whose X-Forwarded-Proto the API believes (console cookies get Secure).
+    api_trusted_proxies: tuple[Network, ...] = ()
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> WorkerSettings:
@@ -58,4 +60,5 @@ class WorkerSettings:
             max_target_days=env.integer("MAX_TARGET_DAYS", 730, maximum=36500),
             webhook_allowed_networks=env.networks("WEBHOOK_ALLOWED_NETWORKS"),
             stripe_api_base=env.optional("STRIPE_API_BASE"),
+            api_trusted_proxies=env.networks("API_TRUSTED_PROXIES", "127.0.0.1/32,::1/128"),
         )

@@ -50,6 +50,7 @@ from billing_worker.api.http.appkeys import (
 from billing_worker.api.http.auth import auth_middleware, request_id_middleware
 from billing_worker.api.http.errors import problem_middleware
 from billing_worker.api.http.idempotency import idempotency_middleware
+from billing_worker.api.http.page_headers import add_page_headers, forwarded_scheme
 from billing_worker.api.http.routes import router
 from billing_worker.api.tenancy import (  # noqa: F401  (registers routes)
     audit,
@@ -88,6 +89,7 @@ def create_app(settings: WorkerSettings, *, jobs: bool = True) -> web.Applicatio
     sealed.configure(settings.secrets_key.reveal() if settings.secrets_key else None)
     app = web.Application(
         middlewares=[
+            forwarded_scheme(settings.api_trusted_proxies),
             request_id_middleware,
             problem_middleware,
             auth_middleware,
@@ -95,6 +97,7 @@ def create_app(settings: WorkerSettings, *, jobs: bool = True) -> web.Applicatio
         ]
     )
     app[SETTINGS] = settings
+    app.on_response_prepare.append(add_page_headers)
     app[OUTBOX_WAKE] = asyncio.Event()
     app[INVOICE_RUNS_WAKE] = asyncio.Event()
     app[PAYMENTS_WAKE] = asyncio.Event()

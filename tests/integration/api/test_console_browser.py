@@ -47,6 +47,14 @@ async def browser() -> AsyncIterator[Browser]:
         await launched.close()
 
 
+def _policy_refusals(page: Page) -> list[str]:
+    """What the page's Content-Security-Policy refused, as the browser reports it."""
+    refused: list[str] = []
+    page.on("console", lambda message: refused.append(message.text)
+            if "Content Security Policy" in message.text else None)  # fmt: skip
+    return refused
+
+
 async def _shot(page: Page, artefacts: Path, name: str) -> None:
     await page.screenshot(path=str(artefacts / f"{name}.png"), full_page=True)
 
@@ -66,6 +74,7 @@ async def test_an_administrator_brings_a_suspended_customer_back(
     await stack.eventually(suspended, within=15)
     base = str(stack.api.make_url("")).rstrip("/")
     page = await browser.new_page(viewport={"width": 1280, "height": 900})
+    refused = _policy_refusals(page)
 
     await page.goto(f"{base}/console")
     await expect(page.get_by_role("heading", name="Sign in")).to_be_visible()
@@ -125,6 +134,7 @@ async def test_an_administrator_brings_a_suspended_customer_back(
 
     await stack.eventually(allowed, within=10)
     assert not (await stack.authorize(tenant, "ann"))["allow"]  # still suspended
+    assert refused == [], refused  # every page, form and chart kept to its policy
 
 
 BAD_CATALOG = """\
@@ -183,6 +193,7 @@ async def test_a_timeline_runs_on_a_private_simulation_and_is_charted(
     before = await (await stack.api.get("/v1/accounts", headers=tenant.admin)).json()
     base = str(stack.api.make_url("")).rstrip("/")
     page = await browser.new_page(viewport={"width": 1280, "height": 900})
+    refused = _policy_refusals(page)  # htmx, the queue's polling and the chart under the CSP
     await page.goto(f"{base}/console/sign-in")
     await page.get_by_label("Key").fill(tenant.admin["Authorization"].removeprefix("Bearer "))
     await page.get_by_role("button", name="Sign in").click()
@@ -195,5 +206,40 @@ async def test_a_timeline_runs_on_a_private_simulation_and_is_charted(
     assert "active (in_good_standing), balance 0.00" in text, text
     await expect(page.locator("#timeline-chart canvas")).to_have_count(1)
     await _shot(page, artefacts, "timeline")
+    assert refused == [], refused
     after = await (await stack.api.get("/v1/accounts", headers=tenant.admin)).json()
     assert after == before  # the simulation never touched the tenant's own data
+
+
+async def test_every_page_tells_the_browser_its_rules_and_breaks_none(
+    stack: Stack, browser: Browser
+) -> None:
+    tenant = await stack.new_tenant("Acme Analytics")
+    account = await stack.customer(tenant, "ann")
+    base = str(stack.api.make_url("")).rstrip("/")
+    page = await browser.new_page(viewport={"width": 1280, "height": 900})
+    refused = _policy_refusals(page)
+    await page.goto(f"{base}/console/sign-in")
+    await page.get_by_label("Key").fill(tenant.admin["Authorization"].removeprefix("Bearer "))
+    await page.get_by_role("button", name="Sign in").click()
+    await expect(page.get_by_role("heading", name="Overview")).to_be_visible()
+    for path, heading in (("/console/overview", "Overview"), ("/console/accounts", "Accounts"),
+                          (f"/console/accounts/{account}", None), ("/console/catalog", "Catalog"),
+                          ("/console/timeline", "Timeline")):  # fmt: skip
+        answer = await page.goto(base + path)
+        assert answer is not None
+        headers = await answer.all_headers()
+        assert "frame-ancestors 'none'" in headers["content-security-policy"], path
+        assert "script-src 'self'" in headers["content-security-policy"], path
+        assert headers["x-frame-options"] == "DENY", path
+        assert headers["x-content-type-options"] == "nosniff", path
+        assert headers["referrer-policy"] == "no-referrer", path
+        assert headers["cache-control"] == "no-store", path
+        if heading:
+            await expect(page.get_by_role("heading", name=heading)).to_be_visible()
+    assert refused == [], refused
+    # another site cannot frame the console (the parent's load waits for the frame's)
+    framer = await browser.new_page()
+    await framer.set_content(f'<iframe src="{base}/console/overview"></iframe>')
+    framed = framer.frames[1]
+    assert "Overview" not in await framed.content()

@@ -33,6 +33,13 @@ BROKEN_URLS = (
 )
 
 
+@pytest.fixture
+def worker_env(request: pytest.FixtureRequest) -> dict[str, str]:
+    if request.node.get_closest_marker("untrusted_proxy"):
+        return {"TOLLGATE_API_TRUSTED_PROXIES": "10.255.255.0/24"}
+    return {}
+
+
 async def _problem(response: ClientResponse, status: int) -> dict[str, Any]:
     assert response.status == status, await response.text()
     assert response.content_type == "application/problem+json"
@@ -182,3 +189,35 @@ async def test_only_the_operator_moves_the_shared_test_clock(stack: Stack) -> No
     )
     assert moved.status == 200
     assert (await moved.json())["offset_seconds"] == before["offset_seconds"] + 86_400
+
+
+async def _console_cookie(stack: Stack, tenant: Tenant, **headers: str) -> str:
+    """The Set-Cookie of a console sign-in made with ``headers``."""
+    page = await stack.api.get("/console/sign-in", headers=headers)
+    token = re.search(r'name="form_token" value="([^"]+)"', await page.text())
+    assert token is not None
+    # what a browser on https sends back (the client's jar keeps Secure cookies from http)
+    form_cookie = page.headers["Set-Cookie"].split(";", 1)[0]
+    key = tenant.admin["Authorization"].removeprefix("Bearer ")
+    answer = await stack.api.post(
+        "/console/sign-in", data={"form_token": token[1], "key": key},
+        headers={**headers, "Cookie": form_cookie}, allow_redirects=False,
+    )  # fmt: skip
+    assert answer.status == 303, await answer.text()
+    return next(v for v in answer.headers.getall("Set-Cookie") if "tollgate_console=" in v)
+
+
+async def test_behind_a_tls_proxy_the_console_cookie_is_secure(stack: Stack) -> None:
+    tenant = await stack.new_tenant()
+    forwarded = await _console_cookie(stack, tenant, **{"X-Forwarded-Proto": "https"})
+    assert "Secure" in forwarded
+    assert "HttpOnly" in forwarded
+    assert "SameSite=Strict" in forwarded
+    assert "Secure" not in await _console_cookie(stack, tenant)  # plain HTTP, no proxy
+
+
+@pytest.mark.untrusted_proxy
+async def test_a_forwarded_scheme_from_an_untrusted_peer_is_ignored(stack: Stack) -> None:
+    tenant = await stack.new_tenant()
+    cookie = await _console_cookie(stack, tenant, **{"X-Forwarded-Proto": "https"})
+    assert "Secure" not in cookie
