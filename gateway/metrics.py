@@ -16,6 +16,7 @@ from prometheus_client.core import (
 )
 from prometheus_client.registry import Collector
 
+from gateway.connections import GuardedServer
 from gateway.decisions.answers import Answers
 from gateway.view.store import EntitlementStore
 
@@ -53,6 +54,9 @@ class GatewayMetrics:
 
     def watch_answers(self, **memos: Answers[Any, Any]) -> None:
         self.registry.register(_AnswersCollector(memos))
+
+    def watch_connections(self, server: GuardedServer) -> None:
+        self.registry.register(_ConnectionsCollector(server))
 
 
 class _DecisionCollector(Collector):
@@ -124,3 +128,25 @@ class _StoreCollector(Collector):
         )
         errors.add_metric([], self._store.live.redis_errors)
         yield from (hits, misses, size, trips, errors)
+
+
+class _ConnectionsCollector(Collector):
+    """Open connections and those refused, read from the server at scrape time."""
+
+    def __init__(self, server: GuardedServer) -> None:
+        self._server = server
+
+    def collect(self) -> Iterator[Metric]:
+        server = self._server
+        open_now = GaugeMetricFamily(
+            "tollgate_gateway_connections", "Connections open now.", labels=["limit"]
+        )
+        open_now.add_metric([str(server.limits.total)], len(server.connections))
+        refused = CounterMetricFamily(
+            "tollgate_gateway_connections_refused",
+            "Connections closed for a limit: total, per_peer or slow_headers.",
+            labels=["reason"],
+        )
+        for reason in ("total", "per_peer", "slow_headers"):
+            refused.add_metric([reason], server.refusals.counts[reason])
+        yield from (open_now, refused)

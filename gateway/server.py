@@ -16,7 +16,8 @@ from collections.abc import Awaitable, Callable
 
 from aiohttp import hdrs, web
 
-from gateway.appkeys import GATE
+from gateway.appkeys import GATE, METRICS
+from gateway.connections import ConnectionLimits, GuardedServer, default_total
 from gateway.decisions.authorize import answer
 from gateway.decisions.gate import Gate
 from gateway.decisions.proxy import check_envoy, check_session
@@ -49,9 +50,27 @@ class Dispatch:
 
 
 class GatewayRunner(web.AppRunner):
-    """An ``AppRunner`` whose server hands requests to :class:`Dispatch` first."""
+    """An ``AppRunner`` whose server hands requests to :class:`Dispatch` first, and holds
+    its connections to the settings' limits (:mod:`gateway.connections`)."""
 
     async def _make_server(self) -> web.Server:
-        server = await super()._make_server()  # starts the app: the Gate exists from here
-        server.request_handler = Dispatch(self.app, server.request_handler)
+        routed = await super()._make_server()  # starts the app: the Gate exists from here
+        settings = self.app[GATE].settings
+        limits = ConnectionLimits(
+            total=settings.max_connections or default_total(),
+            per_peer=settings.max_connections_per_peer,
+            header_timeout=settings.header_timeout,
+            idle_timeout=settings.idle_timeout,
+            trusted=settings.trusted_proxies,
+        )
+        # the same server as the application's, with what its handlers were to be given
+        server = GuardedServer(
+            Dispatch(self.app, routed.request_handler),
+            request_factory=routed.request_factory,
+            handler_cancellation=routed.handler_cancellation,
+            loop=routed._loop,
+            limits=limits,
+            **{"keepalive_timeout": limits.idle_timeout, **routed._kwargs},
+        )
+        self.app[METRICS].watch_connections(server)
         return server

@@ -39,6 +39,13 @@ class GatewaySettings:
     #: /v1/auth and Envoy accept an unbound check (no gateway key, no tenant named): for a
     #: proxy in front of several tenants' applications, on purpose.
     proxy_any_tenant: bool = False
+    #: Connections: at most this many (0: the open-file limit less a reserve), this many
+    #: from one address (trusted proxies excepted), headers within this many seconds, and
+    #: an idle kept-alive connection closed after this many (see ``gateway.connections``).
+    max_connections: int = 0
+    max_connections_per_peer: int = 256
+    header_timeout: float = 10.0
+    idle_timeout: float = 75.0
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> GatewaySettings:
@@ -59,4 +66,10 @@ class GatewaySettings:
             envoy_prefix="/" + env.text("ENVOY_PREFIX", "/v1/envoy").strip("/"),
             processes=env.integer("GATEWAY_PROCESSES", 1, minimum=1, maximum=256),
             proxy_any_tenant=env.flag("PROXY_ANY_TENANT", False),
+            max_connections=env.integer("GATEWAY_MAX_CONNECTIONS", 0),
+            max_connections_per_peer=env.integer(
+                "GATEWAY_MAX_CONNECTIONS_PER_PEER", 256, minimum=1
+            ),
+            header_timeout=env.number("GATEWAY_HEADER_TIMEOUT", 10.0, minimum=0.1),
+            idle_timeout=env.number("GATEWAY_IDLE_TIMEOUT", 75.0, minimum=0.1),
         )

@@ -24,11 +24,14 @@ class Processes:
     gateway: str
 
 
-def _start(args: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
+def _start(
+    args: list[str], env: dict[str, str], log: Path, prefix: list[str] | None = None
+) -> subprocess.Popen[bytes]:
     with log.open("wb") as out:
         return subprocess.Popen(
-            [sys.executable, "-m", "tollgate.cli", *args], env=env, stdout=out, stderr=out
-        )
+            [*(prefix or []), sys.executable, "-m", "tollgate.cli", *args],
+            env=env, stdout=out, stderr=out,
+        )  # fmt: skip
 
 
 @pytest.fixture
@@ -38,8 +41,18 @@ def process_env() -> dict[str, str]:
 
 
 @pytest.fixture
+def gateway_prefix() -> list[str]:
+    """A command the gateway is started under (override it: ``prlimit --nofile=…``)."""
+    return []
+
+
+@pytest.fixture
 def processes(
-    database_url: str, redis_url: str, tmp_path: Path, process_env: dict[str, str]
+    database_url: str,
+    redis_url: str,
+    tmp_path: Path,
+    process_env: dict[str, str],
+    gateway_prefix: list[str],
 ) -> Iterator[Processes]:
     api_port, gateway_port = free_port(), free_port()
     env = {
@@ -61,7 +74,8 @@ def processes(
     children = [
         _start(["worker", "--database-url", database_url, *common, "--port", str(api_port)],
                env, tmp_path / "worker.log"),
-        _start(["gateway", *common, "--port", str(gateway_port)], env, tmp_path / "gateway.log"),
+        _start(["gateway", *common, "--port", str(gateway_port)], env, tmp_path / "gateway.log",
+               gateway_prefix),
     ]  # fmt: skip
     try:
         wait_for_port(api_port, timeout=20)
