@@ -37,6 +37,11 @@ class WorkerSettings:
     stripe_api_base: str | None
     #: Proxies whose X-Forwarded-Proto the API believes (console cookies get Secure).
     api_trusted_proxies: tuple[Network, ...] = ()
+    #: What one API request may bill while its caller waits (``invoicing.budget``).
+    max_invoices_per_request: int = 200
+    max_items_per_request: int = 2000
+    #: How long one API request may wait for the database (``db.deadline``).
+    request_seconds: float = 30.0
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> WorkerSettings:
@@ -61,4 +66,7 @@ class WorkerSettings:
             webhook_allowed_networks=env.networks("WEBHOOK_ALLOWED_NETWORKS"),
             stripe_api_base=env.optional("STRIPE_API_BASE"),
             api_trusted_proxies=env.networks("API_TRUSTED_PROXIES", "127.0.0.1/32,::1/128"),
+            max_invoices_per_request=env.integer("MAX_INVOICES_PER_REQUEST", 200, minimum=1),
+            max_items_per_request=env.integer("MAX_ITEMS_PER_REQUEST", 2000, minimum=1),
+            request_seconds=env.number("REQUEST_SECONDS", 30.0, minimum=0.1),
         )

@@ -50,6 +50,7 @@ from billing_worker.api.http.appkeys import (
 from billing_worker.api.http.auth import auth_middleware, request_id_middleware
 from billing_worker.api.http.errors import problem_middleware
 from billing_worker.api.http.idempotency import idempotency_middleware
+from billing_worker.api.http.limits import billing_budget, time_limit
 from billing_worker.api.http.page_headers import add_page_headers, forwarded_scheme
 from billing_worker.api.http.routes import router
 from billing_worker.api.tenancy import (  # noqa: F401  (registers routes)
@@ -63,6 +64,7 @@ from billing_worker.api.tenancy import (  # noqa: F401  (registers routes)
 from billing_worker.db import sealed
 from billing_worker.db.audit import job_context
 from billing_worker.db.engine import create_engine, session_factory, sqlite_file
+from billing_worker.invoicing.budget import Budget
 from billing_worker.invoicing.usage import UsageFolder
 from billing_worker.jobs.invoice_runs import InvoiceRunner
 from billing_worker.jobs.rebuild import ViewWatch
@@ -92,8 +94,12 @@ def create_app(settings: WorkerSettings, *, jobs: bool = True) -> web.Applicatio
             forwarded_scheme(settings.api_trusted_proxies),
             request_id_middleware,
             problem_middleware,
+            time_limit(settings.request_seconds),  # the key's check waits within it too
             auth_middleware,
             idempotency_middleware,
+            billing_budget(
+                Budget(settings.max_invoices_per_request, settings.max_items_per_request)
+            ),
         ]
     )
     app[SETTINGS] = settings

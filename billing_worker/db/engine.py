@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async
 from sqlalchemy.ext.asyncio import AsyncSession as AsyncSession
 from sqlalchemy.util.concurrency import await_only, in_greenlet
 
+from billing_worker.db import deadline
 from billing_worker.db.audit import AuditedSession
 
 _ASYNC_DRIVERS = {"sqlite": "sqlite+aiosqlite", "postgresql": "postgresql+asyncpg"}
@@ -79,7 +80,19 @@ def create_engine(url: str, *, echo: bool = False, foreign_keys: bool = True) ->
         for name in ("commit", "rollback"):
             event.listen(engine.sync_engine, name, turns.end)
         event.listen(engine.sync_engine.pool, "checkin", turns.checked_in)
+    else:
+        event.listen(engine.sync_engine, "begin", _postgres_limits)
     return engine
+
+
+def _postgres_limits(connection: Connection) -> None:
+    """Inside a request's time limit, a transaction waits for locks and runs statements at
+    most what is left of it (``SET LOCAL``: for this transaction only)."""
+    left = deadline.remaining()
+    if left is not None:
+        ms = max(1, int(left * 1000))
+        connection.exec_driver_sql(f"SET LOCAL lock_timeout = {ms}")
+        connection.exec_driver_sql(f"SET LOCAL statement_timeout = {ms}")
 
 
 def _sqlite_connect_raw(dbapi_connection: Any, _record: object) -> None:
@@ -126,7 +139,13 @@ class _WriteTurns:
         if in_greenlet():
             loop = asyncio.get_running_loop()
             lock = self._locks.setdefault(loop, asyncio.Lock())
-            await_only(asyncio.wait_for(lock.acquire(), self.WAIT))
+            left = deadline.remaining()
+            try:
+                await_only(asyncio.wait_for(lock.acquire(), min(self.WAIT, left or self.WAIT)))
+            except TimeoutError:
+                if left is None:
+                    raise
+                raise deadline.TooLong from None  # a request's limit: nothing was written
             self._holders[loop] = connection.connection.dbapi_connection
         try:
             connection.exec_driver_sql("BEGIN IMMEDIATE")

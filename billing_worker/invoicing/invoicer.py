@@ -37,6 +37,7 @@ from billing_worker.domain.invoicing import (
     UsageRecord as DomainUsage,
 )
 from billing_worker.ids import new_id
+from billing_worker.invoicing import budget
 from billing_worker.invoicing.catalogs import CatalogBook, load_book
 from billing_worker.invoicing.ledger import apply_account_credit
 from billing_worker.invoicing.prefetch import Prefetched
@@ -228,11 +229,13 @@ async def invoice_account(
         usage=usage,
         zero_amounts=tenant.zero_amount_invoices,
     )
+    groups = by_billing_day(items, day, resumed_on=resumed_on)
+    budget.check(len(groups), len(items))  # a request bills only so much while it waits
     account.next_bill_on = next_on
     for sub in subs:
         sub.reconcile_from = max(sub.reconcile_from or date.min, day - LOOKBACK)
     latest: Invoice | None = None
-    for bill_day, group in by_billing_day(items, day, resumed_on=resumed_on):
+    for bill_day, group in groups:
         issued = await _issue(session, tenant, account, group, bill_day, now, prefetched)
         latest = issued or latest
     return latest

@@ -59,6 +59,13 @@ class MalformedBody(ApiError):
     code = "malformed_body"
 
 
+class TooMuchAtOnceError(ApiError):
+    """The request would bill more at once than a request may."""
+
+    status = 422
+    code = "too_much_at_once"
+
+
 class BodyTooLarge(ApiError):
     """The request body is larger than this endpoint takes."""
 
@@ -103,6 +110,14 @@ class Unavailable(ApiError):
 
     status = 503
     code = "unavailable"
+
+
+class Busy(Unavailable):
+    """The request waited its whole time limit for the database; nothing was changed."""
+
+    code = "busy"
+    #: Sent as Retry-After: a request waits behind others' transactions, which end soon.
+    retry_after = 1
 
 
 class Conflict(ApiError):
@@ -222,12 +237,14 @@ async def problem_middleware(
     try:
         return await handler(request)
     except ApiError as exc:
+        retry = getattr(exc, "retry_after", None)
         return problem_response(
             exc.status,
             exc.code,
             (exc.__doc__ or exc.code).strip(),
             exc.detail,
             errors=[{"field": e.field, "reason": e.reason} for e in exc.errors] or None,
+            headers={"Retry-After": str(retry)} if retry else None,
         )
     except SlowBody:
         return slow_body_response()

@@ -28,6 +28,7 @@ from billing_worker.api.http.routes import router
 from billing_worker.api.http.routing import Role, decode, respond
 from billing_worker.api.http.schemas import Body
 from billing_worker.db.models import Account, OutboxEntry, PaymentAttempt, PaymentEvent
+from billing_worker.invoicing import budget
 from billing_worker.jobs.scheduler import run_due
 from billing_worker.payments.collection import collect_due, reconcile
 from billing_worker.payments.payment_queue import drain
@@ -134,6 +135,11 @@ async def _settle(request: web.Request, clock: RedisTestClock) -> int:
     moment (they skip rows another transaction holds), so this waits until nothing is due
     and nothing is unpublished rather than trusting its own share of the work.
     """
+    with budget.within(None):  # the worker's own work, done now: no request's budget
+        return await _do_what_is_due(request, clock)
+
+
+async def _do_what_is_due(request: web.Request, clock: RedisTestClock) -> int:
     sessions = request.app[SESSIONS]
     providers, settings = request.app[PROVIDERS], request.app[SETTINGS]
     after = timedelta(seconds=settings.reconcile_after)

@@ -13,14 +13,18 @@ import signal
 import subprocess
 import sys
 import time
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 from aiohttp import ClientResponse
+from sqlalchemy import update
 
 from billing_worker.api.console import timeline_runs
 from billing_worker.api.console.timeline_page import EXAMPLE
+from billing_worker.api.http.appkeys import SESSIONS
+from billing_worker.db.models import Tenant as TenantRow
 from tests.integration.conftest import Stack, Tenant
 
 #: Addresses no parser reads the same way twice, or at all.
@@ -37,6 +41,8 @@ BROKEN_URLS = (
 def worker_env(request: pytest.FixtureRequest) -> dict[str, str]:
     if request.node.get_closest_marker("untrusted_proxy"):
         return {"TOLLGATE_API_TRUSTED_PROXIES": "10.255.255.0/24"}
+    if request.node.get_closest_marker("short_requests"):
+        return {"TOLLGATE_REQUEST_SECONDS": "1"}
     return {}
 
 
@@ -221,3 +227,59 @@ async def test_a_forwarded_scheme_from_an_untrusted_peer_is_ignored(stack: Stack
     tenant = await stack.new_tenant()
     cookie = await _console_cookie(stack, tenant, **{"X-Forwarded-Proto": "https"})
     assert "Secure" not in cookie
+
+
+async def test_a_request_that_would_bill_years_at_once_is_refused_before_it_works(
+    stack: Stack,
+) -> None:
+    tenant, other = await stack.new_tenant(), await stack.new_tenant("Neighbour")
+    today = datetime.now(UTC).date()
+    start = today - timedelta(days=3640)  # inside the date window: a daily plan ten years back
+    catalog = (
+        f"effective_date: {start}\ncurrencies: [USD]\nproducts: {{pro: {{category: base}}}}\n"
+        "plans:\n  pro-daily:\n    product: pro\n    billing_period: daily\n    phases:\n"
+        '      - {type: evergreen, recurring: {USD: "1.00"}}\n'
+    )
+    uploaded = await stack.api.put("/v1/catalog", data=catalog, headers=tenant.admin)
+    assert uploaded.status in (200, 201), await uploaded.text()
+    account = await stack.post("/v1/accounts", tenant, {"name": "Old customer"})
+    refused, neighbour = await asyncio.gather(
+        stack.api.post(
+            f"/v1/accounts/{account['id']}/subscriptions",
+            json={"plan": "pro-daily", "start_date": start.isoformat()}, headers=tenant.admin,
+        ),
+        stack.api.get("/v1/tenant", headers=other.admin),
+    )  # fmt: skip
+    problem = await _problem(refused, 422)
+    assert problem["code"] == "too_much_at_once"
+    assert "3,641 invoice(s)" in problem["detail"]
+    assert "billing_start" in problem["detail"]  # what to do instead
+    assert neighbour.status == 200
+    # nothing was written: no subscription, no invoice
+    subs = await stack.api.get(f"/v1/accounts/{account['id']}/subscriptions", headers=tenant.admin)
+    assert (await subs.json())["data"] == []
+    # entitlement may start back then while billing starts within what a request bills
+    accepted = await stack.api.post(
+        f"/v1/accounts/{account['id']}/subscriptions",
+        json={"plan": "pro-daily", "entitlement_start": start.isoformat(),
+              "billing_start": (today - timedelta(days=30)).isoformat()},
+        headers=tenant.admin,
+    )  # fmt: skip
+    assert accepted.status == 201, await accepted.text()
+
+
+@pytest.mark.short_requests
+async def test_a_request_waits_for_the_database_only_so_long(stack: Stack) -> None:
+    tenant = await stack.new_tenant()
+    sessions = stack.api.app[SESSIONS]
+    async with sessions() as held, held.begin():
+        # another transaction holds the tenant's row (and, on SQLite, the writer's turn)
+        await held.execute(update(TenantRow).where(TenantRow.id == tenant.id).values(grace_days=7))
+        waited = await stack.api.patch("/v1/tenant", json={"grace_days": 3}, headers=tenant.admin)
+        problem = await _problem(waited, 503)
+        assert problem["code"] == "busy"
+        assert "TOLLGATE_REQUEST_SECONDS" in problem["detail"]
+        assert waited.headers["Retry-After"] == "1"
+    after = await stack.api.patch("/v1/tenant", json={"grace_days": 3}, headers=tenant.admin)
+    assert after.status == 200
+    assert (await after.json())["grace_days"] == 3
