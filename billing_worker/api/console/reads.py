@@ -236,16 +236,21 @@ class AccountFilter:
 def _filtered(tenant_id: str, f: AccountFilter) -> Select[Account]:
     query = select(Account).where(Account.tenant_id == tenant_id)
     if f.q:
-        like = f"%{f.q.lower()}%"
+        # what was typed is matched as text: % and _ are not wildcards here
+        typed = f.q.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        like = f"%{typed}%"
         users = exists().where(
             User.tenant_id == tenant_id,
             User.account_id == Account.id,
-            or_(func.lower(User.external_id) == f.q.lower(), func.lower(User.email).like(like)),
+            or_(
+                func.lower(User.external_id) == f.q.lower(),
+                func.lower(User.email).like(like, escape="\\"),
+            ),
         )
         query = query.where(
             or_(
-                func.lower(Account.name).like(like),
-                func.lower(Account.email).like(like),
+                func.lower(Account.name).like(like, escape="\\"),
+                func.lower(Account.email).like(like, escape="\\"),
                 Account.external_id == f.q,
                 Account.id == f.q,
                 users,

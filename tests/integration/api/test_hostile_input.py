@@ -283,3 +283,15 @@ async def test_a_request_waits_for_the_database_only_so_long(stack: Stack) -> No
     after = await stack.api.patch("/v1/tenant", json={"grace_days": 3}, headers=tenant.admin)
     assert after.status == 200
     assert (await after.json())["grace_days"] == 3
+
+
+async def test_a_search_matches_what_was_typed_not_a_pattern(stack: Stack) -> None:
+    tenant = await stack.new_tenant()
+    for name in ("100% Uptime Ltd", "Snake_case Inc", "Plain Co"):
+        await stack.post("/v1/accounts", tenant, {"name": name})
+    await _console(stack, tenant)
+    for typed, found in (("%", "100% Uptime Ltd"), ("_", "Snake_case Inc")):
+        page = await stack.api.get("/console/accounts", params={"q": typed})
+        text = html.unescape(await page.text())
+        assert found in text, typed
+        assert "Plain Co" not in text, typed  # a wildcard would have matched every account
