@@ -295,3 +295,16 @@ async def test_a_search_matches_what_was_typed_not_a_pattern(stack: Stack) -> No
         text = html.unescape(await page.text())
         assert found in text, typed
         assert "Plain Co" not in text, typed  # a wildcard would have matched every account
+
+
+async def test_another_tenants_timeline_run_is_not_found(stack: Stack) -> None:
+    acme, globex = await stack.new_tenant("Acme"), await stack.new_tenant("Globex")
+    csrf = await _console(stack, acme)
+    answer = await stack.api.post(
+        "/console/timeline", data={"csrf": csrf, "scenario": "name: only acme's\n"}
+    )
+    run = answer.url.path
+    assert run.startswith("/console/timeline/runs/"), run
+    assert (await stack.api.get(run)).status == 200  # its own tenant sees it
+    await _console(stack, globex)  # the same browser, signed in as another tenant
+    assert (await stack.api.get(run)).status == 404
