@@ -20,7 +20,10 @@ _ERROR_TEXT = {
     408: "The body did not arrive in time",
     409: "Conflict",
     413: "Body too large",
-    422: "Invalid fields (each named with its reason)",
+    422: "Invalid fields (each named with its reason), or more billing than one request "
+    "may do (too_much_at_once)",
+    503: "Busy (the request waited TOLLGATE_REQUEST_SECONDS for the database; retry) or "
+    "unavailable",
 }
 
 
@@ -39,6 +42,20 @@ def _has_required_field(kind: type) -> bool:
     if not (isinstance(kind, type) and issubclass(kind, msgspec.Struct)):
         return True
     return any(f.required for f in msgspec.structs.fields(kind))
+
+
+def _error_statuses(spec: RouteSpec) -> set[int]:
+    """Every error status a route may answer: its own, and those every route of its kind has."""
+    statuses = set(spec.errors) | {503}  # busy: its time waiting for the database ran out
+    if spec.role is not Role.PUBLIC:
+        statuses |= {401, 403}
+    if spec.request is not None or spec.raw_body is not None:
+        statuses |= {400, 408, 413, 422}  # malformed, too slow, too large, invalid
+    if spec.method == "POST" and spec.role is not Role.PUBLIC:
+        statuses |= {409, 422}  # Idempotency-Key: one in progress; unreadable or reused
+    if spec.method != "GET":
+        statuses |= {422}  # too_much_at_once: more billing than one request may do
+    return statuses
 
 
 def build_openapi(
@@ -74,15 +91,9 @@ def build_openapi(
         elif spec.raw_response is not None:
             ok["content"] = spec.raw_response
         operation["responses"][str(spec.status)] = ok
-        statuses = set(spec.errors)
         if spec.role is not Role.PUBLIC:
             operation["security"] = [{"bearer": []}]
-            statuses |= {401, 403}
-        if spec.request is not None or spec.raw_body is not None:
-            statuses |= {400, 408, 413, 422}  # malformed, too slow, too large, invalid
-        if spec.method == "POST" and spec.role is not Role.PUBLIC:
-            statuses |= {409, 422}  # Idempotency-Key: one in progress; unreadable or reused
-        for status in sorted(statuses):
+        for status in sorted(_error_statuses(spec)):
             operation["responses"][str(status)] = {
                 "description": _ERROR_TEXT.get(status, "Error"),
                 "content": {"application/problem+json": {"schema": _PROBLEM_REF}},
