@@ -3,9 +3,11 @@ tenants' webhook endpoints, ``notifications.lifecycle``), retried with backoff.
 
 A delivery is leased before it is sent (its next attempt moved out of reach), so two
 workers never send it at once and no network call happens inside a transaction; the result
-is written after. A failed attempt is retried after 30 s, 1 min, 2 min, ... up to 6 h
-between attempts; after ``MAX_ATTEMPTS`` it is marked failed. Every attempt's outcome is
-visible through ``GET /v1/messages``.
+is written after. A failed attempt is retried on ``RETRY_SCHEDULE`` — 1 min, 5 min, 30 min,
+2 h, 5 h, 10 h, 12 h, 12 h, 15 h, 16 h after each failure — so a receiver that is down for a
+weekend still gets it: the last attempt comes about three days after the first, then it is
+marked failed (and can be sent again by hand). Every attempt's outcome is visible through
+``GET /v1/messages`` and the endpoint's deliveries.
 """
 
 from __future__ import annotations
@@ -36,12 +38,17 @@ from shared.clock import Clock
 
 log = logging.getLogger(__name__)
 
-MAX_ATTEMPTS = 8
+#: The wait after each failed attempt: growing, about three days in all.
+RETRY_SCHEDULE = tuple(
+    timedelta(minutes=m) for m in (1, 5, 30, 120, 300, 600, 720, 720, 900, 960)
+)
+MAX_ATTEMPTS = len(RETRY_SCHEDULE) + 1
 LEASE = timedelta(minutes=5)
 
 
 def backoff(attempts: int) -> timedelta:
-    return min(timedelta(seconds=30 * 2 ** max(attempts - 1, 0)), timedelta(hours=6))
+    """How long to wait after the ``attempts``-th failed attempt."""
+    return RETRY_SCHEDULE[min(max(attempts, 1), len(RETRY_SCHEDULE)) - 1]
 
 
 @dataclass(frozen=True, slots=True)

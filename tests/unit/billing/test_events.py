@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import re
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from billing_worker.domain.events import CATALOGUE, events_of
+from billing_worker.notifications.notifier import MAX_ATTEMPTS, backoff
 
 DOCS = Path(__file__).resolve().parents[3] / "docs" / "events.md"
 
@@ -84,3 +86,11 @@ def test_a_change_makes_the_events_a_receiver_expects(
 def test_the_documented_catalogue_is_the_one_sent() -> None:
     documented = set(re.findall(r"^\| `([a-z_]+\.[a-z_]+)` \|", DOCS.read_text(), re.MULTILINE))
     assert documented == set(CATALOGUE)
+
+
+def test_a_failing_delivery_is_tried_for_about_three_days_with_growing_spacing() -> None:
+    waits = [backoff(n) for n in range(1, MAX_ATTEMPTS)]  # after each failed attempt
+    assert waits == sorted(waits)  # never sooner than the last time
+    assert waits[0] == timedelta(minutes=1)
+    last = sum(waits, timedelta())  # from the first attempt to the last
+    assert timedelta(days=3) <= last <= timedelta(days=3, hours=2)
