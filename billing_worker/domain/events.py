@@ -44,6 +44,16 @@ CATALOGUE: dict[str, str] = {
     "peak sessions) were folded into billing and grew: the day's totals so far.",
 }
 
+#: Frequent events an endpoint receives only when it names them: ``*`` means every other
+#: type (a fold comes about once a minute for every active account).
+BY_NAME_ONLY = frozenset({"usage.folded"})
+
+
+def wanted(types: list[str], event_type: str) -> bool:
+    """Whether an endpoint subscribed to ``types`` receives ``event_type``."""
+    return event_type in types or ("*" in types and event_type not in BY_NAME_ONLY)
+
+
 #: Account fields whose change is the standing's, not the account's details.
 _STANDING = frozenset(("standing", "standing_reason"))
 #: Account fields the worker keeps (credit, parking, a hard decline): no event of their own.

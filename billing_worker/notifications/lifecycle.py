@@ -16,6 +16,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from billing_worker.db.models import Delivery, Event, WebhookEndpoint
+from billing_worker.domain.events import wanted
 from billing_worker.runtime.loop import has_rows
 
 
@@ -38,7 +39,7 @@ def envelope(event: Event) -> dict[str, Any]:
 
 
 def subscribed(endpoint: WebhookEndpoint, event_type: str) -> bool:
-    return endpoint.disabled_at is None and ("*" in endpoint.types or event_type in endpoint.types)
+    return endpoint.disabled_at is None and wanted(endpoint.types, event_type)
 
 
 def delivery_of(event: Event, endpoint: WebhookEndpoint, now: datetime) -> Delivery:

@@ -39,9 +39,7 @@ from shared.clock import Clock
 log = logging.getLogger(__name__)
 
 #: The wait after each failed attempt: growing, about three days in all.
-RETRY_SCHEDULE = tuple(
-    timedelta(minutes=m) for m in (1, 5, 30, 120, 300, 600, 720, 720, 900, 960)
-)
+RETRY_SCHEDULE = tuple(timedelta(minutes=m) for m in (1, 5, 30, 120, 300, 600, 720, 720, 900, 960))
 MAX_ATTEMPTS = len(RETRY_SCHEDULE) + 1
 LEASE = timedelta(minutes=5)
 

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from billing_worker.domain.events import CATALOGUE, events_of
+from billing_worker.domain.events import CATALOGUE, events_of, wanted
 from billing_worker.notifications.notifier import MAX_ATTEMPTS, backoff
 
 DOCS = Path(__file__).resolve().parents[3] / "docs" / "events.md"
@@ -94,3 +94,19 @@ def test_a_failing_delivery_is_tried_for_about_three_days_with_growing_spacing()
     assert waits[0] == timedelta(minutes=1)
     last = sum(waits, timedelta())  # from the first attempt to the last
     assert timedelta(days=3) <= last <= timedelta(days=3, hours=2)
+
+
+@pytest.mark.parametrize(
+    ("types", "event_type", "received"),
+    [
+        (["*"], "invoice.paid", True),
+        (["*"], "usage.folded", False),  # once a minute per active account: only by name
+        (["*", "usage.folded"], "usage.folded", True),
+        (["usage.folded"], "usage.folded", True),
+        (["invoice.paid"], "invoice.voided", False),
+    ],
+)
+def test_every_type_means_every_type_but_the_frequent_ones(
+    types: list[str], event_type: str, received: bool
+) -> None:
+    assert wanted(types, event_type) is received
