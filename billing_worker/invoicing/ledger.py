@@ -13,7 +13,6 @@ from billing_worker.db.models import (
     InvoiceItem,
     Payment,
     PaymentAllocation,
-    Refund,
 )
 from billing_worker.domain.payments import OpenBalance, allocate_payment
 from billing_worker.ids import new_id
@@ -134,57 +133,3 @@ async def record_payment(
     surplus = await _apply(session, account, amount, payment.id)
     account.credit_minor += surplus.minor
     return payment
-
-
-async def refund_payment(
-    session: AsyncSession,
-    account: Account,
-    payment: Payment,
-    amount: Money,
-    *,
-    reason: str | None,
-    now: datetime,
-) -> Refund:
-    """Give back part or all of a payment: first from the credit it left, then by
-    re-opening what it paid, newest invoice first.
-
-    Raises:
-        RefundError: the amount exceeds what is left of the payment, or what of it can
-            still be traced (credit it left that was since spent elsewhere cannot).
-    """
-    if amount.minor > payment.amount_minor - payment.refunded_minor:
-        raise RefundError("exceeds what is left of the payment")
-    allocations = (
-        await session.execute(
-            select(PaymentAllocation, Invoice)
-            .join(Invoice, Invoice.id == PaymentAllocation.invoice_id)
-            .where(PaymentAllocation.payment_id == payment.id, Invoice.status.in_(("open", "paid")))
-            .order_by(Invoice.due_at.desc(), Invoice.id.desc())
-        )
-    ).all()
-    from_credit = min(account.credit_minor, amount.minor)
-    if from_credit + sum(a.amount_minor for a, _ in allocations) < amount.minor:
-        raise RefundError("more than the payment's traceable part: its credit was spent")
-    payment.refunded_minor += amount.minor
-    account.credit_minor -= from_credit
-    rest = amount.minor - from_credit
-    for allocation, invoice in allocations:
-        if rest <= 0:
-            break
-        back = min(rest, allocation.amount_minor)
-        allocation.amount_minor -= back
-        invoice.paid_minor -= back
-        invoice.status = "open"
-        if invoice.is_summary:
-            await settle_children(session, invoice, -back)
-        rest -= back
-    refund = Refund(
-        id=new_id("ref"),
-        tenant_id=account.tenant_id,
-        payment_id=payment.id,
-        amount_minor=amount.minor,
-        reason=reason,
-        created_at=now,
-    )
-    session.add(refund)
-    return refund

@@ -17,7 +17,8 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from billing_worker.db.models import Account, Payment, PaymentAttempt, PaymentEvent, Tenant
-from billing_worker.invoicing.ledger import RefundError, record_payment, refund_payment
+from billing_worker.invoicing.ledger import RefundError, record_payment
+from billing_worker.invoicing.refunds import refund_payment
 from billing_worker.jobs.catch_up import bring_up_to
 from billing_worker.runtime.loop import has_rows
 from billing_worker.runtime.parking import each_apart, park_event, transient

@@ -2,9 +2,13 @@
 a dispute (the card holder's bank takes the amount back at once) and a dispute the tenant
 won (the amount comes back).
 
-Each is brought into the ledger as Tollgate's own refund or payment would be -- the invoices
-it paid re-open, dunning follows -- and each is idempotent by what it records, not by the
-Stripe event's id, since Stripe tells of one refund in several events:
+Each is brought into the ledger as Tollgate's own refund or payment would be, and each is
+idempotent by what it records, not by the Stripe event's id, since Stripe tells of one
+refund in several events. A refund made in Stripe is a goodwill refund: the invoice stays
+paid, with a credit note. A dispute takes the money back against the tenant's will: what it
+paid re-opens, and the disputed card is charged no more (as after a hard decline) until a
+new payment method replaces it — collection never charges the very card whose holder
+disputed a charge.
 
 - ``charge.refunded`` carries the charge's *total* refunded; Tollgate records what its own
   refunds of that payment (made through the API, which reach Stripe too) do not cover yet;
@@ -23,7 +27,8 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from billing_worker.db.models import Account, Payment, Refund, Tenant
-from billing_worker.invoicing.ledger import RefundError, record_payment, refund_payment
+from billing_worker.invoicing.ledger import RefundError, record_payment
+from billing_worker.invoicing.refunds import refund_payment
 from billing_worker.jobs.catch_up import bring_up_to
 from billing_worker.payments.payment_queue import lock_payer
 from billing_worker.standing.entitlements import refresh_family
@@ -120,7 +125,12 @@ async def _disputed(
         return Outcome.DUPLICATE
     reason = f"disputed in Stripe ({dispute.get('reason') or 'no reason given'})"
     amount = int(dispute.get("amount") or 0)
-    return await _reverse(session, account, payment, amount, reason, dispute_id, now)
+    outcome = await _reverse(
+        session, account, payment, amount, reason, dispute_id, now, adjust=False
+    )
+    if outcome is Outcome.APPLIED:
+        account.hard_declined = True  # no automatic charge until the card is replaced
+    return outcome
 
 
 async def _dispute_closed(
@@ -160,6 +170,8 @@ async def _reverse(
     reason: str,
     reference: str,
     now: datetime,
+    *,
+    adjust: bool = True,
 ) -> Outcome:
     if minor <= 0:
         return Outcome.DUPLICATE
@@ -168,7 +180,9 @@ async def _reverse(
     if amount.minor <= 0:
         return Outcome.DUPLICATE
     try:
-        refund = await refund_payment(session, account, payment, amount, reason=reason, now=now)
+        refund = await refund_payment(
+            session, account, payment, amount, reason=reason, now=now, adjust=adjust
+        )
     except RefundError:
         return Outcome.REFUSED
     refund.reference = reference

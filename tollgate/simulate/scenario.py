@@ -73,7 +73,7 @@ ACTIONS: Mapping[str, tuple[frozenset[str], frozenset[str]]] = {
     "credit": (frozenset({"account", "amount"}), frozenset({"reason"})),
     "charge": (frozenset({"account", "amount", "description"}), frozenset({"draft"})),
     "adjust_item": (frozenset({"account", "amount"}), frozenset({"kind", "period", "reason"})),
-    "refund": (frozenset({"account", "amount"}), frozenset({"reason"})),
+    "refund": (frozenset({"account", "amount"}), frozenset({"reason", "adjust"})),
 }
 
 EXPECTATIONS = frozenset(

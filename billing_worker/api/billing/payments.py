@@ -31,7 +31,8 @@ from billing_worker.db.models import (
     Tenant,
 )
 from billing_worker.ids import new_id
-from billing_worker.invoicing.ledger import RefundError, refund_payment
+from billing_worker.invoicing.ledger import RefundError
+from billing_worker.invoicing.refunds import refund_payment
 from billing_worker.notifications.signing import HEADER, SignatureError, verify
 from billing_worker.payments.collection import provider_named
 from billing_worker.payments.payment_queue import (
@@ -200,7 +201,8 @@ async def _card_refund(
 @router.route(
     "POST",
     "/v1/payments/{payment_id}/refunds",
-    summary="Refund (part of) a payment: its unspent credit first, then what it paid re-opens",
+    summary="Refund (part of) a payment: the credit it left first, then what it paid, with a "
+    "credit note (the invoice stays paid) or, with adjust false, re-opening it",
     role=Role.TENANT,
     request=schemas.RefundCreate,
     response=schemas.RefundOut,
@@ -216,7 +218,7 @@ async def create_refund(request: web.Request) -> web.Response:
         refund_id = new_id("ref")
         try:
             refund = await refund_payment(
-                session, account, payment, amount, reason=body.reason, now=now
+                session, account, payment, amount, reason=body.reason, now=now, adjust=body.adjust
             )
         except RefundError as exc:
             raise InvalidRequest.field("amount", str(exc)) from exc
@@ -229,6 +231,7 @@ async def create_refund(request: web.Request) -> web.Response:
             amount=amount.format(),
             reason=refund.reason,
             created_at=now,
+            adjusted=body.adjust,
             payment=payment_view(payment, await account_out(session, account)),
         )
     request.app[OUTBOX_WAKE].set()

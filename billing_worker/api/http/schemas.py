@@ -298,6 +298,15 @@ class PaymentList(Struct, kw_only=True):
 class RefundCreate(Body):
     amount: Amount
     reason: Annotated[str, Meta(max_length=200)] | None = None
+    #: True: the invoices the payment paid stay paid, a credit note takes the refunded part
+    #: off; false: they re-open for it, and collection and dunning take them up again.
+    adjust: Annotated[
+        bool,
+        Meta(
+            description="Refund with a credit note (the invoice stays paid); false "
+            "re-opens what the payment paid"
+        ),
+    ] = True
 
 
 class RefundOut(Struct, kw_only=True):
@@ -306,6 +315,8 @@ class RefundOut(Struct, kw_only=True):
     amount: str
     reason: str | None
     created_at: datetime
+    #: Whether a credit note took the refunded part off (else the invoices re-opened).
+    adjusted: bool
     payment: PaymentOut
 
 

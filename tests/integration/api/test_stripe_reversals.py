@@ -1,6 +1,8 @@
 """Money Stripe gives back after Tollgate collected it: a refund made in Stripe's dashboard
 and a dispute reach the ledger through Stripe's webhooks, once each, however often Stripe
-tells of them; a refund Tollgate made itself is not counted again when Stripe reports it."""
+tells of them; a refund Tollgate made itself is not counted again when Stripe reports it.
+A refund keeps the invoice paid (a credit note); a dispute re-opens it and the disputed
+card is not charged again."""
 
 from __future__ import annotations
 
@@ -37,7 +39,7 @@ def _event(event_id: str, kind: str, obj: dict[str, Any]) -> dict[str, Any]:
     return {"id": event_id, "object": "event", "type": kind, "data": {"object": obj}}
 
 
-async def test_refunds_and_disputes_made_in_stripe_reopen_what_the_payment_paid(
+async def test_refunds_keep_the_invoice_paid_and_a_dispute_reopens_it_uncharged(
     stack: Stack, stripe_client: stripe.StripeClient
 ) -> None:
     tenant = await stack.new_tenant()
@@ -63,7 +65,7 @@ async def test_refunds_and_disputes_made_in_stripe_reopen_what_the_payment_paid(
               "amount_refunded": 1000, "metadata": {}}  # fmt: skip
     reported = await _post(stack, tenant, _event("evt_1", "charge.refunded", charge))
     assert reported == (200, {"received": True, "duplicate": True, "applied": False})
-    assert await balance("10.00")
+    assert await balance("0.00")  # a goodwill refund: a credit note, nothing owed again
 
     # 5.00 more refunded in Stripe's dashboard: the new total is 15.00, of which 5.00 is new
     await stripe_client.v1.refunds.create_async({"payment_intent": intent, "amount": 500})
@@ -73,9 +75,9 @@ async def test_refunds_and_disputes_made_in_stripe_reopen_what_the_payment_paid(
     ] is True
     again = await _post(stack, tenant, _event("evt_2", "charge.refunded", charge))
     assert again[1]["duplicate"] is True
-    assert await balance("15.00")
+    assert await balance("0.00")
 
-    # the card holder disputes the rest: taken back at once, the invoice owes all of it
+    # the card holder disputes the rest: taken back at once, the invoice owes it again
     dispute = {"id": "dp_1Fay", "object": "dispute", "payment_intent": intent, "charge": "ch_1Fay",
                "amount": 3400, "reason": "fraudulent", "status": "needs_response"}  # fmt: skip
     assert (await _post(stack, tenant, _event("evt_3", "charge.dispute.created", dispute)))[1][
@@ -84,7 +86,12 @@ async def test_refunds_and_disputes_made_in_stripe_reopen_what_the_payment_paid(
     assert (await _post(stack, tenant, _event("evt_3", "charge.dispute.created", dispute)))[1][
         "duplicate"
     ] is True
-    assert await balance("49.00")
+    assert await balance("34.00")
+    # the worker does what is due: the disputed card is not charged again
+    await stack.api.post("/v1/test/settle", headers=stack.operator)
+    attempts = await _call(stack, tenant, "GET", f"/v1/accounts/{account}/payment-attempts")
+    assert [a["status"] for a in attempts["data"]] == ["succeeded"]
+    assert await balance("34.00")
     events = (await _call(stack, tenant, "GET", "/v1/events?type=payment.refunded"))["data"]
     reasons = [e["data"]["changes"]["reason"][1] for e in reversed(events)]
     assert reasons == ["goodwill", "refunded in Stripe", "disputed in Stripe (fraudulent)"]
@@ -97,9 +104,41 @@ async def test_refunds_and_disputes_made_in_stripe_reopen_what_the_payment_paid(
     assert (await _post(stack, tenant, _event("evt_5", "charge.dispute.closed", won)))[1][
         "duplicate"
     ] is True
-    assert await balance("15.00")
+    assert await balance("0.00")
     payments = (await _call(stack, tenant, "GET", f"/v1/accounts/{account}/payments"))["data"]
     assert sorted(p["amount"] for p in payments) == ["34.00", "49.00"]
+
+
+async def test_a_disputed_card_is_charged_again_only_once_replaced(
+    stack: Stack, stripe_client: stripe.StripeClient
+) -> None:
+    tenant = await stack.new_tenant()
+    keys = {"stripe_secret_key": "sk_test_tenantkey1234", "stripe_webhook_secret": SECRET}
+    await _call(stack, tenant, "PATCH", "/v1/tenant", keys)
+    account = await stack.customer(tenant, "gus")
+    token = await _card(stripe_client, "4242424242424242")
+    await _call(stack, tenant, "POST", f"/v1/accounts/{account}/payment-methods", {"token": token})
+
+    async def balance(expected: str) -> bool:
+        found = await _call(stack, tenant, "GET", f"/v1/accounts/{account}")
+        return bool(found["balance_due"] == expected)
+
+    await stack.eventually(lambda: balance("0.00"), within=15)
+    [payment] = (await _call(stack, tenant, "GET", f"/v1/accounts/{account}/payments"))["data"]
+    dispute = {"id": "dp_1Gus", "object": "dispute", "payment_intent": payment["reference"],
+               "amount": 4900, "reason": "fraudulent", "status": "needs_response"}  # fmt: skip
+    assert (await _post(stack, tenant, _event("evt_9", "charge.dispute.created", dispute)))[1][
+        "applied"
+    ] is True
+    await stack.api.post("/v1/test/settle", headers=stack.operator)
+    assert await balance("49.00")  # owed, and the disputed card left alone
+    # the customer gives a new card: it is charged what is owed
+    other = await _card(stripe_client, "5555555555554444")
+    await _call(stack, tenant, "POST", f"/v1/accounts/{account}/payment-methods",
+                {"token": other, "default": True})  # fmt: skip
+    await stack.eventually(lambda: balance("0.00"), within=15)
+    attempts = await _call(stack, tenant, "GET", f"/v1/accounts/{account}/payment-attempts")
+    assert [a["status"] for a in attempts["data"]] == ["succeeded", "succeeded"]
 
 
 async def test_a_refund_of_a_charge_not_yet_applied_is_asked_again(stack: Stack) -> None:
