@@ -142,7 +142,8 @@ async def test_duplicate_replayed_and_reordered_events_change_nothing_twice(stac
     payments = (await _get(stack, tenant, f"/v1/accounts/{account}/payments"))["data"]
     assert [(p["amount"], p["refunded"]) for p in payments] == [("31.00", "10.00")]
     final = await _get(stack, tenant, f"/v1/accounts/{account}")
-    assert (final["balance_due"], final["credit"]) == ("10.00", "0.00")
+    # a refund made at the provider is a goodwill refund: a credit note, nothing owed again
+    assert (final["balance_due"], final["credit"]) == ("0.00", "0.00")
     assert [a["status"] for a in await _attempts(stack, tenant, account)] == ["succeeded"]
 
 
@@ -182,14 +183,26 @@ async def test_refunds_and_write_offs_through_the_api(stack: Stack) -> None:
     too_much = await stack.api.post(path, json={"amount": "40.00"}, headers=tenant.admin)
     assert too_much.status == 422
     assert (await too_much.json())["errors"][0]["field"] == "amount"
-    refund = await stack.post(path, tenant, {"amount": "31.00", "reason": "goodwill"})
+    refund = await stack.post(path, tenant, {"amount": "10.00", "reason": "goodwill"})
+    assert refund["adjusted"] is True  # a credit note: the invoice stays paid
+    assert refund["payment"]["refunded"] == "10.00"
+    assert refund["payment"]["account"]["balance_due"] == "0.00"
+    # the rest given back to be settled another way: it re-opens (collected by hand here)
+    await stack.api.patch(
+        f"/v1/accounts/{account}", json={"collection": "manual"}, headers=tenant.admin
+    )
+    refund = await stack.post(
+        path, tenant, {"amount": "21.00", "reason": "charged twice", "adjust": False}
+    )
+    assert refund["adjusted"] is False
     assert refund["payment"]["refunded"] == "31.00"
-    assert refund["payment"]["account"]["balance_due"] == "31.00"
+    assert refund["payment"]["account"]["balance_due"] == "21.00"
     other = await stack.new_tenant("Other")
     assert (await stack.api.post(path, json={"amount": "1.00"}, headers=other.admin)).status == 404
 
     invoices = (await _get(stack, tenant, f"/v1/accounts/{account}/invoices"))["data"]
-    write_off = f"/v1/invoices/{invoices[0]['id']}/write-off"
+    [reopened] = [i for i in invoices if i["status"] == "open"]  # the credit note is paid
+    write_off = f"/v1/invoices/{reopened['id']}/write-off"
     written = await stack.api.post(write_off, json={"reason": "refunded"}, headers=tenant.admin)
     assert written.status == 200
     assert (await written.json())["balance_due"] == "0.00"
