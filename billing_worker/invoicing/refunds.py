@@ -8,8 +8,8 @@ invoice first, in one of two ways:
 - **with a credit note** (``adjust=True``, the default; Stripe's behaviour, Kill Bill's
   ``isAdjusted``): the invoice stays paid, and a credit note — an invoice of its own, shaped
   like a tenant's credit, linked in both histories — settles the refunded part in place of
-  the money given back. Nothing is owed again: no charge is retried and dunning does not resume. This is
-  the goodwill refund.
+  the money given back. Nothing is owed again: no charge is retried and dunning does not
+  resume. This is the goodwill refund.
 - **re-opening** (``adjust=False``): the invoice is open again for the refunded part, so
   collection and dunning take it up as they would any unpaid invoice (a mistaken charge
   given back to be paid another way; a dispute, which Stripe takes back at once).
