@@ -43,6 +43,7 @@ from billing_worker.api.http.appkeys import (
     PAYMENTS_WAKE,
     PROVIDERS,
     REDIS,
+    REFUND_TURNS,
     SESSIONS,
     SETTINGS,
     TEST_CLOCK,
@@ -80,6 +81,7 @@ from billing_worker.publishing.outbox import hand_off_to
 from billing_worker.publishing.publisher import OutboxPublisher
 from billing_worker.runtime.loop import repeat
 from billing_worker.runtime.sole_worker import sole_worker
+from billing_worker.runtime.turns import Turns
 from billing_worker.settings import WorkerSettings
 from shared import redis_connection
 from shared.clock import RedisTestClock, SystemClock
@@ -107,6 +109,7 @@ def create_app(settings: WorkerSettings, *, jobs: bool = True) -> web.Applicatio
     app[OUTBOX_WAKE] = asyncio.Event()
     app[INVOICE_RUNS_WAKE] = asyncio.Event()
     app[PAYMENTS_WAKE] = asyncio.Event()
+    app[REFUND_TURNS] = Turns()
     app[PROVIDERS] = ProviderBook((SandboxProvider(),), stripe_api_base=settings.stripe_api_base)
     app.cleanup_ctx.append(_database)
     app.cleanup_ctx.append(_providers)

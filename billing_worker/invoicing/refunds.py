@@ -52,19 +52,7 @@ async def refund_payment(
         RefundError: the amount exceeds what is left of the payment, or what of it can
             still be traced (credit it left that was since spent elsewhere cannot).
     """
-    if amount.minor > payment.amount_minor - payment.refunded_minor:
-        raise RefundError("exceeds what is left of the payment")
-    allocations = (
-        await session.execute(
-            select(PaymentAllocation, Invoice)
-            .join(Invoice, Invoice.id == PaymentAllocation.invoice_id)
-            .where(PaymentAllocation.payment_id == payment.id, Invoice.status.in_(("open", "paid")))
-            .order_by(Invoice.due_at.desc(), Invoice.id.desc())
-        )
-    ).all()
-    from_credit = min(account.credit_minor, await _credit_left(session, payment), amount.minor)
-    if from_credit + sum(a.amount_minor for a, _ in allocations) < amount.minor:
-        raise RefundError("more than the payment's traceable part: its credit was spent")
+    from_credit, allocations = await _sources(session, account, payment, amount)
     payment.refunded_minor += amount.minor
     account.credit_minor -= from_credit
     refund = Refund(
@@ -95,6 +83,36 @@ async def refund_payment(
                 await settle_children(session, invoice, -back)
             record(session, invoice, "refunded_reopened", now, amount=given, reason=reason)
     return refund
+
+
+async def check_refund(
+    session: AsyncSession, account: Account, payment: Payment, amount: Money
+) -> None:
+    """Raise ``RefundError`` when ``refund_payment`` would refuse ``amount``; write nothing
+    (the check made before the provider is asked to give the money back)."""
+    await _sources(session, account, payment, amount)
+
+
+async def _sources(
+    session: AsyncSession, account: Account, payment: Payment, amount: Money
+) -> tuple[int, list[tuple[PaymentAllocation, Invoice]]]:
+    """What a refund of ``amount`` takes from the account's credit, and the allocations of
+    the payment it takes the rest from, newest invoice first."""
+    if amount.minor > payment.amount_minor - payment.refunded_minor:
+        raise RefundError("exceeds what is left of the payment")
+    allocations = [
+        (allocation, invoice)
+        for allocation, invoice in await session.execute(
+            select(PaymentAllocation, Invoice)
+            .join(Invoice, Invoice.id == PaymentAllocation.invoice_id)
+            .where(PaymentAllocation.payment_id == payment.id, Invoice.status.in_(("open", "paid")))
+            .order_by(Invoice.due_at.desc(), Invoice.id.desc())
+        )
+    ]
+    from_credit = min(account.credit_minor, await _credit_left(session, payment), amount.minor)
+    if from_credit + sum(a.amount_minor for a, _ in allocations) < amount.minor:
+        raise RefundError("more than the payment's traceable part: its credit was spent")
+    return from_credit, allocations
 
 
 async def _credit_left(session: AsyncSession, payment: Payment) -> int:

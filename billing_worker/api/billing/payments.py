@@ -14,7 +14,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from billing_worker.api.customers.accounts import account_out, locked_account, tenant_account
 from billing_worker.api.http import schemas
-from billing_worker.api.http.appkeys import CLOCK, OUTBOX_WAKE, PAYMENTS_WAKE, PROVIDERS, SESSIONS
+from billing_worker.api.http.appkeys import (
+    CLOCK,
+    OUTBOX_WAKE,
+    PAYMENTS_WAKE,
+    PROVIDERS,
+    REFUND_TURNS,
+    SESSIONS,
+)
 from billing_worker.api.http.auth import tenant_of
 from billing_worker.api.http.errors import BadSignature, Conflict, InvalidRequest, NotFound
 from billing_worker.api.http.routes import router
@@ -32,7 +39,7 @@ from billing_worker.db.models import (
 )
 from billing_worker.ids import new_id
 from billing_worker.invoicing.ledger import RefundError
-from billing_worker.invoicing.refunds import refund_payment
+from billing_worker.invoicing.refunds import check_refund, refund_payment
 from billing_worker.notifications.signing import HEADER, SignatureError, verify
 from billing_worker.payments.collection import provider_named
 from billing_worker.payments.payment_queue import (
@@ -42,7 +49,7 @@ from billing_worker.payments.payment_queue import (
     enqueue,
     lock_payer,
 )
-from billing_worker.payments.providers import Outcome
+from billing_worker.payments.providers import Outcome, PaymentProvider
 from billing_worker.standing.entitlements import refresh_family
 from shared.money import Money, MoneyError
 
@@ -173,17 +180,18 @@ async def _lock_owned(
     return tenant, account, found
 
 
-async def _card_refund(
-    request: web.Request, session: AsyncSession, payment: Payment, amount: Money, refund_id: str
-) -> None:
-    """Ask the provider to refund a collected payment; raise if it will not."""
+async def _card_of(
+    request: web.Request, session: AsyncSession, payment: Payment
+) -> tuple[PaymentProvider, str] | None:
+    """The provider and charge key a collected payment's money goes back through; None for
+    a payment received offline (the tenant gives it back the same way)."""
     attempt_key = await session.scalar(
         select(PaymentEvent.attempt_key).where(
             PaymentEvent.tenant_id == payment.tenant_id, PaymentEvent.payment_id == payment.id
         )
     )
     if attempt_key is None:
-        return  # received offline: the tenant gives the money back the same way
+        return None
     provider_name = await session.scalar(
         select(PaymentMethod.provider)
         .join(PaymentAttempt, PaymentAttempt.payment_method_id == PaymentMethod.id)
@@ -193,9 +201,7 @@ async def _card_refund(
     provider = provider_named(providers, provider_name or "")
     if provider is None:
         raise Conflict(f"the payment's provider {provider_name!r} is not configured")
-    result = await provider.refund(attempt_key, amount, refund_id)
-    if result.outcome is not Outcome.SUCCEEDED:
-        raise Conflict(f"the payment provider refused the refund: {result.reason}")
+    return provider, attempt_key
 
 
 @router.route(
@@ -210,30 +216,43 @@ async def _card_refund(
     errors=(404, 409),
 )
 async def create_refund(request: web.Request) -> web.Response:
+    """Check, have the provider give the money back, then record it: no transaction is open
+    while the provider is asked (on SQLite it would hold every writer for an HTTP call).
+    Refunds of one payment take turns in this process, so a check holds until its record."""
     body = await decode(request, schemas.RefundCreate)
-    now = request.app[CLOCK].now()
-    async with request.app[SESSIONS]() as session, session.begin():
-        tenant, account, payment = await _lock_owned(session, request, Payment, "payment_id")
-        amount = parse_amount(body.amount, payment.currency)
-        refund_id = new_id("ref")
-        try:
+    refund_id = new_id("ref")
+    sessions = request.app[SESSIONS]
+    async with request.app[REFUND_TURNS].turn(request.match_info["payment_id"]):
+        async with sessions() as session, session.begin():
+            _, account, payment = await _lock_owned(session, request, Payment, "payment_id")
+            amount = parse_amount(body.amount, payment.currency)
+            try:
+                await check_refund(session, account, payment, amount)
+            except RefundError as exc:
+                raise InvalidRequest.field("amount", str(exc)) from exc
+            card = await _card_of(request, session, payment)
+        if card is not None:
+            provider, charge_key = card
+            result = await provider.refund(charge_key, amount, refund_id)
+            if result.outcome is not Outcome.SUCCEEDED:
+                raise Conflict(f"the payment provider refused the refund: {result.reason}")
+        now = request.app[CLOCK].now()
+        async with sessions() as session, session.begin():
+            tenant, account, payment = await _lock_owned(session, request, Payment, "payment_id")
             refund = await refund_payment(
                 session, account, payment, amount, reason=body.reason, now=now, adjust=body.adjust
             )
-        except RefundError as exc:
-            raise InvalidRequest.field("amount", str(exc)) from exc
-        refund.id = refund_id
-        await _card_refund(request, session, payment, amount, refund_id)
-        await refresh_family(session, tenant, account, now)
-        out = schemas.RefundOut(
-            id=refund.id,
-            payment_id=payment.id,
-            amount=amount.format(),
-            reason=refund.reason,
-            created_at=now,
-            adjusted=body.adjust,
-            payment=payment_view(payment, await account_out(session, account)),
-        )
+            refund.id = refund_id
+            await refresh_family(session, tenant, account, now)
+            out = schemas.RefundOut(
+                id=refund.id,
+                payment_id=payment.id,
+                amount=amount.format(),
+                reason=refund.reason,
+                created_at=now,
+                adjusted=body.adjust,
+                payment=payment_view(payment, await account_out(session, account)),
+            )
     request.app[OUTBOX_WAKE].set()
     return respond(out, 201)
 

@@ -8,6 +8,7 @@ from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from billing_worker.payments.book import ProviderBook
+from billing_worker.runtime.turns import Turns
 from billing_worker.settings import WorkerSettings
 from shared.clock import Clock, RedisTestClock
 from shared.redis_connection import RedisClient
@@ -25,5 +26,7 @@ INVOICE_RUNS_WAKE = web.AppKey("invoice_runs_wake", asyncio.Event)
 PROVIDERS = web.AppKey("providers", ProviderBook)
 #: Set after a payment event is queued, so the payment queue applies it at once.
 PAYMENTS_WAKE = web.AppKey("payments_wake", asyncio.Event)
+#: Refunds of one payment take turns (their provider call is outside any transaction).
+REFUND_TURNS = web.AppKey("refund_turns", Turns)
 #: The request's id (``auth.request_id_middleware``).
 REQUEST_ID = web.RequestKey("request_id", str)

@@ -3,12 +3,15 @@ order; automatic collection charges once per key and reconciles what it could no
 
 from __future__ import annotations
 
+import asyncio
 import time
 from typing import Any
 
 import orjson
+import pytest
 
 from billing_worker.notifications.signing import HEADER, sign
+from billing_worker.payments.providers import SandboxProvider
 from tests.integration.conftest import Stack, Tenant
 
 CATALOG = {
@@ -208,3 +211,41 @@ async def test_refunds_and_write_offs_through_the_api(stack: Stack) -> None:
     assert (await written.json())["balance_due"] == "0.00"
     again = await stack.api.post(write_off, json={}, headers=tenant.admin)
     assert again.status == 409
+
+
+async def test_no_transaction_is_open_while_the_provider_gives_the_money_back(
+    stack: Stack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    tenant = await stack.new_tenant()
+    account = await _customer(stack, tenant, "ida", "tok_sandbox_success")
+
+    async def one_payment() -> bool:
+        return len((await _get(stack, tenant, f"/v1/accounts/{account}/payments"))["data"]) == 1
+
+    await stack.eventually(one_payment)
+    [payment] = (await _get(stack, tenant, f"/v1/accounts/{account}/payments"))["data"]
+    asked, answer = asyncio.Event(), asyncio.Event()
+    refund = SandboxProvider.refund
+
+    async def slow_refund(self: SandboxProvider, *args: Any) -> Any:
+        asked.set()
+        await answer.wait()  # the provider takes its time
+        return await refund(self, *args)
+
+    monkeypatch.setattr(SandboxProvider, "refund", slow_refund)
+    refunding = asyncio.create_task(
+        stack.api.post(f"/v1/payments/{payment['id']}/refunds", json={"amount": "5.00"},
+                       headers=tenant.admin)
+    )  # fmt: skip
+    await asyncio.wait_for(asked.wait(), 10)
+    # while the provider is asked, the database is free: another change goes through
+    changed = await asyncio.wait_for(
+        stack.api.patch("/v1/tenant", json={"grace_days": 9}, headers=tenant.admin), 10
+    )
+    assert changed.status == 200
+    mid = (await _get(stack, tenant, f"/v1/accounts/{account}/payments"))["data"][0]
+    assert mid["refunded"] == "0.00"  # recorded only once the provider has given it back
+    answer.set()
+    done = await refunding
+    assert done.status == 201, await done.text()
+    assert (await done.json())["payment"]["refunded"] == "5.00"
