@@ -2,7 +2,9 @@
 
 The first request with a key runs; its answer is stored, and a retry with the same key and
 the same request gets the stored answer (``Idempotent-Replayed: true``) without running
-again. The same key with a different request is an error. Keys are per tenant.
+again. The same key with a different request is an error. Keys are per tenant, and kept
+``WINDOW`` (24 hours, as Stripe keeps its keys): after that a key is forgotten, and a
+request with it runs as new.
 
 The key is claimed *inside the handler's own transaction*: a session hook adds the claim
 row to the first transaction that commits during the request, so the claim and the
@@ -19,14 +21,15 @@ import contextvars
 import hashlib
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 
 import orjson
 from aiohttp import web
-from sqlalchemy import event, select, update
+from sqlalchemy import delete, event, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from billing_worker.api.http.appkeys import CLOCK, SESSIONS
+from billing_worker.api.http.appkeys import SESSIONS
 from billing_worker.api.http.auth import TENANT
 from billing_worker.api.http.errors import Conflict, InvalidRequest
 from billing_worker.db.models import IdempotentRequest
@@ -34,6 +37,8 @@ from shared.problem import read_body
 
 HEADER = "Idempotency-Key"
 REPLAYED = "Idempotent-Replayed"
+#: How long a key's answer is kept (and a key cannot be used for another request).
+WINDOW = timedelta(hours=24)
 
 
 @dataclass(slots=True)
@@ -68,14 +73,24 @@ async def idempotency_middleware(
         raise InvalidRequest.field(HEADER, "1 to 255 printable characters")
     scope = request.get(TENANT, "operator")
     fingerprint = _fingerprint(request.method, request.path_qs, await read_body(request))
+    now = datetime.now(UTC)  # retries happen in real time, whatever a test clock says
     async with request.app[SESSIONS]() as session:
         stored = await session.scalar(
             select(IdempotentRequest).where(
                 IdempotentRequest.tenant_id == scope, IdempotentRequest.key == key
             )
         )
-    if stored is not None:
+    if stored is not None and stored.created_at > now - WINDOW:
         return _replay(stored, fingerprint)
+    if stored is not None:  # out of its window: forgotten, and the key is free again
+        async with request.app[SESSIONS]() as session, session.begin():
+            await session.execute(
+                delete(IdempotentRequest).where(
+                    IdempotentRequest.tenant_id == scope,
+                    IdempotentRequest.key == key,
+                    IdempotentRequest.created_at <= now - WINDOW,
+                )
+            )
     claim = _Claim(
         IdempotentRequest(
             tenant_id=scope,
@@ -85,7 +100,7 @@ async def idempotency_middleware(
             body_sha256=fingerprint,
             status=0,
             response=b"",
-            created_at=request.app[CLOCK].now(),
+            created_at=now,
         )
     )
     token = _CLAIM.set(claim)
@@ -116,6 +131,8 @@ SECRETS = {
     "key": "shown once and not stored: issue another with POST /v1/tenant/keys",
     "webhook_secret": "not stored with the answer: read it with GET /v1/tenant",
     "provider_webhook_secret": "not stored with the answer: read it with GET /v1/tenant",
+    "secret": "shown once and not stored: give the endpoint a new one with POST "
+    "/v1/webhook-endpoints/{id}/rotate-secret",
 }
 
 

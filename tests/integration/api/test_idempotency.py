@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import text
+from sqlalchemy import text, update
 
+from billing_worker.api.http.idempotency import WINDOW
 from billing_worker.db.engine import create_engine
-from billing_worker.db.models import Base
+from billing_worker.db.models import Base, IdempotentRequest
 from tests.integration.conftest import Stack
 
 
@@ -117,3 +119,41 @@ async def _dump(database_url: str) -> dict[str, str]:
 
 def _text(value: object) -> object:
     return value.decode(errors="replace") if isinstance(value, bytes) else value
+
+
+async def test_a_webhook_endpoints_secret_is_not_kept_with_the_answer(
+    stack: Stack, database_url: str
+) -> None:
+    tenant = await stack.new_tenant()
+    headers = {**tenant.admin, "Idempotency-Key": "hook-1"}  # as the Python client sends
+    body = {"url": "https://hooks.example.com/t"}
+    first = await stack.api.post("/v1/webhook-endpoints", json=body, headers=headers)
+    again = await stack.api.post("/v1/webhook-endpoints", json=body, headers=headers)
+    shown, replayed = await first.json(), await again.json()
+    assert shown["secret"].startswith("whsec_")
+    assert replayed["id"] == shown["id"]
+    assert "rotate-secret" in replayed["secret"]
+    tables = await _dump(database_url)
+    assert [name for name, rows in tables.items() if shown["secret"] in rows] == []
+
+
+async def test_a_key_is_forgotten_after_its_window(stack: Stack, database_url: str) -> None:
+    tenant = await stack.new_tenant()
+    headers = {**tenant.admin, "Idempotency-Key": "monthly-import"}
+    first = await stack.api.post("/v1/accounts", json={"name": "First"}, headers=headers)
+    assert first.status == 201
+    # a day and a minute later (in real time: retries are not on the test clock)
+    engine = create_engine(database_url)
+    try:
+        async with engine.begin() as connection:
+            await connection.execute(
+                update(IdempotentRequest)
+                .where(IdempotentRequest.key == "monthly-import")
+                .values(created_at=datetime.now(UTC) - WINDOW - timedelta(minutes=1))
+            )
+    finally:
+        await engine.dispose()
+    second = await stack.api.post("/v1/accounts", json={"name": "Second"}, headers=headers)
+    assert second.status == 201
+    assert "Idempotent-Replayed" not in second.headers
+    assert (await second.json())["id"] != (await first.json())["id"]
