@@ -9,9 +9,9 @@ from aiohttp import web
 from msgspec import UNSET, Meta, UnsetType, field
 
 from billing_worker.api.http import schemas
-from billing_worker.api.http.appkeys import CLOCK, OUTBOX_WAKE, SESSIONS
+from billing_worker.api.http.appkeys import CLOCK, OUTBOX_WAKE, PROVIDERS, SESSIONS, SETTINGS
 from billing_worker.api.http.auth import tenant_of
-from billing_worker.api.http.errors import NotFound
+from billing_worker.api.http.errors import FieldError, InvalidRequest, NotFound
 from billing_worker.api.http.routes import router
 from billing_worker.api.http.routing import Role, decode, respond
 from billing_worker.api.http.schemas import (
@@ -33,6 +33,7 @@ from billing_worker.api.tenancy.keys import add_key
 from billing_worker.db.models import WITH_SECRETS, Tenant
 from billing_worker.ids import new_id
 from billing_worker.notifications.signing import new_secret
+from billing_worker.payments.book import ENV_PREFIX
 from billing_worker.standing.entitlements import reevaluate_tenant
 from shared.credentials import KeyKind
 
@@ -153,6 +154,9 @@ async def get_tenant(request: web.Request) -> web.Response:
 )
 async def update_tenant(request: web.Request) -> web.Response:
     body = await decode(request, TenantUpdate)
+    problems = _provider_secret_problems(request, body)
+    if problems:
+        raise InvalidRequest.fields(problems)
     now = request.app[CLOCK].now()
     async with request.app[SESSIONS]() as session, session.begin():
         tenant = await session.get(
@@ -166,3 +170,30 @@ async def update_tenant(request: web.Request) -> web.Response:
         await reevaluate_tenant(session, tenant.id, now)
         out = tenant_view(tenant)
     return respond(out)
+
+
+def _provider_secret_problems(request: web.Request, body: TenantUpdate) -> list[FieldError]:
+    """A provider secret is given as ``env:NAME`` naming a variable the worker has, or, only
+    when the worker seals secrets at rest (``TOLLGATE_SECRETS_KEY``), as the secret itself:
+    never stored in plain text, never a reference to nothing."""
+    sealing = request.app[SETTINGS].secrets_key is not None
+    providers = request.app[PROVIDERS]
+    found = []
+    for name in ("stripe_secret_key", "stripe_webhook_secret"):
+        value = getattr(body, name)
+        if not isinstance(value, str):
+            continue
+        if value.startswith(ENV_PREFIX):
+            if providers.resolve(value) is None:
+                variable = value.removeprefix(ENV_PREFIX)
+                found.append(FieldError(name, f"the worker has no environment variable {variable}"))
+        elif not sealing:
+            found.append(
+                FieldError(
+                    name,
+                    "this server keeps no secret in plain text and has no sealing key "
+                    "(TOLLGATE_SECRETS_KEY): give env:NAME, the worker's environment variable "
+                    "holding it, or ask the operator to set a sealing key",
+                )
+            )
+    return found

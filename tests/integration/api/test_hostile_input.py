@@ -43,6 +43,8 @@ def worker_env(request: pytest.FixtureRequest) -> dict[str, str]:
         return {"TOLLGATE_API_TRUSTED_PROXIES": "10.255.255.0/24"}
     if request.node.get_closest_marker("short_requests"):
         return {"TOLLGATE_REQUEST_SECONDS": "1"}
+    if request.node.get_closest_marker("no_sealing_key"):
+        return {"TOLLGATE_SECRETS_KEY": ""}
     return {}
 
 
@@ -309,3 +311,19 @@ async def test_another_tenants_timeline_run_is_not_found(stack: Stack) -> None:
     assert (await stack.api.get(run)).status == 200  # its own tenant sees it
     await _console(stack, globex)  # the same browser, signed in as another tenant
     assert (await stack.api.get(run)).status == 404
+
+
+@pytest.mark.no_sealing_key
+async def test_a_provider_secret_is_never_stored_in_plain_text(stack: Stack) -> None:
+    tenant = await stack.new_tenant()
+    literal = {
+        "stripe_secret_key": "sk_live_reallysecret1234",
+        "stripe_webhook_secret": "whsec_x1234567890",
+    }
+    refused = await stack.api.patch("/v1/tenant", json=literal, headers=tenant.admin)
+    fields = _fields(await _problem(refused, 422))
+    assert set(fields) == {"stripe_secret_key", "stripe_webhook_secret"}
+    assert "TOLLGATE_SECRETS_KEY" in fields["stripe_secret_key"]
+    assert "env:NAME" in fields["stripe_secret_key"]
+    after = await (await stack.api.get("/v1/tenant", headers=tenant.admin)).json()
+    assert after["stripe_configured"] is False  # nothing was kept

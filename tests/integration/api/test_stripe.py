@@ -132,7 +132,9 @@ async def test_a_tenants_stripe_customers_are_charged_off_session(
     assert account["standing"] == "grace"
 
 
-async def test_stripe_tokens_need_the_tenants_key_and_keys_are_checked(stack: Stack) -> None:
+async def test_stripe_tokens_need_the_tenants_key_and_keys_are_checked(
+    stack: Stack, monkeypatch: pytest.MonkeyPatch
+) -> None:
     tenant = await stack.new_tenant()
     account = await stack.customer(tenant, "cat")
     refused = await stack.api.post(
@@ -147,6 +149,12 @@ async def test_stripe_tokens_need_the_tenants_key_and_keys_are_checked(stack: St
     )
     assert bad_key.status == 422
     assert (await bad_key.json())["errors"][0]["field"] == "stripe_secret_key"
+    missing = await stack.api.patch(
+        "/v1/tenant", json={"stripe_secret_key": "env:ACME_STRIPE_KEY"}, headers=tenant.admin
+    )
+    assert missing.status == 422  # a reference to nothing would fail at the first charge
+    assert "ACME_STRIPE_KEY" in (await missing.json())["errors"][0]["reason"]
+    monkeypatch.setenv("ACME_STRIPE_KEY", "sk_test_fromtheenvironment")
     by_reference = await _call(stack, tenant, "PATCH", "/v1/tenant",
                                {"stripe_secret_key": "env:ACME_STRIPE_KEY"})  # fmt: skip
     assert by_reference["stripe_configured"] is True
