@@ -189,10 +189,21 @@ def classic_with(grace_days: int) -> DunningPolicy:
 
 def policy_from_document(document: Mapping[str, Any], currency: str) -> DunningPolicy:
     """Build a policy from its stored document (see ``schemas.DunningPolicyIn``); amounts
-    are read in the account's ``currency``."""
+    are read in the account's ``currency``: a stage's ``min_balance`` is an amount per
+    currency (``{"USD": "99.50", "JPY": "10000"}``), or one amount in the only currency the
+    tenant bills in.
+
+    Raises:
+        PolicyError: the stages are out of order, or a minimum is missing or unreadable in
+            ``currency`` (named by its path).
+    """
     rungs = []
     for i, stage in enumerate(document.get("stages", ())):
         minimum = stage.get("min_balance")
+        if isinstance(minimum, Mapping):
+            if currency not in minimum:
+                raise PolicyError(f"stages[{i}].min_balance: no amount for {currency}")
+            minimum = minimum[currency]
         try:
             balance = Money.parse(minimum, currency) if minimum is not None else None
         except MoneyError as exc:
@@ -221,3 +232,27 @@ def policy_from_document(document: Mapping[str, Any], currency: str) -> DunningP
             else None
         ),
     )
+
+
+def policy_problems(
+    document: Mapping[str, Any], currencies: Sequence[str]
+) -> list[tuple[str, str]]:
+    """What makes a policy document unreadable for one of the tenant's ``currencies`` (its
+    path and why): one amount for a stage while the tenant bills in several currencies, an
+    amount missing or malformed in one of them, stages out of order."""
+    several = len(currencies) > 1
+    problems = [
+        (f"stages[{i}].min_balance",
+         f"the tenant bills in {', '.join(currencies)}: give an amount per currency, such "
+         f'as {{"{currencies[0]}": "99.50"}}')
+        for i, stage in enumerate(document.get("stages", ()))
+        if several and isinstance(stage.get("min_balance"), str)
+    ]  # fmt: skip
+    for currency in () if problems else (currencies or ("USD",)):
+        try:
+            policy_from_document(document, currency)
+        except PolicyError as exc:
+            where, _, why = str(exc).partition(": ")
+            problems.append((where, why) if where.startswith("stages[") else ("stages", str(exc)))
+            break
+    return problems

@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from billing_worker.db.models import CatalogVersion
+from billing_worker.db.models import Account, CatalogVersion
 from billing_worker.domain.catalog import Catalog, parse_catalog
 
 #: Parsed catalogs by (tenant id, row id); rows are never updated, so entries never go
@@ -96,3 +96,17 @@ async def latest_document(session: AsyncSession, tenant_id: str) -> dict[str, An
         .limit(1)
     )
     return None if row is None else dict(row.document)
+
+
+async def tenant_currencies(session: AsyncSession, tenant_id: str) -> list[str]:
+    """Every currency the tenant bills in: its newest catalog's and its accounts'."""
+    found = set(
+        await session.scalars(
+            select(Account.currency).where(Account.tenant_id == tenant_id).distinct()
+        )
+    )
+    try:
+        found |= set((await load_book(session, tenant_id)).latest.currencies)
+    except NoCatalog:
+        pass
+    return sorted(found)

@@ -22,13 +22,14 @@ from billing_worker.api.customers.accounts import (
 from billing_worker.api.http import schemas
 from billing_worker.api.http.appkeys import CLOCK, OUTBOX_WAKE, SESSIONS
 from billing_worker.api.http.auth import tenant_of
-from billing_worker.api.http.errors import Conflict, InvalidRequest, NotFound
+from billing_worker.api.http.errors import Conflict, FieldError, InvalidRequest, NotFound
 from billing_worker.api.http.routes import router
 from billing_worker.api.http.routing import Role, decode, respond
 from billing_worker.api.http.schemas import (
     Amount,
     Body,
     Code,
+    Currency,
     CycleDay,
     Days,
     Email,
@@ -43,12 +44,13 @@ from billing_worker.db.models import (
     Subscription,
     Tenant,
 )
-from billing_worker.domain.dunning import PolicyError, policy_from_document
+from billing_worker.domain.dunning import policy_problems
 from billing_worker.invoicing.account_changes import (
     ChangeRefused,
     change_cycle_day,
     check_timezone_change,
 )
+from billing_worker.invoicing.catalogs import tenant_currencies
 from billing_worker.invoicing.invoicer import bill_to, invoice_account, local_today
 from billing_worker.standing.entitlements import (
     lock_account,
@@ -61,7 +63,9 @@ from billing_worker.standing.evaluation import evaluate_account
 class DunningStage(Body):
     standing: Literal["grace", "degraded", "suspended", "cancelled"]
     days_past_due: Days
-    min_balance: Amount | None = None
+    #: At least this owed: an amount per currency ({"USD": "99.50", "JPY": "10000"}), or one
+    #: amount when the tenant bills in one currency only.
+    min_balance: Amount | dict[Currency, Amount] | None = None
     min_invoices: Annotated[int, Meta(ge=1, le=1000)] | None = None
     #: At this stage plan changes, quantity changes and new subscriptions are refused.
     block_changes: bool = False
@@ -186,15 +190,14 @@ async def put_policy(request: web.Request) -> web.Response:
     if not name or len(name) > 100 or not name.replace("-", "").replace("_", "").isalnum():
         raise InvalidRequest.field("name", "letters, digits, '-' and '_' only, at most 100")
     document = msgspec.to_builtins(body)
-    try:
-        policy_from_document(document, "USD")  # the ladder's own rules (order of stages)
-    except PolicyError as exc:
-        raise InvalidRequest.field("stages", str(exc)) from exc
     now = request.app[CLOCK].now()
     async with request.app[SESSIONS]() as session, session.begin():
         tenant = await session.get(Tenant, tenant_of(request), with_for_update=True)
         if tenant is None:
             raise NotFound("the key's tenant no longer exists")
+        problems = policy_problems(document, await tenant_currencies(session, tenant.id))
+        if problems:
+            raise InvalidRequest.fields([FieldError(f, why) for f, why in problems])
         tenant.dunning_policies = {**(tenant.dunning_policies or {}), name: document}
         await reevaluate_tenant(session, tenant.id, now)
     return respond(_policy_out(name, document))

@@ -59,7 +59,9 @@ def policies(draw: st.DrawFn) -> dict[str, Any]:
         stage: dict[str, Any] = {"standing": standing, "days_past_due": day}
         condition = draw(st.sampled_from((None, None, "balance", "count")))
         if condition == "balance":
-            stage["min_balance"] = draw(st.sampled_from(("20.00", "40.00", "100.00")))
+            amount = draw(st.sampled_from(("20.00", "40.00", "100.00")))
+            jpy = str(int(float(amount)) * 100)  # the catalog bills in USD, EUR and JPY
+            stage["min_balance"] = {"USD": amount, "EUR": amount, "JPY": jpy}
         elif condition == "count":
             stage["min_invoices"] = draw(st.integers(1, 3))
         stages.append(stage)

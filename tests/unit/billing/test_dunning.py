@@ -16,6 +16,8 @@ from billing_worker.domain.dunning import (
     Unpaid,
     classic_with,
     evaluate,
+    policy_from_document,
+    policy_problems,
 )
 from shared.money import Money
 from shared.states import Standing
@@ -172,3 +174,25 @@ def test_nothing_changes_before_next_change_at(
         assert (there.standing, there.reminder, there.retry) == (
             here.standing, here.reminder, here.retry,
         )  # fmt: skip
+
+
+def test_a_policys_minimum_is_given_per_currency_and_checked_in_each() -> None:
+    stages = [{"standing": "suspended", "days_past_due": 30, "min_balance": "99.50"}]
+    # one amount is enough while the tenant bills in one currency
+    assert policy_problems({"stages": stages}, ["USD"]) == []
+    # with several, one amount would be read as 99.50 of each: refused, by path
+    [(field, why)] = policy_problems({"stages": stages}, ["JPY", "USD"])
+    assert field == "stages[0].min_balance"
+    assert "amount per currency" in why
+    both = [{**stages[0], "min_balance": {"USD": "99.50", "JPY": "99.50"}}]
+    [(field, why)] = policy_problems({"stages": both}, ["JPY", "USD"])
+    assert field == "stages[0].min_balance"
+    assert "JPY" in why  # yen have no minor unit
+    missing = [{**stages[0], "min_balance": {"USD": "99.50"}}]
+    assert policy_problems({"stages": missing}, ["JPY", "USD"]) == [
+        ("stages[0].min_balance", "no amount for JPY")
+    ]
+    fine = [{**stages[0], "min_balance": {"USD": "99.50", "JPY": "10000"}}]
+    assert policy_problems({"stages": fine}, ["JPY", "USD"]) == []
+    yen = policy_from_document({"stages": fine}, "JPY")
+    assert yen.rungs[0].min_balance == Money.parse("10000", "JPY")
