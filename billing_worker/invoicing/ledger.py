@@ -1,7 +1,9 @@
-"""Applying payments and account credit to open invoices, oldest due first."""
+"""Applying payments and account credit to open invoices, oldest due first (a payment may
+name the invoices it pays first: a wire for one invoice)."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 
 from sqlalchemy import select
@@ -40,10 +42,17 @@ async def _open_invoices(session: AsyncSession, account: Account) -> list[Invoic
 
 
 async def _apply(
-    session: AsyncSession, account: Account, amount: Money, payment_id: str | None
+    session: AsyncSession,
+    account: Account,
+    amount: Money,
+    payment_id: str | None,
+    first: Sequence[str] = (),
 ) -> Money:
-    """Pay open invoices oldest first; returns what was left over."""
+    """Pay open invoices: those named in ``first`` in that order, then the others oldest
+    first; returns what was left over."""
     invoices = [i for i in await _open_invoices(session, account) if i.currency == amount.currency]
+    named = {invoice_id: n for n, invoice_id in enumerate(first)}
+    invoices.sort(key=lambda i: (named.get(i.id, len(named)), i.due_at, i.id))
     by_id = {inv.id: inv for inv in invoices}
     application = allocate_payment(
         amount,
@@ -116,8 +125,10 @@ async def record_payment(
     method: str,
     reference: str | None,
     now: datetime,
+    pays_first: Sequence[str] = (),
 ) -> Payment:
-    """Store a received payment and apply it; any surplus becomes account credit."""
+    """Store a received payment and apply it (to the invoices it names first, if any); any
+    surplus becomes account credit."""
     payment = Payment(
         id=new_id("pay"),
         tenant_id=account.tenant_id,
@@ -130,6 +141,6 @@ async def record_payment(
     )
     session.add(payment)
     await session.flush()
-    surplus = await _apply(session, account, amount, payment.id)
+    surplus = await _apply(session, account, amount, payment.id, pays_first)
     account.credit_minor += surplus.minor
     return payment

@@ -11,6 +11,7 @@ one transaction with the account locked, the standing re-evaluated and re-publis
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 
 from sqlalchemy import select
@@ -99,8 +100,11 @@ async def lock_payer(session: AsyncSession, tenant_id: str, account_id: str) -> 
     return await lock_account(session, tenant_id, account_id)
 
 
-async def apply_event(session: AsyncSession, event: PaymentEvent, now: datetime) -> bool:
-    """Apply a queued event; False when it must wait (a refund before its charge)."""
+async def apply_event(
+    session: AsyncSession, event: PaymentEvent, now: datetime, *, pays_first: Sequence[str] = ()
+) -> bool:
+    """Apply a queued event; False when it must wait (a refund before its charge). A
+    payment received applied at once may name the invoices it pays first."""
     tenant = await session.get(Tenant, event.tenant_id)
     account = await lock_payer(session, event.tenant_id, event.account_id)
     if tenant is None or account is None:
@@ -119,8 +123,9 @@ async def apply_event(session: AsyncSession, event: PaymentEvent, now: datetime)
     amount = Money.from_minor(event.amount_minor, event.currency)
     if event.type == RECEIVED:
         payment = await record_payment(
-            session, account, amount, method=event.method, reference=event.reference, now=now
-        )
+            session, account, amount, method=event.method, reference=event.reference, now=now,
+            pays_first=pays_first,
+        )  # fmt: skip
         event.payment_id, outcome = payment.id, "applied"
     elif attempt is None:
         outcome = "unmatched"  # a provider event about a charge Tollgate never made

@@ -23,7 +23,13 @@ from billing_worker.api.http.appkeys import (
     SESSIONS,
 )
 from billing_worker.api.http.auth import tenant_of
-from billing_worker.api.http.errors import BadSignature, Conflict, InvalidRequest, NotFound
+from billing_worker.api.http.errors import (
+    BadSignature,
+    Conflict,
+    FieldError,
+    InvalidRequest,
+    NotFound,
+)
 from billing_worker.api.http.routes import router
 from billing_worker.api.http.routing import Role, decode, read_limited, respond
 from billing_worker.api.http.views import attempt_view, payment_view
@@ -88,6 +94,7 @@ async def create_payment(request: web.Request) -> web.Response:
                 "currency", f"the account pays in {account.currency}, not {body.currency}"
             )
         amount = parse_amount(body.amount, body.currency)
+        await _check_named(session, account, body.invoices)
         event = PaymentEvent(
             tenant_id=tenant.id,
             account_id=account.id,
@@ -103,12 +110,44 @@ async def create_payment(request: web.Request) -> web.Response:
             received_at=now,
         )
         await enqueue(session, event)
-        await apply_event(session, event, now)  # queued and applied in one transaction
+        # queued and applied in one transaction, to the invoices it names first
+        await apply_event(session, event, now, pays_first=body.invoices)
         payment = await session.get(Payment, event.payment_id)
         assert payment is not None
         out = payment_view(payment, await account_out(session, account))
     request.app[OUTBOX_WAKE].set()
     return respond(out, 201)
+
+
+async def _check_named(session: AsyncSession, account: Account, named: list[str]) -> None:
+    """Each invoice a payment names is one of this account's, open; else 422 by path."""
+    if not named:
+        return
+    found = {
+        invoice.id: invoice
+        for invoice in await session.scalars(
+            select(Invoice).where(
+                Invoice.tenant_id == account.tenant_id,
+                Invoice.account_id == account.id,
+                Invoice.id.in_(named),
+            )
+        )
+    }
+    problems = []
+    for n, invoice_id in enumerate(named):
+        invoice = found.get(invoice_id)
+        if invoice is None:
+            problems.append(
+                FieldError(f"invoices[{n}]", f"no invoice {invoice_id!r} of this account")
+            )
+        elif invoice.status != "open":
+            problems.append(
+                FieldError(f"invoices[{n}]", f"{invoice_id} is {invoice.status}, not open")
+            )
+    if len(set(named)) < len(named):
+        problems.append(FieldError("invoices", "names an invoice more than once"))
+    if problems:
+        raise InvalidRequest.fields(problems)
 
 
 @router.route(

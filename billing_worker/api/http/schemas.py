@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Annotated, Literal
 
+import msgspec
 from msgspec import Meta, Struct
 
 from billing_worker.api.http.bounds import TargetDate
@@ -273,6 +274,16 @@ class PaymentCreate(Body):
     currency: Currency
     method: Literal["manual", "check", "wire", "cash", "other"] = "manual"
     reference: Annotated[str, Meta(max_length=200)] | None = None
+    #: The open invoices this payment pays first, in order (a wire for one invoice); what is
+    #: left pays the others oldest first, then becomes credit.
+    invoices: Annotated[
+        list[Annotated[str, Meta(max_length=40)]],
+        Meta(
+            max_length=50,
+            description="Open invoices this payment pays first, in order; "
+            "the rest pays the others oldest first",
+        ),
+    ] = msgspec.field(default_factory=list)
 
 
 class PaymentRow(Struct, kw_only=True):

@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 import secrets
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import Any
 from urllib.parse import quote
 
@@ -72,6 +72,13 @@ class _Calls:
         body = {"name": name, "units": units, "record_id": record_id, **fields}
         return "POST", _at("/v1/subscriptions/{}/usage", subscription_id), body
 
+    @staticmethod
+    def record_payment(
+        account_id: str, amount: str, currency: str, invoices: Sequence[str], fields: dict[str, Any]
+    ) -> tuple[str, str, dict[str, Any]]:
+        body = {"amount": amount, "currency": currency, "invoices": list(invoices), **fields}
+        return "POST", _at("/v1/accounts/{}/payments", account_id), body
+
 
 class Management:
     """A synchronous client of the management API (a tenant's admin key)."""
@@ -125,6 +132,19 @@ class Management:
     ) -> dict[str, Any]:
         """``record_id`` is yours: sending the same one twice records the usage once."""
         call = _Calls.record_usage(subscription_id, name, units, record_id, fields)
+        return self.request(*call)  # type: ignore[no-any-return]
+
+    def record_payment(
+        self,
+        account_id: str,
+        amount: str,
+        currency: str,
+        *,
+        invoices: Sequence[str] = (),
+        **fields: Any,
+    ) -> dict[str, Any]:
+        """A payment received another way (a wire, a check); it pays ``invoices`` first."""
+        call = _Calls.record_payment(account_id, amount, currency, invoices, fields)
         return self.request(*call)  # type: ignore[no-any-return]
 
     def close(self) -> None:
@@ -190,6 +210,19 @@ class AsyncManagement:
     ) -> dict[str, Any]:
         """``record_id`` is yours: sending the same one twice records the usage once."""
         call = _Calls.record_usage(subscription_id, name, units, record_id, fields)
+        return await self.request(*call)  # type: ignore[no-any-return]
+
+    async def record_payment(
+        self,
+        account_id: str,
+        amount: str,
+        currency: str,
+        *,
+        invoices: Sequence[str] = (),
+        **fields: Any,
+    ) -> dict[str, Any]:
+        """A payment received another way (a wire, a check); it pays ``invoices`` first."""
+        call = _Calls.record_payment(account_id, amount, currency, invoices, fields)
         return await self.request(*call)  # type: ignore[no-any-return]
 
     async def aclose(self) -> None:

@@ -105,6 +105,23 @@ async def test_an_administrator_brings_a_suspended_customer_back(
     await expect(page.locator("#balance")).to_have_text("USD 0.00")
     await _shot(page, artefacts, "account")
 
+    # a wire for one invoice: cat pays its renewal by name, not the oldest invoice first
+    await page.get_by_role("link", name="Accounts").click()
+    await page.get_by_label("Search").fill("Account of cat")
+    await expect(page.locator("#accounts tbody tr")).to_have_count(1)
+    await page.get_by_role("link", name="Account of cat").click()
+    form = page.locator("#record-payment")
+    await form.get_by_label("Amount").fill("49.00")
+    await form.get_by_label("Pays").select_option(index=1)  # the newest open invoice
+    await form.get_by_role("button", name="Record payment").click()
+    await expect(page.locator("#balance")).to_have_text("USD 49.00")
+    rows = page.locator("section:has(h2:text('Invoices')) tbody tr")
+    await expect(rows.nth(0)).to_contain_text("paid")  # the renewal, named
+    await expect(rows.nth(1)).to_contain_text("open")  # the oldest, still owed
+    await page.get_by_role("link", name="Accounts").click()
+    await page.get_by_label("Search").fill("Account of bob")
+    await page.get_by_role("link", name="Account of bob").click()
+
     # its invoicing held by hand, then resumed: the page says which
     mode = page.locator("#invoicing-mode")
     await mode.get_by_label("Invoicing").select_option("held")

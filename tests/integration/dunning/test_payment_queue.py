@@ -249,3 +249,41 @@ async def test_no_transaction_is_open_while_the_provider_gives_the_money_back(
     done = await refunding
     assert done.status == 201, await done.text()
     assert (await done.json())["payment"]["refunded"] == "5.00"
+
+
+async def test_a_payment_pays_the_invoices_it_names_first(stack: Stack) -> None:
+    tenant = await stack.new_tenant()
+    account = await stack.customer(tenant, "una")  # Pro: 49.00 owed on its first invoice
+    fee = await stack.post(
+        f"/v1/accounts/{account}/charges", tenant,
+        {"amount": "15.00", "currency": "USD", "description": "onboarding"},
+    )  # fmt: skip
+    other = await stack.customer(tenant, "vic")
+    other_invoice = (await _get(stack, tenant, f"/v1/accounts/{other}/invoices"))["data"][0]
+    path = f"/v1/accounts/{account}/payments"
+    refused = await stack.api.post(
+        path,
+        json={"amount": "15.00", "currency": "USD",
+              "invoices": ["inv_nope", other_invoice["id"], fee["id"], fee["id"]]},
+        headers=tenant.admin,
+    )  # fmt: skip
+    assert refused.status == 422
+    fields = {e["field"] for e in (await refused.json())["errors"]}
+    assert fields == {"invoices[0]", "invoices[1]", "invoices"}  # unknown, another's, twice
+    # a wire for the onboarding fee: it pays that invoice, not the oldest
+    await stack.post(
+        path, tenant,
+        {"amount": "15.00", "currency": "USD", "method": "wire", "invoices": [fee["id"]]},
+    )  # fmt: skip
+    invoices = {
+        i["id"]: i for i in (await _get(stack, tenant, f"/v1/accounts/{account}/invoices"))["data"]
+    }
+    assert invoices[fee["id"]]["status"] == "paid"
+    [first] = [i for i in invoices.values() if i["id"] != fee["id"]]
+    assert (first["status"], first["balance"]) == ("open", "49.00")
+    paid_again = await stack.api.post(
+        path, json={"amount": "1.00", "currency": "USD", "invoices": [fee["id"]]},
+        headers=tenant.admin,
+    )  # fmt: skip
+    assert paid_again.status == 422  # a paid invoice is named by path
+    assert "not open" in (await paid_again.json())["errors"][0]["reason"]

@@ -16,6 +16,7 @@ function bodyOf(form, submitter) {
     if (field.value === "") continue;
     if (field.dataset.type === "bool") body[field.name] = field.value === "true";
     else if (field.dataset.type === "int") body[field.name] = Number(field.value);
+    else if (field.dataset.type === "list") body[field.name] = [field.value];
     else body[field.name] = field.value;
   }
   if (submitter && submitter.name === "dry_run") body.dry_run = true;
