@@ -18,13 +18,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from aiohttp import ClientResponse
 from sqlalchemy import update
 
 from billing_worker.api.console import timeline_runs
 from billing_worker.api.console.timeline_page import EXAMPLE
 from billing_worker.api.http.appkeys import SESSIONS
 from billing_worker.db.models import Tenant as TenantRow
+from tests.integration.api.test_request_bounds import _fields, _problem
 from tests.integration.conftest import Stack, Tenant
 
 #: Addresses no parser reads the same way twice, or at all.
@@ -46,17 +46,6 @@ def worker_env(request: pytest.FixtureRequest) -> dict[str, str]:
     if request.node.get_closest_marker("no_sealing_key"):
         return {"TOLLGATE_SECRETS_KEY": ""}
     return {}
-
-
-async def _problem(response: ClientResponse, status: int) -> dict[str, Any]:
-    assert response.status == status, await response.text()
-    assert response.content_type == "application/problem+json"
-    body: dict[str, Any] = await response.json()
-    return body
-
-
-def _fields(problem: dict[str, Any]) -> dict[str, str]:
-    return {e["field"]: e["reason"] for e in problem["errors"]}
 
 
 async def test_a_broken_address_in_any_url_field_is_a_named_422(stack: Stack) -> None:

@@ -6,6 +6,7 @@ card is not charged again."""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import stripe
@@ -35,17 +36,18 @@ async def _post(stack: Stack, tenant: Tenant, event: dict[str, Any]) -> tuple[in
     return response.status, await response.json()
 
 
-def _event(event_id: str, kind: str, obj: dict[str, Any]) -> dict[str, Any]:
-    return {"id": event_id, "object": "event", "type": kind, "data": {"object": obj}}
+Balance = Callable[[str], Awaitable[bool]]
 
 
-async def test_refunds_keep_the_invoice_paid_and_a_dispute_reopens_it_uncharged(
-    stack: Stack, stripe_client: stripe.StripeClient
-) -> None:
+async def _paid_by_card(
+    stack: Stack, stripe_client: stripe.StripeClient, user: str
+) -> tuple[Tenant, str, Balance]:
+    """A tenant on Stripe and a customer whose first invoice (Pro, 49.00) its card paid; a
+    check of the customer's balance."""
     tenant = await stack.new_tenant()
     keys = {"stripe_secret_key": "sk_test_tenantkey1234", "stripe_webhook_secret": SECRET}
     await _call(stack, tenant, "PATCH", "/v1/tenant", keys)
-    account = await stack.customer(tenant, "fay")  # Pro, 49.00, invoiced at once
+    account = await stack.customer(tenant, user)
     token = await _card(stripe_client, "4242424242424242")
     await _call(stack, tenant, "POST", f"/v1/accounts/{account}/payment-methods", {"token": token})
 
@@ -54,6 +56,17 @@ async def test_refunds_keep_the_invoice_paid_and_a_dispute_reopens_it_uncharged(
         return bool(found["balance_due"] == expected)
 
     await stack.eventually(lambda: balance("0.00"), within=15)
+    return tenant, account, balance
+
+
+def _event(event_id: str, kind: str, obj: dict[str, Any]) -> dict[str, Any]:
+    return {"id": event_id, "object": "event", "type": kind, "data": {"object": obj}}
+
+
+async def test_refunds_keep_the_invoice_paid_and_a_dispute_reopens_it_uncharged(
+    stack: Stack, stripe_client: stripe.StripeClient
+) -> None:
+    tenant, account, balance = await _paid_by_card(stack, stripe_client, "fay")
     [payment] = (await _call(stack, tenant, "GET", f"/v1/accounts/{account}/payments"))["data"]
     intent = payment["reference"]
     assert intent.startswith("pi_")
@@ -112,18 +125,7 @@ async def test_refunds_keep_the_invoice_paid_and_a_dispute_reopens_it_uncharged(
 async def test_a_disputed_card_is_charged_again_only_once_replaced(
     stack: Stack, stripe_client: stripe.StripeClient
 ) -> None:
-    tenant = await stack.new_tenant()
-    keys = {"stripe_secret_key": "sk_test_tenantkey1234", "stripe_webhook_secret": SECRET}
-    await _call(stack, tenant, "PATCH", "/v1/tenant", keys)
-    account = await stack.customer(tenant, "gus")
-    token = await _card(stripe_client, "4242424242424242")
-    await _call(stack, tenant, "POST", f"/v1/accounts/{account}/payment-methods", {"token": token})
-
-    async def balance(expected: str) -> bool:
-        found = await _call(stack, tenant, "GET", f"/v1/accounts/{account}")
-        return bool(found["balance_due"] == expected)
-
-    await stack.eventually(lambda: balance("0.00"), within=15)
+    tenant, account, balance = await _paid_by_card(stack, stripe_client, "gus")
     [payment] = (await _call(stack, tenant, "GET", f"/v1/accounts/{account}/payments"))["data"]
     dispute = {"id": "dp_1Gus", "object": "dispute", "payment_intent": payment["reference"],
                "amount": 4900, "reason": "fraudulent", "status": "needs_response"}  # fmt: skip
