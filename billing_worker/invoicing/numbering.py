@@ -21,14 +21,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session, UOWTransaction
 
 from billing_worker.db.models import Invoice, InvoiceNumber
+from billing_worker.domain.invoicing.numbers import display_number
+
+__all__ = ["defer_numbers", "display_number"]
 
 _PENDING = "invoices_to_number"
 _DEFER = "defer_invoice_numbers"
-
-
-def display_number(number: int | None) -> str | None:
-    """How a number reads on an invoice: ``INV-000042``."""
-    return f"INV-{number:06d}" if number is not None else None
 
 
 def _issued(obj: Any) -> bool:

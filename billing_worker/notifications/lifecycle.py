@@ -9,14 +9,16 @@ retried with backoff, each attempt recorded.
 from __future__ import annotations
 
 import secrets
+from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from billing_worker.db.models import Delivery, Event, WebhookEndpoint
+from billing_worker.db.models import Delivery, Event, Invoice, WebhookEndpoint
 from billing_worker.domain.events import wanted
+from billing_worker.domain.invoicing.numbers import display_number
 from billing_worker.runtime.loop import has_rows
 
 
@@ -24,9 +26,12 @@ def new_secret() -> str:
     return "whsec_" + secrets.token_urlsafe(32)
 
 
-def envelope(event: Event) -> dict[str, Any]:
+def envelope(event: Event, numbers: Mapping[str, str] | None = None) -> dict[str, Any]:
     """What an endpoint receives: the event with its id, type, time, tenant, account and
-    sequence (increasing in the order an account's changes were committed)."""
+    sequence (increasing in the order an account's changes were committed); an invoice's
+    event also carries the invoice's number (from ``numbers``, see ``invoice_numbers``)."""
+    data = event.data
+    number = (numbers or {}).get(str(data.get("id"))) if data.get("object") == "invoice" else None
     return {
         "id": f"evt_{event.id}",
         "type": event.type,
@@ -34,7 +39,23 @@ def envelope(event: Event) -> dict[str, Any]:
         "tenant_id": event.tenant_id,
         "account_id": event.account_id,
         "sequence": event.id,
-        "data": event.data,
+        "data": {**data, "number": number} if number else data,
+    }
+
+
+async def invoice_numbers(session: AsyncSession, events: Iterable[Event]) -> dict[str, str]:
+    """The numbers (``INV-000042``) of the issued invoices ``events`` are about: a batch
+    job numbers invoices as it commits, after their events were written."""
+    ids = {str(e.data.get("id")) for e in events if e.data.get("object") == "invoice"}
+    if not ids:
+        return {}
+    rows = await session.execute(
+        select(Invoice.id, Invoice.number).where(Invoice.id.in_(ids), Invoice.number.is_not(None))
+    )
+    return {
+        invoice_id: shown
+        for invoice_id, number in rows
+        if (shown := display_number(number)) is not None
     }
 
 

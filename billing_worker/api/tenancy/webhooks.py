@@ -22,7 +22,13 @@ from billing_worker.api.http.schemas import Body, WebhookUrl
 from billing_worker.db.models import Delivery, Event, WebhookEndpoint
 from billing_worker.domain.events import CATALOGUE
 from billing_worker.ids import new_id
-from billing_worker.notifications.lifecycle import delivery_of, envelope, new_secret, subscribed
+from billing_worker.notifications.lifecycle import (
+    delivery_of,
+    envelope,
+    invoice_numbers,
+    new_secret,
+    subscribed,
+)
 
 Types = Annotated[list[str], Meta(min_length=1, max_length=len(CATALOGUE) + 1)]
 
@@ -147,8 +153,8 @@ async def _event(session: AsyncSession, request: web.Request) -> Event:
     return event
 
 
-def _event_out(event: Event) -> EventOut:
-    return EventOut(**envelope(event))
+def _event_out(event: Event, numbers: dict[str, str]) -> EventOut:
+    return EventOut(**envelope(event, numbers))
 
 
 @router.route(
@@ -312,7 +318,8 @@ async def list_events(request: web.Request) -> web.Response:
                 select(Event).where(*where).order_by(Event.id.desc()).limit(limit + 1)
             )
         ).all()
-    data = [_event_out(e) for e in events[:limit]]
+        numbers = await invoice_numbers(session, events[:limit])
+    data = [_event_out(e, numbers) for e in events[:limit]]
     more = len(events) > limit
     return respond(EventPage(data=data, next=data[-1].id if more else None))
 
@@ -327,7 +334,8 @@ async def list_events(request: web.Request) -> web.Response:
 )
 async def get_event(request: web.Request) -> web.Response:
     async with request.app[SESSIONS]() as session:
-        return respond(_event_out(await _event(session, request)))
+        event = await _event(session, request)
+        return respond(_event_out(event, await invoice_numbers(session, [event])))
 
 
 @router.route(

@@ -108,6 +108,7 @@ async def test_endpoints_receive_their_events_signed_and_in_order(
     invoice_paid = next(e for e in mine if e["type"] == "invoice.paid")
     assert invoice_paid["data"]["object"] == "invoice"
     assert invoice_paid["data"]["changes"]["status"][1] == "paid"
+    assert invoice_paid["data"]["number"].startswith("INV-")  # what the customer reads
     assert invoice_paid["tenant_id"] == tenant.id
     # each endpoint's deliveries are signed with its own secret
     for path, secret in (("/every", every["secret"]), ("/paid", paid_only["secret"])):
