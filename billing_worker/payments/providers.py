@@ -51,8 +51,16 @@ class PaymentProvider(Protocol):
         """What became of a charge made with this key (None: the provider never saw it)."""
         ...
 
-    async def refund(self, charge_key: str, amount: Money, idempotency_key: str) -> ChargeResult:
-        """Give back (part of) the charge made under ``charge_key``, once per key."""
+    async def refund(
+        self,
+        charge_key: str,
+        amount: Money,
+        idempotency_key: str,
+        *,
+        reference: str | None = None,
+    ) -> ChargeResult:
+        """Give back (part of) the charge made under ``charge_key`` — the provider's own
+        ``reference`` of it when known — once per key."""
         ...
 
 
@@ -123,7 +131,14 @@ class SandboxProvider:
             return ChargeResult(Outcome.SUCCEEDED, reference=result.reference)
         return result
 
-    async def refund(self, charge_key: str, amount: Money, idempotency_key: str) -> ChargeResult:
+    async def refund(
+        self,
+        charge_key: str,
+        amount: Money,
+        idempotency_key: str,
+        *,
+        reference: str | None = None,
+    ) -> ChargeResult:
         if idempotency_key in self._refunds:
             return self._refunds[idempotency_key]
         charge = await self.lookup(charge_key)

@@ -104,12 +104,32 @@ class StripeProvider:
                 return found
         return None
 
+    async def _by_id(self, intent_id: str, idempotency_key: str) -> dict[str, Any] | None:
+        """The PaymentIntent stored as a payment's reference, if it is this charge's (made
+        under ``idempotency_key``): found however long ago, not in a recent window."""
+        try:
+            intent = await self._client.v1.payment_intents.retrieve_async(intent_id)
+        except stripe.InvalidRequestError:
+            return None
+        found: dict[str, Any] = intent.to_dict()
+        return (
+            found if (found.get("metadata") or {}).get("tollgate_key") == idempotency_key else None
+        )
+
     async def lookup(self, idempotency_key: str) -> ChargeResult | None:
         intent = await self._intent(idempotency_key)
         return None if intent is None else outcome_of(intent)
 
-    async def refund(self, charge_key: str, amount: Money, idempotency_key: str) -> ChargeResult:
-        intent = await self._intent(charge_key)
+    async def refund(
+        self,
+        charge_key: str,
+        amount: Money,
+        idempotency_key: str,
+        *,
+        reference: str | None = None,
+    ) -> ChargeResult:
+        intent = await self._by_id(reference, charge_key) if reference else None
+        intent = intent or await self._intent(charge_key)
         if intent is None or intent.get("status") != "succeeded":
             return ChargeResult(Outcome.DECLINED, "no_such_charge")
         try:

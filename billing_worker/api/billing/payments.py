@@ -272,7 +272,9 @@ async def create_refund(request: web.Request) -> web.Response:
             card = await _card_of(request, session, payment)
         if card is not None:
             provider, charge_key = card
-            result = await provider.refund(charge_key, amount, refund_id)
+            result = await provider.refund(
+                charge_key, amount, refund_id, reference=payment.reference
+            )
             if result.outcome is not Outcome.SUCCEEDED:
                 raise Conflict(f"the payment provider refused the refund: {result.reason}")
         now = request.app[CLOCK].now()

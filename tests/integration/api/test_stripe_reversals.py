@@ -157,3 +157,16 @@ async def test_a_refund_of_a_charge_not_yet_applied_is_asked_again(stack: Stack)
     assert await _post(stack, tenant, _event("evt_7", "charge.refunded", theirs)) == (
         200, {"received": True, "duplicate": False, "applied": False}
     )  # fmt: skip
+
+
+async def test_an_old_payment_is_refunded_however_many_charges_came_after(
+    stack: Stack, stripe_client: stripe.StripeClient
+) -> None:
+    tenant, account, balance = await _paid_by_card(stack, stripe_client, "hal")
+    [payment] = (await _call(stack, tenant, "GET", f"/v1/accounts/{account}/payments"))["data"]
+    for _ in range(101):  # a busy Stripe account: more than a page of newer PaymentIntents
+        await stripe_client.v1.payment_intents.create_async({"amount": 100, "currency": "usd"})
+    refund = await _call(stack, tenant, "POST", f"/v1/payments/{payment['id']}/refunds",
+                         {"amount": "10.00", "reason": "goodwill"})  # fmt: skip
+    assert refund["payment"]["refunded"] == "10.00"
+    assert await balance("0.00")
