@@ -47,6 +47,9 @@ class Tenant:
     id: str
     admin: dict[str, str]
     gateway: dict[str, str]
+    #: Shown once, in the creation answer.
+    webhook_secret: str = ""
+    provider_webhook_secret: str = ""
 
 
 @dataclass
@@ -65,6 +68,8 @@ class Stack:
             id=body["id"],
             admin={"Authorization": f"Bearer {body['admin_key']}"},
             gateway={"Authorization": f"Bearer {body['gateway_key']}"},
+            webhook_secret=body["webhook_secret"],
+            provider_webhook_secret=body["provider_webhook_secret"],
         )
 
     async def post(self, path: str, tenant: Tenant, body: dict[str, Any]) -> dict[str, Any]:

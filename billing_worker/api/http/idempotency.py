@@ -123,14 +123,16 @@ async def idempotency_middleware(
     return response
 
 
-#: Answer fields that hold a secret, and what a replay says in its place. Keys are shown
-#: once and only their hashes are kept; webhook secrets are read with ``GET /v1/tenant``.
+#: Answer fields that hold a secret, and what a replay says in its place: every key and
+#: secret is shown once (keys are kept as hashes, secrets sealed).
 SECRETS = {
     "admin_key": "shown once and not stored: issue another with POST /v1/tenant/keys",
     "gateway_key": "shown once and not stored: issue another with POST /v1/tenant/keys",
     "key": "shown once and not stored: issue another with POST /v1/tenant/keys",
-    "webhook_secret": "not stored with the answer: read it with GET /v1/tenant",
-    "provider_webhook_secret": "not stored with the answer: read it with GET /v1/tenant",
+    "webhook_secret": "shown once and not stored: give the tenant a new one with POST "
+    "/v1/tenant/secrets/webhook_secret/rotate",
+    "provider_webhook_secret": "shown once and not stored: give the tenant a new one with "
+    "POST /v1/tenant/secrets/provider_webhook_secret/rotate",
     "secret": "shown once and not stored: give the endpoint a new one with POST "
     "/v1/webhook-endpoints/{id}/rotate-secret",
 }

@@ -97,10 +97,6 @@ class TenantOut(Struct, kw_only=True):
     notify_webhook_url: str | None
     notify_emails: list[str]
     notify_customer: bool
-    #: Verifies the messages Tollgate's webhooks send (header Tollgate-Signature).
-    webhook_secret: str | None
-    #: Signs the events payment providers send to /v1/providers/{name}/webhooks/{tenant}.
-    provider_webhook_secret: str | None
     #: Whether the tenant gave a Stripe secret key (the key itself is never shown).
     stripe_configured: bool
     #: Whether Stripe's webhooks to /v1/stripe/webhooks/{tenant} can be verified.

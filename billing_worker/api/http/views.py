@@ -79,8 +79,6 @@ def tenant_view(tenant: Tenant) -> schemas.TenantOut:
         notify_webhook_url=tenant.notify_webhook_url,
         notify_emails=list(tenant.notify_emails or ()),
         notify_customer=tenant.notify_customer,
-        webhook_secret=tenant.webhook_secret,
-        provider_webhook_secret=tenant.provider_webhook_secret,
         stripe_configured=tenant.stripe_secret_key is not None,
         stripe_webhooks_configured=tenant.stripe_webhook_secret is not None,
     )

@@ -6,7 +6,7 @@ from typing import Annotated, Literal
 
 import msgspec
 from aiohttp import web
-from msgspec import UNSET, Meta, UnsetType, field
+from msgspec import UNSET, Meta, Struct, UnsetType, field
 
 from billing_worker.api.http import schemas
 from billing_worker.api.http.appkeys import CLOCK, OUTBOX_WAKE, PROVIDERS, SESSIONS, SETTINGS
@@ -78,8 +78,20 @@ class TenantUpdate(Body):
 
 
 class TenantCreated(TenantOut, kw_only=True):
+    """A new tenant's keys and secrets: shown in this answer only."""
+
     admin_key: str
     gateway_key: str
+    #: Verifies the messages Tollgate's webhooks send (header Tollgate-Signature).
+    webhook_secret: str | None
+    #: Signs the events payment providers send to /v1/providers/{name}/webhooks/{tenant}.
+    provider_webhook_secret: str | None
+
+
+class RotatedSecret(Struct, kw_only=True):
+    name: str
+    #: The new secret, shown in this answer only; the old one stops verifying at once.
+    secret: str
 
 
 @router.route(
@@ -125,6 +137,8 @@ async def create_tenant(request: web.Request) -> web.Response:
         **msgspec.structs.asdict(tenant_view(tenant)),
         admin_key=admin.token,
         gateway_key=gateway.token,
+        webhook_secret=tenant.webhook_secret,
+        provider_webhook_secret=tenant.provider_webhook_secret,
     )
     return respond(created, 201)
 
@@ -170,6 +184,30 @@ async def update_tenant(request: web.Request) -> web.Response:
         await reevaluate_tenant(session, tenant.id, now)
         out = tenant_view(tenant)
     return respond(out)
+
+
+@router.route(
+    "POST",
+    "/v1/tenant/secrets/{name}/rotate",
+    summary="Give the tenant a new webhook_secret or provider_webhook_secret, shown in this "
+    "answer only (secrets are shown once: when the tenant is created, and when rotated)",
+    role=Role.TENANT,
+    response=RotatedSecret,
+    errors=(404,),
+)
+async def rotate_tenant_secret(request: web.Request) -> web.Response:
+    name = request.match_info["name"]
+    if name not in ("webhook_secret", "provider_webhook_secret"):
+        raise NotFound(f"no secret {name!r}: webhook_secret or provider_webhook_secret")
+    async with request.app[SESSIONS]() as session, session.begin():
+        tenant = await session.get(
+            Tenant, tenant_of(request), with_for_update=True, options=[WITH_SECRETS]
+        )
+        if tenant is None:
+            raise NotFound("the key's tenant no longer exists")
+        secret = new_secret()
+        setattr(tenant, name, secret)
+    return respond(RotatedSecret(name=name, secret=secret))
 
 
 def _provider_secret_problems(request: web.Request, body: TenantUpdate) -> list[FieldError]:

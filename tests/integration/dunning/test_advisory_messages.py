@@ -93,7 +93,7 @@ async def test_a_declined_card_is_reported_by_signed_webhook_and_email(
     tenant = await stack.new_tenant(
         notify_webhook_url=receiver.url, notify_emails=["billing-admin@vendor.test"]
     )
-    secret = (await _get(stack, tenant, "/v1/tenant"))["webhook_secret"]
+    secret = tenant.webhook_secret
     receiver.fail_next = 1  # the first delivery fails and is retried
     account = await _customer(stack, tenant, "xia", "tok_sandbox_insufficient_funds")
 

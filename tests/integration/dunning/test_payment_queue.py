@@ -51,7 +51,7 @@ async def _attempts(stack: Stack, tenant: Tenant, account: str) -> list[dict[str
 
 
 async def _secret(stack: Stack, tenant: Tenant) -> str:
-    return str((await _get(stack, tenant, "/v1/tenant"))["provider_webhook_secret"])
+    return tenant.provider_webhook_secret
 
 
 async def _webhook(
