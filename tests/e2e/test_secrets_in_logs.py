@@ -11,6 +11,7 @@ import pytest
 
 from billing_worker.api.console.timeline_page import EXAMPLE
 from tests.e2e.conftest import OPERATOR, Processes
+from tests.integration.conftest import SECRETS_KEY
 
 STRIPE_KEY = "sk_test_" + "SecretStripeKey4242" * 2
 STRIPE_HOOK = "whsec_" + "SecretStripeHookSecret42"
@@ -18,7 +19,8 @@ STRIPE_HOOK = "whsec_" + "SecretStripeHookSecret42"
 
 @pytest.fixture
 def process_env() -> dict[str, str]:
-    return {"TOLLGATE_LOG_LEVEL": "DEBUG"}
+    # a sealing key, as in production: without one a literal Stripe key is refused
+    return {"TOLLGATE_LOG_LEVEL": "DEBUG", "TOLLGATE_SECRETS_KEY": SECRETS_KEY}
 
 
 async def test_debug_logs_hold_no_key_or_secret(processes: Processes, tmp_path: Path) -> None:
