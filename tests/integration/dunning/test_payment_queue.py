@@ -227,10 +227,10 @@ async def test_no_transaction_is_open_while_the_provider_gives_the_money_back(
     asked, answer = asyncio.Event(), asyncio.Event()
     refund = SandboxProvider.refund
 
-    async def slow_refund(self: SandboxProvider, *args: Any) -> Any:
+    async def slow_refund(self: SandboxProvider, *args: Any, **kwargs: Any) -> Any:
         asked.set()
         await answer.wait()  # the provider takes its time
-        return await refund(self, *args)
+        return await refund(self, *args, **kwargs)
 
     monkeypatch.setattr(SandboxProvider, "refund", slow_refund)
     refunding = asyncio.create_task(
