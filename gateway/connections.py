@@ -5,7 +5,8 @@ file descriptor each for as long as it likes; with the descriptors gone, every r
 request is refused. So the gateway holds connections to three limits:
 
 - **headers in time**: a request's headers must all arrive within ``header_timeout``
-  seconds of the connection's start or of the previous answer (otherwise it is closed);
+  seconds of the connection's start, or of the read that brought their first part
+  (otherwise it is closed);
 - **per peer**: one address holds at most ``per_peer`` connections, except the trusted
   proxies (an nginx in front keeps many on purpose);
 - **in all**: at most ``total``, a margin below the process's file-descriptor limit, so
@@ -99,11 +100,14 @@ class GuardedHandler(RequestHandler):
         self._arm()
 
     def data_received(self, data: bytes) -> None:
-        if self._headers_due is None and not self._request_in_progress:
-            self._arm()  # the next request's first bytes
         super().data_received(data)
+        # Most requests arrive whole in one read: no timer is made for them. Only headers
+        # still incomplete after a read start the clock (or keep the first one's running).
         if self._messages or self._request_in_progress:  # its headers are in
-            self._disarm()
+            if self._headers_due is not None:
+                self._disarm()
+        elif self._headers_due is None:
+            self._arm()
 
     def connection_lost(self, exc: BaseException | None) -> None:
         self._disarm()
