@@ -41,9 +41,9 @@ from gateway.view.store import (
     read_session,
     read_user,
 )
-from shared.credentials import bearer_token
+from shared.credentials import bearer_token, split_token
 from shared.entitlement import EntitlementRecord
-from shared.keys import account_key
+from shared.keys import account_key, api_key_key
 
 #: Allows are kept for requests whose Cookie and Authorization headers are this short.
 KEPT_HEADERS = 1024
@@ -79,8 +79,12 @@ async def _resolve(
     """(user id, decision), or None when there is no such live session for the tenant of
     ``gateway_key`` (when one is sent)."""
     reader.prefetch(ref.key, account_key(ref.tenant_id, ref.account_id))
-    if gateway_key is not None and await key_tenant(reader, verified, gateway_key) != ref.tenant_id:
-        return None
+    if gateway_key is not None:
+        key = split_token(gateway_key)
+        if key is not None:  # read with the session and the record, in one round trip
+            reader.prefetch(api_key_key(key[0]))
+        if await key_tenant(reader, verified, gateway_key) != ref.tenant_id:
+            return None
     session = await read_session(reader, ref)
     if session is None or not verified.matches(secret, session):
         return None
