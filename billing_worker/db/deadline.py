@@ -26,8 +26,10 @@ class TooLong(Exception):
 
 
 @contextlib.contextmanager
-def within(seconds: float) -> Iterator[None]:
-    token = _DEADLINE.set(time.monotonic() + seconds)
+def within(seconds: float | None) -> Iterator[None]:
+    """What is done in this context waits at most ``seconds`` in all (None: no limit, as the
+    worker's own jobs have none)."""
+    token = _DEADLINE.set(None if seconds is None else time.monotonic() + seconds)
     try:
         yield
     finally:

@@ -27,6 +27,7 @@ from billing_worker.api.http.errors import InvalidRequest, NotFound
 from billing_worker.api.http.routes import router
 from billing_worker.api.http.routing import Role, decode, respond
 from billing_worker.api.http.schemas import Body
+from billing_worker.db import deadline
 from billing_worker.db.models import Account, OutboxEntry, PaymentAttempt, PaymentEvent
 from billing_worker.invoicing import budget
 from billing_worker.jobs.scheduler import run_due
@@ -135,7 +136,8 @@ async def _settle(request: web.Request, clock: RedisTestClock) -> int:
     moment (they skip rows another transaction holds), so this waits until nothing is due
     and nothing is unpublished rather than trusting its own share of the work.
     """
-    with budget.within(None):  # the worker's own work, done now: no request's budget
+    # the worker's own work, done now: no request's budget or time limit
+    with budget.within(None), deadline.within(None):
         return await _do_what_is_due(request, clock)
 
 
