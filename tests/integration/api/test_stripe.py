@@ -105,11 +105,11 @@ async def test_a_tenants_stripe_customers_are_charged_off_session(
         "data"
     ][0]
     assert (attempt["status"], attempt["amount"]) == ("succeeded", "49.00")
-    # the PaymentIntent Stripe holds: the amount in cents, tagged with the attempt's key
-    intents = (await stripe_client.v1.payment_intents.list_async({"limit": 100})).data
-    intent = next(
-        i for i in intents if i.metadata.to_dict().get("tollgate_key") == attempt["idempotency_key"]
-    )
+    # the PaymentIntent Stripe holds (the payment's reference, however many other tests'
+    # intents this localstripe holds): the amount in cents, tagged with the attempt's key
+    [payment] = (await _call(stack, tenant, "GET", f"/v1/accounts/{paying}/payments"))["data"]
+    intent = await stripe_client.v1.payment_intents.retrieve_async(payment["reference"])
+    assert intent.metadata.to_dict().get("tollgate_key") == attempt["idempotency_key"]
     assert (intent.amount, intent.currency, intent.status) == (4900, "usd", "succeeded")
     assert intent.customer == token.split("/")[0]
 
