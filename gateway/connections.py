@@ -21,18 +21,16 @@ closed after ``idle_timeout`` (aiohttp's keep-alive timeout).
 from __future__ import annotations
 
 import asyncio
-import ipaddress
 import logging
 import resource
 import time
 from collections import Counter
+from collections.abc import Container
 from dataclasses import dataclass
 from typing import Any, cast
 
 from aiohttp import web
 from aiohttp.web_protocol import RequestHandler
-
-from shared.settings import Network
 
 log = logging.getLogger(__name__)
 #: Descriptors kept free below the limit: Redis connections, the log, a metrics scrape.
@@ -45,7 +43,8 @@ class ConnectionLimits:
     per_peer: int
     header_timeout: float
     idle_timeout: float
-    trusted: tuple[Network, ...] = ()
+    #: The trusted proxies' addresses (``decisions.trusted.TrustedProxies``).
+    trusted: Container[object] = ()
 
 
 def descriptor_limit() -> int:
@@ -146,7 +145,6 @@ class GuardedServer(web.Server):
         self.refusals = Refusals()
         self._peers: Counter[str] = Counter()
         self._peer_of: dict[RequestHandler, str] = {}
-        self._verdicts: dict[str, bool] = {}
 
     def __call__(self) -> RequestHandler:
         return GuardedHandler(self, loop=self._loop, **self._kwargs)
@@ -158,7 +156,7 @@ class GuardedServer(web.Server):
         if len(self._peer_of) >= self.limits.total:
             self.refusals.refused("total", peer, self.limits.total)
             return False
-        if self._peers[peer] >= self.limits.per_peer and not self._trusted(peer):
+        if self._peers[peer] >= self.limits.per_peer and peer not in self.limits.trusted:
             self.refusals.refused("per_peer", peer, self.limits.per_peer)
             return False
         self._peers[peer] += 1
@@ -172,16 +170,3 @@ class GuardedServer(web.Server):
             if not self._peers[peer]:
                 del self._peers[peer]
         super().connection_lost(handler, exc)
-
-    def _trusted(self, peer: str) -> bool:
-        verdict = self._verdicts.get(peer)
-        if verdict is None:
-            try:
-                address = ipaddress.ip_address(peer)
-            except ValueError:
-                verdict = False
-            else:
-                verdict = any(address in network for network in self.limits.trusted)
-            if len(self._verdicts) < 4096:
-                self._verdicts[peer] = verdict
-        return verdict

@@ -61,7 +61,7 @@ class GatewayRunner(web.AppRunner):
             per_peer=settings.max_connections_per_peer,
             header_timeout=settings.header_timeout,
             idle_timeout=settings.idle_timeout,
-            trusted=settings.trusted_proxies,
+            trusted=self.app[GATE].trusted,
         )
         # the same server as the application's, with what its handlers were to be given
         server = GuardedServer(

@@ -12,8 +12,8 @@ class TrustedProxies:
         self._networks = settings.trusted_proxies
         self._verdicts: dict[str, bool] = {}
 
-    def __contains__(self, remote: str | None) -> bool:
-        if remote is None:
+    def __contains__(self, remote: object) -> bool:
+        if not isinstance(remote, str):  # None: no peer address (a Unix socket)
             return False
         verdict = self._verdicts.get(remote)
         if verdict is None:
