@@ -35,7 +35,12 @@ def localstripe(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     port = free_port()
     log = (tmp_path_factory.mktemp("localstripe") / "localstripe.log").open("wb")
     server = subprocess.Popen(
-        [sys.executable, "-m", "localstripe", "--port", str(port)], stdout=log, stderr=log
+        # --from-scratch: localstripe keeps its store in /tmp/localstripe.pickle, one file for
+        # every instance; loading it at start read another worker's state, or a half-written
+        # file (and failed to start)
+        [sys.executable, "-m", "localstripe", "--port", str(port), "--from-scratch"],
+        stdout=log,
+        stderr=log,
     )
     try:
         wait_for_port(port, timeout=20)
