@@ -13,8 +13,11 @@ PREFIX: Final = "tg:v1"
 
 #: Channel on which the worker announces changed keys; gateways drop them from memory.
 INVALIDATION_CHANNEL: Final = f"{PREFIX}:invalidate"
-#: Test-mode clock offset (integer microseconds) and the channel announcing a move.
-CLOCK_KEY: Final = f"{PREFIX}:clock:offset"
+#: Test-mode clock offset (integer microseconds), the test instant through which the
+#: worker counts as awake (epoch microseconds; ``shared.clock``), and the channel
+#: announcing a move. The two keys share a hash tag: one script sets both.
+CLOCK_KEY: Final = f"{PREFIX}:{{clock}}:offset"
+CLOCK_AWAKE_KEY: Final = f"{PREFIX}:{{clock}}:awake"
 CLOCK_CHANNEL: Final = f"{PREFIX}:clock"
 #: Present while the published view is whole: written by the worker after a rebuild.
 #: Missing (a FLUSHALL, a Redis restarted empty), gateways are not ready and fail by policy.

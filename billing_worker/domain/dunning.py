@@ -1,7 +1,9 @@
 """The dunning ladder as a pure function of (unpaid invoices, policy, now).
 
 One timeline, anchored on the due date of the oldest unpaid invoice: reminders every
-``reminder_every_days`` days from the due date, payment retries on ``retry_days``, and
+``reminder_every_days`` days from the due date, payment retries on ``retry_days`` (each
+never sooner after the last charge than the schedule spaces them: a charge made late,
+after an outage, moves the retries after it -- ``LastCharge``), and
 rungs of the ladder (grace, degraded, suspended, cancelled) each reached when the account
 is that many days past due and, optionally, owes at least an amount or a number of
 invoices. A hard decline stops retries and may jump to a rung at once.
@@ -111,6 +113,34 @@ class Dunning:
     blocks_changes: bool = False
 
 
+@dataclass(frozen=True, kw_only=True, slots=True)
+class LastCharge:
+    """The latest automatic charge made late (after an outage): the retry it was (0: the
+    first charge of an invoice) and when it was really made."""
+
+    retry: int
+    at: datetime
+
+
+def _retry_dues(
+    policy: DunningPolicy, anchor: datetime, last: LastCharge | None
+) -> list[tuple[int, datetime | None]]:
+    """Each retry's number and when it is due (None: made already). The schedule runs
+    from the anchor, moved on by as much as the last charge of this timeline was late. A
+    charge made before its number's moment of this timeline (an earlier invoice's retry)
+    is not one of its own."""
+    days = (0, *policy.retry_days)
+    done, shift = 0, timedelta(0)
+    if last is not None and last.retry < len(days):
+        scheduled = anchor + days[last.retry] * DAY
+        if last.at >= scheduled:
+            done, shift = last.retry, last.at - scheduled
+    return [
+        (n, None if n <= done else anchor + d * DAY + shift)
+        for n, d in enumerate(policy.retry_days, 1)
+    ]
+
+
 def _rank(standing: Standing) -> int:
     return _ORDER.index(standing)
 
@@ -129,6 +159,7 @@ def evaluate(
     now: datetime,
     *,
     hard_declined: bool = False,
+    last_charge: LastCharge | None = None,
 ) -> Dunning:
     owing = [u for u in unpaid if u.balance.is_positive()]
     overdue = [u for u in owing if u.due_at <= now]
@@ -164,9 +195,10 @@ def evaluate(
         moments.append(anchor + reminder * every * DAY)
     retry = None
     if not hard_declined and standing is not Standing.CANCELLED:
-        passed = [n for n, d in enumerate(policy.retry_days, 1) if d <= days]
+        dues = _retry_dues(policy, anchor, last_charge)
+        passed = [n for n, due in dues if due is None or due <= now]
         retry = passed[-1] if passed else None
-        moments += [anchor + d * DAY for d in policy.retry_days if d > days]
+        moments += [due for _, due in dues if due is not None and due > now]
     return Dunning(
         standing=standing,
         anchor=anchor,

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 
 def next_moment(
@@ -77,3 +77,45 @@ def next_in_family(members: Sequence[Member], now: datetime) -> tuple[str, datet
         if best is None or (at, order) < best[:2]:
             best = (at, order, member.key)
     return (best[2], best[0]) if best is not None else None
+
+
+#: A moment processed more than this after its instant, with the worker not counted awake
+#: meanwhile, was processed *late*: the worker was down (or far behind). Within it, a
+#: worker that restarts or works through a renewal-day backlog is on time.
+LATE_AFTER = timedelta(hours=1)
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class RealTime:
+    """When the outside world sees what a due moment does.
+
+    The catch-up processes each moment as of its own instant, so what is billed does not
+    depend on when the worker ran. But a charge, an email or an issued invoice happens
+    when the worker really makes it: as of the moment's instant only while the worker
+    counts as awake then (a test clock's jump, ``shared.clock``), else at ``now`` -- never
+    back-dated. A moment reached more than ``LATE_AFTER`` after its instant is *late*: its
+    reminders collapse into the latest, and the retries after a late charge are spaced
+    from when it was really made.
+    """
+
+    #: The instant the worker is really at.
+    now: datetime
+    #: Up to when time counts as passed with the worker awake (None: nothing simulated).
+    awake_through: datetime | None = None
+    late_after: timedelta = LATE_AFTER
+
+    def seen_at(self, at: datetime) -> datetime:
+        """When what the moment at ``at`` does happens for the outside world."""
+        if self.awake_through is not None and at <= self.awake_through:
+            return at
+        return max(at, self.now)
+
+    def late(self, at: datetime) -> bool:
+        """Whether the moment at ``at`` is being processed late (after an outage)."""
+        return self.seen_at(at) - at > self.late_after
+
+
+def on_time(now: datetime) -> RealTime:
+    """Everything up to ``now`` counts as lived awake: what an action at ``now`` does, or a
+    unit of work with no clock to ask, happens as of its own moment."""
+    return RealTime(now=now, awake_through=now)

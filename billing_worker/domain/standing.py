@@ -13,7 +13,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from billing_worker.domain.dunning import DAY, Dunning, DunningPolicy, Unpaid, evaluate
+from billing_worker.domain.dunning import (
+    DAY,
+    Dunning,
+    DunningPolicy,
+    LastCharge,
+    Unpaid,
+    evaluate,
+)
 from shared.money import Money
 from shared.states import Reason, Standing
 
@@ -67,6 +74,7 @@ def evaluate_standing(
     hard_declined: bool = False,
     exempt: bool = False,
     suspended_manually: bool = False,
+    last_charge: LastCharge | None = None,
 ) -> StandingResult:
     """Evaluate one account.
 
@@ -80,6 +88,7 @@ def evaluate_standing(
         hard_declined: the last charge was a hard decline (no retries; may jump a rung).
         exempt: the account is exempt from dunning.
         suspended_manually: the tenant suspended the account by hand.
+        last_charge: the latest automatic charge (the retries after it are spaced from it).
 
     Returns:
         The standing, its reason, the moment access would lapse without payment, and
@@ -104,6 +113,7 @@ def evaluate_standing(
         policy,
         now,
         hard_declined=hard_declined,
+        last_charge=last_charge,
     )
     reason = _REASONS[ladder.standing]
     if hard_declined and ladder.standing is policy.hard_decline_standing:

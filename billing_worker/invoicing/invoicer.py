@@ -36,6 +36,7 @@ from billing_worker.domain.invoicing import (
 from billing_worker.domain.invoicing import (
     UsageRecord as DomainUsage,
 )
+from billing_worker.domain.moments import RealTime
 from billing_worker.ids import new_id
 from billing_worker.invoicing import budget
 from billing_worker.invoicing.catalogs import CatalogBook, load_book
@@ -192,8 +193,13 @@ async def invoice_account(
     book: CatalogBook | None = None,
     prefetched: Prefetched | None = None,
     resumed_on: date | None = None,
+    real: RealTime | None = None,
 ) -> Invoice | None:
-    """Invoice a bill-to account for everything billable up to ``target`` (default today).
+    """Invoice a bill-to account for everything billable up to ``target`` (default today),
+    as of ``now``. With ``real`` (the catch-up) the invoices are recorded as issued when
+    the worker really issues them, and one whose billing day the worker reached late
+    (after an outage) is dated and due from the day it is really issued
+    (``domain.moments.RealTime``); without, they are issued ``now``, on their billing days.
 
     Returns the new invoice, or None when nothing is owed or credited, or when the
     account's invoicing is held. With ``resumed_on`` (invoicing resuming that day, or a
@@ -236,7 +242,13 @@ async def invoice_account(
         sub.reconcile_from = max(sub.reconcile_from or date.min, day - LOOKBACK)
     latest: Invoice | None = None
     for bill_day, group in groups:
-        issued = await _issue(session, tenant, account, group, bill_day, now, prefetched)
+        issued_at, late = now, False
+        if real is not None:
+            issued_at = real.seen_at(now)
+            late = real.late(min(now, local_midnight(bill_day, account.timezone)))
+        issued = await _issue(
+            session, tenant, account, group, bill_day, issued_at, prefetched, late=late
+        )
         latest = issued or latest
     return latest
 
@@ -271,6 +283,8 @@ async def _issue(
     day: date,
     now: datetime,
     prefetched: Prefetched | None = None,
+    *,
+    late: bool = False,
 ) -> Invoice | None:
     credit = Money.from_minor(account.credit_minor, account.currency)
     draft = assemble(items, credit=credit, day=day)
@@ -278,7 +292,7 @@ async def _issue(
         return None
     reviewed = tenant.draft_invoices or account.invoicing == "draft"
     status = "draft" if reviewed else ("open" if draft.total.is_positive() else "paid")
-    invoice = new_invoice(account, day, now, total=draft.total, status=status)
+    invoice = new_invoice(account, day, now, total=draft.total, status=status, late=late)
     session.add(invoice)
     if prefetched is None:
         await session.flush()
@@ -311,15 +325,20 @@ def new_invoice(
     total: Money,
     status: str,
     is_summary: bool = False,
+    late: bool = False,
 ) -> Invoice:
-    """An invoice of ``account`` dated ``day``, issued ``now`` and due after its terms."""
+    """An invoice of ``account`` issued ``now`` for what became billable on ``day``, dated
+    that day and due after its terms from it; issued ``late`` (a worker catching up after
+    an outage), dated the day it is really issued: nobody owes an invoice from before they
+    received it. The items keep their service periods either way."""
+    dated = max(day, local_today(now, account.timezone)) if late else day
     return Invoice(
         id=new_id("inv"),
         tenant_id=account.tenant_id,
         account_id=account.id,
-        invoice_date=day,
+        invoice_date=dated,
         issued_at=now,
-        due_at=local_midnight(day + timedelta(days=account.net_terms_days), account.timezone),
+        due_at=local_midnight(dated + timedelta(days=account.net_terms_days), account.timezone),
         currency=account.currency,
         total_minor=total.minor,
         paid_minor=0,

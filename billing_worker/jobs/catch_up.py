@@ -5,7 +5,16 @@ The scheduler *catches each account up*: it processes every due moment of the ac
 to now, in time order and each as of its own instant (``domain.moments``), so a worker
 that was down for a weekend, or a test clock moved 90 days at once, reaches what a worker
 awake at every moment would have. It stops early only where a charge became due: the
-collector makes it as of that moment, and its outcome decides what the later moments do.
+collector makes it, and its outcome decides what the later moments do. A charge that fell
+due while the worker was down is not made then: it goes on with the moments up to now (the
+customer was not charged meanwhile), and the collector makes one charge, now, for all that
+is owed.
+
+What the outside world sees follows real time (``domain.moments.RealTime``): an invoice
+is issued, a message staged and a charge made when the worker really does it, as of its
+moment only while the worker counts as awake then (a test clock's jump). After an outage
+the amounts and service periods are those of a worker on time, while the due date, the
+reminder and the retries are planned from now.
 """
 
 from __future__ import annotations
@@ -18,14 +27,27 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from billing_worker.db.models import Account, PaymentAttempt, Tenant
-from billing_worker.domain.moments import SAME_INSTANT_LIMIT, Member, next_in_family
+from billing_worker.domain.moments import (
+    SAME_INSTANT_LIMIT,
+    Member,
+    RealTime,
+    next_in_family,
+    on_time,
+)
 from billing_worker.invoicing.catalogs import CatalogBook, NoCatalog, load_book
 from billing_worker.invoicing.invoicer import bill_to, invoice_account
 from billing_worker.invoicing.prefetch import Prefetched, prefetch
 from billing_worker.invoicing.summaries import summarize
 from billing_worker.standing.entitlements import refresh_family
+from shared.clock import Clock
 
 log = logging.getLogger(__name__)
+
+
+def real_time(clock: Clock) -> RealTime:
+    """What the clock says of real time now: its instant and through when the worker
+    counts as awake."""
+    return RealTime(now=clock.now(), awake_through=clock.awake_through())
 
 
 class _Books:
@@ -60,16 +82,20 @@ async def _process(
     prefetched: Prefetched,
     *,
     target: date | None = None,
+    real: RealTime | None = None,
 ) -> bool:
     """Invoice the account (if it is a bill-to account) and re-publish its family, as of
-    ``at``; returns whether an invoice was issued."""
+    ``at`` (seen by the outside world as ``real`` says); returns whether an invoice was
+    issued."""
+    real = real or on_time(at)
     issued = None
     if book is not None and (await bill_to(session, account)).id == account.id:
         issued = await invoice_account(
-            session, tenant, account, at, target=target, book=book, prefetched=prefetched
-        )
+            session, tenant, account, at, target=target, book=book, prefetched=prefetched,
+            real=real,
+        )  # fmt: skip
     await summarize(session, tenant, account, at, prefetched)
-    await refresh_family(session, tenant, account, at, book=book, prefetched=prefetched)
+    await refresh_family(session, tenant, account, at, book=book, prefetched=prefetched, real=real)
     return issued is not None
 
 
@@ -79,6 +105,7 @@ async def bill_and_refresh(
     now: datetime,
     *,
     target: date | None = None,
+    real: RealTime | None = None,
 ) -> int:
     """Invoice each bill-to account (to ``target``, default its today), then re-publish it
     and the accounts that follow it, as of ``now``. Returns the number of invoices issued."""
@@ -87,20 +114,26 @@ async def bill_and_refresh(
     invoices = 0
     for account in accounts:
         tenant, book = await books.of(account)
-        invoices += await _process(session, tenant, book, account, now, prefetched, target=target)
+        invoices += await _process(
+            session, tenant, book, account, now, prefetched, target=target, real=real
+        )
     await session.flush()
     return invoices
 
 
-async def bring_up_to(session: AsyncSession, account: Account, now: datetime) -> None:
-    """Before an action changes a (locked) account, process the moments it is still due
-    from (a worker that was down may not have reached them yet), so the action lands after
-    them, as it would have with a worker awake at every moment. A parked account's time
-    stands still until it is released (``billing_worker.runtime.parking``)."""
+async def bring_up_to(
+    session: AsyncSession, account: Account, now: datetime, *, real: RealTime
+) -> None:
+    """Before an action changes a (locked) account as of ``now``, process the moments it
+    is still due from (a worker that was down may not have reached them yet), so the
+    action lands after them, as it would have with a worker awake at every moment; what
+    they do is seen by the outside world as ``real`` (the clock's, ``real_time``) says. A
+    parked account's time stands still until it is released
+    (``billing_worker.runtime.parking``)."""
     if account.parked_at is not None:
         return
     if account.next_evaluation_at is not None and account.next_evaluation_at < now:
-        await catch_up(session, [account], now)
+        await catch_up(session, [account], now, real=real)
 
 
 async def _charging(session: AsyncSession, accounts: Sequence[Account]) -> set[str]:
@@ -134,10 +167,17 @@ async def _families(session: AsyncSession, accounts: Sequence[Account]) -> list[
     return list(heads.values())
 
 
-async def catch_up(session: AsyncSession, accounts: Sequence[Account], now: datetime) -> int:
+async def catch_up(
+    session: AsyncSession,
+    accounts: Sequence[Account],
+    now: datetime,
+    *,
+    real: RealTime | None = None,
+) -> int:
     """Process every due moment of each (locked) account's family up to ``now``, in time
-    order across the family and each as of its own instant. Returns the number of invoices
-    issued.
+    order across the family and each as of its own instant; ``real`` says when the outside
+    world sees what each does (default: as of its instant, everything lived awake).
+    Returns the number of invoices issued.
 
     A parent and its children are caught up together (``domain.moments.next_in_family``):
     the parent's summary lists its children's invoices and a delegating child's standing
@@ -145,12 +185,17 @@ async def catch_up(session: AsyncSession, accounts: Sequence[Account], now: date
     charge's outcome comes first. (A crashed charge stays ``pending`` until the reconciler
     settles it, ``reconcile_after`` later.)
     """
-    invoices, _ = await _catch_up(session, accounts, now)
+    invoices, _ = await _catch_up(session, accounts, now, real or on_time(now))
     return invoices
 
 
 async def catch_up_and_bill(
-    session: AsyncSession, accounts: Sequence[Account], now: datetime, target: date | None
+    session: AsyncSession,
+    accounts: Sequence[Account],
+    now: datetime,
+    target: date | None,
+    *,
+    real: RealTime | None = None,
 ) -> int:
     """An invoice run's work on a batch of (locked) accounts: catch each one up to ``now``
     first, as the scheduler would, so a run that reaches an account before the scheduler
@@ -159,7 +204,8 @@ async def catch_up_and_bill(
     whose family is caught up. A family still behind (a charge due whose outcome decides
     what comes next) is left to the scheduler, which bills it to its today in turn.
     Returns the number of invoices issued."""
-    invoices, current = await _catch_up(session, accounts, now)
+    real = real or on_time(now)
+    invoices, current = await _catch_up(session, accounts, now, real)
     if target is not None:
         asked = {a.id for a in accounts}
         ahead = [
@@ -168,12 +214,12 @@ async def catch_up_and_bill(
             if a.id in asked and a.next_bill_on is not None and a.next_bill_on <= target
         ]
         if ahead:
-            invoices += await bill_and_refresh(session, ahead, now, target=target)
+            invoices += await bill_and_refresh(session, ahead, now, target=target, real=real)
     return invoices
 
 
 async def _catch_up(
-    session: AsyncSession, accounts: Sequence[Account], now: datetime
+    session: AsyncSession, accounts: Sequence[Account], now: datetime, real: RealTime
 ) -> tuple[int, list[Account]]:
     """``catch_up``: the invoices issued, and the members of the families now caught up
     (no moment due by ``now``, no charge due or in flight)."""
@@ -187,8 +233,8 @@ async def _catch_up(
     for family in families:
         if any(m.id in charging for m in family):
             continue
-        invoices += await _catch_up_family(session, books, family, now, prefetched)
-        if not _charge_due(family, now) and not any(
+        invoices += await _catch_up_family(session, books, family, now, prefetched, real)
+        if not any(m.collect_at is not None and m.collect_at <= now for m in family) and not any(
             m.next_evaluation_at is not None and m.next_evaluation_at <= now for m in family
         ):
             current.extend(family)
@@ -202,8 +248,13 @@ async def _catch_up(
 MOMENTS_PER_PASS = 400
 
 
-def _charge_due(family: Sequence[Account], now: datetime) -> bool:
-    return any(m.collect_at is not None and m.collect_at <= now for m in family)
+def _charge_due(family: Sequence[Account], now: datetime, real: RealTime) -> bool:
+    """Whether a member's charge is due by ``now`` and must be made before its later
+    moments; one that fell due while the worker was down waits for them."""
+    return any(
+        m.collect_at is not None and m.collect_at <= now and not real.late(m.collect_at)
+        for m in family
+    )
 
 
 async def _catch_up_family(
@@ -212,6 +263,7 @@ async def _catch_up_family(
     family: Sequence[Account],
     now: datetime,
     prefetched: Prefetched,
+    real: RealTime,
 ) -> int:
     by_id = {m.id: m for m in family}
     processed: dict[str, datetime] = {}
@@ -219,7 +271,7 @@ async def _catch_up_family(
     done: set[str] = set()
     invoices = 0
     for _ in range(MOMENTS_PER_PASS):
-        if _charge_due(family, now):
+        if _charge_due(family, now, real):
             break
         members = [
             Member(key=m.id, due=None if m.id in done else m.next_evaluation_at,
@@ -232,13 +284,13 @@ async def _catch_up_family(
         key, at = pick
         account = by_id[key]
         tenant, book = await books.of(account)
-        invoices += await _process(session, tenant, book, account, at, prefetched)
+        invoices += await _process(session, tenant, book, account, at, prefetched, real=real)
         repeats[key] = repeats.get(key, 0) + 1 if processed.get(key) == at else 0
         processed[key] = at
         due = account.next_evaluation_at
         if repeats[key] >= SAME_INSTANT_LIMIT and due is not None and due <= at:
             # a rule that never settles: evaluate as of now and leave it, rather than spin
             log.warning("scheduler.no_progress account=%s at=%s", key, at.isoformat())
-            await _process(session, tenant, book, account, now, prefetched)
+            await _process(session, tenant, book, account, now, prefetched, real=real)
             done.add(key)
     return invoices

@@ -23,7 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from billing_worker.db.models import Account, InvoiceRun
 from billing_worker.ids import new_id
 from billing_worker.invoicing.numbering import defer_numbers
-from billing_worker.jobs.catch_up import catch_up_and_bill
+from billing_worker.jobs.catch_up import catch_up_and_bill, real_time
 from billing_worker.runtime.loop import report
 from billing_worker.runtime.parking import each_apart, park_account, transient
 from shared.clock import Clock
@@ -119,7 +119,8 @@ async def _batch(
             .with_for_update()
         )
     ).all()
-    invoices = await catch_up_and_bill(session, accounts, clock.now(), run.target_date)
+    real = real_time(clock)
+    invoices = await catch_up_and_bill(session, accounts, real.now, run.target_date, real=real)
     if accounts:
         run.cursor = accounts[-1].id
     return len(accounts), invoices
@@ -159,8 +160,9 @@ async def _batch_apart(
                 return
             account = await session.get(Account, account_id, with_for_update=True)
             if account is not None:
+                real = real_time(clock)
                 run.invoices += await catch_up_and_bill(
-                    session, [account], clock.now(), run.target_date
+                    session, [account], real.now, run.target_date, real=real
                 )
             run.cursor, run.done = account_id, run.done + 1
 

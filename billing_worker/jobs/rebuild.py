@@ -23,7 +23,6 @@ import logging
 import secrets
 import time
 from collections.abc import Callable, Sequence
-from datetime import datetime
 from typing import Any
 
 import orjson
@@ -32,7 +31,8 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from billing_worker.db.models import Account, ApiKey, Tenant, User
-from billing_worker.jobs.catch_up import bring_up_to
+from billing_worker.domain.moments import RealTime
+from billing_worker.jobs.catch_up import bring_up_to, real_time
 from billing_worker.publishing.outbox import key_entry
 from billing_worker.publishing.publisher import OutboxPublisher
 from billing_worker.runtime.loop import repeat
@@ -61,7 +61,7 @@ BUILDING_SECONDS = 600
 
 async def _delete_all(client: RedisClient) -> int:
     deleted = 0
-    keep = {keys.CLOCK_KEY.encode(), keys.VIEW_BUILDING_KEY.encode()}
+    keep = {keys.CLOCK_KEY.encode(), keys.CLOCK_AWAKE_KEY.encode(), keys.VIEW_BUILDING_KEY.encode()}
     async for batch in scan_batches(client, keys.all_keys_pattern()):
         doomed = [k for k in batch if k not in keep]
         if doomed:
@@ -121,7 +121,7 @@ async def rebuild(
         counts["accounts"], counts["users"], stale = await _publish_accounts(
             sessions, writer, report_progress
         )
-        counts["recomputed"] = await _recompute(sessions, client, clock.now(), stale)
+        counts["recomputed"] = await _recompute(sessions, client, real_time(clock), stale)
         if await client.get(keys.VIEW_BUILDING_KEY) == token.encode():
             break
         log.warning("view.lost_during_rebuild: starting over")  # flushed meanwhile
@@ -198,7 +198,7 @@ async def _publish_accounts(
 async def _recompute(
     sessions: async_sessionmaker[AsyncSession],
     client: RedisClient,
-    now: datetime,
+    real: RealTime,
     account_ids: list[str],
 ) -> int:
     """Evaluate and publish accounts that have no stored record, through the outbox."""
@@ -217,8 +217,8 @@ async def _recompute(
                 tenant = await session.get(Tenant, account.tenant_id)
                 if tenant is None:
                     continue
-                await bring_up_to(session, account, now)
-                await refresh_account(session, tenant, account, now)
+                await bring_up_to(session, account, real.now, real=real)
+                await refresh_account(session, tenant, account, real.now)
         await publisher.drain_all()
     return len(account_ids)
 

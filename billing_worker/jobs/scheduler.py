@@ -9,7 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from billing_worker.db.models import Account
 from billing_worker.invoicing.numbering import defer_numbers
-from billing_worker.jobs.catch_up import catch_up
+from billing_worker.jobs.catch_up import catch_up, real_time
 from billing_worker.runtime.loop import has_rows
 from billing_worker.runtime.parking import batch_or_apart
 from shared.clock import Clock
@@ -25,7 +25,8 @@ async def run_due(
     that fails on its data is redone one account at a time, and the account that fails
     alone is parked (``billing_worker.runtime.parking``): the others are caught up regardless.
     """
-    now = clock.now()
+    real = real_time(clock)
+    now = real.now
     # An account whose charge is due waits for the collector (see ``catch_up.catch_up``).
     due = and_(
         Account.next_evaluation_at <= now,
@@ -45,6 +46,6 @@ async def run_due(
 
     async def work(session: AsyncSession, accounts: Sequence[Account]) -> None:
         defer_numbers(session)  # a batch locks the tenant's invoice counter only to commit
-        await catch_up(session, accounts, now)
+        await catch_up(session, accounts, now, real=real)
 
     return await batch_or_apart(sessions, claim, work, "scheduler", now)

@@ -8,6 +8,11 @@ is called with that key, (3) its answer is queued as a payment event and applied
 between the steps leaves the attempt ``pending``; a timeout leaves it ``unknown``. The
 reconciler asks the provider about such attempts under the *same* key (``lookup``), and
 charges only if the provider never saw it -- with the same key, so it cannot charge twice.
+
+A charge is made, recorded and its outcome applied when it really happens
+(``domain.moments.RealTime``): as of its due moment only while the worker counts as awake
+then (a test clock's jump). One made late, after an outage, is recorded now, and the
+retries after it are spaced from now (``Account.charged_at``), not fired in a burst.
 """
 
 from __future__ import annotations
@@ -22,7 +27,9 @@ from sqlalchemy import and_, func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from billing_worker.db.models import Account, Invoice, PaymentAttempt, PaymentMethod
+from billing_worker.domain.moments import RealTime
 from billing_worker.ids import new_id
+from billing_worker.jobs.catch_up import real_time
 from billing_worker.payments.book import ProviderBook, book_of
 from billing_worker.payments.payment_queue import (
     FAILED,
@@ -47,8 +54,9 @@ class Charge:
     token: str
     amount: Money
     key: str
-    #: The moment the charge became due: it is made, and its outcome applied, as of then.
-    due_at: datetime
+    #: When the charge is made for the outside world, and its outcome applied as of: its
+    #: due moment while the worker counts as awake then, else the real instant.
+    made_at: datetime
 
 
 def provider_named(providers: Sequence[PaymentProvider], name: str) -> PaymentProvider | None:
@@ -73,11 +81,11 @@ async def _plan_charge(
     method: PaymentMethod,
     providers: Sequence[PaymentProvider],
     due_at: datetime,
-    now: datetime,
+    real: RealTime,
 ) -> Charge | None:
-    """The charge ``account.collect_key`` asks for, to its default ``method``, stored as a
-    pending attempt made at ``due_at``; or None when there is nothing to charge or it was
-    charged already."""
+    """The charge ``account.collect_key`` asks for (due at ``due_at``), to its default
+    ``method``, stored as a pending attempt made when ``real`` says; or None when there is
+    nothing to charge or it was charged already."""
     if account.collection != "automatic" or account.hard_declined or not account.collect_key:
         return None
     provider = provider_named(providers, method.provider)
@@ -101,6 +109,9 @@ async def _plan_charge(
     )
     if seen is not None:
         return None
+    made_at = real.seen_at(due_at)
+    if real.late(due_at):  # the retries after it are spaced from now (``LastCharge``)
+        account.charged_retry, account.charged_at = retry_of(account.collect_key), made_at
     attempt = PaymentAttempt(
         id=new_id("att"),
         tenant_id=account.tenant_id,
@@ -111,35 +122,41 @@ async def _plan_charge(
         currency=amount.currency,
         status="pending",
         hard=False,
-        created_at=due_at,
-        updated_at=now,
+        created_at=made_at,
+        updated_at=real.now,
     )
     session.add(attempt)
-    return Charge(attempt.id, provider, method.token, amount, key, due_at)
+    return Charge(attempt.id, provider, method.token, amount, key, made_at)
+
+
+def retry_of(collect_key: str) -> int:
+    """The retry a collection key names (``<invoice>:<retry>``, ``schedule_collection``)."""
+    _, _, retry = collect_key.rpartition(":")
+    return int(retry) if retry.isdigit() else 0
 
 
 async def record_result(
     sessions: async_sessionmaker[AsyncSession],
     attempt_id: str,
     result: ChargeResult,
-    now: datetime,
+    real: RealTime,
     *,
     source: str = "collection",
     effective: datetime | None = None,
 ) -> None:
     """Queue the provider's answer as a payment event and apply it as of ``effective``
-    (default ``now``: the charge's due moment when the collector made it); an unknown
-    answer marks the attempt ``unknown`` for the reconciler."""
-    at = effective or now
+    (default now; the collector's charges: when they were made, ``Charge.made_at``); an
+    unknown answer marks the attempt ``unknown`` for the reconciler."""
+    at = effective or real.now
     try:
-        await _record(sessions, attempt_id, result, now, source=source, at=at, apply=True)
+        await _record(sessions, attempt_id, result, real, source=source, at=at, apply=True)
     except Exception as exc:
         if transient(exc):
             raise
         # Applying the answer failed on the account's data: keep the answer, parked.
         log.error("collection.apply_failed attempt=%s", attempt_id, exc_info=exc)
         await _record(
-            sessions, attempt_id, result, now, source=source, at=at, apply=False, error=exc
+            sessions, attempt_id, result, real, source=source, at=at, apply=False, error=exc
         )
 
 
@@ -147,13 +164,14 @@ async def _record(
     sessions: async_sessionmaker[AsyncSession],
     attempt_id: str,
     result: ChargeResult,
-    now: datetime,
+    real: RealTime,
     *,
     source: str,
     at: datetime,
     apply: bool,
     error: Exception | None = None,
 ) -> None:
+    now = real.now
     async with sessions() as session, session.begin():
         attempt = await session.get(PaymentAttempt, attempt_id, with_for_update=True)
         if attempt is None or attempt.status not in ("pending", "unknown"):
@@ -175,7 +193,7 @@ async def _record(
         if error is not None:
             event.parked_at, event.parked_error = now, describe(error)
         if await enqueue(session, event) and apply:
-            await apply_event(session, event, at)
+            await apply_event(session, event, at, real=real)
 
 
 async def _charge(charge: Charge, seconds: float) -> ChargeResult:
@@ -203,7 +221,8 @@ async def collect_due(
 ) -> int:
     """Charge one batch of accounts whose collection is due; returns how many accounts
     it claimed."""
-    now = clock.now()
+    real = real_time(clock)
+    now = real.now
     due = and_(Account.collect_at <= now, Account.parked_at.is_(None))
     if not await has_rows(sessions, due):
         return 0
@@ -216,7 +235,7 @@ async def collect_due(
         return (await session.scalars(query.limit(batch).with_for_update(skip_locked=True))).all()
 
     async def plan(session: AsyncSession, accounts: Sequence[Account]) -> None:
-        charges.extend(await _plan_charges(session, accounts, book_of(providers), now))
+        charges.extend(await _plan_charges(session, accounts, book_of(providers), real))
 
     claimed = await batch_or_apart(sessions, claim, plan, "collector", now)
     # Each charge is one account's, stored pending before any call: up to ``concurrency``
@@ -228,7 +247,7 @@ async def collect_due(
     async def settle(charge: Charge) -> None:
         async with limit:
             result = await _charge(charge, provider_timeout)
-            await record_result(sessions, charge.attempt_id, result, now, effective=charge.due_at)
+            await record_result(sessions, charge.attempt_id, result, real, effective=charge.made_at)
 
     failures = [
         outcome
@@ -244,10 +263,11 @@ async def _plan_charges(
     session: AsyncSession,
     accounts: Sequence[Account],
     book: ProviderBook,
-    now: datetime,
+    real: RealTime,
 ) -> list[Charge]:
     """The charges the (locked) accounts are due, stored as pending attempts; an account
     with nothing to charge after all is re-evaluated instead."""
+    now = real.now
     charges: list[Charge] = []
     if accounts:
         defaults = await session.scalars(
@@ -268,7 +288,7 @@ async def _plan_charges(
                 account.next_evaluation_at = min(account.next_evaluation_at or due_at, due_at)
                 continue
             charge = await _plan_charge(
-                session, account, method, providers[account.tenant_id], due_at, now
+                session, account, method, providers[account.tenant_id], due_at, real
             )
             if charge is not None:
                 charges.append(charge)
@@ -286,7 +306,8 @@ async def reconcile(
     provider_timeout: float = 10.0,
 ) -> int:
     """Settle attempts left ``pending`` (a crash) or ``unknown`` (a timeout) for ``after``."""
-    now = clock.now()
+    real = real_time(clock)
+    now = real.now
     async with sessions() as session:
         rows = (
             await session.execute(
@@ -322,7 +343,7 @@ async def reconcile(
                 if stale is not None and stale.status in ("pending", "unknown"):
                     stale.status, stale.updated_at = "unknown", now  # ask again later
             continue
-        await record_result(sessions, attempt.id, result, now, source="reconciliation")
+        await record_result(sessions, attempt.id, result, real, source="reconciliation")
         settled += 1
     return settled
 

@@ -18,9 +18,10 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from billing_worker.db.models import Account, Payment, PaymentAttempt, PaymentEvent, Tenant
+from billing_worker.domain.moments import RealTime
 from billing_worker.invoicing.ledger import RefundError, record_payment
 from billing_worker.invoicing.refunds import refund_payment
-from billing_worker.jobs.catch_up import bring_up_to
+from billing_worker.jobs.catch_up import bring_up_to, real_time
 from billing_worker.runtime.loop import has_rows
 from billing_worker.runtime.parking import each_apart, park_event, transient
 from billing_worker.standing.entitlements import lock_account, refresh_family
@@ -101,15 +102,21 @@ async def lock_payer(session: AsyncSession, tenant_id: str, account_id: str) -> 
 
 
 async def apply_event(
-    session: AsyncSession, event: PaymentEvent, now: datetime, *, pays_first: Sequence[str] = ()
+    session: AsyncSession,
+    event: PaymentEvent,
+    now: datetime,
+    *,
+    real: RealTime,
+    pays_first: Sequence[str] = (),
 ) -> bool:
-    """Apply a queued event; False when it must wait (a refund before its charge). A
-    payment received applied at once may name the invoices it pays first."""
+    """Apply a queued event as of ``now`` (what the clock says of real time: ``real``);
+    False when it must wait (a refund before its charge). A payment received applied at
+    once may name the invoices it pays first."""
     tenant = await session.get(Tenant, event.tenant_id)
     account = await lock_payer(session, event.tenant_id, event.account_id)
     if tenant is None or account is None:
         raise LookupError(f"payment event {event.key} has no account")
-    await bring_up_to(session, account, now)
+    await bring_up_to(session, account, now, real=real)
     attempt = None
     if event.attempt_key is not None:
         attempt = await session.scalar(
@@ -257,7 +264,8 @@ async def drain(
                     ).all()
                     claimed = [event.id for event in events]
                     for event in events:
-                        progressed += await apply_event(session, event, clock.now())
+                        real = real_time(clock)
+                        progressed += await apply_event(session, event, real.now, real=real)
             except Exception as exc:
                 if transient(exc) or not claimed:
                     raise
@@ -281,7 +289,8 @@ async def _drain_apart(
         async with sessions() as session, session.begin():
             event = await session.get(PaymentEvent, event_id, with_for_update=True)
             if event is not None and event.applied_at is None and event.parked_at is None:
-                applied += await apply_event(session, event, clock.now())
+                real = real_time(clock)
+                applied += await apply_event(session, event, real.now, real=real)
 
     async def park(event_id: int, exc: Exception) -> None:
         await park_event(sessions, event_id, exc, clock.now())

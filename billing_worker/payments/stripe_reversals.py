@@ -27,6 +27,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from billing_worker.db.models import Account, Payment, Refund, Tenant
+from billing_worker.domain.moments import RealTime
 from billing_worker.invoicing.ledger import RefundError, record_payment
 from billing_worker.invoicing.refunds import refund_payment
 from billing_worker.jobs.catch_up import bring_up_to
@@ -49,7 +50,7 @@ class Outcome(StrEnum):
 
 
 async def apply_reversal(
-    session: AsyncSession, tenant_id: str, kind: str, obj: Mapping[str, Any], now: datetime
+    session: AsyncSession, tenant_id: str, kind: str, obj: Mapping[str, Any], real: RealTime
 ) -> Outcome:
     """Apply Stripe's ``charge.refunded`` (``obj`` a Charge) or ``charge.dispute.created`` /
     ``.closed`` (``obj`` a Dispute) to the payment of its PaymentIntent."""
@@ -58,7 +59,8 @@ async def apply_reversal(
     if found is None:
         return Outcome.UNKNOWN
     tenant, account, payment = found
-    await bring_up_to(session, account, now)
+    now = real.now
+    await bring_up_to(session, account, now, real=real)
     if kind == "charge.refunded":
         outcome = await _refunded(session, account, payment, obj, now)
     elif kind == "charge.dispute.created":

@@ -17,6 +17,7 @@ from billing_worker.db.models import (
 from billing_worker.domain.catalog import ChangePolicy
 from billing_worker.domain.changes import CancelRequest, cancellation_for
 from billing_worker.domain.dunning import DAY, DunningPolicy
+from billing_worker.domain.moments import RealTime
 from billing_worker.domain.standing import (
     StandingResult,
 )
@@ -129,9 +130,16 @@ async def advise(
     previous: str,
     now: datetime,
     known: set[str] | None,
+    real: RealTime,
 ) -> None:
     """Tell the administrators about a change of rung, and remind them of what is due
-    (``known``: the batch's message keys, see ``messages.stage_message``)."""
+    (``known``: the batch's message keys, see ``messages.stage_message``), as of ``now``.
+
+    The messages are written when the outside world sees them (``real``); a moment
+    processed late (after an outage) only *offers* its messages: of the ones a catch-up
+    offers, the customer gets the latest of each kind, not a backlog."""
+    sent = real.seen_at(now)
+    late = real.late(now)
     result = found.result
     details = {
         "standing": result.standing.value,
@@ -149,7 +157,7 @@ async def advise(
         await stage_message(
             session, tenant, account, Kind.STANDING_CHANGED,
             f"standing:{account.id}:{account.ent_version}",
-            {**details, "previous_standing": previous}, now, known=known,
+            {**details, "previous_standing": previous}, sent, known=known, latest_only=late,
         )  # fmt: skip
     ladder = result.dunning
     # No reminder while a charge is about to be made: its outcome decides (a failure
@@ -158,9 +166,11 @@ async def advise(
         every = found.policy.reminder_every_days or 1
         assert ladder.anchor is not None
         day = (ladder.anchor + (ladder.reminder - 1) * every * DAY).date()
+        if late and ladder.anchor + ladder.reminder * every * DAY <= real.now:
+            return  # a later reminder is due by now: the customer gets that one, not both
         await stage_message(
             session, tenant, account, Kind.PAYMENT_DUE, f"payment_due:{account.id}:{day}",
-            {**details, "reminder": ladder.reminder}, now, known=known,
+            {**details, "reminder": ladder.reminder}, sent, known=known, latest_only=late,
         )  # fmt: skip
 
 

@@ -15,7 +15,7 @@ from billing_worker.db.models import (
     Subscription,
     Tenant,
 )
-from billing_worker.domain.moments import next_moment
+from billing_worker.domain.moments import RealTime, next_moment, on_time
 from billing_worker.domain.standing import (
     StandingResult,
 )
@@ -54,9 +54,11 @@ async def refresh_account(
     *,
     book: CatalogBook | None = None,
     prefetched: Prefetched | None = None,
+    real: RealTime | None = None,
 ) -> EntitlementRecord:
-    """Re-evaluate the account, store its standing, act on the ladder (cancellation,
-    collection, messages) and stage the new record.
+    """Re-evaluate the account as of ``now``, store its standing, act on the ladder
+    (cancellation, collection, messages: seen by the outside world as ``real`` says,
+    default as of ``now``) and stage the new record.
 
     The caller holds the account row (``lock_account``) so versions never collide.
     """
@@ -88,7 +90,7 @@ async def refresh_account(
     if found.source is account and (await bill_to(session, account)).id == account.id:
         hold_billing(account, found, now)
     known = prefetched.message_keys if prefetched and account.id in prefetched.accounts else None
-    await advise(session, tenant, account, found, previous, now, known)
+    await advise(session, tenant, account, found, previous, now, known, real or on_time(now))
     published, access = result, found.access
     if not result.standing.grants_access and result.reason != Reason.SUSPENDED_MANUALLY:
         kept = [sub for sub in found.subscriptions if sub.dunning_exempt]
@@ -198,6 +200,7 @@ async def refresh_followers(
     *,
     book: CatalogBook | None = None,
     prefetched: Prefetched | None = None,
+    real: RealTime | None = None,
 ) -> None:
     """Re-publish the children whose standing follows ``account`` (locked parent first)."""
     children: Sequence[Account]
@@ -214,7 +217,9 @@ async def refresh_followers(
         ).all()
     for child in children:
         if (await standing_source(session, tenant, child)).id == account.id:
-            await refresh_account(session, tenant, child, now, book=book, prefetched=prefetched)
+            await refresh_account(
+                session, tenant, child, now, book=book, prefetched=prefetched, real=real
+            )
 
 
 async def refresh_family(
@@ -225,11 +230,16 @@ async def refresh_family(
     *,
     book: CatalogBook | None = None,
     prefetched: Prefetched | None = None,
+    real: RealTime | None = None,
 ) -> None:
     """Re-publish ``account`` and the children whose standing follows it: what every change
     to an account's invoices or payments needs."""
-    await refresh_account(session, tenant, account, now, book=book, prefetched=prefetched)
-    await refresh_followers(session, tenant, account, now, book=book, prefetched=prefetched)
+    await refresh_account(
+        session, tenant, account, now, book=book, prefetched=prefetched, real=real
+    )
+    await refresh_followers(
+        session, tenant, account, now, book=book, prefetched=prefetched, real=real
+    )
 
 
 async def reevaluate_tenant(session: AsyncSession, tenant_id: str, now: datetime) -> None:

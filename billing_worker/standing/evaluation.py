@@ -20,7 +20,12 @@ from billing_worker.db.models import (
     Tenant,
 )
 from billing_worker.domain.catalog import Category
-from billing_worker.domain.dunning import DunningPolicy, classic_with, policy_from_document
+from billing_worker.domain.dunning import (
+    DunningPolicy,
+    LastCharge,
+    classic_with,
+    policy_from_document,
+)
 from billing_worker.domain.standing import (
     RenewalOutlook,
     StandingResult,
@@ -216,8 +221,15 @@ async def evaluate_account(
         hard_declined=source.hard_declined,
         exempt=account.dunning_exempt or source.dunning_exempt,
         suspended_manually=account.suspended_manually or source.suspended_manually,
+        last_charge=last_charge_of(source),
     )
     return Evaluation(result, access, source, subs, unpaid, policy_name, policy)
+
+
+def last_charge_of(account: Account) -> LastCharge | None:
+    if account.charged_retry is None or account.charged_at is None:
+        return None
+    return LastCharge(retry=account.charged_retry, at=account.charged_at)
 
 
 def paused_on(terms: Terms, day: date) -> bool:

@@ -46,12 +46,17 @@ async def stage_message(
     now: datetime,
     *,
     known: set[str] | None = None,
+    latest_only: bool = False,
 ) -> bool:
     """Stage the message and its deliveries, unless one with ``dedup_key`` exists; they
     are written when the transaction commits (``_write``). Returns whether it was staged.
 
     Keys staged earlier in the transaction are remembered in the session. A batch job
     passes the keys it loaded for its accounts (``known``) instead of a query per message.
+    ``latest_only`` (a moment processed late): a later message of the same kind to the same
+    account in the transaction replaces this one, so an outage's backlog of reminders
+    becomes the latest reminder, and its changes of standing one change from the first
+    standing to the last (none when they come back to where they began).
     """
     staged: set[str] = session.info.setdefault("staged_messages", set())
     if dedup_key in staged:
@@ -77,21 +82,25 @@ async def stage_message(
         **details,
     }
     pending: _Pending = session.info.setdefault(_PENDING, _Pending())
-    pending.messages.append(
-        {"id": message_id, "tenant_id": tenant.id, "account_id": account.id,
-         "kind": kind.value, "dedup_key": dedup_key, "payload": payload, "created_at": now}
-    )  # fmt: skip
+    message = {"id": message_id, "tenant_id": tenant.id, "account_id": account.id,
+               "kind": kind.value, "dedup_key": dedup_key, "payload": payload,
+               "created_at": now}  # fmt: skip
     targets = [("webhook", tenant.notify_webhook_url)] if tenant.notify_webhook_url else []
     targets += [("email", address) for address in tenant.notify_emails or ()]
     contact = account.email if tenant.notify_customer else None
     if contact and contact not in (tenant.notify_emails or ()):
         targets.append(("email", contact))
-    pending.deliveries += [
+    deliveries = [
         {"tenant_id": tenant.id, "message_id": message_id, "channel": channel,
          "target": target, "status": "pending", "attempts": 0, "next_attempt_at": now,
          "created_at": now}
         for channel, target in targets
     ]  # fmt: skip
+    if latest_only:
+        pending.supersede((account.id, kind), message, deliveries)
+    else:
+        pending.messages.append(message)
+        pending.deliveries += deliveries
     return True
 
 
@@ -101,6 +110,29 @@ class _Pending:
 
     messages: list[dict[str, Any]] = field(default_factory=list)
     deliveries: list[dict[str, Any]] = field(default_factory=list)
+    #: The latest late message of each (account, kind), with its deliveries.
+    latest: dict[tuple[str, Kind], tuple[dict[str, Any], list[dict[str, Any]]]] = field(
+        default_factory=dict
+    )
+
+    def supersede(
+        self, key: tuple[str, Kind], message: dict[str, Any], deliveries: list[dict[str, Any]]
+    ) -> None:
+        earlier = self.latest.get(key)
+        if earlier is not None and key[1] is Kind.STANDING_CHANGED:
+            first = earlier[0]["payload"]["previous_standing"]
+            message["payload"]["previous_standing"] = first
+        self.latest[key] = (message, deliveries)
+
+    def rows(self) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+        messages, deliveries = list(self.messages), list(self.deliveries)
+        for message, its in self.latest.values():
+            payload = message["payload"]
+            if payload.get("previous_standing", object()) == payload.get("standing"):
+                continue  # back where it began: nothing to tell
+            messages.append(message)
+            deliveries += its
+        return messages, deliveries
 
 
 _PENDING = "pending_messages"
@@ -113,7 +145,8 @@ def _write(session: Session) -> None:
     pending = session.info.pop(_PENDING, None)
     if pending is None:
         return
-    if pending.messages:
-        session.execute(insert(Message), pending.messages)
-    if pending.deliveries:
-        session.execute(insert(Delivery), pending.deliveries)
+    messages, deliveries = pending.rows()
+    if messages:
+        session.execute(insert(Message), messages)
+    if deliveries:
+        session.execute(insert(Delivery), deliveries)

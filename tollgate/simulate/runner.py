@@ -39,12 +39,13 @@ DECISION_WITHIN = 2.0
 class Simulation(Actions):
     # -- time -----------------------------------------------------------------------------
 
-    async def _move_to(self, moment: datetime) -> None:
+    async def _move_to(self, moment: datetime, *, outage: bool = False) -> None:
         status, body = await self._call(
             "POST",
             self._api + "/v1/test/clock",
             self._operator,
-            {"set_to": moment.isoformat(), "settle": False},  # settled next, and observed
+            # settled next, and observed
+            {"set_to": moment.isoformat(), "settle": False, "outage": outage},
         )
         if status != 200:
             raise Mismatch(f"the test clock did not move ({status}): {problem(body)}")
@@ -80,8 +81,8 @@ class Simulation(Actions):
     async def _advance(self, step: Step) -> None:
         assert self._now is not None
         day = self._now.date()
-        if step.jump and step.at > self._now:
-            await self._move_to(step.at)
+        if (step.jump or step.outage) and step.at > self._now:
+            await self._move_to(step.at, outage=step.outage)
             return
         while day < step.day:
             day += timedelta(days=1)

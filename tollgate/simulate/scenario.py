@@ -114,9 +114,12 @@ class Step:
     args: Mapping[str, Any]
     expect: Mapping[str, Any]
     note: str | None
-    #: Move the clock to this step in one go (as a worker that was down would see it),
-    #: rather than a day at a time.
+    #: Move the clock to this step in one go, with the worker awake all along (as a test
+    #: clock does), rather than a day at a time.
     jump: bool = False
+    #: Move the clock to this step in one go with the worker *down* meanwhile: what it
+    #: missed is billed as if on time, but the customer hears of it from now.
+    outage: bool = False
 
     @property
     def day(self) -> date:
@@ -326,6 +329,9 @@ def _steps(
         expect = entry.pop("expect", None) or {}
         note = entry.pop("note", None)
         jump = _flag(entry.pop("jump", False), f"{where}.jump", problems)
+        outage = _flag(entry.pop("outage", False), f"{where}.outage", problems)
+        if jump and outage:
+            problems.append(f"{where}: a step is a jump or an outage, not both")
         if not isinstance(expect, dict):
             problems.append(f"{where}.expect: must be a mapping")
             expect = {}
@@ -341,7 +347,7 @@ def _steps(
             problems += [f"{where}.{k}: only an action takes arguments" for k in sorted(entry)]
         else:
             problems += _arguments(where, action, entry, accounts)
-        steps.append(Step(index, at, action, entry, expect, note, jump))
+        steps.append(Step(index, at, action, entry, expect, note, jump, outage))
     return steps
 
 

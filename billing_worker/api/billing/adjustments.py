@@ -25,6 +25,7 @@ from billing_worker.api.http.schemas import Amount, Body, Currency
 from billing_worker.api.http.views import invoice_view, money
 from billing_worker.db.models import Account, Invoice, InvoiceItem, Tenant
 from billing_worker.invoicing import adjustments
+from billing_worker.jobs.catch_up import real_time
 from billing_worker.standing.entitlements import refresh_family
 
 
@@ -93,7 +94,7 @@ async def _locked_invoice(
     if found is None:
         raise NotFound(f"no invoice {invoice_id!r}")
     tenant, account, _payer = await lock_family(
-        session, tenant_id, found.account_id, request.app[CLOCK].now()
+        session, tenant_id, found.account_id, real_time(request.app[CLOCK])
     )
     invoice = await session.get(Invoice, found.id, with_for_update=True)
     assert invoice is not None

@@ -46,6 +46,7 @@ from billing_worker.db.models import (
 from billing_worker.ids import new_id
 from billing_worker.invoicing.ledger import RefundError
 from billing_worker.invoicing.refunds import check_refund, refund_payment
+from billing_worker.jobs.catch_up import real_time
 from billing_worker.notifications.signing import HEADER, SignatureError, verify
 from billing_worker.payments.collection import provider_named
 from billing_worker.payments.payment_queue import (
@@ -86,7 +87,8 @@ def parse_amount(text: str, currency: str, field: str = "amount") -> Money:
 )
 async def create_payment(request: web.Request) -> web.Response:
     body = await decode(request, schemas.PaymentCreate, refuse_card_data=True)
-    now = request.app[CLOCK].now()
+    real = real_time(request.app[CLOCK])
+    now = real.now
     async with request.app[SESSIONS]() as session, session.begin():
         tenant, account = await locked_account(session, request)
         if body.currency != account.currency:
@@ -111,7 +113,7 @@ async def create_payment(request: web.Request) -> web.Response:
         )
         await enqueue(session, event)
         # queued and applied in one transaction, to the invoices it names first
-        await apply_event(session, event, now, pays_first=body.invoices)
+        await apply_event(session, event, now, real=real, pays_first=body.invoices)
         payment = await session.get(Payment, event.payment_id)
         assert payment is not None
         out = payment_view(payment, await account_out(session, account))

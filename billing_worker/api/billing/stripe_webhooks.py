@@ -21,6 +21,7 @@ from billing_worker.api.http.errors import BadSignature, Conflict
 from billing_worker.api.http.routes import router
 from billing_worker.api.http.routing import Role, read_limited, respond
 from billing_worker.db.models import Tenant
+from billing_worker.jobs.catch_up import real_time
 from billing_worker.notifications.signing import TOLERANCE_SECONDS
 from billing_worker.payments.payment_queue import FAILED, SUCCEEDED
 from billing_worker.payments.stripe_provider import outcome_of
@@ -93,7 +94,7 @@ async def _reversal(request: web.Request, tenant_id: str, event: dict[str, Any])
     obj = event.get("data", {}).get("object", {})
     async with request.app[SESSIONS]() as session, session.begin():
         outcome = await apply_reversal(
-            session, tenant_id, str(event["type"]), obj, request.app[CLOCK].now()
+            session, tenant_id, str(event["type"]), obj, real_time(request.app[CLOCK])
         )
     if outcome is Outcome.UNKNOWN and (obj.get("metadata") or {}).get("tollgate_key"):
         # a charge Tollgate made whose answer is not applied yet (a refund can overtake

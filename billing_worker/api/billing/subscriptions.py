@@ -34,12 +34,13 @@ from billing_worker.db.models import (
 )
 from billing_worker.domain.catalog import BillingAlignment, Catalog, Category
 from billing_worker.domain.changes import add_on_allowed
+from billing_worker.domain.moments import RealTime
 from billing_worker.domain.subscriptions import SubscriptionError, first_paid_day, phase_on, plan_on
 from billing_worker.ids import new_id
 from billing_worker.invoicing.catalogs import CatalogBook, NoCatalog, load_book
 from billing_worker.invoicing.invoicer import bill_to, invoice_account, local_today
 from billing_worker.invoicing.terms import override_rows, terms_of
-from billing_worker.jobs.catch_up import bring_up_to
+from billing_worker.jobs.catch_up import bring_up_to, real_time
 from billing_worker.standing.entitlements import (
     lock_account,
     refresh_account,
@@ -58,10 +59,10 @@ class DryRun(Exception):
 
 
 async def lock_family(
-    session: AsyncSession, tenant_id: str, account_id: str, now: datetime | None = None
+    session: AsyncSession, tenant_id: str, account_id: str, real: RealTime | None = None
 ) -> tuple[Tenant, Account, Account]:
     """Lock the bill-to parent (if any) before the account, always in that order; with
-    ``now``, bring both up to it first (``catch_up.bring_up_to``)."""
+    ``real``, bring both up to its now first (``catch_up.bring_up_to``)."""
     parent_id = await session.scalar(
         select(Account.parent_id).where(Account.tenant_id == tenant_id, Account.id == account_id)
     )
@@ -72,9 +73,9 @@ async def lock_family(
     if account is None or tenant is None:
         raise NotFound(f"no account {account_id!r}")
     payer = await bill_to(session, account)
-    if now is not None:
+    if real is not None:
         for member in dict.fromkeys((payer, account)):
-            await bring_up_to(session, member, now)
+            await bring_up_to(session, member, real.now, real=real)
     return tenant, account, payer
 
 
@@ -196,11 +197,12 @@ def _start_dates(body: schemas.SubscriptionCreate, today: date, tz: str) -> tupl
 )
 async def create_subscription(request: web.Request) -> web.Response:
     body = await decode(request, schemas.SubscriptionCreate)
-    now = request.app[CLOCK].now()
+    real = real_time(request.app[CLOCK])
+    now = real.now
 
     async def change(session: AsyncSession) -> schemas.ChangeOut:
         tenant, account, payer = await lock_family(
-            session, tenant_of(request), request.match_info["account_id"], now
+            session, tenant_of(request), request.match_info["account_id"], real
         )
         await refuse_if_blocked(session, tenant, account, now)
         today = local_today(now, account.timezone)
@@ -321,7 +323,7 @@ async def locked_subscription(
     if account_id is None:
         raise NotFound(f"no subscription {sub_id!r}")
     tenant, account, payer = await lock_family(
-        session, tenant_id, account_id, request.app[CLOCK].now()
+        session, tenant_id, account_id, real_time(request.app[CLOCK])
     )
     sub = await session.get(Subscription, sub_id)
     assert sub is not None

@@ -32,7 +32,7 @@ from billing_worker.db.models import (
 )
 from billing_worker.ids import new_id
 from billing_worker.invoicing.invoicer import commit_invoice, invoice_account, local_today
-from billing_worker.jobs.catch_up import bring_up_to
+from billing_worker.jobs.catch_up import bring_up_to, real_time
 from billing_worker.publishing.outbox import stage_user
 from billing_worker.standing.entitlements import lock_account, refresh_account, refresh_family
 from shared.money import is_currency
@@ -74,7 +74,8 @@ async def locked_account(session: AsyncSession, request: web.Request) -> tuple[T
     tenant = await session.get(Tenant, tenant_id)
     if account is None or tenant is None:
         raise NotFound(f"no account {request.match_info['account_id']!r}")
-    await bring_up_to(session, account, request.app[CLOCK].now())
+    real = real_time(request.app[CLOCK])
+    await bring_up_to(session, account, real.now, real=real)
     return tenant, account
 
 

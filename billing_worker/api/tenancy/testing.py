@@ -41,6 +41,10 @@ class ClockMove(Body):
     advance_seconds: Annotated[int, Meta(ge=0, le=10**10)] = 0
     set_to: datetime | None = None
     reset: bool = False
+    #: Move time as if the worker had been down meanwhile (a real outage): what it does
+    #: late is seen by the outside world now -- invoices issued and due from now, one
+    #: reminder, retries spaced from now. False (a jump): as if awake all along.
+    outage: bool = False
     #: Answer only once the worker has evaluated, charged and published what became due
     #: (what ``POST /v1/test/settle`` does); false: answer at once.
     settle: bool = True
@@ -82,9 +86,10 @@ async def read_clock(request: web.Request) -> web.Response:
 @router.route(
     "POST",
     "/v1/test/clock",
-    summary="Move the shared test clock for billing and access at once, and answer once the "
-    "worker has done what became due (unless settle is false; test mode only). The clock is "
-    "every tenant's: only the operator key moves it",
+    summary="Move the shared test clock for billing and access at once -- as if the worker "
+    "were awake all along, or down meanwhile (outage) -- and answer once the worker has done "
+    "what became due (unless settle is false; test mode only). The clock is every tenant's: "
+    "only the operator key moves it",
     role=Role.OPERATOR,
     request=ClockMove,
     response=ClockOut,
@@ -106,7 +111,9 @@ async def move_clock(request: web.Request) -> web.Response:
         offset = body.set_to - datetime.now(UTC)
     else:
         offset = clock.offset + advance
-    await clock.set_offset(offset)
+    if body.outage and offset < clock.offset:
+        raise InvalidRequest.field("outage", "an outage moves time forward")
+    await clock.set_offset(offset, awake=not body.outage)
     assert request.app[CLOCK] is clock
     if body.settle:  # answer once what became due is evaluated and published
         await _settle(request, clock)

@@ -91,6 +91,11 @@ class Account(Base):
     collect_at: Mapped[datetime | None] = mapped_column(index=True)
     #: The last collection the collector attempted (see ``billing_worker.payments.collection``).
     collect_key: Mapped[str | None] = mapped_column(String(120))
+    #: The latest automatic charge made late (after an outage): which retry of its
+    #: timeline it was (0: an invoice's first charge) and when it was really made; the
+    #: retries after it are spaced from then (``domain.dunning.LastCharge``).
+    charged_retry: Mapped[int | None] = mapped_column(Integer)
+    charged_at: Mapped[datetime | None]
     #: The last charge was a hard decline: no retries until a new payment method.
     hard_declined: Mapped[bool] = mapped_column(default=False, server_default=sa_false())
     #: Set aside after its processing failed (see ``billing_worker.runtime.parking``): no job

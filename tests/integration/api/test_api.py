@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
+import redis.asyncio as aioredis
 from openapi_spec_validator import validate
 
+from shared.clock import RedisTestClock
 from tests.integration.conftest import Stack
 
 
@@ -162,6 +165,39 @@ async def test_the_test_clock_is_refused_outside_test_mode_only(stack: Stack) ->
     assert (await moved.json())["offset_seconds"] == pytest.approx(2 * 86400)
     bad = await stack.api.post("/v1/test/clock", json={"advance_days": -1}, headers=stack.operator)
     assert (await problem(bad, 422))["errors"][0]["field"] == "advance_days"
+
+
+async def test_an_outage_moves_the_clock_with_the_worker_counted_down(
+    stack: Stack, stack_redis_url: str
+) -> None:
+    """A jump counts as the worker awake to its end; an outage moves time on but not the
+    instant the worker was last awake, and every process following the clock sees both."""
+    jumped = await stack.api.post(
+        "/v1/test/clock", json={"advance_days": 2}, headers=stack.operator
+    )
+    jump_end = datetime.fromisoformat((await jumped.json())["now"])
+    down = await stack.api.post(
+        "/v1/test/clock", json={"advance_days": 3, "outage": True}, headers=stack.operator
+    )
+    assert down.status == 200
+    assert (await down.json())["offset_seconds"] == pytest.approx(5 * 86400, abs=60)
+    client = aioredis.Redis.from_url(stack_redis_url)
+    follower = RedisTestClock(client)
+    try:
+        await follower.start()
+        awake = follower.awake_through()
+        assert awake is not None
+        assert abs(awake - jump_end) < timedelta(seconds=5)
+        assert follower.now() - awake > timedelta(days=2, hours=23)
+    finally:
+        await follower.stop()
+        await client.aclose()
+    back = await stack.api.post(
+        "/v1/test/clock",
+        json={"set_to": "2020-01-01T00:00:00Z", "outage": True},
+        headers=stack.operator,
+    )
+    assert (await problem(back, 422))["errors"][0]["field"] == "outage"
 
 
 async def test_every_json_answer_ends_in_a_newline_for_shell_users(stack: Stack) -> None:
