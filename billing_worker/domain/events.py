@@ -18,6 +18,10 @@ CATALOGUE: dict[str, str] = {
     "account.created": "An account was created.",
     "account.updated": "An account's details changed (name, email, collection, time zone, "
     "cycle day, dunning policy, price list...).",
+    "account.parked": "The worker set an account aside: processing it failed, or a charge's "
+    "outcome could not be learned (the error says what to do); its billing waits until it "
+    "is released.",
+    "account.released": "A parked account was released and is billed again.",
     "standing.changed": "An account's standing or its reason changed (previous and new).",
     "entitlement.changed": "What the gateways answer for an account changed: its standing, "
     "plan, features, seat limit, session policy or read-only flag (previous and new).",
@@ -102,6 +106,8 @@ def _account(action: str, changes: Mapping[str, Any]) -> list[str]:
         return ["account.created"]
     out = ["account.updated"] if changes.keys() - _STANDING - _KEPT - {"entitlement"} else []
     out += ["standing.changed"] if changes.keys() & _STANDING else []
+    if "parked_at" in changes:
+        out.append("account.released" if changes["parked_at"][1] is None else "account.parked")
     # the first answer (an account's first evaluation) is no change of what was answered
     if "entitlement" in changes and changes["entitlement"][0] is not None:
         out.append("entitlement.changed")

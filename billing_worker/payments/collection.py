@@ -40,7 +40,7 @@ from billing_worker.payments.payment_queue import (
 )
 from billing_worker.payments.providers import ChargeResult, Outcome, PaymentProvider
 from billing_worker.runtime.loop import has_rows, repeat
-from billing_worker.runtime.parking import batch_or_apart, describe, transient
+from billing_worker.runtime.parking import batch_or_apart, describe, park_account, transient
 from shared.clock import Clock
 from shared.money import Money
 
@@ -178,6 +178,7 @@ async def _record(
             return
         if result.outcome is Outcome.UNKNOWN:
             attempt.status, attempt.reason, attempt.updated_at = "unknown", result.reason, now
+            attempt.reference = attempt.reference or result.reference  # to look it up by
             # no outcome to wait for: the account owes the invoice until the reconciler
             # learns more, so it is re-evaluated as of the charge's moment
             account = await session.get(Account, attempt.account_id)
@@ -297,6 +298,15 @@ async def _plan_charges(
     return charges
 
 
+#: An attempt whose outcome is still unknown this long after it was made is parked with
+#: its account: collection waits for a person rather than forever.
+UNSETTLED_LIMIT = timedelta(days=3)
+
+
+class UnsettledCharge(Exception):
+    """A charge whose outcome the worker cannot learn by itself (the account is parked)."""
+
+
 async def reconcile(
     sessions: async_sessionmaker[AsyncSession],
     providers: Sequence[PaymentProvider] | ProviderBook,
@@ -305,7 +315,13 @@ async def reconcile(
     after: timedelta,
     provider_timeout: float = 10.0,
 ) -> int:
-    """Settle attempts left ``pending`` (a crash) or ``unknown`` (a timeout) for ``after``."""
+    """Settle attempts left ``pending`` (a crash) or ``unknown`` (a timeout) for ``after``.
+
+    Each is looked up by the provider's reference when one was answered. One the provider
+    cannot place is charged again under its own key while the provider still keeps that
+    key (its answer is the first charge's, never a second charge); past the key's
+    lifetime, or still unknown after ``UNSETTLED_LIMIT``, its account is parked, saying
+    what to look up: collection never waits forever, and no card is charged twice."""
     real = real_time(clock)
     now = real.now
     async with sessions() as session:
@@ -313,9 +329,11 @@ async def reconcile(
             await session.execute(
                 select(PaymentAttempt, PaymentMethod)
                 .join(PaymentMethod, PaymentMethod.id == PaymentAttempt.payment_method_id)
+                .join(Account, Account.id == PaymentAttempt.account_id)
                 .where(
                     PaymentAttempt.status.in_(("pending", "unknown")),
                     PaymentAttempt.updated_at <= now - after,
+                    Account.parked_at.is_(None),
                 )
                 .limit(50)
             )
@@ -326,26 +344,74 @@ async def reconcile(
             provider = provider_named(await book.of(session, attempt.tenant_id), method.provider)
         if provider is None:
             continue
+        key, age = attempt.idempotency_key, now - attempt.created_at
         try:
-            result = await provider.lookup(attempt.idempotency_key)
+            result = await provider.lookup(key, reference=attempt.reference)
         except Exception:  # the provider cannot say now: ask again later
-            log.exception("collection.lookup_failed key=%s", attempt.idempotency_key)
+            log.exception("collection.lookup_failed key=%s", key)
             result = ChargeResult(Outcome.UNKNOWN, "provider_error")
-        if result is None and attempt.status == "pending":
+        if result is None:
+            if provider.key_lifetime is not None and age >= provider.key_lifetime:
+                await _park_unsettled(
+                    sessions, attempt, now,
+                    f"the charge {key} of {attempt.created_at:%Y-%m-%d %H:%M} UTC got no "
+                    f"answer, and {provider.name} no longer keeps its key, so it is not "
+                    "repeated: look it up there (metadata tollgate_key), record a payment "
+                    "if it was made, then release the account",
+                )  # fmt: skip
+                continue
             amount = Money.from_minor(attempt.amount_minor, attempt.currency)
-            charge = Charge(
-                attempt.id, provider, method.token, amount, attempt.idempotency_key, now
-            )
-            result = await _charge(charge, provider_timeout)  # never seen: the same key, once
-        if result is None or result.outcome is Outcome.UNKNOWN:
+            charge = Charge(attempt.id, provider, method.token, amount, key, now)
+            result = await _charge(charge, provider_timeout)  # the same key: once at most
+        if result.outcome is Outcome.UNKNOWN:
+            if age >= UNSETTLED_LIMIT:
+                await _park_unsettled(
+                    sessions, attempt, now,
+                    f"the outcome of the charge {key} of {attempt.created_at:%Y-%m-%d %H:%M} "
+                    f"UTC is still unknown ({result.reason}): look it up with "
+                    f"{provider.name}, record a payment if it was made, then release the "
+                    "account",
+                )  # fmt: skip
+                continue
             async with sessions() as session, session.begin():
                 stale = await session.get(PaymentAttempt, attempt.id, with_for_update=True)
                 if stale is not None and stale.status in ("pending", "unknown"):
                     stale.status, stale.updated_at = "unknown", now  # ask again later
+                    stale.reference = stale.reference or result.reference
             continue
         await record_result(sessions, attempt.id, result, real, source="reconciliation")
         settled += 1
     return settled
+
+
+async def _park_unsettled(
+    sessions: async_sessionmaker[AsyncSession],
+    attempt: PaymentAttempt,
+    now: datetime,
+    why: str,
+) -> None:
+    """Park the attempt's account: its collection waits until a person settles the charge
+    and releases it (``runtime.parking.release_account`` gives the attempt up)."""
+    log.warning("collection.unsettled key=%s", attempt.idempotency_key)
+    await park_account(sessions, attempt.account_id, "collector", UnsettledCharge(why), now)
+
+
+async def give_up_unsettled(session: AsyncSession, account: Account, now: datetime) -> None:
+    """Releasing a parked account gives up the charges made before it was parked whose
+    outcome is still unknown: the tenant has looked them up with the provider (and recorded
+    a payment if one was made), so they stop holding back its collection."""
+    if account.parked_at is None:
+        return
+    stuck = await session.scalars(
+        select(PaymentAttempt).where(
+            PaymentAttempt.tenant_id == account.tenant_id,
+            PaymentAttempt.account_id == account.id,
+            PaymentAttempt.status.in_(("pending", "unknown")),
+            PaymentAttempt.created_at <= account.parked_at,
+        )
+    )
+    for attempt in stuck:
+        attempt.status, attempt.reason, attempt.updated_at = "failed", "given_up", now
 
 
 class Collector:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from datetime import timedelta
 from enum import StrEnum
 from typing import Protocol
 
@@ -39,6 +40,13 @@ class ChargeResult:
 class PaymentProvider(Protocol):
     name: str
 
+    @property
+    def key_lifetime(self) -> timedelta | None:
+        """How long the provider remembers an idempotency key (Stripe: 24 hours). Past it,
+        a charge repeated under the key could be made twice, so an unsettled attempt is no
+        longer repeated: it is looked up by its reference, or parked. None: forever."""
+        ...
+
     def accepts(self, token: str) -> bool:
         """Whether ``token`` is one of this provider's tokens."""
         ...
@@ -47,8 +55,12 @@ class PaymentProvider(Protocol):
         """Charge once per key: the same key returns the first answer."""
         ...
 
-    async def lookup(self, idempotency_key: str) -> ChargeResult | None:
-        """What became of a charge made with this key (None: the provider never saw it)."""
+    async def lookup(
+        self, idempotency_key: str, *, reference: str | None = None
+    ) -> ChargeResult | None:
+        """What became of the charge made with this key -- the provider's ``reference`` of
+        it when one was answered -- or None: the provider never saw it, or cannot say
+        without a charge repeated under the key (safe within ``key_lifetime``)."""
         ...
 
     async def refund(
@@ -93,6 +105,7 @@ class SandboxProvider:
     """Outcomes chosen by the token; a timeout's charge turns out to have succeeded."""
 
     name = "sandbox"
+    key_lifetime: timedelta | None = None
 
     def __init__(self) -> None:
         self._charges: dict[str, tuple[str, Money, ChargeResult]] = {}
@@ -122,7 +135,9 @@ class SandboxProvider:
         self._charges[idempotency_key] = (token, amount, result)
         return result
 
-    async def lookup(self, idempotency_key: str) -> ChargeResult | None:
+    async def lookup(
+        self, idempotency_key: str, *, reference: str | None = None
+    ) -> ChargeResult | None:
         found = self._charges.get(idempotency_key)
         if found is None:
             return None

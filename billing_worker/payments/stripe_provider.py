@@ -3,8 +3,11 @@
 A payment method is a Stripe customer and one of its PaymentMethods, stored as the token
 ``cus_…/pm_…`` (ids only: the card itself stays with Stripe). A charge is a PaymentIntent
 confirmed off-session, created under Tollgate's idempotency key (Stripe's
-``Idempotency-Key``) and tagged with it (``metadata.tollgate_key``), so a timeout is settled
-by finding the intent again, and a repeat of the same key is never a second charge.
+``Idempotency-Key``) and tagged with it (``metadata.tollgate_key``). An intent is only ever
+found by its id (the reference Stripe answered), never by scanning recent intents: a charge
+whose answer was lost is repeated under the same key while Stripe still keeps it (24 hours),
+which Stripe answers with the first intent, never a second charge; past that the attempt is
+parked for a person to look up (``collection.reconcile``).
 Declines map onto Tollgate's rules: a lost, stolen or expired card (or one Stripe calls
 fraudulent) is a hard decline, not retried; the others are soft and follow the ladder.
 """
@@ -12,6 +15,7 @@ fraudulent) is a hard decline, not retried; the others are soft and follow the l
 from __future__ import annotations
 
 import re
+from datetime import timedelta
 from typing import Any
 
 import stripe
@@ -27,10 +31,8 @@ HARD = frozenset(
         "card_not_supported invalid_account new_account_information_available"
     ).split()
 )
-#: How many recent PaymentIntents a lookup reads to find a key: a lookup settles a charge
-#: whose answer was lost minutes ago. Missing it is safe: the reconciler then charges with
-#: the same idempotency key, which Stripe answers with the first intent, never a new charge.
-LOOKUP_WINDOW = 100
+#: Stripe keeps an idempotency key for 24 hours; an hour less, for clocks and queues.
+KEY_LIFETIME = timedelta(hours=23)
 
 
 def decline(error: dict[str, Any] | None) -> ChargeResult:
@@ -60,6 +62,7 @@ class StripeProvider:
     """One tenant's Stripe account (its secret key)."""
 
     name = "stripe"
+    key_lifetime: timedelta | None = KEY_LIFETIME
 
     def __init__(
         self, api_key: str, http: stripe.HTTPClient, *, api_base: str | None = None
@@ -90,19 +93,12 @@ class StripeProvider:
             )
         except stripe.CardError as exc:
             body = exc.json_body if isinstance(exc.json_body, dict) else {}
-            result = decline(body.get("error"))
-            found = await self.lookup(idempotency_key)  # the declined intent's id
-            reference = found.reference if found else None
+            error = body.get("error") if isinstance(body.get("error"), dict) else {}
+            result = decline(error)
+            declined = error.get("payment_intent") if error else None  # the declined intent
+            reference = declined.get("id") if isinstance(declined, dict) else None
             return ChargeResult(result.outcome, result.reason, result.hard, reference)
         return outcome_of(dict(intent.to_dict()))
-
-    async def _intent(self, idempotency_key: str) -> dict[str, Any] | None:
-        listed = await self._client.v1.payment_intents.list_async({"limit": LOOKUP_WINDOW})
-        for intent in listed.data:
-            found: dict[str, Any] = intent.to_dict()
-            if (found.get("metadata") or {}).get("tollgate_key") == idempotency_key:
-                return found
-        return None
 
     async def _by_id(self, intent_id: str, idempotency_key: str) -> dict[str, Any] | None:
         """The PaymentIntent stored as a payment's reference, if it is this charge's (made
@@ -116,8 +112,10 @@ class StripeProvider:
             found if (found.get("metadata") or {}).get("tollgate_key") == idempotency_key else None
         )
 
-    async def lookup(self, idempotency_key: str) -> ChargeResult | None:
-        intent = await self._intent(idempotency_key)
+    async def lookup(
+        self, idempotency_key: str, *, reference: str | None = None
+    ) -> ChargeResult | None:
+        intent = await self._by_id(reference, idempotency_key) if reference else None
         return None if intent is None else outcome_of(intent)
 
     async def refund(
@@ -129,7 +127,6 @@ class StripeProvider:
         reference: str | None = None,
     ) -> ChargeResult:
         intent = await self._by_id(reference, charge_key) if reference else None
-        intent = intent or await self._intent(charge_key)
         if intent is None or intent.get("status") != "succeeded":
             return ChargeResult(Outcome.DECLINED, "no_such_charge")
         try:

@@ -72,6 +72,30 @@ async def apply_reversal(
     return outcome
 
 
+async def park_unapplied_dispute(
+    session: AsyncSession, tenant_id: str, dispute: Mapping[str, Any], now: datetime
+) -> bool:
+    """A dispute the ledger could not take (more than the payment's traceable part, its
+    credit spent): the bank has the money back all the same, so the account is parked
+    (``account.parked``), saying what to record by hand, and its card charged no more.
+    Returns whether an account was parked."""
+    intent = dispute.get("payment_intent")
+    found = await _payment(session, tenant_id, intent if isinstance(intent, str) else None)
+    if found is None:
+        return False
+    _tenant, account, payment = found
+    amount = Money.from_minor(int(dispute.get("amount") or 0), payment.currency)
+    account.hard_declined = True
+    account.parked_at = account.parked_at or now
+    account.parked_job = "stripe"
+    account.parked_error = (
+        f"Stripe dispute {dispute.get('id')} took back {amount} of payment {payment.id}, more "
+        "than the ledger can trace to it (its credit was spent): record the difference by hand "
+        "(a charge or a refund), then release the account"
+    )[:500]
+    return True
+
+
 async def _payment(
     session: AsyncSession, tenant_id: str, intent: str | None
 ) -> tuple[Tenant, Account, Payment] | None:

@@ -115,14 +115,14 @@ async def park_account(
     exc: Exception,
     now: datetime,
 ) -> None:
-    """Set the account aside with the error ``job`` met processing it."""
+    """Set the account aside with the error ``job`` met processing it (an
+    ``account.parked`` event tells the tenant)."""
     log.error("parking.account account=%s job=%s", account_id, job, exc_info=exc)
     async with sessions() as session, session.begin():
-        await session.execute(
-            update(Account)
-            .where(Account.id == account_id)
-            .values(parked_at=now, parked_error=describe(exc), parked_job=job)
-        )
+        account = await session.get(Account, account_id, with_for_update=True)
+        if account is not None:
+            account.parked_at = account.parked_at or now
+            account.parked_error, account.parked_job = describe(exc), job
 
 
 async def park_event(

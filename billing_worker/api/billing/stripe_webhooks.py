@@ -25,7 +25,11 @@ from billing_worker.jobs.catch_up import real_time
 from billing_worker.notifications.signing import TOLERANCE_SECONDS
 from billing_worker.payments.payment_queue import FAILED, SUCCEEDED
 from billing_worker.payments.stripe_provider import outcome_of
-from billing_worker.payments.stripe_reversals import Outcome, apply_reversal
+from billing_worker.payments.stripe_reversals import (
+    Outcome,
+    apply_reversal,
+    park_unapplied_dispute,
+)
 
 #: The Stripe events Tollgate acts on, and what each says of a charge.
 _CHARGES = {"payment_intent.succeeded": SUCCEEDED, "payment_intent.payment_failed": FAILED}
@@ -100,6 +104,10 @@ async def _reversal(request: web.Request, tenant_id: str, event: dict[str, Any])
         # a charge Tollgate made whose answer is not applied yet (a refund can overtake
         # it): Stripe sends the event again later
         raise Conflict("no payment of this tenant was collected by that PaymentIntent yet")
+    if outcome is Outcome.REFUSED and event["type"] == "charge.dispute.created":
+        async with request.app[SESSIONS]() as session, session.begin():
+            now = request.app[CLOCK].now()
+            await park_unapplied_dispute(session, tenant_id, obj, now)
     request.app[OUTBOX_WAKE].set()
     return respond(
         schemas.ProviderEventAck(

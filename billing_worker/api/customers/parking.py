@@ -17,7 +17,8 @@ from billing_worker.api.http.errors import ApiError, Conflict, NotFound
 from billing_worker.api.http.routes import router
 from billing_worker.api.http.routing import Role, respond, serial_id
 from billing_worker.db.models import Account, PaymentEvent
-from billing_worker.jobs.catch_up import catch_up
+from billing_worker.jobs.catch_up import catch_up, real_time
+from billing_worker.payments.collection import give_up_unsettled
 from billing_worker.runtime.parking import describe, park_account, release_account, transient
 
 
@@ -114,26 +115,29 @@ async def list_parked(request: web.Request) -> web.Response:
     "POST",
     "/v1/accounts/{account_id}/release",
     summary="Release a parked account: catch it up now (and re-queue its parked payment "
-    "events); if it fails again it stays parked and the answer says why",
+    "events; a charge whose outcome the worker could not learn is given up, as looked up by "
+    "the tenant); if it fails again it stays parked and the answer says why",
     role=Role.TENANT,
     response=schemas.AccountOut,
     errors=(404, 409),
 )
 async def release(request: web.Request) -> web.Response:
     tenant_id, account_id = tenant_of(request), request.match_info["account_id"]
-    sessions, now = request.app[SESSIONS], request.app[CLOCK].now()
+    sessions, real = request.app[SESSIONS], real_time(request.app[CLOCK])
+    now = real.now
     try:
         async with sessions() as session, session.begin():
             _tenant, account, _payer = await lock_family(session, tenant_id, account_id)
             if account.parked_at is None:
                 raise Conflict(f"account {account_id!r} is not parked")
+            await give_up_unsettled(session, account, now)
             release_account(account, now)
             await session.execute(
                 update(PaymentEvent)
                 .where(PaymentEvent.tenant_id == tenant_id, PaymentEvent.account_id == account_id)
                 .values(parked_at=None, parked_error=None)
             )
-            await catch_up(session, [account], now)
+            await catch_up(session, [account], now, real=real)
             view = await account_out(session, account)
     except ApiError:
         raise

@@ -116,6 +116,13 @@ class Account(Base):
             sqlite_where=text("parent_id IS NOT NULL"),
             postgresql_where=text("parent_id IS NOT NULL"),
         ),
+        # The few parked accounts, counted at each metrics scrape (0025).
+        Index(
+            "ix_accounts_parked",
+            "parked_at",
+            sqlite_where=text("parked_at IS NOT NULL"),
+            postgresql_where=text("parked_at IS NOT NULL"),
+        ),
         CheckConstraint("collection IN ('automatic', 'manual')", name="collection"),
         CheckConstraint("invoicing IN ('automatic', 'draft', 'held')", name="invoicing"),
         CheckConstraint("kind IN ('consumer', 'enterprise', 'reseller')", name="kind"),

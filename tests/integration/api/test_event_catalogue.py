@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +15,7 @@ import redis.asyncio as aioredis
 from billing_worker.db.engine import create_engine, session_factory
 from billing_worker.domain.events import CATALOGUE
 from billing_worker.invoicing.usage import UsageFolder
+from billing_worker.runtime.parking import park_account
 from shared.clock import SystemClock
 from tests.integration.conftest import Stack, Tenant
 from tests.integration.gateway.test_sessions import login, wait_published
@@ -117,13 +119,27 @@ async def _fold_a_login(
         await engine.dispose()
 
 
+async def _park_and_release(stack: Stack, tenant: Tenant, account: str, database_url: str) -> None:
+    """The worker parks the account (as when processing it fails); the tenant releases it."""
+    engine = create_engine(database_url)
+    try:
+        problem = RuntimeError("the catalog has no plan 'pro-2019'")
+        await park_account(
+            session_factory(engine), account, "scheduler", problem, datetime.now(UTC)
+        )
+    finally:
+        await engine.dispose()
+    await _call(stack, tenant, "POST", f"/v1/accounts/{account}/release", {})
+
+
 async def test_every_event_type_is_sent_as_docs_events_md_shows_it(
     stack: Stack, redis_client: aioredis.Redis, database_url: str
 ) -> None:
     tenant = await stack.new_tenant()
     await _catalog(stack, tenant)
     await _fold_a_login(stack, tenant, redis_client, database_url)  # before the clock moves
-    await _life(stack, tenant)
+    account = await _life(stack, tenant)
+    await _park_and_release(stack, tenant, account, database_url)
     every: list[dict[str, Any]] = []
     path: str | None = "/v1/events?limit=100"
     while path is not None:

@@ -11,7 +11,7 @@ import subprocess
 import sys
 import time
 from collections.abc import AsyncIterator, Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -243,14 +243,18 @@ async def test_stripes_webhook_settles_a_charge_whose_answer_was_lost(
 # -- recorded Stripe answers -------------------------------------------------------------
 
 #: Stripe's 402 answers for cards that decline when charged (from Stripe's API reference
-#: and test-card documentation: 4000000000009995, 4000000000009979, 4000000000000069).
+#: and test-card documentation: 4000000000009995, 4000000000009979, 4000000000000069); the
+#: error carries the declined PaymentIntent.
+_DECLINED = {"id": "pi_3Decl1ned", "object": "payment_intent", "status": "requires_payment_method"}
 DECLINES = {
     "insufficient_funds": {"code": "card_declined", "decline_code": "insufficient_funds",
-                           "message": "Your card has insufficient funds.", "type": "card_error"},
+                           "message": "Your card has insufficient funds.", "type": "card_error",
+                           "payment_intent": _DECLINED},
     "stolen_card": {"code": "card_declined", "decline_code": "stolen_card",
-                    "message": "Your card was declined.", "type": "card_error"},
+                    "message": "Your card was declined.", "type": "card_error",
+                    "payment_intent": _DECLINED},
     "expired_card": {"code": "expired_card", "message": "Your card has expired.",
-                     "type": "card_error", "param": "exp_month"},
+                     "type": "card_error", "param": "exp_month", "payment_intent": _DECLINED},
 }  # fmt: skip
 
 
@@ -276,13 +280,16 @@ async def recorded(tmp_path: Path) -> AsyncIterator[tuple[str, list[dict[str, st
             }
         )
 
-    async def listing(request: web.Request) -> web.Response:
-        return web.json_response({"object": "list", "data": [], "has_more": False,
-                                  "url": "/v1/payment_intents"})  # fmt: skip
+    async def retrieve(request: web.Request) -> web.Response:
+        seen.append({"retrieved": request.match_info["id"]})
+        return web.json_response(
+            {"id": request.match_info["id"], "object": "payment_intent", "status": "processing",
+             "amount": 1234, "currency": "eur", "metadata": {"tollgate_key": "k_processing"}}
+        )  # fmt: skip
 
-    app = web.Application()
+    app = web.Application()  # no listing: a charge is never looked for among recent ones
     app.router.add_post("/v1/payment_intents", create)
-    app.router.add_get("/v1/payment_intents", listing)
+    app.router.add_get("/v1/payment_intents/{id}", retrieve)
     runner = web.AppRunner(app)
     await runner.setup()
     port = free_port()
@@ -316,6 +323,32 @@ async def test_declines_map_onto_the_ladders_rules_and_the_key_goes_to_stripe(
     finally:
         await http.close_async()  # type: ignore[no-untyped-call]
     assert (result.outcome, result.reason, result.hard) == (outcome, reason, hard)
+    assert result.reference == ("pi_3Rec0rded" if scenario == "paid" else "pi_3Decl1ned")
     assert seen[0]["key"] == key  # Stripe's Idempotency-Key: a repeat is never a new charge
     assert (seen[0]["amount"], seen[0]["currency"]) == ("1234", "eur")
     assert (seen[0]["confirm"], seen[0]["off_session"]) == ("true", "true")
+
+
+async def test_a_charge_is_looked_up_by_the_intent_stripe_answered_never_among_recent_ones(
+    recorded: tuple[str, list[dict[str, str]]],
+) -> None:
+    """Without a reference Stripe cannot place a charge but by repeating it under its key
+    (the reconciler's call, within the key's 24 hours); with one, the intent is read by id
+    however old, and only if it is this charge's."""
+    base, seen = recorded
+    http = stripe.AIOHTTPClient()
+    try:
+        provider = StripeProvider("sk_test_recorded123", http, api_base=base)
+        assert await provider.lookup("k_processing") is None
+        assert seen == []  # nothing listed, nothing charged
+        found = await provider.lookup("k_processing", reference="pi_3Pr0cess")
+        other = await provider.lookup("k_another", reference="pi_3Pr0cess")
+    finally:
+        await http.close_async()  # type: ignore[no-untyped-call]
+    assert found is not None
+    assert (found.outcome, found.reason, found.reference) == (
+        Outcome.UNKNOWN, "processing", "pi_3Pr0cess",
+    )  # fmt: skip
+    assert other is None  # another charge's intent is not this one's answer
+    assert provider.key_lifetime is not None
+    assert provider.key_lifetime < timedelta(hours=24)

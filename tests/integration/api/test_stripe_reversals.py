@@ -170,3 +170,35 @@ async def test_an_old_payment_is_refunded_however_many_charges_came_after(
                          {"amount": "10.00", "reason": "goodwill"})  # fmt: skip
     assert refund["payment"]["refunded"] == "10.00"
     assert await balance("0.00")
+
+
+async def test_a_dispute_the_ledger_cannot_take_parks_the_account_with_what_to_do(
+    stack: Stack,
+) -> None:
+    """A payment of 100.00 paid the 49.00 invoice and left 51.00 of credit, since spent on a
+    one-off charge: a dispute of all 100.00 cannot be traced to what the payment still
+    holds. It is not acknowledged and dropped: the account is parked (an event says so)
+    with what to record by hand, and its card is charged no more."""
+    tenant = await stack.new_tenant()
+    await _call(stack, tenant, "PATCH", "/v1/tenant", {"stripe_webhook_secret": SECRET})
+    account = await stack.customer(tenant, "hal")
+    await _call(stack, tenant, "PATCH", f"/v1/accounts/{account}", {"collection": "manual"})
+    paid = {"amount": "100.00", "currency": "USD", "method": "other", "reference": "pi_3Hal"}
+    await _call(stack, tenant, "POST", f"/v1/accounts/{account}/payments", paid)
+    charge = {"amount": "51.00", "currency": "USD", "description": "Onboarding"}
+    await _call(stack, tenant, "POST", f"/v1/accounts/{account}/charges", charge)
+    found = await _call(stack, tenant, "GET", f"/v1/accounts/{account}")
+    assert (found["balance_due"], found["credit"]) == ("0.00", "0.00")
+
+    dispute = {"id": "dp_1Hal", "object": "dispute", "payment_intent": "pi_3Hal",
+               "amount": 10000, "reason": "fraudulent", "status": "needs_response"}  # fmt: skip
+    status, answer = await _post(stack, tenant, _event("evt_h1", "charge.dispute.created", dispute))
+    assert (status, answer["applied"]) == (200, False)
+    found = await _call(stack, tenant, "GET", f"/v1/accounts/{account}")
+    assert found["parked"]["job"] == "stripe"
+    assert "dp_1Hal" in found["parked"]["error"]
+    assert "record the difference by hand" in found["parked"]["error"]
+    events = (await _call(stack, tenant, "GET", "/v1/events?type=account.parked"))["data"]
+    assert [e["account_id"] for e in events] == [account]
+    dunning = await _call(stack, tenant, "GET", f"/v1/accounts/{account}/dunning")
+    assert dunning["hard_declined"] is True  # the disputed card is charged no more
