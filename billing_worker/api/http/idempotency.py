@@ -9,7 +9,10 @@ request with it runs as new.
 The key is claimed *inside the handler's own transaction*: a session hook adds the claim
 row to the first transaction that commits during the request, so the claim and the
 request's effects commit together or not at all. A crash after that commit leaves a claim
-without a stored answer; a retry then gets 409 and never runs twice. Two identical
+without a stored answer; a retry then never runs twice: while the first may still be
+running it gets 409, and once it cannot be (``LOST_AFTER``) a ``303 See Other`` to the
+resource the request made or acted on (recorded with the claim), which clients follow to
+read its state -- or, with none to point at, a 409 saying so. Two identical
 requests racing both run their handler, but only one transaction can commit the claim:
 the other rolls back whole and answers 409. A request refused before it changed anything
 (a validation error) claims nothing, so it can be corrected and retried with the same key.
@@ -39,12 +42,29 @@ HEADER = "Idempotency-Key"
 REPLAYED = "Idempotent-Replayed"
 #: How long a key's answer is kept (and a key cannot be used for another request).
 WINDOW = timedelta(hours=24)
+#: A claim with no answer this long after it was made is no request in progress (none runs
+#: this long): it committed and its answer was lost.
+LOST_AFTER = timedelta(minutes=2)
+#: Where an object a POST creates is read, by the path's last segment (the collection
+#: posted to): the model it creates and the path of its resource.
+_CREATES = {
+    "accounts": ("account", "/v1/accounts/{}"),
+    "subscriptions": ("subscription", "/v1/subscriptions/{}"),
+    "invoices": ("invoice", "/v1/invoices/{}"),
+    "charges": ("invoice", "/v1/invoices/{}"),
+    "invoice-runs": ("invoice_run", "/v1/invoice-runs/{}"),
+    "payments": ("payment", "/v1/payments/{}"),
+}
+#: Resources an action (``POST /v1/<collection>/<id>/<action>``) can be re-read at.
+_READABLE = frozenset(("accounts", "subscriptions", "invoices", "invoice-runs", "payments"))
 
 
 @dataclass(slots=True)
 class _Claim:
     row: IdempotentRequest
     committed: bool = False
+    #: The created object's path, when the request creates one.
+    resource: str | None = None
 
 
 _CLAIM: contextvars.ContextVar[_Claim | None] = contextvars.ContextVar("claim", default=None)
@@ -56,6 +76,46 @@ def _claim_in_this_transaction(session: Session) -> None:
     if claim is not None and not claim.committed and session.in_transaction():
         session.add(claim.row)
         claim.committed = True  # assumed; the commit failing raises out of the handler
+        _note_resource(claim)
+
+
+@event.listens_for(Session, "after_flush")
+def _remember_what_was_created(session: Session, _flush: object) -> None:
+    """Keep, with the claim, where the object the request creates is read: an answer lost
+    after the commit is then replaced by a pointer to it."""
+    claim = _CLAIM.get()
+    if claim is None or claim.resource is not None:
+        return
+    segments = claim.row.path.split("?")[0].rstrip("/").split("/")
+    wanted = _CREATES.get(segments[-1])
+    if wanted is None:
+        return
+    audit_name, where = wanted
+    for obj in session.new:
+        if getattr(obj, "__audit_name__", None) == audit_name:
+            claim.resource = where.format(obj.id)
+            _note_resource(claim)  # a later flush of the commit writes it
+            return
+
+
+def _note_resource(claim: _Claim) -> None:
+    if claim.resource is not None:
+        claim.row.response = orjson.dumps({"resource": claim.resource})
+
+
+def _resource(stored: IdempotentRequest) -> str | None:
+    """Where the state a lost answer would have shown is read: the object the request
+    created, or the resource it acted on."""
+    try:
+        recorded = orjson.loads(stored.response) if stored.response else None
+    except orjson.JSONDecodeError:
+        recorded = None
+    if isinstance(recorded, dict) and isinstance(recorded.get("resource"), str):
+        return str(recorded["resource"])
+    segments = stored.path.split("?")[0].rstrip("/").split("/")
+    if len(segments) == 5 and segments[2] in _READABLE:  # ["", "v1", collection, id, action]
+        return "/".join(segments[:4])
+    return None
 
 
 def _fingerprint(method: str, path: str, body: bytes) -> str:
@@ -81,7 +141,7 @@ async def idempotency_middleware(
             )
         )
     if stored is not None and stored.created_at > now - WINDOW:
-        return _replay(stored, fingerprint)
+        return _replay(stored, fingerprint, now)
     if stored is not None:  # out of its window: forgotten, and the key is free again
         async with request.app[SESSIONS]() as session, session.begin():
             await session.execute(
@@ -152,7 +212,7 @@ def _redacted(body: bytes) -> bytes:
     return orjson.dumps(document, option=orjson.OPT_APPEND_NEWLINE)
 
 
-def _replay(stored: IdempotentRequest, fingerprint: str) -> web.Response:
+def _replay(stored: IdempotentRequest, fingerprint: str, now: datetime) -> web.Response:
     if stored.body_sha256 != fingerprint:
         raise InvalidRequest.field(
             HEADER,
@@ -160,10 +220,20 @@ def _replay(stored: IdempotentRequest, fingerprint: str) -> web.Response:
             "use a new key for a new request",
         )
     if stored.status == 0:
-        raise Conflict(
-            f"the request with this {HEADER} is in progress, or it completed and its answer "
-            "was lost: read the resource to see its state"
-        )
+        if stored.created_at > now - LOST_AFTER:
+            raise Conflict(f"the request with this {HEADER} is in progress: retry shortly")
+        resource = _resource(stored)
+        if resource is None:
+            raise Conflict(
+                f"the request with this {HEADER} completed and its answer was lost: read "
+                "what it changed to see its state"
+            )
+        return web.json_response(
+            {"detail": "the request with this key completed and its answer was lost: "
+                       "its result is at Location", "location": resource},
+            status=303,
+            headers={"Location": resource, REPLAYED: "true"},
+        )  # fmt: skip
     return web.Response(
         body=stored.response,
         status=stored.status,

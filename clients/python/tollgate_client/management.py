@@ -93,8 +93,11 @@ class Management:
         backoff: float = 0.2,
         transport: httpx.BaseTransport | None = None,
     ) -> None:
+        # follow_redirects: a retried POST whose first answer was lost is sent (303) to
+        # read what it made
         self._http = httpx.Client(base_url=url, timeout=timeout, transport=transport,
-                                  headers={"Authorization": f"Bearer {key}"})  # fmt: skip
+                                  headers={"Authorization": f"Bearer {key}"},
+                                  follow_redirects=True)  # fmt: skip
         self._retries, self._backoff = retries, backoff
 
     def request(self, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
@@ -171,7 +174,8 @@ class AsyncManagement:
         transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
         self._http = httpx.AsyncClient(base_url=url, timeout=timeout, transport=transport,
-                                       headers={"Authorization": f"Bearer {key}"})  # fmt: skip
+                                       headers={"Authorization": f"Bearer {key}"},
+                                       follow_redirects=True)  # fmt: skip
         self._retries, self._backoff = retries, backoff
 
     async def request(self, method: str, path: str, body: dict[str, Any] | None = None) -> Any:

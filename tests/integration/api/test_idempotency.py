@@ -5,9 +5,11 @@ from __future__ import annotations
 import asyncio
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import text, update
+import orjson
+from sqlalchemy import event, text, update
+from sqlalchemy.orm import Session
 
-from billing_worker.api.http.idempotency import WINDOW
+from billing_worker.api.http.idempotency import LOST_AFTER, WINDOW
 from billing_worker.db.engine import create_engine
 from billing_worker.db.models import Base, IdempotentRequest
 from tests.integration.conftest import Stack
@@ -167,3 +169,73 @@ async def test_a_key_is_forgotten_after_its_window(stack: Stack, database_url: s
     assert second.status == 201
     assert "Idempotent-Replayed" not in second.headers
     assert (await second.json())["id"] != (await first.json())["id"]
+
+
+async def _as_a_crash_left_it(
+    database_url: str, key: str, *, response: bytes, age: timedelta
+) -> None:
+    """The claim of ``key`` as a worker that died after the request's commit, before it
+    stored the answer, left it: no answer (only what the claim noted), made ``age`` ago."""
+    engine = create_engine(database_url)
+    try:
+        async with engine.begin() as connection:
+            await connection.execute(
+                update(IdempotentRequest)
+                .where(IdempotentRequest.key == key)
+                .values(status=0, response=response, created_at=datetime.now(UTC) - age)
+            )
+    finally:
+        await engine.dispose()
+
+
+async def test_a_retry_whose_answer_was_lost_is_sent_to_read_the_result(
+    stack: Stack, database_url: str
+) -> None:
+    tenant = await stack.new_tenant()
+    headers = {**tenant.admin, "Idempotency-Key": "create-initech"}
+    created = await (await stack.api.post("/v1/accounts", json={"name": "Initech"},
+                                          headers=headers)).json()  # fmt: skip
+    noted = orjson.dumps({"resource": f"/v1/accounts/{created['id']}"})
+    await _as_a_crash_left_it(database_url, "create-initech", response=noted, age=timedelta(0))
+    running = await stack.api.post("/v1/accounts", json={"name": "Initech"}, headers=headers)
+    assert running.status == 409  # it may still be running: no answer yet, and no second run
+    assert "in progress" in (await running.json())["detail"]
+
+    await _as_a_crash_left_it(database_url, "create-initech", response=noted, age=LOST_AFTER)
+    retried = await stack.api.post("/v1/accounts", json={"name": "Initech"}, headers=headers)
+    assert retried.status == 200  # 303 See Other, followed: the account it made
+    assert retried.history[0].status == 303
+    assert (await retried.json())["id"] == created["id"]
+    accounts = await (await stack.api.get("/v1/accounts", headers=tenant.admin)).json()
+    assert [a["name"] for a in accounts["data"]] == ["Initech"]  # made once
+
+    # an action: its answer lost, the retry reads the account it acted on
+    action = {**headers, "Idempotency-Key": "suspend-initech"}
+    path = f"/v1/accounts/{created['id']}/suspend"
+    assert (await stack.api.post(path, json={}, headers=action)).status == 200
+    await _as_a_crash_left_it(database_url, "suspend-initech", response=b"", age=LOST_AFTER)
+    again = await stack.api.post(path, json={}, headers=action)
+    assert (again.status, again.history[0].headers["Location"]) == (200, path[: -len("/suspend")])
+    assert (await again.json())["suspended_manually"] is True
+
+
+async def test_the_claim_notes_what_the_request_created(stack: Stack) -> None:
+    """What a crash after the commit leaves: the claim, committed with the request's
+    effects, already says where the object it created is read."""
+    tenant = await stack.new_tenant()
+    headers = {**tenant.admin, "Idempotency-Key": "create-hooli"}
+    noted: list[bytes] = []
+
+    @event.listens_for(Session, "after_commit")
+    def _seen(session: Session) -> None:  # the answer is stored in a later transaction
+        for obj in session.identity_map.values():
+            if isinstance(obj, IdempotentRequest) and obj.key == "create-hooli":
+                noted.append(bytes(obj.response))
+
+    try:
+        created = await stack.api.post("/v1/accounts", json={"name": "Hooli"}, headers=headers)
+        assert created.status == 201
+    finally:
+        event.remove(Session, "after_commit", _seen)
+    account = (await created.json())["id"]
+    assert noted[0] == orjson.dumps({"resource": f"/v1/accounts/{account}"})
