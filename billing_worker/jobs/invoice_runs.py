@@ -24,6 +24,7 @@ from billing_worker.db.models import Account, InvoiceRun
 from billing_worker.ids import new_id
 from billing_worker.invoicing.numbering import defer_numbers
 from billing_worker.jobs.catch_up import catch_up_and_bill, real_time
+from billing_worker.publishing.outbox import hold_access
 from billing_worker.runtime.loop import report
 from billing_worker.runtime.parking import each_apart, park_account, transient
 from shared.clock import Clock
@@ -172,7 +173,7 @@ async def _batch_apart(
             if account_id <= run.cursor:
                 return
             run.cursor, run.done, run.parked = account_id, run.done + 1, run.parked + 1
-        await park_account(sessions, account_id, "invoice_run", exc, clock.now())
+        await park_account(sessions, account_id, "invoice_run", exc, clock.now(), hold=hold_access)
 
     await each_apart(ids, one, park)
 

@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from billing_worker.db.models import Account
 from billing_worker.invoicing.numbering import defer_numbers
 from billing_worker.jobs.catch_up import catch_up, real_time
+from billing_worker.publishing.outbox import hold_access
 from billing_worker.runtime.loop import has_rows
 from billing_worker.runtime.parking import batch_or_apart
 from shared.clock import Clock
@@ -48,4 +49,4 @@ async def run_due(
         defer_numbers(session)  # a batch locks the tenant's invoice counter only to commit
         await catch_up(session, accounts, now, real=real)
 
-    return await batch_or_apart(sessions, claim, work, "scheduler", now)
+    return await batch_or_apart(sessions, claim, work, "scheduler", now, hold=hold_access)

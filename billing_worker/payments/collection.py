@@ -39,6 +39,7 @@ from billing_worker.payments.payment_queue import (
     enqueue,
 )
 from billing_worker.payments.providers import ChargeResult, Outcome, PaymentProvider
+from billing_worker.publishing.outbox import hold_access
 from billing_worker.runtime.loop import has_rows, repeat
 from billing_worker.runtime.parking import batch_or_apart, describe, park_account, transient
 from shared.clock import Clock
@@ -238,7 +239,7 @@ async def collect_due(
     async def plan(session: AsyncSession, accounts: Sequence[Account]) -> None:
         charges.extend(await _plan_charges(session, accounts, book_of(providers), real))
 
-    claimed = await batch_or_apart(sessions, claim, plan, "collector", now)
+    claimed = await batch_or_apart(sessions, claim, plan, "collector", now, hold=hold_access)
     # Each charge is one account's, stored pending before any call: up to ``concurrency``
     # run at once, so a provider's latency (hundreds of ms a call) and the database's
     # round trips overlap instead of adding up. A failure leaves its attempt pending for
@@ -393,7 +394,9 @@ async def _park_unsettled(
     """Park the attempt's account: its collection waits until a person settles the charge
     and releases it (``runtime.parking.release_account`` gives the attempt up)."""
     log.warning("collection.unsettled key=%s", attempt.idempotency_key)
-    await park_account(sessions, attempt.account_id, "collector", UnsettledCharge(why), now)
+    await park_account(
+        sessions, attempt.account_id, "collector", UnsettledCharge(why), now, hold=hold_access
+    )
 
 
 async def give_up_unsettled(session: AsyncSession, account: Account, now: datetime) -> None:

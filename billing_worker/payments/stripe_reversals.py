@@ -32,6 +32,7 @@ from billing_worker.invoicing.ledger import RefundError, record_payment
 from billing_worker.invoicing.refunds import refund_payment
 from billing_worker.jobs.catch_up import bring_up_to
 from billing_worker.payments.payment_queue import lock_payer
+from billing_worker.publishing.outbox import hold_access
 from billing_worker.standing.entitlements import refresh_family
 from shared.money import Money
 
@@ -88,6 +89,7 @@ async def park_unapplied_dispute(
     account.hard_declined = True
     account.parked_at = account.parked_at or now
     account.parked_job = "stripe"
+    await hold_access(session, account, now)
     account.parked_error = (
         f"Stripe dispute {dispute.get('id')} took back {amount} of payment {payment.id}, more "
         "than the ledger can trace to it (its credit was spent): record the difference by hand "

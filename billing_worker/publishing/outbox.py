@@ -16,17 +16,23 @@ then: a hand-off lost to a crash or a Redis error is drained like any other row.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 
-from sqlalchemy import event, insert
+from sqlalchemy import event, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import Session
 
-from billing_worker.db.models import ApiKey, Base, OutboxEntry, User
+from billing_worker.db.models import Account, ApiKey, Base, OutboxEntry, User
 from shared import keys
 from shared.credentials import KeyEntry, KeyKind, encode_key_entry
-from shared.entitlement import EntitlementRecord, UserEntry, encode_record, encode_user
+from shared.entitlement import (
+    EntitlementRecord,
+    UserEntry,
+    decode_record,
+    encode_record,
+    encode_user,
+)
 from shared.states import UserStatus
 
 _PENDING = "pending_outbox"
@@ -99,6 +105,24 @@ def stage_record(session: AsyncSession, record: EntitlementRecord, now: datetime
     payload = encode_record(record)
     _stage(session, record.tenant_id, key, record.version, payload, now)
     return payload
+
+
+async def hold_access(session: AsyncSession, account: Account, now: datetime) -> None:
+    """A parked account's billing waits for a person; its customers must not lose access
+    for that. Its record is staged again without its time bound (``valid_until`` and what
+    it lapses to), so gateways go on answering its last standing until it is released and
+    evaluated again."""
+    raw = await session.scalar(select(Account.ent_record).where(Account.id == account.id))
+    if raw is None:
+        return
+    record = decode_record(raw)
+    if record.valid_until is None:
+        return
+    account.ent_version += 1
+    account.valid_until = None
+    held = replace(record, version=account.ent_version, valid_until=None,
+                   lapse_standing=None, lapse_reason=None)  # fmt: skip
+    account.ent_record = stage_record(session, held, now)
 
 
 def user_entry(user: User) -> UserEntry:

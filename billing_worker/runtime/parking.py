@@ -27,6 +27,10 @@ from billing_worker.db.sealed import SealingError
 log = logging.getLogger(__name__)
 
 K = TypeVar("K")
+#: What parking does to the account's published access, given by the layer that publishes
+#: (``publishing.outbox.hold_access``): billing waits for a person, access must not lapse
+#: for it.
+Hold = Callable[[AsyncSession, Account, datetime], Awaitable[None]]
 
 #: Errors of the infrastructure (or of the operator's configuration, such as a missing
 #: secrets key), not of the data: the work is retried as it is, later.
@@ -79,7 +83,13 @@ Work = Callable[[AsyncSession, Sequence[Account]], Awaitable[object]]
 
 
 async def batch_or_apart(
-    sessions: async_sessionmaker[AsyncSession], claim: Claim, work: Work, job: str, now: datetime
+    sessions: async_sessionmaker[AsyncSession],
+    claim: Claim,
+    work: Work,
+    job: str,
+    now: datetime,
+    *,
+    hold: Hold | None = None,
 ) -> int:
     """Claim a batch of accounts (``claim(session, None)``, locked) and do ``work`` on it
     in one transaction. When that fails on the data, redo it one account per transaction
@@ -102,7 +112,7 @@ async def batch_or_apart(
                     await work(session, accounts)
 
         async def park(account_id: str, error: Exception) -> None:
-            await park_account(sessions, account_id, job, error, now)
+            await park_account(sessions, account_id, job, error, now, hold=hold)
 
         await each_apart(claimed, one, park)
     return len(claimed)
@@ -114,15 +124,20 @@ async def park_account(
     job: str,
     exc: Exception,
     now: datetime,
+    *,
+    hold: Hold | None = None,
 ) -> None:
     """Set the account aside with the error ``job`` met processing it (an
-    ``account.parked`` event tells the tenant)."""
+    ``account.parked`` event tells the tenant); ``hold`` keeps its access from lapsing
+    meanwhile."""
     log.error("parking.account account=%s job=%s", account_id, job, exc_info=exc)
     async with sessions() as session, session.begin():
         account = await session.get(Account, account_id, with_for_update=True)
         if account is not None:
             account.parked_at = account.parked_at or now
             account.parked_error, account.parked_job = describe(exc), job
+            if hold is not None:
+                await hold(session, account, now)
 
 
 async def park_event(

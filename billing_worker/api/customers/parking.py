@@ -19,6 +19,7 @@ from billing_worker.api.http.routing import Role, respond, serial_id
 from billing_worker.db.models import Account, PaymentEvent
 from billing_worker.jobs.catch_up import catch_up, real_time
 from billing_worker.payments.collection import give_up_unsettled
+from billing_worker.publishing.outbox import hold_access
 from billing_worker.runtime.parking import describe, park_account, release_account, transient
 
 
@@ -144,7 +145,7 @@ async def release(request: web.Request) -> web.Response:
     except Exception as exc:
         if transient(exc):
             raise
-        await park_account(sessions, account_id, "release", exc, now)
+        await park_account(sessions, account_id, "release", exc, now, hold=hold_access)
         raise StillFailing(describe(exc)) from exc
     request.app[PAYMENTS_WAKE].set()
     request.app[OUTBOX_WAKE].set()

@@ -100,6 +100,36 @@ async def test_the_scheduler_parks_a_failing_account_and_bills_every_other(
     assert not_parked.status == 409
 
 
+async def test_a_parked_account_keeps_its_access_until_released(
+    stack: Stack, sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    """Its billing waits for a person, and its customer does not pay for that: the record
+    the gateways hold loses its time bound (it would have lapsed into suspension on day 30
+    of an unpaid invoice), so the customer keeps the standing they had until the account is
+    released and evaluated again."""
+    tenant = await stack.new_tenant()
+    dee = await stack.customer(tenant, "dee")  # owes 49.00 from today: grace, 30 days
+    await stack.wait_allowed(tenant, "dee")
+    await _set_timezone(sessions, dee, NOWHERE)
+    for days in (1, 44):  # parked the next day, then past the day access would lapse
+        moved = await stack.api.post(
+            "/v1/test/clock", json={"advance_days": days}, headers=stack.operator
+        )
+        assert moved.status == 200, await moved.text()
+    assert (await _get(stack, tenant, f"/v1/accounts/{dee}"))["parked"]["job"] == "scheduler"
+    decision = await stack.authorize(tenant, "dee")
+    assert (decision["allow"], decision["standing"]) == (True, "grace")
+
+    await _set_timezone(sessions, dee, "UTC")
+    released = await stack.api.post(f"/v1/accounts/{dee}/release", headers=tenant.admin)
+    assert released.status == 200, await released.text()
+
+    async def suspended() -> bool:
+        return (await stack.authorize(tenant, "dee"))["reason"] == "payment_overdue"
+
+    await stack.eventually(suspended)  # evaluated again: 45 days past due
+
+
 async def test_an_invoice_run_parks_the_account_it_cannot_bill_and_finishes(
     stack: Stack, sessions: async_sessionmaker[AsyncSession]
 ) -> None:
