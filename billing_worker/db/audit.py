@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextvars
 import enum
 import functools
+import secrets
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -193,8 +194,9 @@ def _events(session: Session, obj: Base, row: dict[str, Any]) -> list[dict[str, 
         return []
     data = {"object": row["object_type"], "id": row["object_id"], "changes": row["changes"]}
     return [
-        {"tenant_id": row["tenant_id"], "account_id": _account_of(session, obj), "type": t,
-         "data": data, "created_at": row["at"]}
+        {"public_id": "evt_" + secrets.token_hex(10), "tenant_id": row["tenant_id"],
+         "account_id": _account_of(session, obj), "type": t, "data": data,
+         "created_at": row["at"]}
         for t in types
     ]  # fmt: skip
 

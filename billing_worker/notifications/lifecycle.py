@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import and_, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.orm import aliased
 
 from billing_worker.db.models import Delivery, Event, Invoice, WebhookEndpoint
 from billing_worker.domain.events import wanted
@@ -26,21 +28,60 @@ def new_secret() -> str:
     return "whsec_" + secrets.token_urlsafe(32)
 
 
-def envelope(event: Event, numbers: Mapping[str, str] | None = None) -> dict[str, Any]:
-    """What an endpoint receives: the event with its id, type, time, tenant, account and
-    sequence (increasing in the order an account's changes were committed); an invoice's
-    event also carries the invoice's number (from ``numbers``, see ``invoice_numbers``)."""
-    data = event.data
-    number = (numbers or {}).get(str(data.get("id"))) if data.get("object") == "invoice" else None
+@dataclass(frozen=True, slots=True)
+class Extras:
+    """What an event's envelope adds from other rows: invoice numbers by invoice id, and
+    each event's sequence by its (internal) id."""
+
+    numbers: Mapping[str, str]
+    sequences: Mapping[int, int]
+
+
+def envelope(event: Event, extras: Extras | None = None) -> dict[str, Any]:
+    """What an endpoint receives: the event with its opaque id, type, time, tenant,
+    account and sequence (1, 2, 3... in the order its account's changes were committed;
+    the tenant's own events without an account count apart); an invoice's event also
+    carries the invoice's number (``extras_of``)."""
+    data, numbers = event.data, extras.numbers if extras else {}
+    number = numbers.get(str(data.get("id"))) if data.get("object") == "invoice" else None
     return {
-        "id": f"evt_{event.id}",
+        "id": event.public_id or f"evt_{event.id}",
         "type": event.type,
         "created_at": event.created_at.isoformat(),
         "tenant_id": event.tenant_id,
         "account_id": event.account_id,
-        "sequence": event.id,
+        "sequence": extras.sequences.get(event.id, 0) if extras else 0,
         "data": {**data, "number": number} if number else data,
     }
+
+
+async def extras_of(session: AsyncSession, events: Iterable[Event]) -> Extras:
+    events = list(events)
+    return Extras(await invoice_numbers(session, events), await sequences(session, events))
+
+
+async def sequences(session: AsyncSession, events: Iterable[Event]) -> dict[int, int]:
+    """Each event's rank among its account's events (or, without an account, among its
+    tenant's events without one): a receiver orders an account's events by it, and it
+    says nothing of any other tenant's."""
+    ids = [e.id for e in events]
+    if not ids:
+        return {}
+    earlier = aliased(Event)
+    rank = (
+        select(func.count())
+        .where(
+            earlier.tenant_id == Event.tenant_id,
+            or_(
+                earlier.account_id == Event.account_id,
+                and_(earlier.account_id.is_(None), Event.account_id.is_(None)),
+            ),
+            earlier.id <= Event.id,
+        )
+        .scalar_subquery()
+    )
+    rows = await session.execute(select(Event.id, rank).where(Event.id.in_(ids)))
+    return {event_id: int(n) for event_id, n in rows}
 
 
 async def invoice_numbers(session: AsyncSession, events: Iterable[Event]) -> dict[str, str]:

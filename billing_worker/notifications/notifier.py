@@ -30,7 +30,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from billing_worker.db.models import Delivery, Event, Message, Tenant, WebhookEndpoint
 from billing_worker.notifications.destinations import Destinations, GuardedResolver
-from billing_worker.notifications.lifecycle import envelope, fan_out, invoice_numbers
+from billing_worker.notifications.lifecycle import envelope, extras_of, fan_out
 from billing_worker.notifications.signing import HEADER, sign
 from billing_worker.runtime.loop import has_rows, repeat
 from billing_worker.runtime.parking import describe
@@ -159,11 +159,11 @@ class Notifier:
                     .with_for_update(of=Delivery, skip_locked=True)
                 )
             ).all()
-            numbers = await invoice_numbers(session, (row[2] for row in rows if row[2]))
+            extras = await extras_of(session, (row[2] for row in rows if row[2]))
             outgoing = []
             for delivery, payload, event, tenant_secret, endpoint_secret in rows:
                 delivery.next_attempt_at = now + LEASE
-                body = envelope(event, numbers) if event is not None else payload
+                body = envelope(event, extras) if event is not None else payload
                 secret = endpoint_secret if event is not None else tenant_secret
                 outgoing.append(
                     Outgoing(delivery.id, delivery.channel, delivery.target, body, secret)

@@ -23,9 +23,10 @@ from billing_worker.db.models import Delivery, Event, WebhookEndpoint
 from billing_worker.domain.events import CATALOGUE
 from billing_worker.ids import new_id
 from billing_worker.notifications.lifecycle import (
+    Extras,
     delivery_of,
     envelope,
-    invoice_numbers,
+    extras_of,
     new_secret,
     subscribed,
 )
@@ -72,7 +73,8 @@ class EventOut(Struct, kw_only=True):
     created_at: datetime
     tenant_id: str
     account_id: str | None
-    #: Increases in the order an account's changes were committed.
+    #: 1, 2, 3... in the order the account's changes were committed (the tenant's events
+    #: without an account are counted apart).
     sequence: int
     data: dict[str, Any]
 
@@ -146,15 +148,20 @@ async def _endpoint(session: AsyncSession, request: web.Request) -> WebhookEndpo
 
 async def _event(session: AsyncSession, request: web.Request) -> Event:
     raw = request.match_info["lifecycle_event_id"]
-    number = serial_id(raw.removeprefix("evt_"))
-    event = await session.get(Event, number) if number is not None else None
-    if event is None or event.tenant_id != tenant_of(request):
+    event = await _by_public_id(session, tenant_of(request), raw)
+    if event is None:
         raise NotFound(f"no event {raw!r}")
     return event
 
 
-def _event_out(event: Event, numbers: dict[str, str]) -> EventOut:
-    return EventOut(**envelope(event, numbers))
+async def _by_public_id(session: AsyncSession, tenant_id: str, public_id: str) -> Event | None:
+    return await session.scalar(
+        select(Event).where(Event.tenant_id == tenant_id, Event.public_id == public_id)
+    )
+
+
+def _event_out(event: Event, extras: Extras) -> EventOut:
+    return EventOut(**envelope(event, extras))
 
 
 @router.route(
@@ -260,7 +267,7 @@ async def list_deliveries(request: web.Request) -> web.Response:
     async with request.app[SESSIONS]() as session:
         endpoint = await _endpoint(session, request)
         query = (
-            select(Delivery, Event.type)
+            select(Delivery, Event.type, Event.public_id)
             .join(Event, Event.id == Delivery.event_id)
             .where(Delivery.tenant_id == endpoint.tenant_id, Delivery.endpoint_id == endpoint.id)
         )
@@ -270,7 +277,7 @@ async def list_deliveries(request: web.Request) -> web.Response:
     data = [
         DeliveryRow(
             id=d.id,
-            event_id=f"evt_{d.event_id}",
+            event_id=public_id or f"evt_{d.event_id}",
             event_type=kind,
             status=d.status,
             attempts=d.attempts,
@@ -279,7 +286,7 @@ async def list_deliveries(request: web.Request) -> web.Response:
             delivered_at=d.delivered_at,
             created_at=d.created_at,
         )
-        for d, kind in rows[:limit]
+        for d, kind, public_id in rows[:limit]
     ]
     more = len(rows) > limit
     return respond(DeliveryPage(data=data, next=str(data[-1].id) if more else None))
@@ -304,22 +311,21 @@ async def list_events(request: web.Request) -> web.Response:
         where.append(Event.type == query["type"])
     if "account_id" in query:
         where.append(Event.account_id == query["account_id"])
-    if "after" in query:
-        number = serial_id(query["after"].removeprefix("evt_"))
-        if number is not None:
-            where.append(Event.id < number)
-        else:
-            problems.append(FieldError("after", "must be an event's id"))
     if problems:
         raise InvalidRequest.fields(problems)
     async with request.app[SESSIONS]() as session:
+        if "after" in query:
+            cursor = await _by_public_id(session, tenant_id, query["after"])
+            if cursor is None:
+                raise InvalidRequest.field("after", "must be the id of one of your events")
+            where.append(Event.id < cursor.id)
         events = (
             await session.scalars(
                 select(Event).where(*where).order_by(Event.id.desc()).limit(limit + 1)
             )
         ).all()
-        numbers = await invoice_numbers(session, events[:limit])
-    data = [_event_out(e, numbers) for e in events[:limit]]
+        extras = await extras_of(session, events[:limit])
+    data = [_event_out(e, extras) for e in events[:limit]]
     more = len(events) > limit
     return respond(EventPage(data=data, next=data[-1].id if more else None))
 
@@ -335,7 +341,7 @@ async def list_events(request: web.Request) -> web.Response:
 async def get_event(request: web.Request) -> web.Response:
     async with request.app[SESSIONS]() as session:
         event = await _event(session, request)
-        return respond(_event_out(event, await invoice_numbers(session, [event])))
+        return respond(_event_out(event, await extras_of(session, [event])))
 
 
 @router.route(

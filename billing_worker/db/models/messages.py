@@ -70,12 +70,15 @@ class Delivery(Base):
 
 class Event(Base):
     """A lifecycle event (``billing_worker.domain.events``), written in the transaction of
-    the change it reports; its id orders an account's events."""
+    the change it reports; its (internal) id orders an account's events."""
 
     __tablename__ = "events"
     id: Mapped[int] = mapped_column(
         BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
     )
+    #: The id a tenant sees (``evt_`` and random hex): the serial ``id`` would tell every
+    #: tenant the platform's event volume. Events from before 0026 keep ``evt_<id>``.
+    public_id: Mapped[str | None] = mapped_column(String(40), unique=True)
     tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id"))
     account_id: Mapped[str | None] = mapped_column(String(32))
     type: Mapped[str] = mapped_column(String(40))
@@ -87,6 +90,8 @@ class Event(Base):
     __table_args__ = (
         Index("ix_events_tenant", "tenant_id", "id"),
         Index("ix_events_fan_out", "fanned_out", "id"),
+        # an event's sequence is its rank among its account's events (``lifecycle``)
+        Index("ix_events_account", "tenant_id", "account_id", "id"),
     )
 
 

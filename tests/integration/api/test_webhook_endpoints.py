@@ -4,6 +4,7 @@ listed and replayed, each endpoint's deliveries are logged, and a secret can be 
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -135,6 +136,28 @@ async def test_endpoints_receive_their_events_signed_and_in_order(
         ("invoice.paid", "delivered"),
         ("invoice.paid", "delivered"),
     ]
+
+
+async def test_event_ids_tell_a_tenant_nothing_of_the_platform(stack: Stack) -> None:
+    """Another tenant's traffic shows nowhere: ids are opaque, and an account's sequence
+    counts its own events from 1. Pages follow each other by those ids."""
+    busy, quiet = await stack.new_tenant("Busy"), await stack.new_tenant("Quiet")
+    for n in range(3):
+        await stack.customer(busy, f"user-{n}")
+    account = await stack.customer(quiet, "ann")
+    events = (await _call(stack, quiet, "GET", f"/v1/events?account_id={account}"))["data"]
+    assert sorted(e["sequence"] for e in events) == list(range(1, len(events) + 1))
+    assert [e["sequence"] for e in events] == sorted((e["sequence"] for e in events), reverse=True)
+    assert all(re.fullmatch(r"evt_[0-9a-f]{20}", e["id"]) for e in events), events
+    first = await _call(stack, quiet, "GET", f"/v1/events?account_id={account}&limit=2")
+    rest = await _call(
+        stack, quiet, "GET", f"/v1/events?account_id={account}&after={first['next']}"
+    )
+    assert [e["id"] for e in first["data"] + rest["data"]] == [e["id"] for e in events]
+    elsewhere = (await _call(stack, busy, "GET", "/v1/events?limit=1"))["data"][0]["id"]
+    foreign = await stack.api.get(f"/v1/events?after={elsewhere}", headers=quiet.admin)
+    assert foreign.status == 422  # another tenant's event is no cursor of this one's
+    assert (await stack.api.get(f"/v1/events/{elsewhere}", headers=quiet.admin)).status == 404
 
 
 async def test_a_rotated_secret_signs_what_follows_and_a_failure_is_logged(
