@@ -38,7 +38,7 @@ from billing_worker.invoicing.catalogs import CatalogBook, NoCatalog, load_book
 from billing_worker.invoicing.invoicer import bill_to, invoice_account
 from billing_worker.invoicing.prefetch import Prefetched, prefetch
 from billing_worker.invoicing.summaries import summarize
-from billing_worker.standing.entitlements import refresh_family
+from billing_worker.standing.entitlements import refresh_account, refresh_family
 from shared.clock import Clock
 
 log = logging.getLogger(__name__)
@@ -83,10 +83,11 @@ async def _process(
     *,
     target: date | None = None,
     real: RealTime | None = None,
+    alone: bool = False,
 ) -> bool:
-    """Invoice the account (if it is a bill-to account) and re-publish its family, as of
-    ``at`` (seen by the outside world as ``real`` says); returns whether an invoice was
-    issued."""
+    """Invoice the account (if it is a bill-to account) and re-publish its family (with
+    ``alone``, the account only), as of ``at`` (seen by the outside world as ``real``
+    says); returns whether an invoice was issued."""
     real = real or on_time(at)
     issued = None
     if book is not None and (await bill_to(session, account)).id == account.id:
@@ -95,7 +96,13 @@ async def _process(
             real=real,
         )  # fmt: skip
     await summarize(session, tenant, account, at, prefetched)
-    await refresh_family(session, tenant, account, at, book=book, prefetched=prefetched, real=real)
+    if alone:
+        await refresh_account(session, tenant, account, at, book=book, prefetched=prefetched,
+                              real=real)  # fmt: skip
+    else:
+        await refresh_family(
+            session, tenant, account, at, book=book, prefetched=prefetched, real=real
+        )
     return issued is not None
 
 
@@ -173,11 +180,14 @@ async def catch_up(
     now: datetime,
     *,
     real: RealTime | None = None,
+    alone: bool = False,
 ) -> int:
     """Process every due moment of each (locked) account's family up to ``now``, in time
     order across the family and each as of its own instant; ``real`` says when the outside
-    world sees what each does (default: as of its instant, everything lived awake).
-    Returns the number of invoices issued.
+    world sees what each does (default: as of its instant, everything lived awake);
+    ``alone``: each account without its family (to find which member of a family fails).
+    Returns the number of invoices issued. Parked members are left out of their family:
+    their time stands still until they are released.
 
     A parent and its children are caught up together (``domain.moments.next_in_family``):
     the parent's summary lists its children's invoices and a delegating child's standing
@@ -185,7 +195,7 @@ async def catch_up(
     charge's outcome comes first. (A crashed charge stays ``pending`` until the reconciler
     settles it, ``reconcile_after`` later.)
     """
-    invoices, _ = await _catch_up(session, accounts, now, real or on_time(now))
+    invoices, _ = await _catch_up(session, accounts, now, real or on_time(now), alone=alone)
     return invoices
 
 
@@ -219,13 +229,26 @@ async def catch_up_and_bill(
 
 
 async def _catch_up(
-    session: AsyncSession, accounts: Sequence[Account], now: datetime, real: RealTime
+    session: AsyncSession,
+    accounts: Sequence[Account],
+    now: datetime,
+    real: RealTime,
+    *,
+    alone: bool = False,
 ) -> tuple[int, list[Account]]:
     """``catch_up``: the invoices issued, and the members of the families now caught up
     (no moment due by ``now``, no charge due or in flight)."""
-    heads = await _families(session, accounts)
+    heads = list(accounts) if alone else await _families(session, accounts)
     prefetched = await prefetch(session, heads)
-    families = [[head, *prefetched.children.get(head.id, [])] for head in heads]
+    families: list[list[Account]] = []
+    for head in heads:
+        if alone:
+            families.append([head])
+        elif head.parked_at is None:
+            kept = [c for c in prefetched.children.get(head.id, []) if c.parked_at is None]
+            families.append([head, *kept])
+        else:  # a parked head's time stands still; the children asked for go on alone
+            families += [[a] for a in accounts if a.parent_id == head.id and a.parked_at is None]
     charging = await _charging(session, [m for family in families for m in family])
     books = _Books(session)
     invoices = 0
@@ -233,7 +256,9 @@ async def _catch_up(
     for family in families:
         if any(m.id in charging for m in family):
             continue
-        invoices += await _catch_up_family(session, books, family, now, prefetched, real)
+        invoices += await _catch_up_family(
+            session, books, family, now, prefetched, real, alone=alone
+        )
         if not any(m.collect_at is not None and m.collect_at <= now for m in family) and not any(
             m.next_evaluation_at is not None and m.next_evaluation_at <= now for m in family
         ):
@@ -264,6 +289,8 @@ async def _catch_up_family(
     now: datetime,
     prefetched: Prefetched,
     real: RealTime,
+    *,
+    alone: bool = False,
 ) -> int:
     by_id = {m.id: m for m in family}
     processed: dict[str, datetime] = {}
@@ -284,13 +311,15 @@ async def _catch_up_family(
         key, at = pick
         account = by_id[key]
         tenant, book = await books.of(account)
-        invoices += await _process(session, tenant, book, account, at, prefetched, real=real)
+        invoices += await _process(
+            session, tenant, book, account, at, prefetched, real=real, alone=alone
+        )
         repeats[key] = repeats.get(key, 0) + 1 if processed.get(key) == at else 0
         processed[key] = at
         due = account.next_evaluation_at
         if repeats[key] >= SAME_INSTANT_LIMIT and due is not None and due <= at:
             # a rule that never settles: evaluate as of now and leave it, rather than spin
             log.warning("scheduler.no_progress account=%s at=%s", key, at.isoformat())
-            await _process(session, tenant, book, account, now, prefetched, real=real)
+            await _process(session, tenant, book, account, now, prefetched, real=real, alone=alone)
             done.add(key)
     return invoices

@@ -8,11 +8,12 @@ from sqlalchemy import and_, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from billing_worker.db.models import Account
+from billing_worker.domain.moments import RealTime
 from billing_worker.invoicing.numbering import defer_numbers
 from billing_worker.jobs.catch_up import catch_up, real_time
 from billing_worker.publishing.outbox import hold_access
 from billing_worker.runtime.loop import has_rows
-from billing_worker.runtime.parking import batch_or_apart
+from billing_worker.runtime.parking import batch_or_apart, transient
 from shared.clock import Clock
 
 
@@ -49,4 +50,49 @@ async def run_due(
         defer_numbers(session)  # a batch locks the tenant's invoice counter only to commit
         await catch_up(session, accounts, now, real=real)
 
-    return await batch_or_apart(sessions, claim, work, "scheduler", now, hold=hold_access)
+    async def culprits(account_id: str) -> list[tuple[str, Exception]]:
+        return await failing_members(sessions, account_id, real)
+
+    return await batch_or_apart(
+        sessions, claim, work, "scheduler", now, hold=hold_access, culprits=culprits
+    )
+
+
+async def failing_members(
+    sessions: async_sessionmaker[AsyncSession], account_id: str, real: RealTime
+) -> list[tuple[str, Exception]]:
+    """The members of the account's family (its head and the head's children not parked)
+    whose catch-up fails on its own, each tried alone in a transaction rolled back: the
+    family is caught up together, so one child's bad data failed its parent and siblings
+    too, and only that child is to be set aside."""
+    async with sessions() as session:
+        found = await session.get(Account, account_id)
+        if found is None:
+            return []
+        head = found.parent_id or found.id
+        children = await session.scalars(
+            select(Account.id).where(
+                Account.tenant_id == found.tenant_id,
+                Account.parent_id == head,
+                Account.parked_at.is_(None),
+            )
+        )
+        members = [head, *children]
+    if len(members) == 1:
+        return []
+    failing: list[tuple[str, Exception]] = []
+    for member in members:
+        async with sessions() as session:
+            trial = await session.begin()
+            try:
+                account = await session.get(Account, member, with_for_update=True)
+                if account is not None and account.parked_at is None:
+                    await catch_up(session, [account], real.now, real=real, alone=True)
+                    await session.flush()
+            except Exception as exc:
+                if transient(exc):
+                    raise
+                failing.append((member, exc))
+            finally:
+                await trial.rollback()
+    return failing

@@ -27,6 +27,10 @@ from billing_worker.db.sealed import SealingError
 log = logging.getLogger(__name__)
 
 K = TypeVar("K")
+#: The members of an account's family that fail on their own, with their errors (each
+#: tried alone and rolled back): a family is processed together, so the account that failed
+#: alone may only have been carrying a member's failure.
+Culprits = Callable[[str], Awaitable[list[tuple[str, Exception]]]]
 #: What parking does to the account's published access, given by the layer that publishes
 #: (``publishing.outbox.hold_access``): billing waits for a person, access must not lapse
 #: for it.
@@ -90,11 +94,14 @@ async def batch_or_apart(
     now: datetime,
     *,
     hold: Hold | None = None,
+    culprits: Culprits | None = None,
 ) -> int:
     """Claim a batch of accounts (``claim(session, None)``, locked) and do ``work`` on it
     in one transaction. When that fails on the data, redo it one account per transaction
-    (``claim(session, account_id)``), parking the account that fails alone. Returns how
-    many accounts were claimed."""
+    (``claim(session, account_id)``), parking the account that fails alone -- or, when
+    ``culprits`` names other members of its family that fail on their own, parking those
+    and doing the account's work again without them. Returns how many accounts were
+    claimed."""
     claimed: list[str] = []
     try:
         async with sessions() as session, session.begin():
@@ -112,7 +119,18 @@ async def batch_or_apart(
                     await work(session, accounts)
 
         async def park(account_id: str, error: Exception) -> None:
-            await park_account(sessions, account_id, job, error, now, hold=hold)
+            found = (await culprits(account_id) if culprits is not None else []) or [
+                (account_id, error)
+            ]
+            for member, its_error in found:
+                await park_account(sessions, member, job, its_error, now, hold=hold)
+            if account_id not in (member for member, _ in found):
+                try:  # its family without the members set aside
+                    await one(account_id)
+                except Exception as again:
+                    if transient(again):
+                        raise
+                    await park_account(sessions, account_id, job, again, now, hold=hold)
 
         await each_apart(claimed, one, park)
     return len(claimed)

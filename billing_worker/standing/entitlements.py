@@ -202,7 +202,8 @@ async def refresh_followers(
     prefetched: Prefetched | None = None,
     real: RealTime | None = None,
 ) -> None:
-    """Re-publish the children whose standing follows ``account`` (locked parent first)."""
+    """Re-publish the children whose standing follows ``account`` (locked parent first);
+    a parked child's time stands still until it is released."""
     children: Sequence[Account]
     if prefetched is not None and account.id in prefetched.accounts:
         children = prefetched.children.get(account.id, [])  # locked when prefetched
@@ -216,7 +217,10 @@ async def refresh_followers(
             )
         ).all()
     for child in children:
-        if (await standing_source(session, tenant, child)).id == account.id:
+        if (
+            child.parked_at is None
+            and (await standing_source(session, tenant, child)).id == account.id
+        ):
             await refresh_account(
                 session, tenant, child, now, book=book, prefetched=prefetched, real=real
             )

@@ -100,6 +100,42 @@ async def test_the_scheduler_parks_a_failing_account_and_bills_every_other(
     assert not_parked.status == 409
 
 
+async def test_a_failing_child_is_parked_alone_and_its_family_is_billed(
+    stack: Stack, sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    """A parent and its children are caught up together, so one child's bad data failed
+    the whole family: the worker finds the member that fails on its own and parks it
+    alone; the parent and the other child are billed as usual."""
+    tenant = await stack.new_tenant()
+    await stack.post(
+        "/v1/plans", tenant, {"code": "pro", "name": "Pro", "currency": "USD", "amount": "20.00"}
+    )
+    parent = await stack.post("/v1/accounts", tenant, {"name": "Group", "kind": "enterprise"})
+    kids = []
+    for name in ("Branch A", "Branch B"):
+        kid = await stack.post(
+            "/v1/accounts",
+            tenant,
+            {"name": name, "parent_id": parent["id"], "payment_delegated": True},
+        )
+        await stack.post(f"/v1/accounts/{kid['id']}/subscriptions", tenant, {"plan": "pro"})
+        kids.append(kid["id"])
+    healthy, broken = kids
+    await _set_timezone(sessions, broken, NOWHERE)
+
+    moved = await stack.api.post(
+        "/v1/test/clock", json={"advance_days": 35}, headers=stack.operator
+    )
+    assert moved.status == 200, await moved.text()
+
+    parked = await _get(stack, tenant, "/v1/parked")
+    assert [a["id"] for a in parked["accounts"]] == [broken]
+    assert NOWHERE in parked["accounts"][0]["parked"]["error"]
+    assert await _invoices(sessions, healthy) == 2  # renewed like any other
+    assert await _invoices(sessions, broken) == 1
+    assert (await _get(stack, tenant, f"/v1/accounts/{parent['id']}"))["parked"] is None
+
+
 async def test_a_parked_account_keeps_its_access_until_released(
     stack: Stack, sessions: async_sessionmaker[AsyncSession]
 ) -> None:
