@@ -74,7 +74,7 @@ from billing_worker.migrate import NotMigrated, ensure_migrated
 from billing_worker.notifications.destinations import Destinations
 from billing_worker.notifications.notifier import Notifier
 from billing_worker.payments.book import ProviderBook
-from billing_worker.payments.collection import Collector
+from billing_worker.payments.collector import Collector
 from billing_worker.payments.payment_queue import drain
 from billing_worker.payments.providers import SandboxProvider
 from billing_worker.publishing.outbox import hand_off_to

@@ -7,7 +7,7 @@ confirmed off-session, created under Tollgate's idempotency key (Stripe's
 found by its id (the reference Stripe answered), never by scanning recent intents: a charge
 whose answer was lost is repeated under the same key while Stripe still keeps it (24 hours),
 which Stripe answers with the first intent, never a second charge; past that the attempt is
-parked for a person to look up (``collection.reconcile``).
+parked for a person to look up (``reconciliation.reconcile``).
 Declines map onto Tollgate's rules: a lost, stolen or expired card (or one Stripe calls
 fraudulent) is a hard decline, not retried; the others are soft and follow the ladder.
 """

@@ -18,7 +18,7 @@ from billing_worker.api.http.routes import router
 from billing_worker.api.http.routing import Role, respond, serial_id
 from billing_worker.db.models import Account, PaymentEvent
 from billing_worker.jobs.catch_up import catch_up, real_time
-from billing_worker.payments.collection import give_up_unsettled
+from billing_worker.payments.reconciliation import give_up_unsettled
 from billing_worker.publishing.outbox import hold_access
 from billing_worker.runtime.parking import describe, park_account, release_account, transient
 

@@ -31,8 +31,9 @@ from billing_worker.db import deadline
 from billing_worker.db.models import Account, OutboxEntry, PaymentAttempt, PaymentEvent
 from billing_worker.invoicing import budget
 from billing_worker.jobs.scheduler import run_due
-from billing_worker.payments.collection import collect_due, reconcile
+from billing_worker.payments.collection import collect_due
 from billing_worker.payments.payment_queue import drain
+from billing_worker.payments.reconciliation import reconcile
 from shared.clock import RedisTestClock
 
 

@@ -20,9 +20,9 @@ from billing_worker.db.models import (
 )
 from billing_worker.db.models import Tenant as TenantRow
 from billing_worker.ids import new_id
-from billing_worker.payments.collection import reconcile
 from billing_worker.payments.payment_queue import RECEIVED, REFUNDED, drain
 from billing_worker.payments.providers import ChargeResult, SandboxProvider
+from billing_worker.payments.reconciliation import reconcile
 from shared.clock import SystemClock
 from shared.money import Money
 from tests.integration.conftest import Stack, Tenant

@@ -15,8 +15,8 @@ from typing import Any
 from billing_worker.db.engine import create_engine, session_factory
 from billing_worker.db.models import PaymentAttempt
 from billing_worker.ids import new_id
-from billing_worker.payments.collection import reconcile
 from billing_worker.payments.providers import ChargeResult, Outcome, SandboxProvider
+from billing_worker.payments.reconciliation import reconcile
 from shared.clock import SystemClock
 from shared.money import Money
 from tests.integration.conftest import Stack, Tenant
