@@ -10,7 +10,6 @@ charge up so collection goes on."""
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 from billing_worker.db.engine import create_engine, session_factory
 from billing_worker.db.models import PaymentAttempt
@@ -19,7 +18,8 @@ from billing_worker.payments.providers import ChargeResult, Outcome, SandboxProv
 from billing_worker.payments.reconciliation import reconcile
 from shared.clock import SystemClock
 from shared.money import Money
-from tests.integration.conftest import Stack, Tenant
+from tests.integration.conftest import Stack
+from tests.integration.dunning.test_collection_crash import _get, _owing
 
 
 class ForgetfulProvider(SandboxProvider):
@@ -43,22 +43,6 @@ class ForgetfulProvider(SandboxProvider):
         if reference == "pi_processing":
             return ChargeResult(Outcome.UNKNOWN, "processing", reference=reference)
         return None
-
-
-async def _owing(stack: Stack, tenant: Tenant, name: str) -> tuple[str, str]:
-    """An account owing 20.00 that the collector leaves alone (manual), with a card."""
-    account = await stack.post("/v1/accounts", tenant, {"name": name, "collection": "manual"})
-    card = await stack.post(
-        f"/v1/accounts/{account['id']}/payment-methods", tenant, {"token": "tok_sandbox_success"}
-    )
-    await stack.post(f"/v1/accounts/{account['id']}/subscriptions", tenant, {"plan": "pro"})
-    return str(account["id"]), str(card["id"])
-
-
-async def _get(stack: Stack, tenant: Tenant, path: str) -> Any:
-    response = await stack.api.get(path, headers=tenant.admin)
-    assert response.status == 200, await response.text()
-    return await response.json()
 
 
 async def test_a_lost_answer_is_repeated_while_the_key_lives_and_parked_after(
