@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
@@ -116,6 +116,12 @@ def _check(on_time: dict[str, Any], late: dict[str, Any], life: dict[str, Any]) 
     assert len(reminded) <= 1, f"a burst of reminders when the worker came back: {reminded}"
     suspended = _first_suspension(late)
     if suspended is not None:
+        # no sooner than the ladder allows after the real due date of what is owed
+        owed = min(due for _date, _issued, due, _s, _t, balance, _i in late["ed"]["invoices"]
+                   if balance != "0.00")  # fmt: skip
+        days = life["policy"]["stages"][1]["days_past_due"]
+        earliest = datetime.fromisoformat(owed) + timedelta(days=days)
+        assert datetime.fromisoformat(suspended) >= earliest, (suspended, owed)
         sooner = _first_suspension(on_time)
         assert sooner is not None, f"suspended at {suspended} only after an outage"
         assert sooner <= suspended, f"suspended at {suspended} after the outage, {sooner} without"
