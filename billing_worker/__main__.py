@@ -6,10 +6,10 @@ import asyncio
 import os
 import sys
 
-from billing_worker.api.app import create_app
 from billing_worker.migrate import NotMigrated
 from billing_worker.runtime.sole_worker import AnotherWorker
 from billing_worker.settings import WorkerSettings
+from billing_worker.worker import create_app
 from shared.runtime import configure_logging, install_uvloop, serve
 
 

@@ -1,19 +1,13 @@
-"""The management API application and the worker's background jobs, as one aiohttp app.
+"""The management API as an aiohttp application: its middlewares, routes and console.
 
-Every resource is one ``cleanup_ctx``: the database engine, the Redis client, the clock,
-and (when ``jobs`` is on) the outbox publisher and the scheduler.
+It builds the HTTP edge only. The process that serves it (``billing_worker.worker``) gives
+it its resources -- the database, Redis, the clock, the payment providers -- and, in a
+worker, runs the billing jobs beside it.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import logging
-import os
-import signal
-from collections.abc import AsyncIterator, Coroutine
-from datetime import timedelta
-from typing import Any
 
 from aiohttp import web
 
@@ -37,16 +31,11 @@ from billing_worker.api.customers import (  # noqa: F401  (registers routes)
     parking,
 )
 from billing_worker.api.http.appkeys import (
-    CLOCK,
     INVOICE_RUNS_WAKE,
     OUTBOX_WAKE,
     PAYMENTS_WAKE,
-    PROVIDERS,
-    REDIS,
     REFUND_TURNS,
-    SESSIONS,
     SETTINGS,
-    TEST_CLOCK,
 )
 from billing_worker.api.http.auth import auth_middleware, request_id_middleware
 from billing_worker.api.http.errors import problem_middleware
@@ -62,35 +51,13 @@ from billing_worker.api.tenancy import (  # noqa: F401  (registers routes)
     testing,
     webhooks,
 )
-from billing_worker.db import sealed
-from billing_worker.db.audit import job_context
-from billing_worker.db.engine import create_engine, session_factory, sqlite_file
 from billing_worker.invoicing.budget import Budget
-from billing_worker.invoicing.usage import UsageFolder
-from billing_worker.jobs.invoice_runs import InvoiceRunner
-from billing_worker.jobs.rebuild import ViewWatch
-from billing_worker.jobs.scheduler import run_due
-from billing_worker.migrate import NotMigrated, ensure_migrated
-from billing_worker.notifications.destinations import Destinations
-from billing_worker.notifications.notifier import Notifier
-from billing_worker.payments.book import ProviderBook
-from billing_worker.payments.collector import Collector
-from billing_worker.payments.payment_queue import drain
-from billing_worker.payments.providers import SandboxProvider
-from billing_worker.publishing.outbox import hand_off_to
-from billing_worker.publishing.publisher import OutboxPublisher
-from billing_worker.runtime.loop import repeat
-from billing_worker.runtime.sole_worker import sole_worker
 from billing_worker.runtime.turns import Turns
 from billing_worker.settings import WorkerSettings
-from shared import redis_connection
-from shared.clock import RedisTestClock, SystemClock
-
-log = logging.getLogger(__name__)
 
 
-def create_app(settings: WorkerSettings, *, jobs: bool = True) -> web.Application:
-    sealed.configure(settings.secrets_key.reveal() if settings.secrets_key else None)
+def create_api(settings: WorkerSettings) -> web.Application:
+    """The management API's application, without its resources (``worker.create_app``)."""
     app = web.Application(
         middlewares=[
             forwarded_scheme(settings.api_trusted_proxies),
@@ -106,153 +73,11 @@ def create_app(settings: WorkerSettings, *, jobs: bool = True) -> web.Applicatio
     )
     app[SETTINGS] = settings
     app.on_response_prepare.append(add_page_headers)
+    # what handlers wake (the jobs beside them listen) and the refunds' turns
     app[OUTBOX_WAKE] = asyncio.Event()
     app[INVOICE_RUNS_WAKE] = asyncio.Event()
     app[PAYMENTS_WAKE] = asyncio.Event()
     app[REFUND_TURNS] = Turns()
-    app[PROVIDERS] = ProviderBook((SandboxProvider(),), stripe_api_base=settings.stripe_api_base)
-    app.cleanup_ctx.append(_database)
-    app.cleanup_ctx.append(_providers)
-    app.cleanup_ctx.append(_redis)
-    app.cleanup_ctx.append(_clock)
-    if jobs:
-        app.cleanup_ctx.append(_sole_worker)
-        app.cleanup_ctx.append(_jobs)
     router.install(app)
     console.install(app)
     return app
-
-
-async def _database(app: web.Application) -> AsyncIterator[None]:
-    engine = create_engine(app[SETTINGS].database_url)
-    try:
-        await ensure_migrated(engine)
-    except NotMigrated:
-        await engine.dispose()
-        raise
-    app[SESSIONS] = session_factory(engine)
-    if app[SETTINGS].secrets_key is None:
-        log.warning(
-            "secrets.unsealed: webhook secrets are stored as they are; set "
-            "TOLLGATE_SECRETS_KEY (make one with `tollgate secrets-key`) to seal them"
-        )
-    else:
-        await sealed.seal_existing(app[SESSIONS])
-    yield
-    await engine.dispose()
-
-
-async def _providers(app: web.Application) -> AsyncIterator[None]:
-    yield
-    await app[PROVIDERS].close()
-
-
-async def _redis(app: web.Application) -> AsyncIterator[None]:
-    client = redis_connection.connect(app[SETTINGS].redis_url)
-    app[REDIS] = client
-    yield
-    await client.aclose()
-
-
-async def _clock(app: web.Application) -> AsyncIterator[None]:
-    if app[SETTINGS].test_mode:
-        clock = RedisTestClock(app[REDIS])
-        await clock.start()
-        app[CLOCK] = clock
-        app[TEST_CLOCK] = clock
-        yield
-        await clock.stop()
-    else:
-        app[CLOCK] = SystemClock()
-        app[TEST_CLOCK] = None
-        yield
-
-
-async def _sole_worker(app: web.Application) -> AsyncIterator[None]:
-    """On SQLite, this worker's jobs are the only ones (held until they have stopped)."""
-    with sole_worker(sqlite_file(app[SETTINGS].database_url)):
-        yield
-
-
-async def _jobs(app: web.Application) -> AsyncIterator[None]:
-    stop = asyncio.Event()
-    sessions, clock, settings = app[SESSIONS], app[CLOCK], app[SETTINGS]
-    publisher = OutboxPublisher(sessions, app[REDIS])
-    publisher.wake = app[OUTBOX_WAKE]
-    hand_off_to(sessions, publisher.hand_off)
-    folder = UsageFolder(sessions, app[REDIS], clock, interval=settings.usage_fold_interval)
-    runner = InvoiceRunner(
-        sessions, clock, interval=settings.scheduler_interval * 5, on_batch=publisher.wake.set
-    )
-    runner.wake = app[INVOICE_RUNS_WAKE]
-    providers = app[PROVIDERS]
-    collector = Collector(
-        sessions, providers, clock, interval=settings.scheduler_interval,
-        reconcile_after=timedelta(seconds=settings.reconcile_after),
-        provider_timeout=settings.provider_timeout,
-        on_change=publisher.wake.set,
-    )  # fmt: skip
-    notifier = Notifier(
-        sessions, clock, interval=settings.scheduler_interval,
-        smtp_url=settings.smtp_url, mail_from=settings.mail_from,
-        destinations=Destinations(settings.webhook_allowed_networks),
-    )  # fmt: skip
-    watch = ViewWatch(sessions, app[REDIS], clock)
-    tasks = [
-        _named(watch.run(stop), "view-watch"),
-        _named(publisher.run(stop), "outbox-publisher"),
-        _named(
-            repeat(
-                "scheduler",
-                lambda: run_due(sessions, clock),
-                stop,
-                clock=clock,
-                interval=settings.scheduler_interval,
-                on_change=publisher.wake.set,
-            ),
-            "scheduler",
-        ),
-        _named(runner.run(stop), "invoice-runs"),
-        _named(folder.run(stop), "usage-folder"),
-        # webhooks wake it; events that wait (a refund before its charge) are retried
-        _named(
-            repeat(
-                "payment_queue",
-                lambda: drain(sessions, clock),
-                stop,
-                interval=settings.scheduler_interval * 5,
-                wake=app[PAYMENTS_WAKE],
-                on_change=publisher.wake.set,
-            ),
-            "payment-queue",
-        ),
-        _named(collector.run(stop), "collector"),
-        _named(notifier.run(stop), "notifier"),
-    ]
-    yield
-    # Let each job finish the transaction it is in; cancel only what does not stop in time.
-    stop.set()
-    watch.wake.set()
-    publisher.wake.set()
-    runner.wake.set()
-    app[PAYMENTS_WAKE].set()
-    notifier.wake.set()
-    _done, pending = await asyncio.wait(tasks, timeout=settings.scheduler_interval + 5)
-    for task in pending:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
-
-
-def _named(coro: Coroutine[Any, Any, None], name: str) -> asyncio.Task[None]:
-    task = asyncio.create_task(coro, name=name, context=job_context(name))
-    task.add_done_callback(_stop_if_died)
-    return task
-
-
-def _stop_if_died(task: asyncio.Task[None]) -> None:
-    """A worker whose job died must not live on half-working: stop it, gracefully, so that
-    its supervisor (systemd, Kubernetes, ``tollgate up``) restarts it."""
-    if not task.cancelled() and task.exception() is not None:
-        log.critical("worker.job_died job=%s", task.get_name(), exc_info=task.exception())
-        os.kill(os.getpid(), signal.SIGTERM)

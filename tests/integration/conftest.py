@@ -12,8 +12,8 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
-from billing_worker.api.app import create_app as create_worker_app
 from billing_worker.settings import WorkerSettings
+from billing_worker.worker import create_app as create_worker_app
 from gateway.app import create_app as create_gateway_app
 from gateway.server import GatewayRunner
 from gateway.settings import GatewaySettings

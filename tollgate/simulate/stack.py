@@ -9,8 +9,8 @@ from dataclasses import dataclass
 
 from aiohttp import web
 
-from billing_worker.api.app import create_app as create_worker_app
 from billing_worker.settings import WorkerSettings
+from billing_worker.worker import create_app as create_worker_app
 from gateway.app import create_app as create_gateway_app
 from gateway.server import GatewayRunner
 from gateway.settings import GatewaySettings

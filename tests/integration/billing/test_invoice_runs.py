@@ -15,7 +15,6 @@ import redis.asyncio as aioredis
 from aiohttp.test_utils import TestClient, TestServer
 from sqlalchemy import func, select
 
-from billing_worker.api.app import create_app as create_worker_app
 from billing_worker.db.engine import create_engine, session_factory
 from billing_worker.db.models import Invoice, InvoiceItem, InvoiceRun
 from billing_worker.jobs.invoice_runs import resume_run, start_run
@@ -24,6 +23,7 @@ from billing_worker.payments.collection import collect_due
 from billing_worker.payments.payment_queue import drain
 from billing_worker.payments.providers import SandboxProvider
 from billing_worker.settings import WorkerSettings
+from billing_worker.worker import create_app as create_worker_app
 from shared.clock import ManualClock, RedisTestClock
 from tests.integration.conftest import OPERATOR_KEY, SECRETS_KEY, Stack
 from tollgate.seed import SeedPlan, seed
