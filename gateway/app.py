@@ -23,9 +23,9 @@ from gateway.decisions.authorize import authorize
 from gateway.decisions.callers import whoami
 from gateway.decisions.gate import AuthorizeAnswers, Gate, ProxyPasses
 from gateway.decisions.proxy import auth, envoy
+from gateway.decisions.session_api import create_session, end_session, refresh_session
 from gateway.decisions.trusted import TrustedProxies
 from gateway.decisions.verified import VerifiedSecrets
-from gateway.logins.session_api import create_session, end_session, refresh_session
 from gateway.logins.sessions import SessionStore, StoppedUsers
 from gateway.logins.writeback import WriteBack
 from gateway.metrics import GatewayMetrics

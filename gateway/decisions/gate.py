@@ -12,10 +12,10 @@ from dataclasses import dataclass
 from gateway.decisions.answers import Answers
 from gateway.decisions.trusted import TrustedProxies
 from gateway.decisions.verified import VerifiedSecrets
-from gateway.logins.sessions import SessionRef
 from gateway.logins.writeback import WriteBack
 from gateway.metrics import GatewayMetrics
 from gateway.settings import GatewaySettings
+from gateway.view.refs import SessionRef
 from gateway.view.store import EntitlementStore
 from shared.clock import Clock
 

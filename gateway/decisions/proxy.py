@@ -32,7 +32,8 @@ from gateway.decisions.callers import key_tenant
 from gateway.decisions.decision import Decision, decide, fail_open, limit_method
 from gateway.decisions.gate import Gate
 from gateway.decisions.verified import VerifiedSecrets
-from gateway.logins.sessions import SessionRef, parse_token
+from gateway.logins.sessions import parse_token
+from gateway.view.refs import SessionRef
 from gateway.view.store import (
     Reader,
     RecordingReader,

@@ -21,6 +21,7 @@ from typing import ParamSpec, TypeVar
 from redis.exceptions import RedisError
 
 from gateway.view.batcher import ScriptBatcher
+from gateway.view.refs import SessionRef, StoreUnavailable
 from shared import keys
 from shared.credentials import hash_secret
 from shared.entitlement import EntitlementRecord, RecordError, UserEntry, decode_user
@@ -31,10 +32,6 @@ from shared.states import UserStatus
 TOKEN_PREFIX = "tgs_"
 P = ParamSpec("P")
 R = TypeVar("R")
-
-
-class StoreUnavailable(Exception):
-    """Redis could not be reached in time."""
 
 
 def _translated(method: Callable[P, Awaitable[R]]) -> Callable[P, Awaitable[R]]:
@@ -56,26 +53,6 @@ LOGIN_SCRIPT = files("gateway").joinpath("lua", "login.lua").read_text(encoding=
 END_USER_SESSIONS_SCRIPT = (
     files("gateway").joinpath("lua", "end_user_sessions.lua").read_text(encoding="utf-8")
 )
-
-
-@dataclass(frozen=True, slots=True)
-class SessionRef:
-    tenant_id: str
-    account_id: str
-    sid: str
-
-    @property
-    def key(self) -> str:
-        return keys.session_prefix(self.tenant_id, self.account_id) + self.sid
-
-    @property
-    def index(self) -> str:
-        return keys.sessions_key(self.tenant_id, self.account_id)
-
-    @property
-    def public_id(self) -> str:
-        """What the API calls the session: unique within the tenant."""
-        return f"{self.account_id}.{self.sid}"
 
 
 def _valid_id(text: str, prefix: str) -> bool:

@@ -16,7 +16,8 @@ import logging
 
 from redis.exceptions import RedisError
 
-from gateway.logins.sessions import USAGE_RETENTION_SECONDS, SessionRef, queue_touch, utc_day
+from gateway.logins.sessions import USAGE_RETENTION_SECONDS, queue_touch, utc_day
+from gateway.view.refs import SessionRef
 from shared import keys
 from shared.redis_connection import RedisClient
 

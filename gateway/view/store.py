@@ -19,9 +19,9 @@ from redis.backoff import NoBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
 
-from gateway.logins.sessions import SessionRef, StoreUnavailable
 from gateway.view.batcher import KeyBatcher
 from gateway.view.cache import MISS, NearCache
+from gateway.view.refs import SessionRef, StoreUnavailable
 from shared import keys, redis_connection
 from shared.credentials import KeyEntry, decode_key_entry
 from shared.entitlement import (

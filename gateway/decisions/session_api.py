@@ -13,7 +13,7 @@ from aiohttp import web
 from gateway.appkeys import CLOCK, SESSIONS, STORE, VERIFIED, WRITEBACK
 from gateway.decisions.callers import tenant_for
 from gateway.decisions.decision import Decision, decide
-from gateway.logins.sessions import SessionRef, StoreUnavailable, parse_public_id
+from gateway.logins.sessions import parse_public_id
 from gateway.responses import (
     decision_body,
     json_response,
@@ -21,6 +21,7 @@ from gateway.responses import (
     unavailable,
     user_request,
 )
+from gateway.view.refs import SessionRef, StoreUnavailable
 from gateway.view.store import read_record, read_session, read_user
 from shared.problem import problem_response
 from shared.states import Reason
