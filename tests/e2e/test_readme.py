@@ -1,6 +1,7 @@
-"""The README's shell examples, pasted into bash against `tollgate up` as a reader would:
-every block that talks to the API or the gateway runs, in order, in one shell, and each
-line that documents its answer (``# allow, grace``, ``# "98.00"``) answers that."""
+"""The README's shell examples (and those of the docs pages it links for reference), pasted
+into bash against `tollgate up` as a reader would: every block that talks to the API or the
+gateway runs, in order, in one shell, and each line that documents its answer
+(``# allow, grace``, ``# "98.00"``) answers that."""
 
 from __future__ import annotations
 
@@ -16,13 +17,24 @@ from tests.e2e.conftest import start_up, stop_up
 
 pytestmark = pytest.mark.e2e
 
-README = Path(__file__).resolve().parents[2] / "README.md"
+ROOT = Path(__file__).resolve().parents[2]
+README = ROOT / "README.md"
+#: The README, then the pages its reference moved to, in this order (their examples use the
+#: variables the README's set).
+PAGES = (
+    README,
+    *(ROOT / "docs" / page for page in ("payments.md", "production.md", "benchmark.md")),
+)
 MARK = "@@@ tollgate readme step @@@"
 
 
 def _blocks() -> list[str]:
-    """The ``sh`` blocks that call the running services (``$API`` or ``$GW``)."""
-    blocks = re.findall(r"^```sh\n(.*?)^```", README.read_text(), re.M | re.S)
+    """The ``sh`` blocks that call the running services (``$API`` or ``$GW``), page by page."""
+    blocks = [
+        block
+        for page in PAGES
+        for block in re.findall(r"^```sh\n(.*?)^```", page.read_text(), re.M | re.S)
+    ]
     return [b for b in blocks if "$API" in b or "$GW" in b]
 
 
