@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from billing_worker.db.models import Account, Invoice, InvoiceEvent, InvoiceItem, Tenant
 from billing_worker.domain.calendar import Span
 from billing_worker.domain.invoicing import Item, ItemKind, assemble
+from billing_worker.domain.statuses import InvoiceStatus
 from billing_worker.invoicing.invoicer import item_row, local_today, new_invoice
 from billing_worker.invoicing.ledger import apply_account_credit
 from shared.money import Money
@@ -121,7 +122,7 @@ async def adjust_item(
     adjustments and repairs; later repairs of the item are capped by what remains."""
     invoice = await session.get(Invoice, item.invoice_id)
     assert invoice is not None
-    if invoice.status in ("draft", "void"):
+    if invoice.status in (InvoiceStatus.DRAFT, InvoiceStatus.VOID):
         raise AdjustmentError(f"invoice {invoice.id} is {invoice.status}: adjust issued items")
     if item.amount_minor <= 0 or item.kind not in ("recurring", "fixed", "usage", "charge"):
         raise AdjustmentError(f"item {item.id} is a {item.kind}, not a charge")
@@ -182,7 +183,7 @@ async def void_invoice(
     if any(i.kind == "credit_generated" for i in items):
         raise AdjustmentError(f"invoice {invoice.id} made account credit; credit it back instead")
     spent = -sum(i.amount_minor for i in items if i.kind == "credit_applied")
-    invoice.status = "void"
+    invoice.status = InvoiceStatus.VOID
     account.credit_minor += spent
     await session.flush()
     await apply_account_credit(session, account)
@@ -192,9 +193,9 @@ async def void_invoice(
 async def write_off(
     session: AsyncSession, account: Account, invoice: Invoice, reason: str | None, now: datetime
 ) -> None:
-    if invoice.status != "open":
+    if invoice.status != InvoiceStatus.OPEN:
         raise AdjustmentError(f"invoice {invoice.id} is {invoice.status}; only open ones")
-    invoice.status = "written_off"
+    invoice.status = InvoiceStatus.WRITTEN_OFF
     record(session, invoice, "written_off", now, reason=reason)
 
 
@@ -202,9 +203,9 @@ async def undo_write_off(
     session: AsyncSession, account: Account, invoice: Invoice, reason: str | None, now: datetime
 ) -> None:
     """Owe a written-off invoice again (it counts for dunning from its due date)."""
-    if invoice.status != "written_off":
+    if invoice.status != InvoiceStatus.WRITTEN_OFF:
         raise AdjustmentError(f"invoice {invoice.id} is {invoice.status}, not written off")
-    invoice.status = "open"
+    invoice.status = InvoiceStatus.OPEN
     record(session, invoice, "write_off_undone", now, reason=reason)
 
 

@@ -37,6 +37,7 @@ from billing_worker.domain.invoicing import (
     UsageRecord as DomainUsage,
 )
 from billing_worker.domain.moments import RealTime
+from billing_worker.domain.statuses import InvoiceStatus
 from billing_worker.ids import new_id
 from billing_worker.invoicing import budget
 from billing_worker.invoicing.catalogs import CatalogBook, load_book
@@ -148,7 +149,7 @@ async def _existing(
             .where(
                 InvoiceItem.tenant_id == tenant_id,
                 InvoiceItem.subscription_id.in_(sub_ids),
-                Invoice.status != "void",
+                Invoice.status != InvoiceStatus.VOID,
             )
             .order_by(InvoiceItem.start_date, InvoiceItem.id)
         )
@@ -305,14 +306,14 @@ async def _issue(
     account.credit_minor = draft.credit_after.minor
     if prefetched is None:
         await session.flush()
-    elif status == "open":
+    elif status == InvoiceStatus.OPEN:
         prefetched.open_invoices[account.id].append(invoice)
     if account.payment_delegated and account.parent_id is not None:
-        if status == "open":  # the parent sums it up into its summary now
+        if status == InvoiceStatus.OPEN:  # the parent sums it up into its summary now
             parent = await session.get(Account, account.parent_id)
             if parent is not None:
                 parent.next_evaluation_at = min(parent.next_evaluation_at or now, now)
-    elif status != "draft":
+    elif status != InvoiceStatus.DRAFT:
         await apply_account_credit(session, account)
     return invoice
 
@@ -372,12 +373,12 @@ async def commit_invoice(
     session: AsyncSession, account: Account, invoice: Invoice, now: datetime
 ) -> None:
     """Issue a draft: it becomes due from today and account credit pays what it can."""
-    if invoice.status != "draft":
+    if invoice.status != InvoiceStatus.DRAFT:
         raise ValueError(f"invoice {invoice.id} is {invoice.status}, not a draft")
     day = local_today(now, account.timezone)
     invoice.issued_at = now
     invoice.due_at = local_midnight(day + timedelta(days=account.net_terms_days), account.timezone)
-    invoice.status = "open" if invoice.total_minor > 0 else "paid"
+    invoice.status = InvoiceStatus.OPEN if invoice.total_minor > 0 else InvoiceStatus.PAID
     await session.flush()
     await apply_account_credit(session, account)
 
@@ -389,7 +390,7 @@ async def open_drafts(session: AsyncSession, account: Account) -> list[Invoice]:
                 select(Invoice).where(
                     Invoice.tenant_id == account.tenant_id,
                     Invoice.account_id == account.id,
-                    Invoice.status == "draft",
+                    Invoice.status == InvoiceStatus.DRAFT,
                 )
             )
         ).all()

@@ -17,6 +17,7 @@ from billing_worker.db.models import (
     PaymentAllocation,
 )
 from billing_worker.domain.payments import OpenBalance, allocate_payment
+from billing_worker.domain.statuses import InvoiceStatus
 from billing_worker.ids import new_id
 from shared.money import Money
 
@@ -33,7 +34,7 @@ async def _open_invoices(session: AsyncSession, account: Account) -> list[Invoic
                 .where(
                     Invoice.tenant_id == account.tenant_id,
                     Invoice.account_id == account.id,
-                    Invoice.status == "open",
+                    Invoice.status == InvoiceStatus.OPEN,
                 )
                 .order_by(Invoice.due_at, Invoice.id)
             )
@@ -68,7 +69,7 @@ async def _apply(
         invoice = by_id[allocation.invoice_id]
         invoice.paid_minor += allocation.amount.minor
         if invoice.paid_minor == invoice.total_minor:
-            invoice.status = "paid"
+            invoice.status = InvoiceStatus.PAID
         if invoice.is_summary:
             await settle_children(session, invoice, allocation.amount.minor)
         if payment_id is not None:
@@ -104,7 +105,9 @@ async def settle_children(session: AsyncSession, summary: Invoice, delta: int) -
             else max(delta, -child.paid_minor)
         )
         child.paid_minor += step
-        child.status = "paid" if child.paid_minor == child.total_minor else "open"
+        child.status = (
+            InvoiceStatus.PAID if child.paid_minor == child.total_minor else InvoiceStatus.OPEN
+        )
         delta -= step
 
 

@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session, UOWTransaction
 
 from billing_worker.db.models import Invoice, InvoiceNumber
 from billing_worker.domain.invoicing.numbers import display_number
+from billing_worker.domain.statuses import InvoiceStatus
 
 __all__ = ["defer_numbers", "display_number"]
 
@@ -30,7 +31,7 @@ _DEFER = "defer_invoice_numbers"
 
 
 def _issued(obj: Any) -> bool:
-    return isinstance(obj, Invoice) and obj.status != "draft" and obj.number is None
+    return isinstance(obj, Invoice) and obj.status != InvoiceStatus.DRAFT and obj.number is None
 
 
 def defer_numbers(session: AsyncSession) -> None:

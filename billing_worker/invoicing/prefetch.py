@@ -33,6 +33,7 @@ from billing_worker.db.models import (
     Subscription,
     UsageRecord,
 )
+from billing_worker.domain.statuses import InvoiceStatus
 
 
 @dataclass(slots=True)
@@ -112,7 +113,7 @@ async def prefetch(session: AsyncSession, accounts: Sequence[Account]) -> Prefet
         for record in _of(tenants, (await session.scalars(usage)).all()):
             out.usage[record.subscription_id].append(record)
     open_invoices = select(Invoice).where(
-        Invoice.account_id.in_(out.accounts), Invoice.status == "open"
+        Invoice.account_id.in_(out.accounts), Invoice.status == InvoiceStatus.OPEN
     )
     for invoice in _of(tenants, (await session.scalars(open_invoices)).all()):
         out.open_invoices[invoice.account_id].append(invoice)
@@ -135,7 +136,9 @@ async def _void_invoices(session: AsyncSession, invoice_ids: set[str]) -> set[st
     ids, void = sorted(invoice_ids), set[str]()
     for start in range(0, len(ids), _CHUNK):
         chunk = ids[start : start + _CHUNK]
-        query = select(Invoice.id).where(Invoice.id.in_(chunk), Invoice.status == "void")
+        query = select(Invoice.id).where(
+            Invoice.id.in_(chunk), Invoice.status == InvoiceStatus.VOID
+        )
         void.update(await session.scalars(query))
     return void
 

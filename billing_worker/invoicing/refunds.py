@@ -28,6 +28,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from billing_worker.db.models import Account, Invoice, Payment, PaymentAllocation, Refund
 from billing_worker.domain.calendar import Span
 from billing_worker.domain.invoicing import Item, ItemKind, assemble
+from billing_worker.domain.statuses import InvoiceStatus
 from billing_worker.ids import new_id
 from billing_worker.invoicing.adjustments import record
 from billing_worker.invoicing.invoicer import item_row, local_today, new_invoice
@@ -78,7 +79,7 @@ async def refund_payment(
                    reason=reason, related=note)  # fmt: skip
         else:
             invoice.paid_minor -= back
-            invoice.status = "open"
+            invoice.status = InvoiceStatus.OPEN
             if invoice.is_summary:
                 await settle_children(session, invoice, -back)
             record(session, invoice, "refunded_reopened", now, amount=given, reason=reason)
@@ -105,7 +106,10 @@ async def _sources(
         for allocation, invoice in await session.execute(
             select(PaymentAllocation, Invoice)
             .join(Invoice, Invoice.id == PaymentAllocation.invoice_id)
-            .where(PaymentAllocation.payment_id == payment.id, Invoice.status.in_(("open", "paid")))
+            .where(
+                PaymentAllocation.payment_id == payment.id,
+                Invoice.status.in_((InvoiceStatus.OPEN, InvoiceStatus.PAID)),
+            )
             .order_by(Invoice.due_at.desc(), Invoice.id.desc())
         )
     ]
@@ -142,7 +146,7 @@ async def _credit_note(
                 rate=f"refund:{invoice.id}:{reason or ''}")  # fmt: skip
     assembled = assemble([line], credit=Money.zero(amount.currency), day=day)
     assert assembled is not None
-    note = new_invoice(account, day, now, total=assembled.total, status="paid")
+    note = new_invoice(account, day, now, total=assembled.total, status=InvoiceStatus.PAID)
     session.add(note)
     await session.flush()
     session.add_all(item_row(item, note) for item in assembled.items)

@@ -19,6 +19,7 @@ from sqlalchemy import exists, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from billing_worker.db.models import Account, Invoice, InvoiceItem, Tenant
+from billing_worker.domain.statuses import InvoiceStatus
 from billing_worker.ids import new_id
 from billing_worker.invoicing.invoicer import (
     commit_invoice,
@@ -66,7 +67,7 @@ async def _drafts(session: AsyncSession, parent: Account) -> list[Invoice]:
                     Invoice.tenant_id == parent.tenant_id,
                     Invoice.account_id == parent.id,
                     Invoice.is_summary.is_(True),
-                    Invoice.status == "draft",
+                    Invoice.status == InvoiceStatus.DRAFT,
                 )
                 .order_by(Invoice.invoice_date)
             )
@@ -93,7 +94,7 @@ async def summarize(
             .where(
                 Invoice.tenant_id == tenant.id,
                 Invoice.account_id.in_([c.id for c in children]),
-                Invoice.status == "open",
+                Invoice.status == InvoiceStatus.OPEN,
                 Invoice.total_minor > 0,
                 ~covered,
             )
@@ -106,7 +107,9 @@ async def summarize(
         draft = next((d for d in drafts if d.invoice_date == today), None)
         if draft is None:
             zero = Money.zero(parent.currency)
-            draft = new_invoice(parent, today, now, total=zero, status="draft", is_summary=True)
+            draft = new_invoice(
+                parent, today, now, total=zero, status=InvoiceStatus.DRAFT, is_summary=True
+            )
             session.add(draft)
             drafts.append(draft)
             await session.flush()
@@ -131,7 +134,9 @@ async def summarize(
         if commit_moment(tenant, parent, draft.invoice_date) <= now:
             await commit_invoice(session, parent, draft, now)
             if prefetched is not None and parent.id in prefetched.accounts:
-                if draft.status == "open":  # owed from now: the standing sees it at once
+                if (
+                    draft.status == InvoiceStatus.OPEN
+                ):  # owed from now: the standing sees it at once
                     prefetched.open_invoices[parent.id].append(draft)
 
 

@@ -10,6 +10,7 @@ from typing import Any
 from billing_worker.db.models import Subscription
 from billing_worker.domain.catalog import PhaseType
 from billing_worker.domain.revenue import monthly_amount, segment_on
+from billing_worker.domain.statuses import SubscriptionStatus
 from billing_worker.domain.subscriptions import (
     Cancellation,
     CatalogAt,
@@ -162,6 +163,6 @@ def mark_today(sub: Subscription, catalog_at: CatalogAt, today: date, currency: 
     if (sub.plan_now, sub.monthly_minor) != (plan, monthly):
         sub.plan_now, sub.monthly_minor = plan, monthly
     ended = sub.entitlement_end is not None and sub.entitlement_end <= today
-    status = "expired" if ended else "active"
+    status = SubscriptionStatus.EXPIRED if ended else SubscriptionStatus.ACTIVE
     if sub.status != status:
         sub.status = status

@@ -34,6 +34,7 @@ from billing_worker.domain.moments import (
     next_in_family,
     on_time,
 )
+from billing_worker.domain.statuses import AttemptStatus
 from billing_worker.invoicing.catalogs import CatalogBook, NoCatalog, load_book
 from billing_worker.invoicing.invoicer import bill_to, invoice_account
 from billing_worker.invoicing.prefetch import Prefetched, prefetch
@@ -149,7 +150,7 @@ async def _charging(session: AsyncSession, accounts: Sequence[Account]) -> set[s
         select(PaymentAttempt.account_id).where(
             PaymentAttempt.tenant_id.in_({a.tenant_id for a in accounts}),
             PaymentAttempt.account_id.in_([a.id for a in accounts]),
-            PaymentAttempt.status == "pending",
+            PaymentAttempt.status == AttemptStatus.PENDING,
         )
     )
     return set(found)

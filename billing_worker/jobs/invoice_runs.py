@@ -21,6 +21,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from billing_worker.db.models import Account, InvoiceRun
+from billing_worker.domain.statuses import RunStatus
 from billing_worker.ids import new_id
 from billing_worker.invoicing.numbering import defer_numbers
 from billing_worker.jobs.catch_up import catch_up_and_bill, real_time
@@ -68,7 +69,7 @@ async def start_run(
                 id=new_id("run"),
                 tenant_id=tenant_id,
                 target_date=target,
-                status="running",
+                status=RunStatus.RUNNING,
                 total=0,
                 done=0,
                 invoices=0,
@@ -98,7 +99,7 @@ async def unfinished(
     any_scope: bool = False,
 ) -> list[InvoiceRun]:
     """Runs a crash (or a stop) left running, oldest first; all of them with ``any_scope``."""
-    query = select(InvoiceRun).where(InvoiceRun.status == "running")
+    query = select(InvoiceRun).where(InvoiceRun.status == RunStatus.RUNNING)
     if not any_scope:
         query = query.where(
             InvoiceRun.tenant_id.is_not_distinct_from(tenant_id),
@@ -199,13 +200,13 @@ async def resume_run(
             async with sessions() as session, session.begin():
                 defer_numbers(session)  # the tenant's invoice counter is locked to commit only
                 run = await _locked(session, run_id)
-                if run.status == "finished":
+                if run.status == RunStatus.FINISHED:
                     return run
                 count, invoices = await _batch(session, run, clock, batch_size)
                 run.done += count
                 run.invoices += invoices
                 if count < batch_size:
-                    run.status, run.running_scope = "finished", None
+                    run.status, run.running_scope = RunStatus.FINISHED, None
                     run.finished_at = clock.now()
                     run.total = max(run.total, run.done)
         except Exception as exc:
@@ -217,7 +218,7 @@ async def resume_run(
             on_batch()
         if progress is not None:
             progress(run)
-        if run.status == "finished" or (stop is not None and stop.is_set()):
+        if run.status == RunStatus.FINISHED or (stop is not None and stop.is_set()):
             return run
 
 

@@ -21,6 +21,7 @@ from sqlalchemy.orm import aliased
 from billing_worker.db.models import Delivery, Event, Invoice, WebhookEndpoint
 from billing_worker.domain.events import wanted
 from billing_worker.domain.invoicing.numbers import display_number
+from billing_worker.domain.statuses import DeliveryStatus
 from billing_worker.runtime.loop import has_rows
 
 
@@ -111,7 +112,7 @@ def delivery_of(event: Event, endpoint: WebhookEndpoint, now: datetime) -> Deliv
         endpoint_id=endpoint.id,
         channel="webhook",
         target=endpoint.url,
-        status="pending",
+        status=DeliveryStatus.PENDING,
         attempts=0,
         next_attempt_at=now,
         created_at=now,

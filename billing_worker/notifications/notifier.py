@@ -29,6 +29,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from billing_worker.db.models import Delivery, Event, Message, Tenant, WebhookEndpoint
+from billing_worker.domain.statuses import DeliveryStatus
 from billing_worker.notifications.destinations import Destinations, GuardedResolver
 from billing_worker.notifications.lifecycle import envelope, extras_of, fan_out
 from billing_worker.notifications.signing import HEADER, sign
@@ -136,7 +137,7 @@ class Notifier:
     async def deliver_due(self, http: aiohttp.ClientSession, *, batch: int = 20) -> int:
         """Lease, send and record one batch of due deliveries; returns how many."""
         now = self._clock.now()
-        due = (Delivery.status == "pending", Delivery.next_attempt_at <= now)
+        due = (Delivery.status == DeliveryStatus.PENDING, Delivery.next_attempt_at <= now)
         if not await has_rows(self._sessions, *due):
             return 0
         async with self._sessions() as session, session.begin():
@@ -211,10 +212,10 @@ class Notifier:
             delivery.last_error = error
             if error is None:
                 delivery.status, delivery.delivered_at, delivery.next_attempt_at = (
-                    "delivered", now, None,
+                    DeliveryStatus.DELIVERED, now, None,
                 )  # fmt: skip
             elif delivery.attempts >= MAX_ATTEMPTS:
-                delivery.status, delivery.next_attempt_at = "failed", None
+                delivery.status, delivery.next_attempt_at = DeliveryStatus.FAILED, None
             else:
                 delivery.next_attempt_at = now + backoff(delivery.attempts)
             log.info(

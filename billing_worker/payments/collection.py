@@ -28,6 +28,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from billing_worker.db.models import Account, Invoice, PaymentAttempt, PaymentMethod
 from billing_worker.domain.moments import RealTime
+from billing_worker.domain.statuses import UNSETTLED, AttemptStatus, InvoiceStatus
 from billing_worker.ids import new_id
 from billing_worker.jobs.catch_up import real_time
 from billing_worker.payments.book import ProviderBook, book_of
@@ -69,7 +70,7 @@ async def _owed(session: AsyncSession, account: Account) -> Money:
         select(func.coalesce(func.sum(Invoice.total_minor - Invoice.paid_minor), 0)).where(
             Invoice.tenant_id == account.tenant_id,
             Invoice.account_id == account.id,
-            Invoice.status == "open",
+            Invoice.status == InvoiceStatus.OPEN,
             Invoice.currency == account.currency,
         )
     )
@@ -97,7 +98,7 @@ async def _plan_charge(
         select(PaymentAttempt.id).where(
             PaymentAttempt.tenant_id == account.tenant_id,
             PaymentAttempt.account_id == account.id,
-            PaymentAttempt.status.in_(("pending", "unknown")),
+            PaymentAttempt.status.in_(UNSETTLED),
         )
     )
     if unsettled is not None:
@@ -121,7 +122,7 @@ async def _plan_charge(
         idempotency_key=key,
         amount_minor=amount.minor,
         currency=amount.currency,
-        status="pending",
+        status=AttemptStatus.PENDING,
         hard=False,
         created_at=made_at,
         updated_at=real.now,
@@ -175,10 +176,11 @@ async def _record(
     now = real.now
     async with sessions() as session, session.begin():
         attempt = await session.get(PaymentAttempt, attempt_id, with_for_update=True)
-        if attempt is None or attempt.status not in ("pending", "unknown"):
+        if attempt is None or attempt.status not in UNSETTLED:
             return
         if result.outcome is Outcome.UNKNOWN:
-            attempt.status, attempt.reason, attempt.updated_at = "unknown", result.reason, now
+            attempt.status, attempt.reason = AttemptStatus.UNKNOWN, result.reason
+            attempt.updated_at = now
             attempt.reference = attempt.reference or result.reference  # to look it up by
             # no outcome to wait for: the account owes the invoice until the reconciler
             # learns more, so it is re-evaluated as of the charge's moment

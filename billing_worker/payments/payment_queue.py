@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from billing_worker.db.models import Account, Payment, PaymentAttempt, PaymentEvent, Tenant
 from billing_worker.domain.moments import RealTime
+from billing_worker.domain.statuses import UNSUCCESSFUL, AttemptStatus
 from billing_worker.invoicing.ledger import RefundError, record_payment
 from billing_worker.invoicing.refunds import refund_payment
 from billing_worker.jobs.catch_up import bring_up_to, real_time
@@ -159,7 +160,7 @@ async def _succeeded(
     amount: Money,
     now: datetime,
 ) -> str:
-    if attempt.status == "succeeded":
+    if attempt.status == AttemptStatus.SUCCEEDED:
         return "duplicate"
     previous = await session.scalar(
         select(PaymentAttempt.status)
@@ -167,19 +168,19 @@ async def _succeeded(
             PaymentAttempt.tenant_id == tenant.id,
             PaymentAttempt.account_id == account.id,
             PaymentAttempt.id != attempt.id,
-            PaymentAttempt.status != "pending",
+            PaymentAttempt.status != AttemptStatus.PENDING,
         )
         .order_by(PaymentAttempt.updated_at.desc())
         .limit(1)
     )
-    attempt.status, attempt.updated_at = "succeeded", now
+    attempt.status, attempt.updated_at = AttemptStatus.SUCCEEDED, now
     attempt.reference = event.reference or attempt.reference
     payment = await record_payment(
         session, account, amount, method="card", reference=attempt.reference, now=now
     )
     event.payment_id = payment.id
     account.hard_declined = False
-    if previous in ("declined", "failed") or account.standing != "active":
+    if previous in UNSUCCESSFUL or account.standing != "active":
         await stage_message(
             session, tenant, account, Kind.PAYMENT_RECOVERED, f"recovered:{attempt.id}",
             {"amount": str(amount.amount), "currency": amount.currency}, now,
@@ -195,11 +196,13 @@ async def _failed(
     event: PaymentEvent,
     now: datetime,
 ) -> str:
-    if attempt.status == "succeeded":
+    if attempt.status == AttemptStatus.SUCCEEDED:
         return "superseded"  # reordered: the charge went through after all
-    if attempt.status in ("declined", "failed"):
+    if attempt.status in UNSUCCESSFUL:
         return "duplicate"
-    attempt.status = "failed" if event.reason == "processing_error" else "declined"
+    attempt.status = (
+        AttemptStatus.FAILED if event.reason == "processing_error" else AttemptStatus.DECLINED
+    )
     attempt.reason, attempt.hard, attempt.updated_at = event.reason, event.hard, now
     if event.hard:
         account.hard_declined = True

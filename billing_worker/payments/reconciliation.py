@@ -18,6 +18,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from billing_worker.db.models import Account, PaymentAttempt, PaymentMethod
+from billing_worker.domain.statuses import UNSETTLED, AttemptStatus
 from billing_worker.jobs.catch_up import real_time
 from billing_worker.payments.book import ProviderBook, book_of
 from billing_worker.payments.collection import Charge, make_charge, provider_named, record_result
@@ -63,7 +64,7 @@ async def reconcile(
                 .join(PaymentMethod, PaymentMethod.id == PaymentAttempt.payment_method_id)
                 .join(Account, Account.id == PaymentAttempt.account_id)
                 .where(
-                    PaymentAttempt.status.in_(("pending", "unknown")),
+                    PaymentAttempt.status.in_(UNSETTLED),
                     PaymentAttempt.updated_at <= now - after,
                     Account.parked_at.is_(None),
                 )
@@ -107,8 +108,8 @@ async def reconcile(
                 continue
             async with sessions() as session, session.begin():
                 stale = await session.get(PaymentAttempt, attempt.id, with_for_update=True)
-                if stale is not None and stale.status in ("pending", "unknown"):
-                    stale.status, stale.updated_at = "unknown", now  # ask again later
+                if stale is not None and stale.status in UNSETTLED:
+                    stale.status, stale.updated_at = AttemptStatus.UNKNOWN, now  # ask again later
                     stale.reference = stale.reference or result.reference
             continue
         await record_result(sessions, attempt.id, result, real, source="reconciliation")
@@ -140,9 +141,10 @@ async def give_up_unsettled(session: AsyncSession, account: Account, now: dateti
         select(PaymentAttempt).where(
             PaymentAttempt.tenant_id == account.tenant_id,
             PaymentAttempt.account_id == account.id,
-            PaymentAttempt.status.in_(("pending", "unknown")),
+            PaymentAttempt.status.in_(UNSETTLED),
             PaymentAttempt.created_at <= account.parked_at,
         )
     )
     for attempt in stuck:
-        attempt.status, attempt.reason, attempt.updated_at = "failed", "given_up", now
+        attempt.status, attempt.reason = AttemptStatus.FAILED, "given_up"
+        attempt.updated_at = now

@@ -32,6 +32,7 @@ from billing_worker.domain.standing import (
     UnpaidInvoice,
     evaluate_standing,
 )
+from billing_worker.domain.statuses import InvoiceStatus
 from billing_worker.domain.subscriptions import (
     FOREVER,
     Terms,
@@ -176,14 +177,16 @@ async def evaluate_account(
     source = await standing_source(session, tenant, account)
     invoices: Sequence[Invoice]
     if prefetched is not None and source.id in prefetched.accounts:
-        invoices = [i for i in prefetched.open_invoices.get(source.id, []) if i.status == "open"]
+        invoices = [
+            i for i in prefetched.open_invoices.get(source.id, []) if i.status == InvoiceStatus.OPEN
+        ]
     else:
         invoices = (
             await session.scalars(
                 select(Invoice).where(
                     Invoice.tenant_id == tenant.id,
                     Invoice.account_id == source.id,
-                    Invoice.status == "open",
+                    Invoice.status == InvoiceStatus.OPEN,
                 )
             )
         ).all()

@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from billing_worker.api.http.errors import Unavailable
 from billing_worker.api.http.views import in_invoice_order
 from billing_worker.db.models import Account, Invoice, InvoiceItem, Tenant
+from billing_worker.domain.statuses import InvoiceStatus
 from billing_worker.invoicing.numbering import display_number
 from shared.money import Money
 
@@ -90,7 +91,7 @@ async def invoice_document(
     tenant = await session.get(Tenant, invoice.tenant_id)
     account = await session.get(Account, invoice.account_id)
     assert tenant is not None and account is not None  # noqa: PT018  (foreign keys)
-    owed = invoice.total_minor - invoice.paid_minor if invoice.status == "open" else 0
+    owed = invoice.total_minor - invoice.paid_minor if invoice.status == InvoiceStatus.OPEN else 0
     return InvoiceDocument(
         number=display_number(invoice.number),
         invoice_id=invoice.id,

@@ -43,6 +43,7 @@ from billing_worker.db.models import (
     PaymentMethod,
     Tenant,
 )
+from billing_worker.domain.statuses import InvoiceStatus
 from billing_worker.ids import new_id
 from billing_worker.invoicing.ledger import RefundError
 from billing_worker.invoicing.refunds import check_refund, refund_payment
@@ -142,7 +143,7 @@ async def _check_named(session: AsyncSession, account: Account, named: list[str]
             problems.append(
                 FieldError(f"invoices[{n}]", f"no invoice {invoice_id!r} of this account")
             )
-        elif invoice.status != "open":
+        elif invoice.status != InvoiceStatus.OPEN:
             problems.append(
                 FieldError(f"invoices[{n}]", f"{invoice_id} is {invoice.status}, not open")
             )

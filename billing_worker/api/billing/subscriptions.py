@@ -35,6 +35,7 @@ from billing_worker.db.models import (
 from billing_worker.domain.catalog import BillingAlignment, Catalog, Category
 from billing_worker.domain.changes import add_on_allowed
 from billing_worker.domain.moments import RealTime
+from billing_worker.domain.statuses import SubscriptionStatus
 from billing_worker.domain.subscriptions import SubscriptionError, first_paid_day, phase_on, plan_on
 from billing_worker.ids import new_id
 from billing_worker.invoicing.catalogs import CatalogBook, NoCatalog, load_book
@@ -250,7 +251,7 @@ async def create_subscription(request: web.Request) -> web.Response:
             billing_start=billing_start,
             price_overrides=override_rows(overrides),
             events=[],
-            status="active",
+            status=SubscriptionStatus.ACTIVE,
             created_at=now,
         )
         session.add(sub)

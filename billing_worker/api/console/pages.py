@@ -36,6 +36,7 @@ from billing_worker.db.models import (
     Tenant,
     User,
 )
+from billing_worker.domain.statuses import InvoiceStatus
 from billing_worker.invoicing.invoicer import local_today
 from billing_worker.invoicing.numbering import display_number
 from shared.money import Money
@@ -176,6 +177,6 @@ def _invoice_row(invoice: Invoice) -> dict[str, Any]:
         "total": amount(invoice.total_minor),
         # only an open invoice is owed (a draft is not yet, a void one no longer)
         "balance": amount(
-            invoice.total_minor - invoice.paid_minor if invoice.status == "open" else 0
+            invoice.total_minor - invoice.paid_minor if invoice.status == InvoiceStatus.OPEN else 0
         ),
     }

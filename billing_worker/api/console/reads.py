@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from billing_worker.db.models import Account, Invoice, Payment, PaymentAttempt, User
 from billing_worker.db.models.accounts import Subscription
+from billing_worker.domain.statuses import UNSUCCESSFUL, InvoiceStatus, SubscriptionStatus
 from shared import keys
 from shared.entitlement import RecordError, decode_record
 from shared.money import Money
@@ -23,6 +24,9 @@ from shared.states import Standing
 STANDINGS = [s.value for s in Standing]
 PAGE = 50
 _PAID = Invoice.paid_minor
+
+#: Invoices that were issued (not drafts, not voided).
+_ISSUED = (InvoiceStatus.OPEN, InvoiceStatus.PAID, InvoiceStatus.WRITTEN_OFF)
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,7 +74,8 @@ async def overview(session: AsyncSession, tenant_id: str, now: datetime) -> Over
         await session.execute(
             select(Account.standing, Invoice.currency, func.sum(Invoice.total_minor - _PAID))
             .join(Account, Account.id == Invoice.account_id)
-            .where(Invoice.tenant_id == tenant_id, Invoice.status == "open", Invoice.due_at <= now)
+            .where(Invoice.tenant_id == tenant_id, Invoice.status == InvoiceStatus.OPEN,
+                   Invoice.due_at <= now)
             .group_by(Account.standing, Invoice.currency)
         )
     ).all()  # fmt: skip
@@ -83,7 +88,7 @@ async def overview(session: AsyncSession, tenant_id: str, now: datetime) -> Over
         await session.execute(
             select(Invoice.currency, func.sum(Invoice.total_minor), func.count())
             .where(Invoice.tenant_id == tenant_id, Invoice.invoice_date >= start,
-                   Invoice.status.in_(("open", "paid", "written_off")))
+                   Invoice.status.in_(_ISSUED))
             .group_by(Invoice.currency)
         )
     ).all()  # fmt: skip
@@ -98,7 +103,7 @@ async def overview(session: AsyncSession, tenant_id: str, now: datetime) -> Over
         await session.execute(
             select(func.coalesce(PaymentAttempt.reason, "unknown"), func.count())
             .where(PaymentAttempt.tenant_id == tenant_id, PaymentAttempt.updated_at >= since,
-                   PaymentAttempt.status.in_(("declined", "failed")))
+                   PaymentAttempt.status.in_(UNSUCCESSFUL))
             .group_by(PaymentAttempt.reason)
             .order_by(func.count().desc())
         )
@@ -135,7 +140,8 @@ async def revenue(session: AsyncSession, tenant_id: str) -> list[PlanRevenue]:
             select(Subscription.plan_now, Account.currency, func.count(),
                    func.sum(Subscription.monthly_minor))
             .join(Account, Account.id == Subscription.account_id)
-            .where(Subscription.tenant_id == tenant_id, Subscription.status == "active",
+            .where(Subscription.tenant_id == tenant_id,
+                   Subscription.status == SubscriptionStatus.ACTIVE,
                    Subscription.monthly_minor.is_not(None), Account.standing != "cancelled")
             .group_by(Subscription.plan_now, Account.currency)
         )
@@ -264,7 +270,7 @@ def _filtered(tenant_id: str, f: AccountFilter) -> Select[Account]:
         query = query.where(
             exists().where(
                 and_(Subscription.account_id == Account.id, Subscription.plan == f.plan,
-                     Subscription.status == "active")
+                     Subscription.status == SubscriptionStatus.ACTIVE)
             )
         )  # fmt: skip
     return query

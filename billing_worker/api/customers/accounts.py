@@ -30,6 +30,7 @@ from billing_worker.db.models import (
     UsageDaily,
     User,
 )
+from billing_worker.domain.statuses import InvoiceStatus
 from billing_worker.ids import new_id
 from billing_worker.invoicing.invoicer import commit_invoice, invoice_account, local_today
 from billing_worker.jobs.catch_up import bring_up_to, real_time
@@ -46,7 +47,7 @@ async def _balance_due(session: AsyncSession, account: Account) -> int:
         select(func.coalesce(func.sum(Invoice.total_minor - Invoice.paid_minor), 0)).where(
             Invoice.tenant_id == account.tenant_id,
             Invoice.account_id == account.id,
-            Invoice.status == "open",
+            Invoice.status == InvoiceStatus.OPEN,
         )
     )
     return int(owed or 0)
@@ -351,7 +352,7 @@ async def commit_draft(request: web.Request) -> web.Response:
         tenant, account, _payer = await lock_family(session, tenant_id, found.account_id)
         invoice = await session.get(Invoice, found.id, with_for_update=True)
         assert invoice is not None
-        if invoice.status != "draft":
+        if invoice.status != InvoiceStatus.DRAFT:
             raise Conflict(f"invoice {invoice.id} is {invoice.status}, not a draft")
         await commit_invoice(session, account, invoice, now)
         await refresh_family(session, tenant, account, now)

@@ -20,6 +20,7 @@ from billing_worker.api.http.routes import router
 from billing_worker.api.http.routing import Role, decode, respond
 from billing_worker.api.http.views import account_view, invoice_view, subscription_view, user_view
 from billing_worker.db.models import Account, Invoice, InvoiceItem, Subscription, User
+from billing_worker.domain.statuses import InvoiceStatus
 from billing_worker.domain.subscriptions import phase_on
 from billing_worker.invoicing.catalogs import load_book
 from billing_worker.invoicing.invoicer import local_today
@@ -96,7 +97,7 @@ async def list_accounts(request: web.Request) -> web.Response:
                     .where(
                         Invoice.tenant_id == tenant_of(request),
                         Invoice.account_id.in_([a.id for a in page]),
-                        Invoice.status == "open",
+                        Invoice.status == InvoiceStatus.OPEN,
                     )
                     .group_by(Invoice.account_id)
                 )

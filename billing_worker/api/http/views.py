@@ -19,6 +19,7 @@ from billing_worker.db.models import (
     User,
 )
 from billing_worker.domain.invoicing import Item
+from billing_worker.domain.statuses import InvoiceStatus
 from billing_worker.domain.subscriptions import Pause, overrides_on, plan_on, quantity_on
 from billing_worker.invoicing.numbering import display_number
 from billing_worker.invoicing.terms import override_rows, terms_of
@@ -190,7 +191,8 @@ def invoice_view(inv: Invoice, items: list[InvoiceItem]) -> schemas.InvoiceOut:
         paid=money(inv.paid_minor, inv.currency),
         # Only an open invoice is owed: a draft is not yet, a void or written-off one no longer.
         balance=money(
-            inv.total_minor - inv.paid_minor if inv.status == "open" else 0, inv.currency
+            inv.total_minor - inv.paid_minor if inv.status == InvoiceStatus.OPEN else 0,
+            inv.currency,
         ),
         status=inv.status,
         items=[item_view(i) for i in in_invoice_order(items)],

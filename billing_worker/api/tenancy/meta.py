@@ -11,6 +11,7 @@ from billing_worker.api.http.openapi import build_openapi
 from billing_worker.api.http.routes import router
 from billing_worker.api.http.routing import Role, respond
 from billing_worker.db.models import Account, PaymentAttempt, PaymentEvent
+from billing_worker.domain.statuses import UNSETTLED
 from shared.runtime import package_version
 
 #: What needs a person, counted at each scrape (platform-wide: no tenant is named).
@@ -28,7 +29,7 @@ _GAUGES = {
         "Charges made whose outcome is not known yet (pending or unknown).",
         select(func.count())
         .select_from(PaymentAttempt)
-        .where(PaymentAttempt.status.in_(("pending", "unknown"))),
+        .where(PaymentAttempt.status.in_(UNSETTLED)),
     ),
 }
 

@@ -29,6 +29,7 @@ from billing_worker.api.http.routing import Role, decode, respond
 from billing_worker.api.http.schemas import Body
 from billing_worker.db import deadline
 from billing_worker.db.models import Account, OutboxEntry, PaymentAttempt, PaymentEvent
+from billing_worker.domain.statuses import UNSETTLED, AttemptStatus
 from billing_worker.invoicing import budget
 from billing_worker.jobs.scheduler import run_due
 from billing_worker.payments.collection import collect_due
@@ -166,10 +167,10 @@ async def _do_what_is_due(request: web.Request, clock: RedisTestClock) -> int:
                         ),
                         exists().where(Account.collect_at <= now, Account.parked_at.is_(None)),
                         exists().where(
-                            PaymentAttempt.status.in_(("pending", "unknown")),
+                            PaymentAttempt.status.in_(UNSETTLED),
                             PaymentAttempt.updated_at <= now - after,
                         ),
-                        exists().where(PaymentAttempt.status == "pending"),
+                        exists().where(PaymentAttempt.status == AttemptStatus.PENDING),
                         exists().where(
                             PaymentEvent.applied_at.is_(None), PaymentEvent.parked_at.is_(None)
                         ),
