@@ -7,13 +7,14 @@ from collections.abc import Sequence
 from sqlalchemy import and_, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from billing_worker.db.models import Account
+from billing_worker.db.models import Account, Tenant
 from billing_worker.domain.moments import RealTime
 from billing_worker.invoicing.numbering import defer_numbers
 from billing_worker.jobs.catch_up import catch_up, real_time
 from billing_worker.publishing.outbox import hold_access
 from billing_worker.runtime.loop import has_rows
 from billing_worker.runtime.parking import batch_or_apart, transient
+from billing_worker.standing.entitlements import refresh_account
 from shared.clock import Clock
 
 
@@ -85,9 +86,16 @@ async def failing_members(
         async with sessions() as session:
             trial = await session.begin()
             try:
+                # the head before the member, the order every writer takes (a child's
+                # invoice touches its parent): a trial never waits in a cycle with a job
+                await session.get(Account, head, with_for_update=True)
                 account = await session.get(Account, member, with_for_update=True)
-                if account is not None and account.parked_at is None:
+                tenant = await session.get(Tenant, account.tenant_id) if account else None
+                if account is not None and tenant is not None and account.parked_at is None:
+                    # its own moments, then an evaluation as of now: what its family's
+                    # catch-up asks of it (a parent re-publishes its followers), due or not
                     await catch_up(session, [account], real.now, real=real, alone=True)
+                    await refresh_account(session, tenant, account, real.now, real=real)
                     await session.flush()
             except Exception as exc:
                 if transient(exc):

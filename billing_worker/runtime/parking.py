@@ -119,18 +119,20 @@ async def batch_or_apart(
                     await work(session, accounts)
 
         async def park(account_id: str, error: Exception) -> None:
-            found = (await culprits(account_id) if culprits is not None else []) or [
-                (account_id, error)
-            ]
+            if culprits is None:
+                await park_account(sessions, account_id, job, error, now, hold=hold)
+                return
+            found = await culprits(account_id)
             for member, its_error in found:
                 await park_account(sessions, member, job, its_error, now, hold=hold)
-            if account_id not in (member for member, _ in found):
-                try:  # its family without the members set aside
-                    await one(account_id)
-                except Exception as again:
-                    if transient(again):
-                        raise
-                    await park_account(sessions, account_id, job, again, now, hold=hold)
+            if account_id in (member for member, _ in found):
+                return
+            try:  # its family without the members set aside (by this run or another)
+                await one(account_id)
+            except Exception as again:
+                if transient(again):
+                    raise
+                await park_account(sessions, account_id, job, again, now, hold=hold)
 
         await each_apart(claimed, one, park)
     return len(claimed)
