@@ -23,8 +23,8 @@ from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import event, insert, inspect
-from sqlalchemy.orm import InstanceState, PassiveFlag, Session, UOWTransaction
+from sqlalchemy import insert, inspect
+from sqlalchemy.orm import InstanceState, PassiveFlag, Session
 from sqlalchemy.orm.util import identity_key
 
 from billing_worker.db.models import Account, AuditEntry, Base, Event, Payment, Refund, Tenant
@@ -149,15 +149,9 @@ def _row(obj: Base, action: str, actor: Actor, at: datetime) -> dict[str, Any] |
     }
 
 
-class AuditedSession(Session):
-    """The worker's sessions (``db.engine.session_factory``): each flush writes its audit
-    rows."""
-
-
-@event.listens_for(AuditedSession, "after_flush")
-def _record(session: Session, _flush: UOWTransaction) -> None:
+def record_flush(session: Session) -> None:
     """Write the flush's audit rows, and the lifecycle events they make, in its
-    transaction."""
+    transaction (the unit of work calls it after every flush)."""
     actor, at = _ACTOR.get() or COMMAND, datetime.now(UTC)
     rows, events = [], []
     for objects, action in (

@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession as AsyncSession
 from sqlalchemy.util.concurrency import await_only, in_greenlet
 
 from billing_worker.db import deadline
-from billing_worker.db.audit import AuditedSession
+from billing_worker.db.unit_of_work import WorkerSession
 
 _ASYNC_DRIVERS = {"sqlite": "sqlite+aiosqlite", "postgresql": "postgresql+asyncpg"}
 
@@ -167,4 +167,4 @@ class _WriteTurns:
 
 
 def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
-    return async_sessionmaker(engine, expire_on_commit=False, sync_session_class=AuditedSession)
+    return async_sessionmaker(engine, expire_on_commit=False, sync_session_class=WorkerSession)

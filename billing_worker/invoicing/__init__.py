@@ -2,6 +2,3 @@
 subscription row read as terms, the invoicer that bills what is due (with prefetching for
 runs), the ledger that applies payments and credit, parents' summaries, item adjustments,
 account changes that keep what was billed, and usage folded in from the gateways."""
-
-# Numbers every invoice any session issues (listeners on the Session class).
-from billing_worker.invoicing import numbering as numbering

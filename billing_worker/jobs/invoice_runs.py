@@ -21,9 +21,9 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from billing_worker.db.models import Account, InvoiceRun
+from billing_worker.db.unit_of_work import defer_numbers
 from billing_worker.domain.statuses import RunStatus
 from billing_worker.ids import new_id
-from billing_worker.invoicing.numbering import defer_numbers
 from billing_worker.jobs.catch_up import catch_up_and_bill, real_time
 from billing_worker.publishing.outbox import hold_access
 from billing_worker.runtime.loop import report

@@ -8,8 +8,8 @@ from sqlalchemy import and_, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from billing_worker.db.models import Account, Tenant
+from billing_worker.db.unit_of_work import defer_numbers
 from billing_worker.domain.moments import RealTime
-from billing_worker.invoicing.numbering import defer_numbers
 from billing_worker.jobs.catch_up import catch_up, real_time
 from billing_worker.publishing.outbox import hold_access
 from billing_worker.runtime.loop import has_rows

@@ -19,11 +19,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime
 
-from sqlalchemy import event, insert, select
+from sqlalchemy import insert, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import Session
 
 from billing_worker.db.models import Account, ApiKey, Base, OutboxEntry, User
+from billing_worker.db.unit_of_work import Step, staged
 from shared import keys
 from shared.credentials import KeyEntry, KeyKind, encode_key_entry
 from shared.entitlement import (
@@ -35,8 +36,6 @@ from shared.entitlement import (
 )
 from shared.states import UserStatus
 
-_PENDING = "pending_outbox"
-_COMMITTING = "committing_outbox"
 _HANDOFF = "outbox_handoff"
 #: A transaction staging more rows than this (a batch job's) leaves them to the drain.
 HANDOFF_ROWS = 64
@@ -62,41 +61,38 @@ def hand_off_to(
 def _stage(
     session: AsyncSession, tenant_id: str, key: str, version: int, payload: bytes, now: datetime
 ) -> None:
-    pending: list[dict[str, object]] = session.info.setdefault(_PENDING, [])
-    pending.append({"tenant_id": tenant_id, "redis_key": key, "version": version,
-                    "payload": payload, "created_at": now})  # fmt: skip
+    staged(session, Step.OUTBOX, _Outbox).rows.append(
+        {"tenant_id": tenant_id, "redis_key": key, "version": version, "payload": payload,
+         "created_at": now}
+    )  # fmt: skip
 
 
-@event.listens_for(Session, "before_commit")
-def _write(session: Session) -> None:
-    rows = session.info.pop(_PENDING, None)
-    if not rows:
-        return
-    # Core, not the ORM's bulk insert: these rows are never objects of the session, and
-    # the ORM's per-row bookkeeping cost more than the insert itself on a large batch.
-    table, connection = Base.metadata.tables[OutboxEntry.__tablename__], session.connection()
-    if _HANDOFF not in session.info or len(rows) > HANDOFF_ROWS:
-        connection.execute(insert(table), rows)  # in staging order: ids follow it
-        return
-    written = insert(table).returning(table.c.id, sort_by_parameter_order=True)
-    ids = connection.execute(written, rows).scalars().all()
-    session.info[_COMMITTING] = [
-        Written(id, row["redis_key"], row["version"], row["payload"])
-        for id, row in zip(ids, rows, strict=True)
-    ]
+class _Outbox:
+    """The rows a transaction stages, inserted when it commits."""
 
+    def __init__(self) -> None:
+        self.rows: list[dict[str, object]] = []
+        self.written: list[Written] = []
 
-@event.listens_for(Session, "after_commit")
-def _hand_off(session: Session) -> None:
-    written = session.info.pop(_COMMITTING, None)
-    if written:
-        session.info[_HANDOFF](written)
+    def write(self, session: Session) -> None:
+        if not self.rows:
+            return
+        # Core, not the ORM's bulk insert: these rows are never objects of the session, and
+        # the ORM's per-row bookkeeping cost more than the insert itself on a large batch.
+        table, connection = Base.metadata.tables[OutboxEntry.__tablename__], session.connection()
+        if _HANDOFF not in session.info or len(self.rows) > HANDOFF_ROWS:
+            connection.execute(insert(table), self.rows)  # in staging order: ids follow it
+            return
+        written = insert(table).returning(table.c.id, sort_by_parameter_order=True)
+        ids = connection.execute(written, self.rows).scalars().all()
+        self.written = [
+            Written(id, row["redis_key"], row["version"], row["payload"])  # type: ignore[arg-type]
+            for id, row in zip(ids, self.rows, strict=True)
+        ]
 
-
-@event.listens_for(Session, "after_rollback")
-def _forget(session: Session) -> None:
-    session.info.pop(_PENDING, None)
-    session.info.pop(_COMMITTING, None)
+    def committed(self, session: Session) -> None:
+        if self.written:
+            session.info[_HANDOFF](self.written)
 
 
 def stage_record(session: AsyncSession, record: EntitlementRecord, now: datetime) -> bytes:

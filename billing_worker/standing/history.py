@@ -9,14 +9,12 @@ cost an invoice run a seventh of its time.
 from __future__ import annotations
 
 from datetime import datetime
+from functools import partial
 
-from sqlalchemy import event, insert
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import Session
 
 from billing_worker.db.models import StandingChange
-
-_PENDING = "standing_changes"
+from billing_worker.db.unit_of_work import AppendedRows, Step, staged
 
 
 def record_change(
@@ -30,8 +28,8 @@ def record_change(
     previous_standing: str,
 ) -> None:
     """Note a change of standing, written when the transaction commits."""
-    pending: list[dict[str, object]] = session.info.setdefault(_PENDING, [])
-    pending.append(
+    rows = staged(session, Step.HISTORY, partial(AppendedRows, StandingChange))
+    rows.append(
         {
             "tenant_id": tenant_id,
             "account_id": account_id,
@@ -41,15 +39,3 @@ def record_change(
             "previous_standing": previous_standing,
         }
     )
-
-
-@event.listens_for(Session, "before_commit")
-def _write(session: Session) -> None:
-    rows = session.info.pop(_PENDING, None)
-    if rows:
-        session.execute(insert(StandingChange), rows)
-
-
-@event.listens_for(Session, "after_rollback")
-def _forget(session: Session) -> None:
-    session.info.pop(_PENDING, None)

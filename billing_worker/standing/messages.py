@@ -14,11 +14,12 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import event, insert, select
+from sqlalchemy import insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
 from billing_worker.db.models import Account, Delivery, Message, Tenant
+from billing_worker.db.unit_of_work import Step, staged
 from billing_worker.ids import new_id
 
 
@@ -27,13 +28,6 @@ class Kind(StrEnum):
     STANDING_CHANGED = "standing_changed"
     PAYMENT_FAILED = "payment_failed"
     PAYMENT_RECOVERED = "payment_recovered"
-
-
-@event.listens_for(Session, "after_commit")
-@event.listens_for(Session, "after_rollback")
-def _forget_staged(session: Session) -> None:
-    session.info.pop("staged_messages", None)
-    session.info.pop(_PENDING, None)
 
 
 async def stage_message(
@@ -49,7 +43,7 @@ async def stage_message(
     latest_only: bool = False,
 ) -> bool:
     """Stage the message and its deliveries, unless one with ``dedup_key`` exists; they
-    are written when the transaction commits (``_write``). Returns whether it was staged.
+    are written when the transaction commits. Returns whether it was staged.
 
     Keys staged earlier in the transaction are remembered in the session. A batch job
     passes the keys it loaded for its accounts (``known``) instead of a query per message.
@@ -58,8 +52,8 @@ async def stage_message(
     becomes the latest reminder, and its changes of standing one change from the first
     standing to the last (none when they come back to where they began).
     """
-    staged: set[str] = session.info.setdefault("staged_messages", set())
-    if dedup_key in staged:
+    pending = staged(session, Step.MESSAGES, _Pending)
+    if dedup_key in pending.keys:
         return False
     if known is not None:
         seen = dedup_key if dedup_key in known else None
@@ -72,7 +66,7 @@ async def stage_message(
             )
     if seen is not None:
         return False
-    staged.add(dedup_key)
+    pending.keys.add(dedup_key)
     message_id = new_id("msg")
     payload = {
         "id": message_id,
@@ -81,7 +75,6 @@ async def stage_message(
         "account": {"id": account.id, "external_id": account.external_id, "name": account.name},
         **details,
     }
-    pending: _Pending = session.info.setdefault(_PENDING, _Pending())
     message = {"id": message_id, "tenant_id": tenant.id, "account_id": account.id,
                "kind": kind.value, "dedup_key": dedup_key, "payload": payload,
                "created_at": now}  # fmt: skip
@@ -106,8 +99,12 @@ async def stage_message(
 
 @dataclass(slots=True)
 class _Pending:
-    """Messages and deliveries staged in a transaction, inserted when it commits."""
+    """Messages and deliveries staged in a transaction, inserted when it commits: one
+    ``INSERT`` for the messages and one for their deliveries (a batch job stages one per
+    account, and an ORM object each cost it a tenth of its time)."""
 
+    #: The dedup keys staged in the transaction.
+    keys: set[str] = field(default_factory=set)
     messages: list[dict[str, Any]] = field(default_factory=list)
     deliveries: list[dict[str, Any]] = field(default_factory=list)
     #: The latest late message of each (account, kind), with its deliveries.
@@ -134,19 +131,12 @@ class _Pending:
             deliveries += its
         return messages, deliveries
 
+    def write(self, session: Session) -> None:
+        messages, deliveries = self.rows()
+        if messages:
+            session.execute(insert(Message), messages)
+        if deliveries:
+            session.execute(insert(Delivery), deliveries)
 
-_PENDING = "pending_messages"
-
-
-@event.listens_for(Session, "before_commit")
-def _write(session: Session) -> None:
-    """One ``INSERT`` for the transaction's messages and one for their deliveries: a
-    batch job stages one per account, and an ORM object each cost it a tenth of its time."""
-    pending = session.info.pop(_PENDING, None)
-    if pending is None:
-        return
-    messages, deliveries = pending.rows()
-    if messages:
-        session.execute(insert(Message), messages)
-    if deliveries:
-        session.execute(insert(Delivery), deliveries)
+    def committed(self, session: Session) -> None:
+        pass

@@ -36,9 +36,9 @@ from billing_worker.db.models import (
     Tenant,
     User,
 )
+from billing_worker.domain.invoicing.numbers import display_number
 from billing_worker.domain.statuses import InvoiceStatus
 from billing_worker.invoicing.invoicer import local_today
-from billing_worker.invoicing.numbering import display_number
 from shared.money import Money
 
 routes = web.RouteTableDef()

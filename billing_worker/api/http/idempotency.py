@@ -6,7 +6,7 @@ again. The same key with a different request is an error. Keys are per tenant, a
 ``WINDOW`` (24 hours, as Stripe keeps its keys): after that a key is forgotten, and a
 request with it runs as new.
 
-The key is claimed *inside the handler's own transaction*: a session hook adds the claim
+The key is claimed *inside the handler's own transaction*: the unit of work adds the claim
 row to the first transaction that commits during the request, so the claim and the
 request's effects commit together or not at all. A crash after that commit leaves a claim
 without a stored answer; a retry then never runs twice: while the first may still be
@@ -20,7 +20,6 @@ the other rolls back whole and answers 409. A request refused before it changed 
 
 from __future__ import annotations
 
-import contextvars
 import hashlib
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -28,7 +27,7 @@ from datetime import UTC, datetime, timedelta
 
 import orjson
 from aiohttp import web
-from sqlalchemy import delete, event, select, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -36,6 +35,7 @@ from billing_worker.api.http.appkeys import SESSIONS
 from billing_worker.api.http.auth import TENANT
 from billing_worker.api.http.errors import Conflict, InvalidRequest
 from billing_worker.db.models import IdempotentRequest
+from billing_worker.db.unit_of_work import for_every_commit
 from shared.problem import read_body
 
 HEADER = "Idempotency-Key"
@@ -61,41 +61,34 @@ _READABLE = frozenset(("accounts", "subscriptions", "invoices", "invoice-runs", 
 
 @dataclass(slots=True)
 class _Claim:
+    """The request's part in the commits it makes (``db.unit_of_work.for_every_commit``):
+    the first one also commits the claim, and notes where what the request created is read,
+    so an answer lost after that commit is replaced by a pointer to it."""
+
     row: IdempotentRequest
     committed: bool = False
     #: The created object's path, when the request creates one.
     resource: str | None = None
 
+    def committing(self, session: Session) -> None:
+        if not self.committed and session.in_transaction():
+            session.add(self.row)
+            self.committed = True  # assumed; the commit failing raises out of the handler
+            _note_resource(self)
 
-_CLAIM: contextvars.ContextVar[_Claim | None] = contextvars.ContextVar("claim", default=None)
-
-
-@event.listens_for(Session, "before_commit")
-def _claim_in_this_transaction(session: Session) -> None:
-    claim = _CLAIM.get()
-    if claim is not None and not claim.committed and session.in_transaction():
-        session.add(claim.row)
-        claim.committed = True  # assumed; the commit failing raises out of the handler
-        _note_resource(claim)
-
-
-@event.listens_for(Session, "after_flush")
-def _remember_what_was_created(session: Session, _flush: object) -> None:
-    """Keep, with the claim, where the object the request creates is read: an answer lost
-    after the commit is then replaced by a pointer to it."""
-    claim = _CLAIM.get()
-    if claim is None or claim.resource is not None:
-        return
-    segments = claim.row.path.split("?")[0].rstrip("/").split("/")
-    wanted = _CREATES.get(segments[-1])
-    if wanted is None:
-        return
-    audit_name, where = wanted
-    for obj in session.new:
-        if getattr(obj, "__audit_name__", None) == audit_name:
-            claim.resource = where.format(obj.id)
-            _note_resource(claim)  # a later flush of the commit writes it
+    def flushed(self, session: Session) -> None:
+        if self.resource is not None:
             return
+        segments = self.row.path.split("?")[0].rstrip("/").split("/")
+        wanted = _CREATES.get(segments[-1])
+        if wanted is None:
+            return
+        audit_name, where = wanted
+        for obj in session.new:
+            if getattr(obj, "__audit_name__", None) == audit_name:
+                self.resource = where.format(obj.id)
+                _note_resource(self)  # a later flush of the commit writes it
+                return
 
 
 def _note_resource(claim: _Claim) -> None:
@@ -163,15 +156,13 @@ async def idempotency_middleware(
             created_at=now,
         )
     )
-    token = _CLAIM.set(claim)
     try:
-        response = await handler(request)
+        with for_every_commit(claim):
+            response = await handler(request)
     except IntegrityError as exc:
         if claim.committed:
             raise Conflict(f"a request with this {HEADER} is already being processed") from exc
         raise
-    finally:
-        _CLAIM.reset(token)
     if claim.committed and isinstance(response, web.Response) and response.body is not None:
         stored_body = _redacted(bytes(response.body))  # type: ignore[arg-type]
         async with request.app[SESSIONS]() as session, session.begin():

@@ -19,9 +19,9 @@ from billing_worker.db.models import (
     User,
 )
 from billing_worker.domain.invoicing import Item
+from billing_worker.domain.invoicing.numbers import display_number
 from billing_worker.domain.statuses import InvoiceStatus
 from billing_worker.domain.subscriptions import Pause, overrides_on, plan_on, quantity_on
-from billing_worker.invoicing.numbering import display_number
 from billing_worker.invoicing.terms import override_rows, terms_of
 from shared.money import Money
 
