@@ -119,3 +119,8 @@ def on_time(now: datetime) -> RealTime:
     """Everything up to ``now`` counts as lived awake: what an action at ``now`` does, or a
     unit of work with no clock to ask, happens as of its own moment."""
     return RealTime(now=now, awake_through=now)
+
+
+def earliest(*moments: datetime | None) -> datetime | None:
+    """The earliest of the moments that are known (None when none is)."""
+    return min((m for m in moments if m is not None), default=None)

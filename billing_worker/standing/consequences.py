@@ -16,11 +16,8 @@ from billing_worker.db.models import (
 )
 from billing_worker.domain.catalog import ChangePolicy
 from billing_worker.domain.changes import CancelRequest, cancellation_for
-from billing_worker.domain.dunning import DAY, DunningPolicy
+from billing_worker.domain.dunning import DAY
 from billing_worker.domain.moments import RealTime
-from billing_worker.domain.standing import (
-    StandingResult,
-)
 from billing_worker.domain.subscriptions import Pause
 from billing_worker.invoicing.catalogs import CatalogBook
 from billing_worker.invoicing.invoicer import bill_to, local_today
@@ -36,19 +33,6 @@ from shared.states import Reason, Standing
 RESTRICTED = {Standing.DEGRADED, Standing.SUSPENDED}
 LADDER = {Standing.GRACE, *RESTRICTED}
 LADDER_REASONS = {Reason.PAYMENT_OVERDUE, Reason.PAYMENT_DECLINED, Reason.SUSPENDED_MANUALLY}
-
-
-def degraded(
-    tenant: Tenant, policy: DunningPolicy, features: tuple[str, ...]
-) -> tuple[tuple[str, ...], bool]:
-    """What a degraded account keeps: the policy's features (else all) and whether it is
-    read-only (the policy's say, else the tenant's)."""
-    read_only = tenant.degraded_read_only
-    if policy.degraded_read_only is not None:
-        read_only = policy.degraded_read_only
-    if policy.degraded_features is not None:
-        features = tuple(f for f in features if f in policy.degraded_features)
-    return features, read_only
 
 
 async def enter_cancelled_stage(
@@ -180,24 +164,6 @@ def owed(found: Evaluation) -> str | None:
 
 
 #: The reason of an account in good standing.
-REASONS_ACTIVE = Reason.IN_GOOD_STANDING
-
-
-def charging_now(account: Account, result: StandingResult, now: datetime) -> bool:
-    """Whether a charge for an invoice falling due right now is being made: the account is
-    then in good standing until the charge's outcome (a renewal paid by card never shows
-    as owing; a decline puts the account in grace at once), as a subscription stays active
-    while its invoice's payment is attempted. Grace at 0 days past due grants the same
-    access, so no gateway decision depends on it."""
-    ladder = result.dunning
-    return (
-        account.collect_at == now
-        and result.standing is Standing.GRACE
-        and ladder is not None
-        and ladder.days_past_due == 0
-    )
-
-
 async def chargeable(
     session: AsyncSession, account: Account, prefetched: Prefetched | None
 ) -> bool:

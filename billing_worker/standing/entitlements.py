@@ -1,4 +1,5 @@
-"""Recompute what an account may do from SQL, act on it and owe the new record to Redis."""
+"""Recompute what an account may do from SQL, act on it and owe the new record to Redis:
+load (``standing.evaluation``), decide (``domain.publication``), write."""
 
 from __future__ import annotations
 
@@ -10,15 +11,10 @@ from typing import Any
 from sqlalchemy import or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from billing_worker.db.models import (
-    Account,
-    Subscription,
-    Tenant,
-)
-from billing_worker.domain.moments import RealTime, next_moment, on_time
-from billing_worker.domain.standing import (
-    StandingResult,
-)
+from billing_worker.db.models import Account, Subscription, Tenant
+from billing_worker.domain.moments import RealTime, on_time
+from billing_worker.domain.publication import Degrading, Publication, publish, while_charged
+from billing_worker.domain.standing import StandingResult
 from billing_worker.invoicing.catalogs import CatalogBook, load_book
 from billing_worker.invoicing.invoicer import bill_to, local_midnight, local_today
 from billing_worker.invoicing.prefetch import Prefetched
@@ -26,24 +22,16 @@ from billing_worker.invoicing.summaries import next_commit
 from billing_worker.invoicing.terms import mark_today
 from billing_worker.publishing.outbox import stage_record
 from billing_worker.standing.consequences import (
-    REASONS_ACTIVE,
     advise,
     chargeable,
-    charging_now,
-    degraded,
     enter_cancelled_stage,
     hold_billing,
     schedule_collection,
 )
-from billing_worker.standing.evaluation import (
-    access_of,
-    earliest,
-    evaluate_account,
-    standing_source,
-)
+from billing_worker.standing.evaluation import access_of, evaluate_account, standing_source
 from billing_worker.standing.history import record_change
 from shared.entitlement import EntitlementRecord
-from shared.states import Reason, Standing
+from shared.states import Standing
 
 
 async def refresh_account(
@@ -58,92 +46,96 @@ async def refresh_account(
 ) -> EntitlementRecord:
     """Re-evaluate the account as of ``now``, store its standing, act on the ladder
     (cancellation, collection, messages: seen by the outside world as ``real`` says,
-    default as of ``now``) and stage the new record.
+    default as of ``now``) and stage the new record (``domain.publication`` decides it).
 
     The caller holds the account row (``lock_account``) so versions never collide.
     """
     found = await evaluate_account(session, tenant, account, now, book=book, prefetched=prefetched)
     book = await _keep_today(session, tenant, account, found.subscriptions, book, now)
-    result = found.result
-    if result.standing is Standing.CANCELLED and result.dunning is not None:
+    if found.result.standing is Standing.CANCELLED and found.result.dunning is not None:
         book = book or await load_book(session, tenant.id)
         await enter_cancelled_stage(session, account, found, book, now)
-    previous, previous_reason = account.standing, account.standing_reason
     if found.source is account and await chargeable(session, account, prefetched):
         schedule_collection(account, found, now)
-        if charging_now(account, result, now):
-            result = replace(result, standing=Standing.ACTIVE, reason=REASONS_ACTIVE)
-            found = replace(found, result=result)
+        found = replace(found, result=while_charged(found.result, account.collect_at, now))
+    previous = _store_standing(session, account, found.result, now)
+    if found.source is account and (await bill_to(session, account)).id == account.id:
+        hold_billing(account, found, now)
+    known = prefetched.message_keys if prefetched and account.id in prefetched.accounts else None
+    await advise(session, tenant, account, found, previous, now, known, real or on_time(now))
+
+    kept = [sub for sub in found.subscriptions if sub.dunning_exempt]
+    exempt = None
+    if kept and book is not None:  # the book is loaded whenever there are subscriptions
+        exempt = access_of(kept, book, local_today(now, account.timezone), account.timezone)
+    policy = found.policy
+    next_bill = account.next_bill_on
+    published = publish(
+        found.result,
+        found.access,
+        exempt=exempt,
+        degrading=Degrading(
+            features=policy.degraded_features,
+            read_only=(
+                tenant.degraded_read_only
+                if policy.degraded_read_only is None
+                else policy.degraded_read_only
+            ),
+        ),
+        next_bill=local_midnight(next_bill, account.timezone) if next_bill else None,
+        next_summary=await next_commit(session, tenant, account, prefetched),
+        now=now,
+    )
     account.ent_version += 1
-    account.standing = result.standing.value
-    account.standing_reason = result.reason
+    account.valid_until = published.valid_until
+    account.next_evaluation_at = published.next_evaluation_at
+    record = _record(tenant, account, published)
+    account.ent_record = stage_record(session, record, now)
+    answer = answer_of(record)
+    if account.entitlement != answer:
+        account.entitlement = answer
+    return record
+
+
+def _store_standing(
+    session: AsyncSession, account: Account, result: StandingResult, now: datetime
+) -> str:
+    """Keep the standing on the account, with a history row when it changed; returns the
+    standing it had."""
+    previous, previous_reason = account.standing, account.standing_reason
+    account.standing, account.standing_reason = result.standing.value, result.reason
     if (previous, previous_reason) != (account.standing, account.standing_reason):
         record_change(
             session,
-            tenant_id=tenant.id,
+            tenant_id=account.tenant_id,
             account_id=account.id,
             effective_at=now,
             standing=account.standing,
             reason=account.standing_reason,
             previous_standing=previous,
         )
-    if found.source is account and (await bill_to(session, account)).id == account.id:
-        hold_billing(account, found, now)
-    known = prefetched.message_keys if prefetched and account.id in prefetched.accounts else None
-    await advise(session, tenant, account, found, previous, now, known, real or on_time(now))
-    published, access = result, found.access
-    if not result.standing.grants_access and result.reason != Reason.SUSPENDED_MANUALLY:
-        kept = [sub for sub in found.subscriptions if sub.dunning_exempt]
-        if kept:  # exempt subscriptions keep their access while the account is suspended
-            book = book or await load_book(session, tenant.id)
-            today = local_today(now, account.timezone)
-            exempt = access_of(kept, book, today, account.timezone)
-            if exempt.plan is not None or exempt.features:
-                access = exempt
-                published = replace(
-                    result, standing=Standing.ACTIVE, reason=Reason.SUBSCRIPTION_EXEMPT,
-                    access_until=None,
-                )  # fmt: skip
-    valid_until = earliest(published.access_until, access.ends_at)
-    if not published.standing.grants_access:
-        valid_until = None
-    account.valid_until = valid_until
-    next_bill = (
-        local_midnight(account.next_bill_on, account.timezone) if account.next_bill_on else None
-    )
-    summary = await next_commit(session, tenant, account, prefetched)
-    moment = next_moment(
-        billing=earliest(next_bill, summary),
-        dunning=result.next_change_at,
-        access=access.next_change_at,
-    )
-    # Due again at once rather than in the past (a local day that began before ``now``):
-    # an account is never processed as of an instant before one it was processed at.
-    account.next_evaluation_at = max(moment, now) if moment else None
-    features, read_only = access.features, False
-    if published.standing is Standing.DEGRADED:
-        features, read_only = degraded(tenant, found.policy, features)
-    record = EntitlementRecord(
+    return previous
+
+
+def _record(tenant: Tenant, account: Account, published: Publication) -> EntitlementRecord:
+    valid_until = published.valid_until
+    return EntitlementRecord(
         tenant_id=tenant.id,
         account_id=account.id,
         version=account.ent_version,
-        standing=Standing(published.standing),
+        standing=published.standing,
         reason=published.reason,
         valid_until=int(valid_until.timestamp()) if valid_until else None,
-        seat_limit=access.seat_limit,
-        session_policy=access.session_policy,
-        features=features,
-        plan=access.plan,
-        read_only=read_only,
+        seat_limit=published.seat_limit,
+        session_policy=published.session_policy,
+        features=published.features,
+        plan=published.plan,
+        read_only=published.read_only,
         session_idle_seconds=tenant.session_idle_seconds,
         fail_open_seconds=tenant.fail_open_seconds,
-        **_lapse(published, valid_until),
+        lapse_standing=published.lapse_standing,
+        lapse_reason=published.lapse_reason,
     )
-    account.ent_record = stage_record(session, record, now)
-    answer = answer_of(record)
-    if account.entitlement != answer:
-        account.entitlement = answer
-    return record
 
 
 def answer_of(record: EntitlementRecord) -> dict[str, Any]:
@@ -177,19 +169,6 @@ async def _keep_today(
     for sub in subs:
         mark_today(sub, book.at, today, account.currency)
     return book
-
-
-def _lapse(published: StandingResult, valid_until: datetime | None) -> dict[str, Any]:
-    """What the account becomes at ``valid_until``, when the dunning ladder decides it (the
-    first rung that denies); when a subscription's end decides it, it is not said."""
-    if (
-        valid_until is None
-        or published.lapses_to is None
-        or published.access_until is None
-        or valid_until < published.access_until
-    ):
-        return {}
-    return {"lapse_standing": published.lapses_to, "lapse_reason": Reason.PAYMENT_OVERDUE}
 
 
 async def refresh_followers(

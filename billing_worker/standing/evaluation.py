@@ -26,6 +26,7 @@ from billing_worker.domain.dunning import (
     classic_with,
     policy_from_document,
 )
+from billing_worker.domain.publication import Access
 from billing_worker.domain.standing import (
     RenewalOutlook,
     StandingResult,
@@ -46,22 +47,6 @@ from billing_worker.invoicing.prefetch import Prefetched
 from billing_worker.invoicing.terms import terms_of
 from shared.money import Money
 from shared.states import SessionPolicy
-
-
-@dataclass(frozen=True, slots=True)
-class Access:
-    """What an account's subscriptions grant today, and until when."""
-
-    plan: str | None = None
-    features: tuple[str, ...] = ()
-    seat_limit: int | None = None
-    session_policy: SessionPolicy = SessionPolicy.DENY_NEW
-    #: When today's access ends by the subscriptions' own dates (None: it does not).
-    ends_at: datetime | None = None
-    #: The next moment a subscription's dates change what is granted.
-    next_change_at: datetime | None = None
-    #: The dunning policy the base plan names, if any.
-    dunning_policy: str | None = None
 
 
 def access_of(subs: Sequence[Subscription], book: CatalogBook, today: date, tz: str) -> Access:
@@ -264,7 +249,3 @@ async def _pays_for_active(
         .limit(1)
     )
     return running is not None
-
-
-def earliest(*moments: datetime | None) -> datetime | None:
-    return min((m for m in moments if m is not None), default=None)

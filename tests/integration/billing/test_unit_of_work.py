@@ -74,11 +74,15 @@ async def test_a_rollback_forgets_what_was_staged(database_url: str) -> None:
     log: list[str] = []
     try:
         async with sessions() as session:
-            with pytest.raises(RuntimeError):
+
+            async def fail() -> None:
                 async with session.begin():
                     staged(session, Step.OUTBOX, partial(Recorder, log, "lost"))
                     session.add(Tenant(id="tnt_lost", name="Lost", created_at=NOW))
                     raise RuntimeError("the request failed")
+
+            with pytest.raises(RuntimeError):
+                await fail()
             async with session.begin():  # the session's next transaction owes nothing of it
                 staged(session, Step.HISTORY, partial(Recorder, log, "kept"))
             assert await session.scalar(select(Tenant.id).where(Tenant.id == "tnt_lost")) is None
