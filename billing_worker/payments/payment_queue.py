@@ -17,6 +17,7 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from billing_worker.db.locking import lock_with_parent
 from billing_worker.db.models import Account, Payment, PaymentAttempt, PaymentEvent, Tenant
 from billing_worker.domain.moments import RealTime
 from billing_worker.domain.statuses import UNSUCCESSFUL, AttemptStatus
@@ -25,7 +26,7 @@ from billing_worker.invoicing.refunds import refund_payment
 from billing_worker.jobs.catch_up import bring_up_to, real_time
 from billing_worker.runtime.loop import has_rows
 from billing_worker.runtime.parking import each_apart, park_event, transient
-from billing_worker.standing.entitlements import lock_account, refresh_family
+from billing_worker.standing.entitlements import refresh_family
 from billing_worker.standing.messages import Kind, stage_message
 from shared.clock import Clock
 from shared.money import Money
@@ -92,16 +93,6 @@ async def enqueue(session: AsyncSession, event: PaymentEvent) -> bool:
     return True
 
 
-async def lock_payer(session: AsyncSession, tenant_id: str, account_id: str) -> Account | None:
-    """Lock the account, its parent first when it has one (the order every writer uses)."""
-    parent_id = await session.scalar(
-        select(Account.parent_id).where(Account.tenant_id == tenant_id, Account.id == account_id)
-    )
-    if parent_id is not None:
-        await lock_account(session, tenant_id, parent_id)
-    return await lock_account(session, tenant_id, account_id)
-
-
 async def apply_event(
     session: AsyncSession,
     event: PaymentEvent,
@@ -114,7 +105,7 @@ async def apply_event(
     False when it must wait (a refund before its charge). A payment received applied at
     once may name the invoices it pays first."""
     tenant = await session.get(Tenant, event.tenant_id)
-    account = await lock_payer(session, event.tenant_id, event.account_id)
+    account = await lock_with_parent(session, event.tenant_id, event.account_id)
     if tenant is None or account is None:
         raise LookupError(f"payment event {event.key} has no account")
     await bring_up_to(session, account, now, real=real)

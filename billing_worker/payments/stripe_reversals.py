@@ -26,12 +26,12 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from billing_worker.db.locking import lock_with_parent
 from billing_worker.db.models import Account, Payment, Refund, Tenant
 from billing_worker.domain.moments import RealTime
 from billing_worker.invoicing.ledger import RefundError, record_payment
 from billing_worker.invoicing.refunds import refund_payment
 from billing_worker.jobs.catch_up import bring_up_to
-from billing_worker.payments.payment_queue import lock_payer
 from billing_worker.publishing.outbox import hold_access
 from billing_worker.standing.entitlements import refresh_family
 from shared.money import Money
@@ -112,7 +112,7 @@ async def _payment(
     )
     if found is None:
         return None
-    account = await lock_payer(session, tenant_id, found.account_id)
+    account = await lock_with_parent(session, tenant_id, found.account_id)
     tenant = await session.get(Tenant, tenant_id)
     if account is None or tenant is None:
         return None

@@ -236,12 +236,3 @@ async def reevaluate_tenant(session: AsyncSession, tenant_id: str, now: datetime
         )
         .values(next_evaluation_at=now)
     )
-
-
-async def lock_account(session: AsyncSession, tenant_id: str, account_id: str) -> Account | None:
-    """Load one account of one tenant, locked for update where the database can."""
-    return await session.scalar(
-        select(Account)
-        .where(Account.tenant_id == tenant_id, Account.id == account_id)
-        .with_for_update()
-    )

@@ -13,18 +13,18 @@ from msgspec import Meta, Struct, field
 from billing_worker.api.http.appkeys import CLOCK, SESSIONS
 from billing_worker.api.http.auth import tenant_of
 from billing_worker.api.http.bounds import control_characters
-from billing_worker.api.http.errors import (
+from billing_worker.api.http.routes import router
+from billing_worker.api.http.routing import Role, decode, read_limited, respond
+from billing_worker.api.http.schemas import Amount, Body, Code, Currency, Name
+from billing_worker.domain.catalog import Catalog, CatalogError, parse_catalog
+from billing_worker.invoicing.catalogs import latest_document, store_catalog
+from billing_worker.services.errors import (
     Conflict,
     FieldError,
     InvalidRequest,
     MalformedDocument,
     NotFound,
 )
-from billing_worker.api.http.routes import router
-from billing_worker.api.http.routing import Role, decode, read_limited, respond
-from billing_worker.api.http.schemas import Amount, Body, Code, Currency, Name
-from billing_worker.domain.catalog import Catalog, CatalogError, parse_catalog
-from billing_worker.invoicing.catalogs import latest_document, store_catalog
 from shared import yaml_documents
 from shared.money import Money, MoneyError, is_currency
 

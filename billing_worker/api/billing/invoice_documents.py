@@ -15,11 +15,11 @@ from aiohttp import web
 from babel.numbers import format_currency
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from billing_worker.api.http.errors import Unavailable
 from billing_worker.api.http.views import in_invoice_order
 from billing_worker.db.models import Account, Invoice, InvoiceItem, Tenant
 from billing_worker.domain.invoicing.numbers import display_number
 from billing_worker.domain.statuses import InvoiceStatus
+from billing_worker.services.errors import Unavailable
 from shared.money import Money
 
 #: How amounts are written: the currency's symbol and its own number of decimals.

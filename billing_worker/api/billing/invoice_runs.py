@@ -11,12 +11,12 @@ from sqlalchemy import select
 from billing_worker.api.http.appkeys import CLOCK, INVOICE_RUNS_WAKE, SESSIONS
 from billing_worker.api.http.auth import tenant_of
 from billing_worker.api.http.bounds import TargetDate
-from billing_worker.api.http.errors import NotFound
 from billing_worker.api.http.routes import router
 from billing_worker.api.http.routing import Role, decode, respond
 from billing_worker.api.http.schemas import Body
 from billing_worker.db.models import InvoiceRun
 from billing_worker.jobs.invoice_runs import start_run, unfinished
+from billing_worker.services.errors import NotFound
 
 
 class InvoiceRunCreate(Body):

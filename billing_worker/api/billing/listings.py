@@ -17,13 +17,13 @@ from billing_worker.api.customers.directory import page_size
 from billing_worker.api.http import schemas
 from billing_worker.api.http.appkeys import CLOCK, SESSIONS
 from billing_worker.api.http.auth import tenant_of
-from billing_worker.api.http.errors import FieldError, InvalidRequest, NotFound
 from billing_worker.api.http.routes import router
 from billing_worker.api.http.routing import Role, respond
 from billing_worker.api.http.views import invoice_view, payment_row
 from billing_worker.db.models import Invoice, Payment
 from billing_worker.domain.catalog import DurationUnit, Phase, Plan
 from billing_worker.invoicing.catalogs import NoCatalog, load_book
+from billing_worker.services.errors import FieldError, InvalidRequest, NotFound
 from shared.money import Money
 
 INVOICE_STATUSES = ("draft", "open", "paid", "void", "written_off")

@@ -12,13 +12,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from billing_worker.api.http.appkeys import CLOCK, OUTBOX_WAKE, PROVIDERS, SESSIONS
 from billing_worker.api.http.auth import tenant_of
-from billing_worker.api.http.errors import Conflict, InvalidRequest, NotFound
 from billing_worker.api.http.routes import router
 from billing_worker.api.http.routing import Role, decode, respond
 from billing_worker.api.http.schemas import Body
+from billing_worker.db.locking import lock_account
 from billing_worker.db.models import Account, PaymentMethod, Tenant
 from billing_worker.ids import new_id
-from billing_worker.standing.entitlements import lock_account, refresh_account
+from billing_worker.services.errors import Conflict, InvalidRequest, NotFound
+from billing_worker.standing.entitlements import refresh_account
 
 
 class PaymentMethodCreate(Body):

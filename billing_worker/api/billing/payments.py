@@ -23,16 +23,10 @@ from billing_worker.api.http.appkeys import (
     SESSIONS,
 )
 from billing_worker.api.http.auth import tenant_of
-from billing_worker.api.http.errors import (
-    BadSignature,
-    Conflict,
-    FieldError,
-    InvalidRequest,
-    NotFound,
-)
 from billing_worker.api.http.routes import router
 from billing_worker.api.http.routing import Role, decode, read_limited, respond
 from billing_worker.api.http.views import attempt_view, payment_view
+from billing_worker.db.locking import lock_with_parent
 from billing_worker.db.models import (
     WITH_SECRETS,
     Account,
@@ -55,9 +49,15 @@ from billing_worker.payments.payment_queue import (
     apply_event,
     charge_event,
     enqueue,
-    lock_payer,
 )
 from billing_worker.payments.providers import Outcome, PaymentProvider
+from billing_worker.services.errors import (
+    BadSignature,
+    Conflict,
+    FieldError,
+    InvalidRequest,
+    NotFound,
+)
 from billing_worker.standing.entitlements import refresh_family
 from shared.money import Money, MoneyError
 
@@ -214,7 +214,7 @@ async def _lock_owned(
     )
     if found is None:
         raise NotFound(f"no {param.removesuffix('_id')} {row_id!r}")
-    account = await lock_payer(session, tenant_id, found.account_id)
+    account = await lock_with_parent(session, tenant_id, found.account_id)
     await session.refresh(found, with_for_update=True)
     tenant = await session.get(Tenant, tenant_id)
     if account is None or tenant is None:

@@ -17,7 +17,6 @@ from sqlalchemy import select
 from billing_worker.api.billing.payments import store_provider_event
 from billing_worker.api.http import schemas
 from billing_worker.api.http.appkeys import CLOCK, OUTBOX_WAKE, PAYMENTS_WAKE, PROVIDERS, SESSIONS
-from billing_worker.api.http.errors import BadSignature, Conflict
 from billing_worker.api.http.routes import router
 from billing_worker.api.http.routing import Role, read_limited, respond
 from billing_worker.db.models import Tenant
@@ -30,6 +29,7 @@ from billing_worker.payments.stripe_reversals import (
     apply_reversal,
     park_unapplied_dispute,
 )
+from billing_worker.services.errors import BadSignature, Conflict
 
 #: The Stripe events Tollgate acts on, and what each says of a charge.
 _CHARGES = {"payment_intent.succeeded": SUCCEEDED, "payment_intent.payment_failed": FAILED}

@@ -23,7 +23,6 @@ from billing_worker.api.customers.directory import tenant_invoice
 from billing_worker.api.customers.dunning import dunning_of
 from billing_worker.api.customers.live_sessions import sessions_of
 from billing_worker.api.http.appkeys import CLOCK, REDIS, SESSIONS
-from billing_worker.api.http.errors import NotFound
 from billing_worker.api.http.views import payment_row, subscription_view, user_view
 from billing_worker.db.models import (
     Account,
@@ -39,6 +38,7 @@ from billing_worker.db.models import (
 from billing_worker.domain.invoicing.numbers import display_number
 from billing_worker.domain.statuses import InvoiceStatus
 from billing_worker.invoicing.invoicer import local_today
+from billing_worker.services.errors import NotFound
 from shared.money import Money
 
 routes = web.RouteTableDef()

@@ -3,25 +3,27 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import date
+from functools import partial
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from aiohttp import web
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from billing_worker.api.billing.subscriptions import DryRun, invoice_preview, lock_family
 from billing_worker.api.http import schemas
 from billing_worker.api.http.appkeys import CLOCK, OUTBOX_WAKE, SESSIONS
 from billing_worker.api.http.auth import tenant_of
-from billing_worker.api.http.errors import Conflict, InvalidRequest, NotFound
 from billing_worker.api.http.routes import router
 from billing_worker.api.http.routing import Role, decode, respond
 from billing_worker.api.http.views import (
     account_view,
+    billed_view,
     invoice_view,
     money,
     user_view,
 )
+from billing_worker.db.locking import lock_account
 from billing_worker.db.models import (
     Account,
     Invoice,
@@ -32,10 +34,12 @@ from billing_worker.db.models import (
 )
 from billing_worker.domain.statuses import InvoiceStatus
 from billing_worker.ids import new_id
-from billing_worker.invoicing.invoicer import commit_invoice, invoice_account, local_today
 from billing_worker.jobs.catch_up import bring_up_to, real_time
 from billing_worker.publishing.outbox import stage_user
-from billing_worker.standing.entitlements import lock_account, refresh_account, refresh_family
+from billing_worker.services import invoices, settling
+from billing_worker.services.errors import Conflict, InvalidRequest, NotFound
+from billing_worker.services.settling import Billed
+from billing_worker.standing.entitlements import refresh_account
 from shared.money import is_currency
 from shared.states import Reason, Standing, UserStatus
 
@@ -294,40 +298,26 @@ async def list_invoices(request: web.Request) -> web.Response:
 async def create_invoice(request: web.Request) -> web.Response:
     body = await decode(request, schemas.InvoiceCreate)
     now = request.app[CLOCK].now()
-    try:
-        async with request.app[SESSIONS]() as session, session.begin():
-            tenant, account, payer = await lock_family(
-                session, tenant_of(request), request.match_info["account_id"]
-            )
-            if payer.id != account.id:
-                raise InvalidRequest.field(
-                    "account_id", f"this account is invoiced through its parent {payer.id}"
-                )
-            if account.invoicing == "held" and not body.dry_run:
-                raise Conflict.field(
-                    "invoicing",
-                    'invoicing is held for this account: set it to "automatic" to resume, '
-                    "or ask for a dry run to see what that would invoice",
-                )
-            # held, a dry run shows what resuming today would invoice
-            resumed_on = local_today(now, account.timezone) if account.invoicing == "held" else None
-            invoice = await invoice_account(
-                session, tenant, account, now, target=body.target_date, resumed_on=resumed_on
-            )
-            preview = await invoice_preview(session, invoice, account) or schemas.InvoicePreview(
-                invoice_date=body.target_date or local_today(now, account.timezone),
-                currency=account.currency,
-                items=[],
-                total=money(0, account.currency),
-                credit_after=money(account.credit_minor, account.currency),
-            )
-            if body.dry_run:
-                raise DryRun(preview)
-            await refresh_family(session, tenant, account, now)
-    except DryRun as dry:
-        return respond(dry.payload)
+    invoice_now = partial(invoices.invoice_now, tenant_id=tenant_of(request),
+                          account_id=request.match_info["account_id"], now=now,
+                          target=body.target_date, dry_run=body.dry_run)  # fmt: skip
+    preview = await settling.run(request.app[SESSIONS], invoice_now, _preview, dry_run=body.dry_run)
+    if body.dry_run:
+        return respond(preview)
     request.app[OUTBOX_WAKE].set()
     return respond(preview, 201 if preview.items else 200)
+
+
+def _preview(outcome: tuple[Billed, date]) -> schemas.InvoicePreview:
+    billed, invoice_date = outcome
+    payer = billed.payer
+    return billed_view(billed) or schemas.InvoicePreview(
+        invoice_date=invoice_date,
+        currency=payer.currency,
+        items=[],
+        total=money(0, payer.currency),
+        credit_after=money(payer.credit_minor, payer.currency),
+    )
 
 
 @router.route(
@@ -340,26 +330,11 @@ async def create_invoice(request: web.Request) -> web.Response:
 )
 async def commit_draft(request: web.Request) -> web.Response:
     now = request.app[CLOCK].now()
-    tenant_id = tenant_of(request)
     async with request.app[SESSIONS]() as session, session.begin():
-        found = await session.scalar(
-            select(Invoice).where(
-                Invoice.tenant_id == tenant_id, Invoice.id == request.match_info["invoice_id"]
-            )
+        invoice, items = await invoices.commit_draft(
+            session, tenant_of(request), request.match_info["invoice_id"], now
         )
-        if found is None:
-            raise NotFound(f"no invoice {request.match_info['invoice_id']!r}")
-        tenant, account, _payer = await lock_family(session, tenant_id, found.account_id)
-        invoice = await session.get(Invoice, found.id, with_for_update=True)
-        assert invoice is not None
-        if invoice.status != InvoiceStatus.DRAFT:
-            raise Conflict(f"invoice {invoice.id} is {invoice.status}, not a draft")
-        await commit_invoice(session, account, invoice, now)
-        await refresh_family(session, tenant, account, now)
-        items = (
-            await session.scalars(select(InvoiceItem).where(InvoiceItem.invoice_id == invoice.id))
-        ).all()
-        out = invoice_view(invoice, list(items))
+        out = invoice_view(invoice, items)
     request.app[OUTBOX_WAKE].set()
     return respond(out)
 

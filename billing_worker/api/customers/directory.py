@@ -15,7 +15,6 @@ from billing_worker.api.customers.accounts import tenant_account
 from billing_worker.api.http import schemas
 from billing_worker.api.http.appkeys import CLOCK, OUTBOX_WAKE, SESSIONS
 from billing_worker.api.http.auth import tenant_of
-from billing_worker.api.http.errors import FieldError, InvalidRequest, NotFound
 from billing_worker.api.http.routes import router
 from billing_worker.api.http.routing import Role, decode, respond
 from billing_worker.api.http.views import account_view, invoice_view, subscription_view, user_view
@@ -26,6 +25,7 @@ from billing_worker.invoicing.catalogs import load_book
 from billing_worker.invoicing.invoicer import local_today
 from billing_worker.invoicing.terms import terms_of
 from billing_worker.publishing.outbox import stage_user
+from billing_worker.services.errors import FieldError, InvalidRequest, NotFound
 from shared.states import Standing, UserStatus
 
 PAGE_MAX = 100

@@ -22,7 +22,6 @@ from billing_worker.api.customers.accounts import (
 from billing_worker.api.http import schemas
 from billing_worker.api.http.appkeys import CLOCK, OUTBOX_WAKE, SESSIONS
 from billing_worker.api.http.auth import tenant_of
-from billing_worker.api.http.errors import Conflict, FieldError, InvalidRequest, NotFound
 from billing_worker.api.http.routes import router
 from billing_worker.api.http.routing import Role, decode, respond
 from billing_worker.api.http.schemas import (
@@ -36,6 +35,7 @@ from billing_worker.api.http.schemas import (
     Name,
     TimeZone,
 )
+from billing_worker.db.locking import lock_account
 from billing_worker.db.models import (
     Account,
     Delivery,
@@ -52,8 +52,8 @@ from billing_worker.invoicing.account_changes import (
 )
 from billing_worker.invoicing.catalogs import tenant_currencies
 from billing_worker.invoicing.invoicer import bill_to, invoice_account, local_today
+from billing_worker.services.errors import Conflict, FieldError, InvalidRequest, NotFound
 from billing_worker.standing.entitlements import (
-    lock_account,
     reevaluate_tenant,
     refresh_family,
 )

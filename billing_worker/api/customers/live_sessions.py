@@ -11,10 +11,10 @@ from msgspec import Struct
 
 from billing_worker.api.customers.accounts import ACCOUNT, tenant_account
 from billing_worker.api.http.appkeys import REDIS, SESSIONS
-from billing_worker.api.http.errors import NotFound
 from billing_worker.api.http.routes import router
 from billing_worker.api.http.routing import Role, respond
 from billing_worker.db.models import Account
+from billing_worker.services.errors import NotFound
 from shared import keys
 from shared.entitlement import RecordError
 from shared.redis_connection import RedisClient

@@ -28,8 +28,8 @@ import msgspec
 import msgspec.inspect as mi
 from yarl import URL
 
-from billing_worker.api.http.errors import FieldError
 from billing_worker.notifications.destinations import Destinations
+from billing_worker.services.errors import FieldError
 
 #: A date up to which the worker bills ahead: bounded by ``DateWindow.target_days``.
 TARGET = msgspec.Meta(

@@ -33,9 +33,9 @@ from sqlalchemy.orm import Session
 
 from billing_worker.api.http.appkeys import SESSIONS
 from billing_worker.api.http.auth import TENANT
-from billing_worker.api.http.errors import Conflict, InvalidRequest
 from billing_worker.db.models import IdempotentRequest
 from billing_worker.db.unit_of_work import for_every_commit
+from billing_worker.services.errors import Conflict, InvalidRequest
 from shared.problem import read_body
 
 HEADER = "Idempotency-Key"

@@ -14,9 +14,9 @@ from collections.abc import Awaitable, Callable
 from aiohttp import web
 from sqlalchemy.exc import DBAPIError
 
-from billing_worker.api.http.errors import Busy, TooMuchAtOnceError
 from billing_worker.db import deadline
 from billing_worker.invoicing import budget
+from billing_worker.services.errors import Busy, TooMuchAtOnceError
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 

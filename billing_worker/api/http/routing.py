@@ -22,16 +22,10 @@ from billing_worker.api.http.bounds import (
     control_characters,
     web_addresses,
 )
-from billing_worker.api.http.errors import (
-    BodyTooLarge,
-    FieldError,
-    InvalidRequest,
-    MalformedBody,
-    every_field_error,
-    from_validation_error,
-)
+from billing_worker.api.http.errors import every_field_error, from_validation_error
 from billing_worker.domain.card_data import card_data_fields
 from billing_worker.notifications.destinations import Destinations
+from billing_worker.services.errors import BodyTooLarge, FieldError, InvalidRequest, MalformedBody
 from shared.problem import read_body
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]

@@ -23,6 +23,7 @@ from billing_worker.domain.invoicing.numbers import display_number
 from billing_worker.domain.statuses import InvoiceStatus
 from billing_worker.domain.subscriptions import Pause, overrides_on, plan_on, quantity_on
 from billing_worker.invoicing.terms import override_rows, terms_of
+from billing_worker.services.settling import Billed, Settled
 from shared.money import Money
 
 
@@ -228,4 +229,27 @@ def attempt_view(attempt: PaymentAttempt) -> schemas.AttemptOut:
         hard=attempt.hard,
         created_at=attempt.created_at,
         updated_at=attempt.updated_at,
+    )
+
+
+def billed_view(billed: Billed) -> schemas.InvoicePreview | None:
+    """What a change billed, with the paying account's credit after it."""
+    if billed.invoice is None:
+        return None
+    invoice, payer = billed.invoice, billed.payer
+    return schemas.InvoicePreview(
+        invoice_date=invoice.invoice_date,
+        currency=invoice.currency,
+        items=[item_view(i) for i in in_invoice_order(billed.items)],
+        total=money(invoice.total_minor, invoice.currency),
+        credit_after=money(payer.credit_minor, payer.currency),
+    )
+
+
+def change_view(settled: Settled, *, dry_run: bool) -> schemas.ChangeOut:
+    """A changed subscription and what the change billed (or would, on a dry run)."""
+    return schemas.ChangeOut(
+        subscription=subscription_view(settled.subscription, settled.today, settled.phase),
+        invoice=billed_view(settled.billed),
+        dry_run=dry_run,
     )

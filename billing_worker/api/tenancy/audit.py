@@ -13,11 +13,11 @@ from sqlalchemy import select
 from billing_worker.api.customers.directory import page_size
 from billing_worker.api.http.appkeys import SESSIONS
 from billing_worker.api.http.auth import tenant_of
-from billing_worker.api.http.errors import FieldError, InvalidRequest
 from billing_worker.api.http.routes import router
 from billing_worker.api.http.routing import Role, respond, serial_id
 from billing_worker.db.audit import ActorKind
 from billing_worker.db.models import AuditEntry
+from billing_worker.services.errors import FieldError, InvalidRequest
 
 
 class AuditActor(Struct, kw_only=True):

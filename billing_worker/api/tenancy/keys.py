@@ -18,12 +18,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from billing_worker.api.http.appkeys import CLOCK, OUTBOX_WAKE, SESSIONS
 from billing_worker.api.http.auth import tenant_of
-from billing_worker.api.http.errors import Conflict, NotFound
 from billing_worker.api.http.routes import router
 from billing_worker.api.http.routing import Role, decode, respond
 from billing_worker.api.http.schemas import Body
 from billing_worker.db.models import ApiKey, Tenant
 from billing_worker.publishing.outbox import stage_api_key
+from billing_worker.services.errors import Conflict, NotFound
 from shared.credentials import IssuedKey, KeyKind, issue_key
 
 

@@ -11,7 +11,6 @@ from msgspec import UNSET, Meta, Struct, UnsetType, field
 from billing_worker.api.http import schemas
 from billing_worker.api.http.appkeys import CLOCK, OUTBOX_WAKE, PROVIDERS, SESSIONS, SETTINGS
 from billing_worker.api.http.auth import tenant_of
-from billing_worker.api.http.errors import FieldError, InvalidRequest, NotFound
 from billing_worker.api.http.routes import router
 from billing_worker.api.http.routing import Role, decode, respond
 from billing_worker.api.http.schemas import (
@@ -34,6 +33,7 @@ from billing_worker.db.models import WITH_SECRETS, Tenant
 from billing_worker.ids import new_id
 from billing_worker.notifications.signing import new_secret
 from billing_worker.payments.book import ENV_PREFIX
+from billing_worker.services.errors import FieldError, InvalidRequest, NotFound
 from billing_worker.standing.entitlements import reevaluate_tenant
 from shared.credentials import KeyKind
 

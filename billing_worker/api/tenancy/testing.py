@@ -23,7 +23,6 @@ from billing_worker.api.http.appkeys import (
     SETTINGS,
     TEST_CLOCK,
 )
-from billing_worker.api.http.errors import InvalidRequest, NotFound
 from billing_worker.api.http.routes import router
 from billing_worker.api.http.routing import Role, decode, respond
 from billing_worker.api.http.schemas import Body
@@ -35,6 +34,7 @@ from billing_worker.jobs.scheduler import run_due
 from billing_worker.payments.collection import collect_due
 from billing_worker.payments.payment_queue import drain
 from billing_worker.payments.reconciliation import reconcile
+from billing_worker.services.errors import InvalidRequest, NotFound
 from shared.clock import RedisTestClock
 
 

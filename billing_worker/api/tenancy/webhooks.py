@@ -15,7 +15,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from billing_worker.api.customers.directory import page_size
 from billing_worker.api.http.appkeys import CLOCK, SESSIONS
 from billing_worker.api.http.auth import tenant_of
-from billing_worker.api.http.errors import FieldError, InvalidRequest, NotFound
 from billing_worker.api.http.routes import router
 from billing_worker.api.http.routing import Role, decode, respond, serial_id
 from billing_worker.api.http.schemas import Body, WebhookUrl
@@ -30,6 +29,7 @@ from billing_worker.notifications.lifecycle import (
     new_secret,
     subscribed,
 )
+from billing_worker.services.errors import FieldError, InvalidRequest, NotFound
 
 Types = Annotated[list[str], Meta(min_length=1, max_length=len(CATALOGUE) + 1)]
 

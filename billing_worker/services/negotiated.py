@@ -4,19 +4,32 @@ the plan has and replaces a price that phase has, in the bill-to account's curre
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Protocol
 
-from billing_worker.api.http import schemas
-from billing_worker.api.http.errors import FieldError, InvalidRequest
 from billing_worker.domain.catalog import Catalog, PhaseType
 from billing_worker.domain.subscriptions import PriceOverride
+from billing_worker.services.errors import FieldError, InvalidRequest
 from shared.money import Money, MoneyError
+
+
+class OverrideIn(Protocol):
+    """A negotiated price as a request gives it: a phase, and amounts in words."""
+
+    @property
+    def phase(self) -> str: ...
+
+    @property
+    def fixed(self) -> str | None: ...
+
+    @property
+    def recurring(self) -> str | None: ...
 
 
 def negotiated(
     catalog: Catalog,
     plan: str,
     price_list: str,
-    given: Sequence[schemas.PriceOverrideIn] | None,
+    given: Sequence[OverrideIn] | None,
     currency: str,
 ) -> tuple[PriceOverride, ...]:
     """The overrides ``given`` for ``plan`` (on ``price_list``), or a 422 naming every bad

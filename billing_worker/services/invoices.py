@@ -1,0 +1,70 @@
+"""Invoicing an account on request (to a target date, or as a dry run), and committing a
+draft invoice."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from billing_worker.db.models import Invoice, InvoiceItem
+from billing_worker.domain.statuses import InvoiceStatus
+from billing_worker.invoicing.invoicer import commit_invoice, invoice_account, local_today
+from billing_worker.services.errors import Conflict, InvalidRequest, NotFound
+from billing_worker.services.families import lock_family
+from billing_worker.services.settling import Billed, billed
+from billing_worker.standing.entitlements import refresh_family
+
+
+async def invoice_now(
+    session: AsyncSession,
+    tenant_id: str,
+    account_id: str,
+    now: datetime,
+    *,
+    target: date | None,
+    dry_run: bool,
+) -> tuple[Billed, date]:
+    """Invoice the account for what is billable up to ``target`` (default today); returns
+    what it billed and the invoice date. Held invoicing is refused, except as a dry run,
+    which shows what resuming today would invoice."""
+    tenant, account, payer = await lock_family(session, tenant_id, account_id)
+    if payer.id != account.id:
+        raise InvalidRequest.field(
+            "account_id", f"this account is invoiced through its parent {payer.id}"
+        )
+    if account.invoicing == "held" and not dry_run:
+        raise Conflict.field(
+            "invoicing",
+            'invoicing is held for this account: set it to "automatic" to resume, '
+            "or ask for a dry run to see what that would invoice",
+        )
+    today = local_today(now, account.timezone)
+    resumed_on = today if account.invoicing == "held" else None
+    invoice = await invoice_account(
+        session, tenant, account, now, target=target, resumed_on=resumed_on
+    )
+    if not dry_run:
+        await refresh_family(session, tenant, account, now)
+    return await billed(session, invoice, account), target or today
+
+
+async def commit_draft(
+    session: AsyncSession, tenant_id: str, invoice_id: str, now: datetime
+) -> tuple[Invoice, list[InvoiceItem]]:
+    """Issue a draft invoice, due by the account's terms, and re-publish the account."""
+    found = await session.scalar(
+        select(Invoice).where(Invoice.tenant_id == tenant_id, Invoice.id == invoice_id)
+    )
+    if found is None:
+        raise NotFound(f"no invoice {invoice_id!r}")
+    tenant, account, _payer = await lock_family(session, tenant_id, found.account_id)
+    invoice = await session.get(Invoice, found.id, with_for_update=True)
+    assert invoice is not None
+    if invoice.status != InvoiceStatus.DRAFT:
+        raise Conflict(f"invoice {invoice.id} is {invoice.status}, not a draft")
+    await commit_invoice(session, account, invoice, now)
+    await refresh_family(session, tenant, account, now)
+    query = select(InvoiceItem).where(InvoiceItem.invoice_id == invoice.id)
+    return invoice, list((await session.scalars(query)).all())
