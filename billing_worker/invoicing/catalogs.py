@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from billing_worker.db.models import Account, CatalogVersion
@@ -110,3 +110,39 @@ async def tenant_currencies(session: AsyncSession, tenant_id: str) -> list[str]:
     except NoCatalog:
         pass
     return sorted(found)
+
+
+@dataclass(frozen=True, slots=True)
+class VersionRow:
+    id: int
+    effective_date: date
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class CatalogHistory:
+    """A tenant's catalog versions, newest first (at most ``HISTORY_SHOWN``), how many it
+    has in all, and the newest one whole."""
+
+    versions: list[VersionRow]
+    count: int
+    newest: CatalogVersion | None
+
+
+#: How many catalog versions a history lists.
+HISTORY_SHOWN = 50
+
+
+async def catalog_history(session: AsyncSession, tenant_id: str) -> CatalogHistory:
+    versions = (
+        await session.execute(
+            select(CatalogVersion.id, CatalogVersion.effective_date, CatalogVersion.created_at)
+            .where(CatalogVersion.tenant_id == tenant_id)
+            .order_by(CatalogVersion.effective_date.desc(), CatalogVersion.id.desc())
+            .limit(HISTORY_SHOWN)
+        )
+    ).all()
+    count = await session.scalar(select(func.count()).where(CatalogVersion.tenant_id == tenant_id))
+    newest = await session.get(CatalogVersion, versions[0].id) if versions else None
+    rows = [VersionRow(v.id, v.effective_date, v.created_at) for v in versions]
+    return CatalogHistory(rows, int(count or 0), newest)

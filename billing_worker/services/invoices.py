@@ -3,12 +3,13 @@ draft invoice."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import date, datetime
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from billing_worker.db.models import Invoice, InvoiceItem
+from billing_worker.db.models import Account, Invoice, InvoiceItem, Tenant
 from billing_worker.domain.statuses import InvoiceStatus
 from billing_worker.invoicing.invoicer import commit_invoice, invoice_account, local_today
 from billing_worker.services.errors import Conflict, InvalidRequest, NotFound
@@ -68,3 +69,31 @@ async def commit_draft(
     await refresh_family(session, tenant, account, now)
     query = select(InvoiceItem).where(InvoiceItem.invoice_id == invoice.id)
     return invoice, list((await session.scalars(query)).all())
+
+
+@dataclass(frozen=True, slots=True)
+class InvoiceParts:
+    """An invoice with its items, the tenant that issued it and the account it bills."""
+
+    invoice: Invoice
+    items: list[InvoiceItem]
+    tenant: Tenant
+    account: Account
+
+
+async def tenant_invoice(session: AsyncSession, tenant_id: str, invoice_id: str) -> InvoiceParts:
+    """The tenant's invoice with its items and parties (else not found)."""
+    invoice = await session.scalar(
+        select(Invoice).where(Invoice.tenant_id == tenant_id, Invoice.id == invoice_id)
+    )
+    if invoice is None:
+        raise NotFound(f"no invoice {invoice_id!r}")
+    items = await session.scalars(
+        select(InvoiceItem).where(
+            InvoiceItem.tenant_id == invoice.tenant_id, InvoiceItem.invoice_id == invoice.id
+        )
+    )
+    tenant = await session.get(Tenant, invoice.tenant_id)
+    account = await session.get(Account, invoice.account_id)
+    assert tenant is not None and account is not None  # noqa: PT018  (foreign keys)
+    return InvoiceParts(invoice, list(items.all()), tenant, account)

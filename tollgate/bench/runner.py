@@ -27,12 +27,12 @@ import aiohttp
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from billing_worker.api.console import reads as console_reads
 from billing_worker.db.engine import create_engine, session_factory
 from billing_worker.db.models import Tenant
 from billing_worker.jobs.invoice_runs import resume_run, start_run
 from billing_worker.jobs.rebuild import rebuild
 from billing_worker.migrate import upgrade
+from billing_worker.services import reports as console_reads
 from shared import redis_connection
 from shared.clock import ManualClock, SystemClock
 from shared.redis_connection import RedisClient

@@ -13,14 +13,14 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from billing_worker.api.billing.payments import parse_amount
-from billing_worker.api.customers.accounts import account_out, locked_account
+from billing_worker.api.customers.accounts import locked_account
 from billing_worker.api.http import schemas
 from billing_worker.api.http.appkeys import CLOCK, OUTBOX_WAKE, SESSIONS
 from billing_worker.api.http.auth import tenant_of
 from billing_worker.api.http.routes import router
 from billing_worker.api.http.routing import Role, decode, respond
 from billing_worker.api.http.schemas import Amount, Body, Currency
-from billing_worker.api.http.views import invoice_view, money
+from billing_worker.api.http.views import account_out, invoice_view, money
 from billing_worker.db.models import Account, Invoice, InvoiceItem, Tenant
 from billing_worker.invoicing import adjustments
 from billing_worker.jobs.catch_up import real_time

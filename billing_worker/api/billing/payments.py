@@ -12,7 +12,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from billing_worker.api.customers.accounts import account_out, locked_account, tenant_account
+from billing_worker.api.customers.accounts import locked_account, tenant_account
 from billing_worker.api.http import schemas
 from billing_worker.api.http.appkeys import (
     CLOCK,
@@ -25,7 +25,7 @@ from billing_worker.api.http.appkeys import (
 from billing_worker.api.http.auth import tenant_of
 from billing_worker.api.http.routes import router
 from billing_worker.api.http.routing import Role, decode, read_limited, respond
-from billing_worker.api.http.views import attempt_view, payment_view
+from billing_worker.api.http.views import account_out, attempt_view, payment_view
 from billing_worker.db.locking import lock_with_parent
 from billing_worker.db.models import (
     WITH_SECRETS,

@@ -9,11 +9,10 @@ from typing import Any
 
 import aiohttp_jinja2
 from aiohttp import web
-from sqlalchemy import func, select
 
 from billing_worker.api.console.signin import signed_in
 from billing_worker.api.http.appkeys import SESSIONS
-from billing_worker.db.models import CatalogVersion, Tenant
+from billing_worker.db.models import Tenant
 from billing_worker.domain.catalog import (
     CatalogError,
     DurationUnit,
@@ -22,6 +21,7 @@ from billing_worker.domain.catalog import (
     Prices,
     parse_catalog,
 )
+from billing_worker.invoicing.catalogs import catalog_history
 
 routes = web.RouteTableDef()
 _PER = {"daily": "day", "weekly": "week", "monthly": "month", "quarterly": "quarter",
@@ -79,18 +79,8 @@ async def catalog_page(request: web.Request) -> web.StreamResponse:
     found = await signed_in(request)
     async with request.app[SESSIONS]() as session:
         tenant = await session.get(Tenant, found.tenant_id)
-        versions = (
-            await session.execute(
-                select(CatalogVersion.id, CatalogVersion.effective_date, CatalogVersion.created_at)
-                .where(CatalogVersion.tenant_id == found.tenant_id)
-                .order_by(CatalogVersion.effective_date.desc(), CatalogVersion.id.desc())
-                .limit(50)
-            )
-        ).all()
-        count = await session.scalar(
-            select(func.count()).where(CatalogVersion.tenant_id == found.tenant_id)
-        )
-        newest = await session.get(CatalogVersion, versions[0].id) if versions else None
+        history = await catalog_history(session, str(found.tenant_id))
+    versions, count, newest = history.versions, history.count, history.newest
     context: dict[str, Any] = {
         "session": found, "tenant": tenant, "path": request.path, "versions": versions,
         "count": count, "plans": [], "newest": newest,

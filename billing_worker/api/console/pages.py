@@ -1,6 +1,7 @@
 """The console's pages: the overview, the accounts list and an account's page.
 
-Pages read the database directly (tenant-scoped, ``console.reads``); every action on them
+Pages read through the services the API uses (tenant-scoped; the overview's aggregates are
+``services.reports``); every action on them
 posts to the management API itself with the session cookie and its CSRF token (see
 ``static/console.js``), so a change from the console is validated, applied and audited
 exactly as the same API call would be.
@@ -12,33 +13,26 @@ from typing import Any
 
 import aiohttp_jinja2
 from aiohttp import web
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from billing_worker.api.billing.invoice_documents import invoice_document
-from billing_worker.api.console import reads
 from billing_worker.api.console.signin import signed_in
-from billing_worker.api.customers.accounts import account_out
-from billing_worker.api.customers.directory import tenant_invoice
-from billing_worker.api.customers.dunning import dunning_of
-from billing_worker.api.customers.live_sessions import sessions_of
 from billing_worker.api.http.appkeys import CLOCK, REDIS, SESSIONS
-from billing_worker.api.http.views import payment_row, subscription_view, user_view
-from billing_worker.db.models import (
-    Account,
-    ConsoleSession,
-    Invoice,
-    Message,
-    Payment,
-    StandingChange,
-    Subscription,
-    Tenant,
-    User,
+from billing_worker.api.http.invoice_documents import invoice_document
+from billing_worker.api.http.views import (
+    account_view,
+    dunning_view,
+    payment_row,
+    subscription_view,
+    user_view,
 )
+from billing_worker.db.models import Account, ConsoleSession, Invoice, Tenant
 from billing_worker.domain.invoicing.numbers import display_number
 from billing_worker.domain.statuses import InvoiceStatus
 from billing_worker.invoicing.invoicer import local_today
+from billing_worker.services import accounts, reports
 from billing_worker.services.errors import NotFound
+from billing_worker.services.invoices import tenant_invoice
+from billing_worker.services.live_sessions import live_sessions
 from shared.money import Money
 
 routes = web.RouteTableDef()
@@ -60,22 +54,22 @@ async def overview_page(request: web.Request) -> web.StreamResponse:
     assert found.tenant_id is not None
     async with request.app[SESSIONS]() as session:
         now = request.app[CLOCK].now()
-        summary = await reads.overview(session, found.tenant_id, now)
+        summary = await reports.overview(session, found.tenant_id, now)
         context = await _context(
             request, session, found, overview=summary,
-            revenue=await reads.revenue(session, found.tenant_id),
-            pipeline=await reads.pipeline(session, found.tenant_id, now),
-            decisions=await reads.decisions(request.app[REDIS], found.tenant_id, now),
+            revenue=await reports.revenue(session, found.tenant_id),
+            pipeline=await reports.pipeline(session, found.tenant_id, now),
+            decisions=await reports.decisions(request.app[REDIS], found.tenant_id, now),
         )  # fmt: skip
     return aiohttp_jinja2.render_template("overview.html", request, context)
 
 
-def _filter(request: web.Request) -> reads.AccountFilter:
+def _filter(request: web.Request) -> reports.AccountFilter:
     query = request.query
     page = query.get("page", "1")
-    return reads.AccountFilter(
+    return reports.AccountFilter(
         q=query.get("q", "").strip()[:200],
-        standing=query.get("standing", "") if query.get("standing") in reads.STANDINGS else "",
+        standing=query.get("standing", "") if query.get("standing") in reports.STANDINGS else "",
         kind=query.get("kind", "") if query.get("kind") in _KINDS else "",
         plan=query.get("plan", "").strip()[:100],
         page=int(page) if page.isdigit() and 0 < int(page) < 100_000 else 1,
@@ -88,11 +82,11 @@ async def accounts_page(request: web.Request) -> web.StreamResponse:
     assert found.tenant_id is not None
     wanted = _filter(request)
     async with request.app[SESSIONS]() as session:
-        rows, more = await reads.accounts(session, found.tenant_id, wanted)
-        plans = await reads.plans_in_use(session, found.tenant_id)
+        rows, more = await reports.accounts(session, found.tenant_id, wanted)
+        plans = await reports.plans_in_use(session, found.tenant_id)
         context = await _context(
             request, session, found, accounts=rows, more=more, filter=wanted, plans=plans,
-            standings=reads.STANDINGS,
+            standings=reports.STANDINGS,
         )  # fmt: skip
     # htmx asks for the table alone as the search box changes
     template = "accounts_table.html" if request.headers.get("HX-Request") else "accounts.html"
@@ -104,15 +98,14 @@ async def account_page(request: web.Request) -> web.StreamResponse:
     found = await signed_in(request)
     now = request.app[CLOCK].now()
     async with request.app[SESSIONS]() as session:
-        account = await session.scalar(
-            select(Account).where(
-                Account.tenant_id == found.tenant_id, Account.id == request.match_info["account_id"]
+        try:
+            account = await accounts.tenant_account(
+                session, str(found.tenant_id), request.match_info["account_id"]
             )
-        )
-        if account is None:
-            raise web.HTTPNotFound(text="No such account.")
+        except NotFound:
+            raise web.HTTPNotFound(text="No such account.") from None
         context = await _context(request, session, found, **await _account(session, account, now))
-    context["live_sessions"] = await sessions_of(request.app[REDIS], account)
+    context["live_sessions"] = await live_sessions(request.app[REDIS], account)
     return aiohttp_jinja2.render_template("account.html", request, context)
 
 
@@ -123,43 +116,26 @@ async def invoice_page(request: web.Request) -> web.StreamResponse:
     assert found.tenant_id is not None
     async with request.app[SESSIONS]() as session:
         try:
-            invoice, items = await tenant_invoice(
-                session, found.tenant_id, request.match_info["invoice_id"]
-            )
+            parts = await tenant_invoice(session, found.tenant_id, request.match_info["invoice_id"])
         except NotFound:
             raise web.HTTPNotFound(text="No such invoice.") from None
-        document = await invoice_document(session, invoice, items)
-        context = await _context(request, session, found, invoice=document,
-                                 account_id=invoice.account_id, standalone=False)  # fmt: skip
+        context = await _context(request, session, found, invoice=invoice_document(parts),
+                                 account_id=parts.invoice.account_id, standalone=False)  # fmt: skip
     return aiohttp_jinja2.render_template("invoice.html", request, context)
 
 
 async def _account(session: AsyncSession, account: Account, now: Any) -> dict[str, Any]:
-    tenant = await session.get(Tenant, account.tenant_id)
-    assert tenant is not None
+    seen = await accounts.activity(session, account, now)
     today = local_today(now, account.timezone)
-
-    async def rows(model: Any, *order: Any, limit: int = 20) -> list[Any]:
-        """The account's rows of a model (each query scoped by the tenant too)."""
-        query = select(model).where(model.tenant_id == account.tenant_id,
-                                    model.account_id == account.id)  # fmt: skip
-        return list((await session.scalars(query.order_by(*order).limit(limit))).all())
-
-    subscriptions = await rows(Subscription, Subscription.created_at)
-    invoices = await rows(Invoice, Invoice.invoice_date.desc(), Invoice.id.desc())
-    payments = await rows(Payment, Payment.received_at.desc())
-    users = await rows(User, User.external_id, limit=100)
-    history = await rows(StandingChange, StandingChange.effective_at.desc(), limit=12)
-    messages = await rows(Message, Message.created_at.desc(), limit=12)
     return {
-        "account": await account_out(session, account),
-        "dunning": await dunning_of(session, tenant, account, now),
-        "subscriptions": [subscription_view(s, today, s.phase) for s in subscriptions],
-        "invoices": [_invoice_row(i) for i in invoices],
-        "payments": [payment_row(p) for p in payments],
-        "users": [user_view(u) for u in users],
-        "history": history,
-        "messages": messages,
+        "account": account_view(account, seen.balance_due),
+        "dunning": dunning_view(account, seen.evaluation),
+        "subscriptions": [subscription_view(s, today, s.phase) for s in seen.subscriptions],
+        "invoices": [_invoice_row(i) for i in seen.invoices],
+        "payments": [payment_row(p) for p in seen.payments],
+        "users": [user_view(u) for u in seen.users],
+        "history": seen.history,
+        "messages": seen.messages,
         "today": today,
     }
 

@@ -14,7 +14,6 @@ from typing import Any
 
 import aiohttp_jinja2
 from aiohttp import web
-from sqlalchemy import select
 
 from billing_worker.api.http.appkeys import SESSIONS, SETTINGS
 from billing_worker.api.http.console_sessions import (
@@ -27,6 +26,7 @@ from billing_worker.api.http.console_sessions import (
     signer_of,
 )
 from billing_worker.db.models import ConsoleSession, Tenant
+from billing_worker.services import reports
 
 SIGN_IN = "/console/sign-in"
 _FORM_COOKIE = "tollgate_console_form"
@@ -120,7 +120,7 @@ async def tenants_page(request: web.Request) -> web.StreamResponse:
     if found.key_id is not None:  # a tenant's key sees its own tenant only
         raise web.HTTPSeeOther("/console/overview")
     async with request.app[SESSIONS]() as session:
-        tenants = (await session.scalars(select(Tenant).order_by(Tenant.name).limit(500))).all()
+        tenants = await reports.tenants(session)
     return aiohttp_jinja2.render_template(
         "tenants.html", request, {"session": found, "tenants": tenants, "tenant": None}
     )

@@ -8,7 +8,7 @@ from functools import partial
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from aiohttp import web
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from billing_worker.api.http import schemas
@@ -17,7 +17,7 @@ from billing_worker.api.http.auth import tenant_of
 from billing_worker.api.http.routes import router
 from billing_worker.api.http.routing import Role, decode, respond
 from billing_worker.api.http.views import (
-    account_view,
+    account_out,
     billed_view,
     invoice_view,
     money,
@@ -32,11 +32,10 @@ from billing_worker.db.models import (
     UsageDaily,
     User,
 )
-from billing_worker.domain.statuses import InvoiceStatus
 from billing_worker.ids import new_id
 from billing_worker.jobs.catch_up import bring_up_to, real_time
 from billing_worker.publishing.outbox import stage_user
-from billing_worker.services import invoices, settling
+from billing_worker.services import accounts, invoices, settling
 from billing_worker.services.errors import Conflict, InvalidRequest, NotFound
 from billing_worker.services.settling import Billed
 from billing_worker.standing.entitlements import refresh_account
@@ -46,31 +45,11 @@ from shared.states import Reason, Standing, UserStatus
 ACCOUNT = "/v1/accounts/{account_id}"
 
 
-async def _balance_due(session: AsyncSession, account: Account) -> int:
-    owed = await session.scalar(
-        select(func.coalesce(func.sum(Invoice.total_minor - Invoice.paid_minor), 0)).where(
-            Invoice.tenant_id == account.tenant_id,
-            Invoice.account_id == account.id,
-            Invoice.status == InvoiceStatus.OPEN,
-        )
-    )
-    return int(owed or 0)
-
-
-async def account_out(session: AsyncSession, account: Account) -> schemas.AccountOut:
-    return account_view(account, await _balance_due(session, account))
-
-
 async def tenant_account(session: AsyncSession, request: web.Request) -> Account:
     """The path's account, if it belongs to the calling tenant (else 404)."""
-    account = await session.scalar(
-        select(Account).where(
-            Account.tenant_id == tenant_of(request), Account.id == request.match_info["account_id"]
-        )
+    return await accounts.tenant_account(
+        session, tenant_of(request), request.match_info["account_id"]
     )
-    if account is None:
-        raise NotFound(f"no account {request.match_info['account_id']!r}")
-    return account
 
 
 async def locked_account(session: AsyncSession, request: web.Request) -> tuple[Tenant, Account]:

@@ -10,15 +10,15 @@ from msgspec import UNSET, Meta, Struct, UnsetType
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from billing_worker.api.billing.invoice_documents import invoice_document, render_pdf
 from billing_worker.api.customers.accounts import tenant_account
 from billing_worker.api.http import schemas
 from billing_worker.api.http.appkeys import CLOCK, OUTBOX_WAKE, SESSIONS
 from billing_worker.api.http.auth import tenant_of
+from billing_worker.api.http.invoice_documents import invoice_document, render_pdf
 from billing_worker.api.http.routes import router
 from billing_worker.api.http.routing import Role, decode, respond
 from billing_worker.api.http.views import account_view, invoice_view, subscription_view, user_view
-from billing_worker.db.models import Account, Invoice, InvoiceItem, Subscription, User
+from billing_worker.db.models import Account, Invoice, Subscription, User
 from billing_worker.domain.statuses import InvoiceStatus
 from billing_worker.domain.subscriptions import phase_on
 from billing_worker.invoicing.catalogs import load_book
@@ -26,6 +26,7 @@ from billing_worker.invoicing.invoicer import local_today
 from billing_worker.invoicing.terms import terms_of
 from billing_worker.publishing.outbox import stage_user
 from billing_worker.services.errors import FieldError, InvalidRequest, NotFound
+from billing_worker.services.invoices import tenant_invoice
 from shared.states import Standing, UserStatus
 
 PAGE_MAX = 100
@@ -239,27 +240,8 @@ async def get_invoice(request: web.Request) -> web.StreamResponse:
     if invoice_id.endswith(".pdf") or "application/pdf" in request.headers.get("Accept", ""):
         return await invoice_pdf(request)
     async with request.app[SESSIONS]() as session:
-        invoice, items = await tenant_invoice(session, tenant_of(request), invoice_id)
-    return respond(invoice_view(invoice, items))
-
-
-async def tenant_invoice(
-    session: AsyncSession, tenant_id: str, invoice_id: str
-) -> tuple[Invoice, list[InvoiceItem]]:
-    """The tenant's invoice and its items, or 404."""
-    invoice = await session.scalar(
-        select(Invoice).where(Invoice.tenant_id == tenant_id, Invoice.id == invoice_id)
-    )
-    if invoice is None:
-        raise NotFound(f"no invoice {invoice_id!r}")
-    items = (
-        await session.scalars(
-            select(InvoiceItem).where(
-                InvoiceItem.tenant_id == invoice.tenant_id, InvoiceItem.invoice_id == invoice.id
-            )
-        )
-    ).all()
-    return invoice, list(items)
+        parts = await tenant_invoice(session, tenant_of(request), invoice_id)
+    return respond(invoice_view(parts.invoice, parts.items))
 
 
 @router.route(
@@ -274,10 +256,9 @@ async def tenant_invoice(
 async def invoice_pdf(request: web.Request) -> web.StreamResponse:
     invoice_id = request.match_info["invoice_id"].removesuffix(".pdf")
     async with request.app[SESSIONS]() as session:
-        invoice, items = await tenant_invoice(session, tenant_of(request), invoice_id)
-        document = await invoice_document(session, invoice, items)
+        document = invoice_document(await tenant_invoice(session, tenant_of(request), invoice_id))
     pdf = await render_pdf(request.app, document)
-    name = document.number or invoice.id
+    name = document.number or document.invoice_id
     return web.Response(
         body=pdf,
         content_type="application/pdf",

@@ -13,7 +13,6 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from billing_worker.api.customers.accounts import (
-    account_out,
     invoiced_by_parent,
     is_time_zone,
     locked_account,
@@ -35,6 +34,7 @@ from billing_worker.api.http.schemas import (
     Name,
     TimeZone,
 )
+from billing_worker.api.http.views import account_out, dunning_view
 from billing_worker.db.locking import lock_account
 from billing_worker.db.models import (
     Account,
@@ -115,21 +115,6 @@ class ExemptIn(Body):
 
 class SuspendIn(Body):
     reason: Annotated[str, Meta(max_length=200)] | None = None
-
-
-class DunningOut(Struct, kw_only=True):
-    account_id: str
-    standing: str
-    reason: str
-    policy: str
-    days_past_due: int
-    oldest_due_at: datetime | None
-    next_change_at: datetime | None
-    retry: int | None
-    exempt: bool
-    suspended_manually: bool
-    hard_declined: bool
-    exempt_subscriptions: list[str]
 
 
 class StandingChangeOut(Struct, kw_only=True):
@@ -388,7 +373,7 @@ async def exempt_subscription(request: web.Request) -> web.Response:
     ACCOUNT + "/dunning",
     summary="Where the account is on the dunning ladder, by which policy, and what comes next",
     role=Role.TENANT,
-    response=DunningOut,
+    response=schemas.DunningOut,
     errors=(404,),
 )
 async def get_dunning(request: web.Request) -> web.Response:
@@ -397,29 +382,8 @@ async def get_dunning(request: web.Request) -> web.Response:
         account = await tenant_account(session, request)
         tenant = await session.get(Tenant, account.tenant_id)
         assert tenant is not None
-        return respond(await dunning_of(session, tenant, account, now))
-
-
-async def dunning_of(
-    session: AsyncSession, tenant: Tenant, account: Account, now: datetime
-) -> DunningOut:
-    """Where the account stands on its ladder and what comes next (the API and console)."""
-    found = await evaluate_account(session, tenant, account, now)
-    ladder = found.result.dunning
-    return DunningOut(
-        account_id=account.id,
-        standing=found.result.standing.value,
-        reason=found.result.reason,
-        policy=found.policy_name,
-        days_past_due=ladder.days_past_due if ladder else 0,
-        oldest_due_at=ladder.anchor if ladder else None,
-        next_change_at=found.result.next_change_at,
-        retry=ladder.retry if ladder else None,
-        exempt=account.dunning_exempt,
-        suspended_manually=account.suspended_manually,
-        hard_declined=found.source.hard_declined,
-        exempt_subscriptions=[s.id for s in found.subscriptions if s.dunning_exempt],
-    )
+        found = await evaluate_account(session, tenant, account, now)
+        return respond(dunning_view(account, found))
 
 
 @router.route(

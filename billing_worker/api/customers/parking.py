@@ -8,12 +8,12 @@ from aiohttp import web
 from msgspec import Struct
 from sqlalchemy import select, update
 
-from billing_worker.api.customers.accounts import account_out
 from billing_worker.api.http import schemas
 from billing_worker.api.http.appkeys import CLOCK, OUTBOX_WAKE, PAYMENTS_WAKE, SESSIONS
 from billing_worker.api.http.auth import tenant_of
 from billing_worker.api.http.routes import router
 from billing_worker.api.http.routing import Role, respond, serial_id
+from billing_worker.api.http.views import account_out
 from billing_worker.db.models import Account, PaymentEvent
 from billing_worker.jobs.catch_up import catch_up, real_time
 from billing_worker.payments.reconciliation import give_up_unsettled

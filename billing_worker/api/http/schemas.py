@@ -404,3 +404,18 @@ class UsageDay(Struct, kw_only=True):
 
 class UsageList(Struct, kw_only=True):
     data: list[UsageDay]
+
+
+class DunningOut(Struct, kw_only=True):
+    account_id: str
+    standing: str
+    reason: str
+    policy: str
+    days_past_due: int
+    oldest_due_at: datetime | None
+    next_change_at: datetime | None
+    retry: int | None
+    exempt: bool
+    suspended_manually: bool
+    hard_declined: bool
+    exempt_subscriptions: list[str]

@@ -6,6 +6,7 @@ from collections.abc import Iterable
 from datetime import date
 
 import msgspec
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from billing_worker.api.http import schemas
 from billing_worker.db.models import (
@@ -23,7 +24,9 @@ from billing_worker.domain.invoicing.numbers import display_number
 from billing_worker.domain.statuses import InvoiceStatus
 from billing_worker.domain.subscriptions import Pause, overrides_on, plan_on, quantity_on
 from billing_worker.invoicing.terms import override_rows, terms_of
+from billing_worker.services.accounts import balance_due
 from billing_worker.services.settling import Billed, Settled
+from billing_worker.standing.evaluation import Evaluation
 from shared.money import Money
 
 
@@ -253,3 +256,27 @@ def change_view(settled: Settled, *, dry_run: bool) -> schemas.ChangeOut:
         invoice=billed_view(settled.billed),
         dry_run=dry_run,
     )
+
+
+def dunning_view(account: Account, found: Evaluation) -> schemas.DunningOut:
+    """Where the account stands on its ladder and what comes next."""
+    ladder = found.result.dunning
+    return schemas.DunningOut(
+        account_id=account.id,
+        standing=found.result.standing.value,
+        reason=found.result.reason,
+        policy=found.policy_name,
+        days_past_due=ladder.days_past_due if ladder else 0,
+        oldest_due_at=ladder.anchor if ladder else None,
+        next_change_at=found.result.next_change_at,
+        retry=ladder.retry if ladder else None,
+        exempt=account.dunning_exempt,
+        suspended_manually=account.suspended_manually,
+        hard_declined=found.source.hard_declined,
+        exempt_subscriptions=[s.id for s in found.subscriptions if s.dunning_exempt],
+    )
+
+
+async def account_out(session: AsyncSession, account: Account) -> schemas.AccountOut:
+    """The account as the API shows it, with what it owes."""
+    return account_view(account, await balance_due(session, account))

@@ -1,5 +1,6 @@
-"""What the console's pages show, read for one tenant: every query is scoped by tenant and
-grouped in SQL, so the overview costs a few aggregate queries whatever the population."""
+"""What the console's pages show, read for one tenant (and the operator's list of tenants):
+every query is scoped by tenant and grouped in SQL, so the overview costs a few aggregate
+queries whatever the population."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from typing import Any
 from sqlalchemy import Select, and_, exists, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from billing_worker.db.models import Account, Invoice, Payment, PaymentAttempt, User
+from billing_worker.db.models import Account, Invoice, Payment, PaymentAttempt, Tenant, User
 from billing_worker.db.models.accounts import Subscription
 from billing_worker.domain.statuses import UNSUCCESSFUL, InvoiceStatus, SubscriptionStatus
 from shared import keys
@@ -301,4 +302,15 @@ async def plans_in_use(session: AsyncSession, tenant_id: str) -> list[str]:
                 .limit(200)
             )
         ).all()
+    )
+
+
+#: How many tenants the operator's list shows.
+TENANTS_SHOWN = 500
+
+
+async def tenants(session: AsyncSession) -> list[Tenant]:
+    """Every tenant by name (the operator's list; first ``TENANTS_SHOWN``)."""
+    return list(
+        (await session.scalars(select(Tenant).order_by(Tenant.name).limit(TENANTS_SHOWN))).all()
     )

@@ -13,13 +13,13 @@ from decimal import Decimal
 import aiohttp_jinja2
 from aiohttp import web
 from babel.numbers import format_currency
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from billing_worker.api.http.views import in_invoice_order
-from billing_worker.db.models import Account, Invoice, InvoiceItem, Tenant
+from billing_worker.db.models import InvoiceItem
 from billing_worker.domain.invoicing.numbers import display_number
 from billing_worker.domain.statuses import InvoiceStatus
 from billing_worker.services.errors import Unavailable
+from billing_worker.services.invoices import InvoiceParts
 from shared.money import Money
 
 #: How amounts are written: the currency's symbol and its own number of decimals.
@@ -85,12 +85,9 @@ def _line(item: InvoiceItem) -> Line:
     return Line(what, period, item.quantity, written(item.amount_minor, item.currency))
 
 
-async def invoice_document(
-    session: AsyncSession, invoice: Invoice, items: list[InvoiceItem]
-) -> InvoiceDocument:
-    tenant = await session.get(Tenant, invoice.tenant_id)
-    account = await session.get(Account, invoice.account_id)
-    assert tenant is not None and account is not None  # noqa: PT018  (foreign keys)
+def invoice_document(parts: InvoiceParts) -> InvoiceDocument:
+    """The invoice as its customer reads it."""
+    invoice, items, tenant, account = parts.invoice, parts.items, parts.tenant, parts.account
     owed = invoice.total_minor - invoice.paid_minor if invoice.status == InvoiceStatus.OPEN else 0
     return InvoiceDocument(
         number=display_number(invoice.number),
