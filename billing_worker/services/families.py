@@ -10,7 +10,7 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from billing_worker.db.locking import lock_with_parent
+from billing_worker.db.locking import lock_account, lock_with_parent
 from billing_worker.db.models import Account, Subscription, Tenant
 from billing_worker.domain.moments import RealTime
 from billing_worker.invoicing.catalogs import CatalogBook, load_book
@@ -93,3 +93,15 @@ async def book_of(session: AsyncSession, tenant_id: str) -> CatalogBook:
     if not book.versions:
         raise InvalidRequest.field("plan", "the tenant has no catalog yet: PUT /v1/catalog")
     return book
+
+
+async def lock_account_now(
+    session: AsyncSession, tenant_id: str, account_id: str, real: RealTime
+) -> tuple[Tenant, Account]:
+    """The tenant and its account, locked and brought up to now (its parent not held)."""
+    account = await lock_account(session, tenant_id, account_id)
+    tenant = await session.get(Tenant, tenant_id)
+    if account is None or tenant is None:
+        raise NotFound(f"no account {account_id!r}")
+    await bring_up_to(session, account, real.now, real=real)
+    return tenant, account

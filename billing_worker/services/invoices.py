@@ -3,6 +3,7 @@ draft invoice."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 
@@ -97,3 +98,21 @@ async def tenant_invoice(session: AsyncSession, tenant_id: str, invoice_id: str)
     account = await session.get(Account, invoice.account_id)
     assert tenant is not None and account is not None  # noqa: PT018  (foreign keys)
     return InvoiceParts(invoice, list(items.all()), tenant, account)
+
+
+async def items_of(
+    session: AsyncSession, tenant_id: str, invoices: Sequence[Invoice]
+) -> dict[str, list[InvoiceItem]]:
+    """The items of ``invoices``, by invoice id."""
+    rows = (
+        await session.scalars(
+            select(InvoiceItem).where(
+                InvoiceItem.tenant_id == tenant_id,
+                InvoiceItem.invoice_id.in_([i.id for i in invoices]),
+            )
+        )
+    ).all()
+    by_invoice: dict[str, list[InvoiceItem]] = {}
+    for item in rows:
+        by_invoice.setdefault(item.invoice_id, []).append(item)
+    return by_invoice

@@ -12,7 +12,6 @@ from aiohttp import web
 from msgspec import Struct
 from sqlalchemy import and_, or_, select
 
-from billing_worker.api.customers.accounts import items_of
 from billing_worker.api.customers.directory import page_size
 from billing_worker.api.http import schemas
 from billing_worker.api.http.appkeys import CLOCK, SESSIONS
@@ -24,6 +23,7 @@ from billing_worker.db.models import Invoice, Payment
 from billing_worker.domain.catalog import DurationUnit, Phase, Plan
 from billing_worker.invoicing.catalogs import NoCatalog, load_book
 from billing_worker.services.errors import FieldError, InvalidRequest, NotFound
+from billing_worker.services.invoices import items_of
 from shared.money import Money
 
 INVOICE_STATUSES = ("draft", "open", "paid", "void", "written_off")

@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from datetime import date
 from functools import partial
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from aiohttp import web
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from billing_worker.api.http import schemas
@@ -23,24 +20,14 @@ from billing_worker.api.http.views import (
     money,
     user_view,
 )
-from billing_worker.db.locking import lock_account
 from billing_worker.db.models import (
     Account,
-    Invoice,
-    InvoiceItem,
     Tenant,
-    UsageDaily,
-    User,
 )
-from billing_worker.ids import new_id
-from billing_worker.jobs.catch_up import bring_up_to, real_time
-from billing_worker.publishing.outbox import stage_user
+from billing_worker.jobs.catch_up import real_time
 from billing_worker.services import accounts, invoices, settling
-from billing_worker.services.errors import Conflict, InvalidRequest, NotFound
+from billing_worker.services.families import lock_account_now
 from billing_worker.services.settling import Billed
-from billing_worker.standing.entitlements import refresh_account
-from shared.money import is_currency
-from shared.states import Reason, Standing, UserStatus
 
 ACCOUNT = "/v1/accounts/{account_id}"
 
@@ -53,66 +40,11 @@ async def tenant_account(session: AsyncSession, request: web.Request) -> Account
 
 
 async def locked_account(session: AsyncSession, request: web.Request) -> tuple[Tenant, Account]:
-    tenant_id = tenant_of(request)
-    account = await lock_account(session, tenant_id, request.match_info["account_id"])
-    tenant = await session.get(Tenant, tenant_id)
-    if account is None or tenant is None:
-        raise NotFound(f"no account {request.match_info['account_id']!r}")
-    real = real_time(request.app[CLOCK])
-    await bring_up_to(session, account, real.now, real=real)
-    return tenant, account
-
-
-async def _check_parent(session: AsyncSession, tenant_id: str, body: schemas.AccountCreate) -> None:
-    if body.parent_id is None:
-        if body.payment_delegated:
-            raise InvalidRequest.field("payment_delegated", "needs a parent_id to pay for it")
-        return
-    parent = await session.scalar(
-        select(Account).where(Account.tenant_id == tenant_id, Account.id == body.parent_id)
-    )
-    if parent is None:
-        raise InvalidRequest.field("parent_id", f"no account {body.parent_id!r}")
-    if parent.parent_id is not None:
-        raise InvalidRequest.field("parent_id", "a child account cannot be a parent")
-    pays = body.payment_delegated or parent.kind == "reseller"
-    if pays and parent.currency != body.currency:
-        raise InvalidRequest.field(
-            "currency", f"the paying parent is billed in {parent.currency}, not {body.currency}"
-        )
-    if parent.kind == "reseller" and body.invoicing == "held":
-        raise InvalidRequest.field("invoicing", invoiced_by_parent(parent.id, "invoicing"))
-
-
-def invoiced_by_parent(parent_id: str, field: str) -> str:
-    """Why ``field`` cannot be set on an account its parent is invoiced for."""
-    return f"this account is invoiced through its parent {parent_id}: set the parent's {field}"
-
-
-async def items_of(
-    session: AsyncSession, tenant_id: str, invoices: Sequence[Invoice]
-) -> dict[str, list[InvoiceItem]]:
-    """The items of ``invoices``, by invoice id."""
-    rows = (
-        await session.scalars(
-            select(InvoiceItem).where(
-                InvoiceItem.tenant_id == tenant_id,
-                InvoiceItem.invoice_id.in_([i.id for i in invoices]),
-            )
-        )
-    ).all()
-    by_invoice: dict[str, list[InvoiceItem]] = {}
-    for item in rows:
-        by_invoice.setdefault(item.invoice_id, []).append(item)
-    return by_invoice
-
-
-def is_time_zone(name: str) -> bool:
-    try:
-        ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
-        return False
-    return True
+    """The path's account of the calling tenant, locked and brought up to now."""
+    return await lock_account_now(
+        session, tenant_of(request), request.match_info["account_id"],
+        real_time(request.app[CLOCK]),
+    )  # fmt: skip
 
 
 @router.route(
@@ -126,54 +58,10 @@ def is_time_zone(name: str) -> bool:
     errors=(409,),
 )
 async def create_account(request: web.Request) -> web.Response:
-    tenant_id = tenant_of(request)
     body = await decode(request, schemas.AccountCreate)
-    if not is_currency(body.currency):
-        raise InvalidRequest.field("currency", f"{body.currency!r} is not an ISO 4217 currency")
-    if not is_time_zone(body.timezone):
-        raise InvalidRequest.field("timezone", f"{body.timezone!r} is not an IANA time zone")
     now = request.app[CLOCK].now()
     async with request.app[SESSIONS]() as session, session.begin():
-        tenant = await session.get(Tenant, tenant_id)
-        assert tenant is not None  # the key's tenant exists: keys reference it
-        if body.external_id is not None:
-            taken = await session.scalar(
-                select(Account.id).where(
-                    Account.tenant_id == tenant_id, Account.external_id == body.external_id
-                )
-            )
-            if taken:
-                raise Conflict.field("external_id", f"account {body.external_id!r} exists")
-        await _check_parent(session, tenant_id, body)
-        account = Account(
-            id=new_id("acc"),
-            tenant_id=tenant_id,
-            external_id=body.external_id,
-            name=body.name,
-            email=body.email,
-            billing_address="\n".join(body.billing_address) if body.billing_address else None,
-            kind=body.kind,
-            currency=body.currency,
-            net_terms_days=(
-                body.net_terms_days if body.net_terms_days is not None else tenant.net_terms_days
-            ),
-            credit_minor=0,
-            timezone=body.timezone,
-            cycle_day=body.cycle_day,
-            parent_id=body.parent_id,
-            payment_delegated=body.payment_delegated,
-            price_list=body.price_list,
-            collection=body.collection,
-            invoicing=body.invoicing,
-            dunning_policy=body.dunning_policy,
-            standing=Standing.CANCELLED.value,
-            standing_reason=Reason.NO_ACTIVE_SUBSCRIPTION,
-            ent_version=0,
-            created_at=now,
-        )
-        session.add(account)
-        await session.flush()
-        await refresh_account(session, tenant, account, now)
+        account = await accounts.create_account(session, tenant_of(request), body, now)
         out = await account_out(session, account)
     request.app[OUTBOX_WAKE].set()
     return respond(out, 201)
@@ -207,34 +95,7 @@ async def create_user(request: web.Request) -> web.Response:
     now = request.app[CLOCK].now()
     async with request.app[SESSIONS]() as session, session.begin():
         _tenant, account = await locked_account(session, request)
-        taken = await session.scalar(
-            select(User)
-            .where(User.tenant_id == account.tenant_id, User.external_id == body.external_id)
-            .with_for_update()
-        )
-        if taken is not None and taken.status != UserStatus.DELETED.value:
-            raise Conflict.field("external_id", f"user {body.external_id!r} already exists")
-        if taken is not None:  # a removed user's id, used again: a new life, a newer version
-            user = taken
-            user.account_id, user.email = account.id, body.email
-            user.status, user.version, user.created_at = (
-                UserStatus.ACTIVE.value,
-                user.version + 1,
-                now,
-            )
-        else:
-            user = User(
-                id=new_id("usr"),
-                tenant_id=account.tenant_id,
-                account_id=account.id,
-                external_id=body.external_id,
-                email=body.email,
-                status=UserStatus.ACTIVE.value,
-                version=1,
-                created_at=now,
-            )
-            session.add(user)
-        stage_user(session, user, now)
+        user = await accounts.add_user(session, account, body.external_id, body.email, now)
     request.app[OUTBOX_WAKE].set()
     return respond(user_view(user), 201)
 
@@ -249,20 +110,8 @@ async def create_user(request: web.Request) -> web.Response:
 )
 async def list_invoices(request: web.Request) -> web.Response:
     async with request.app[SESSIONS]() as session:
-        account = await tenant_account(session, request)
-        tenant_id, account_id = account.tenant_id, account.id
-        invoices = (
-            await session.scalars(
-                select(Invoice)
-                .where(Invoice.tenant_id == tenant_id, Invoice.account_id == account_id)
-                .order_by(Invoice.invoice_date.desc(), Invoice.issued_at.desc(), Invoice.id)
-                .limit(500)
-            )
-        ).all()
-        by_invoice = await items_of(session, tenant_id, invoices)
-    return respond(
-        schemas.InvoiceList(data=[invoice_view(i, by_invoice.get(i.id, [])) for i in invoices])
-    )
+        listed = await accounts.invoices_of(session, await tenant_account(session, request))
+    return respond(schemas.InvoiceList(data=[invoice_view(i, items) for i, items in listed]))
 
 
 @router.route(
@@ -328,16 +177,7 @@ async def commit_draft(request: web.Request) -> web.Response:
 )
 async def list_usage(request: web.Request) -> web.Response:
     async with request.app[SESSIONS]() as session:
-        account = await tenant_account(session, request)
-        tenant_id, account_id = account.tenant_id, account.id
-        rows = (
-            await session.scalars(
-                select(UsageDaily)
-                .where(UsageDaily.tenant_id == tenant_id, UsageDaily.account_id == account_id)
-                .order_by(UsageDaily.day.desc())
-                .limit(400)
-            )
-        ).all()
+        rows = await accounts.usage_days(session, await tenant_account(session, request))
     return respond(
         schemas.UsageList(
             data=[

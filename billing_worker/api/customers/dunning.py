@@ -13,8 +13,6 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from billing_worker.api.customers.accounts import (
-    invoiced_by_parent,
-    is_time_zone,
     locked_account,
     tenant_account,
 )
@@ -52,6 +50,7 @@ from billing_worker.invoicing.account_changes import (
 )
 from billing_worker.invoicing.catalogs import tenant_currencies
 from billing_worker.invoicing.invoicer import bill_to, invoice_account, local_today
+from billing_worker.services.accounts import invoiced_by_parent, is_time_zone
 from billing_worker.services.errors import Conflict, FieldError, InvalidRequest, NotFound
 from billing_worker.standing.entitlements import (
     reevaluate_tenant,
