@@ -269,3 +269,45 @@ async def activity(session: AsyncSession, account: Account, now: datetime) -> Ac
         history=await rows(StandingChange, StandingChange.effective_at.desc(), limit=12),
         messages=await rows(Message, Message.created_at.desc(), limit=12),
     )
+
+
+@dataclass(frozen=True, slots=True)
+class AccountPage:
+    """Accounts in id order, each with what it owes, and whether more follow."""
+
+    accounts: list[Account]
+    owed: dict[str, int]
+    more: bool
+
+
+async def accounts_page(
+    session: AsyncSession,
+    tenant_id: str,
+    *,
+    after: str,
+    limit: int,
+    standing: str | None,
+    kind: str | None,
+) -> AccountPage:
+    """The tenant's accounts after ``after`` in id order, filtered by standing and kind."""
+    where = [Account.tenant_id == tenant_id, Account.id > after]
+    if standing is not None:
+        where.append(Account.standing == standing)
+    if kind is not None:
+        where.append(Account.kind == kind)
+    found = (
+        await session.scalars(select(Account).where(*where).order_by(Account.id).limit(limit + 1))
+    ).all()
+    page = list(found[:limit])
+    owed = (
+        await session.execute(
+            select(Invoice.account_id, func.sum(Invoice.total_minor - Invoice.paid_minor))
+            .where(
+                Invoice.tenant_id == tenant_id,
+                Invoice.account_id.in_([a.id for a in page]),
+                Invoice.status == InvoiceStatus.OPEN,
+            )
+            .group_by(Invoice.account_id)
+        )
+    ).all()
+    return AccountPage(page, {a: int(o or 0) for a, o in owed}, len(found) > limit)

@@ -192,3 +192,27 @@ async def subscription_today(
     book = await load_book(session, sub.tenant_id)
     phase = phase_on(terms_of(sub), book.at, today)
     return sub, today, phase.value if phase else None
+
+
+async def subscriptions_of(
+    session: AsyncSession, account: Account, now: datetime
+) -> list[tuple[Subscription, date, str | None]]:
+    """The account's subscriptions (ended ones too), oldest first, each with the account's
+    today and its phase then."""
+    subscriptions = (
+        await session.scalars(
+            select(Subscription)
+            .where(Subscription.tenant_id == account.tenant_id,
+                   Subscription.account_id == account.id)
+            .order_by(Subscription.created_at, Subscription.id)
+        )
+    ).all()  # fmt: skip
+    today = local_today(now, account.timezone)
+    if not subscriptions:
+        return []
+    book = await load_book(session, account.tenant_id)
+    out = []
+    for sub in subscriptions:
+        phase = phase_on(terms_of(sub), book.at, today)
+        out.append((sub, today, phase.value if phase else None))
+    return out

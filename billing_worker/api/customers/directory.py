@@ -7,8 +7,6 @@ from typing import Annotated, Literal
 
 from aiohttp import web
 from msgspec import UNSET, Meta, Struct, UnsetType
-from sqlalchemy import func, select
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from billing_worker.api.customers.accounts import tenant_account
 from billing_worker.api.http import schemas
@@ -18,16 +16,11 @@ from billing_worker.api.http.invoice_documents import invoice_document, render_p
 from billing_worker.api.http.routes import router
 from billing_worker.api.http.routing import Role, decode, respond
 from billing_worker.api.http.views import account_view, invoice_view, subscription_view, user_view
-from billing_worker.db.models import Account, Invoice, Subscription, User
-from billing_worker.domain.statuses import InvoiceStatus
-from billing_worker.domain.subscriptions import phase_on
-from billing_worker.invoicing.catalogs import load_book
-from billing_worker.invoicing.invoicer import local_today
-from billing_worker.invoicing.terms import terms_of
-from billing_worker.publishing.outbox import stage_user
-from billing_worker.services.errors import FieldError, InvalidRequest, NotFound
+from billing_worker.services import accounts, subscriptions, users
+from billing_worker.services.errors import FieldError, InvalidRequest
 from billing_worker.services.invoices import tenant_invoice
-from shared.states import Standing, UserStatus
+from billing_worker.services.users import users_of
+from shared.states import Standing
 
 PAGE_MAX = 100
 KINDS = ("consumer", "enterprise", "reseller")
@@ -70,42 +63,24 @@ def page_size(request: web.Request) -> int:
 )
 async def list_accounts(request: web.Request) -> web.Response:
     limit, query = page_size(request), request.query
-    where = [Account.tenant_id == tenant_of(request), Account.id > query.get("after", "")]
     problems = []
     if "standing" in query:
         if query["standing"] not in {s.value for s in Standing}:
             problems.append(
                 FieldError("standing", f"one of {', '.join(s.value for s in Standing)}")
             )
-        where.append(Account.standing == query["standing"])
     if "kind" in query:
         if query["kind"] not in KINDS:
             problems.append(FieldError("kind", f"one of {', '.join(KINDS)}"))
-        where.append(Account.kind == query["kind"])
     if problems:
         raise InvalidRequest.fields(problems)
     async with request.app[SESSIONS]() as session:
-        accounts = (
-            await session.scalars(
-                select(Account).where(*where).order_by(Account.id).limit(limit + 1)
-            )
-        ).all()
-        page = list(accounts[:limit])
-        owed = dict(
-            (
-                await session.execute(
-                    select(Invoice.account_id, func.sum(Invoice.total_minor - Invoice.paid_minor))
-                    .where(
-                        Invoice.tenant_id == tenant_of(request),
-                        Invoice.account_id.in_([a.id for a in page]),
-                        Invoice.status == InvoiceStatus.OPEN,
-                    )
-                    .group_by(Invoice.account_id)
-                )
-            ).all()
-        )
-    data = [account_view(a, int(owed.get(a.id) or 0)) for a in page]
-    more = len(accounts) > limit
+        found = await accounts.accounts_page(
+            session, tenant_of(request), after=query.get("after", ""), limit=limit,
+            standing=query.get("standing"), kind=query.get("kind"),
+        )  # fmt: skip
+    page, more = found.accounts, found.more
+    data = [account_view(a, found.owed.get(a.id, 0)) for a in page]
     return respond(AccountPage(data=data, next=page[-1].id if more else None))
 
 
@@ -119,18 +94,7 @@ async def list_accounts(request: web.Request) -> web.Response:
 )
 async def list_users(request: web.Request) -> web.Response:
     async with request.app[SESSIONS]() as session:
-        account = await tenant_account(session, request)
-        users = (
-            await session.scalars(
-                select(User)
-                .where(
-                    User.tenant_id == account.tenant_id,
-                    User.account_id == account.id,
-                    User.status != UserStatus.DELETED.value,
-                )
-                .order_by(User.external_id)
-            )
-        ).all()
+        users = await users_of(session, await tenant_account(session, request))
     return respond(UserList(data=[user_view(u) for u in users]))
 
 
@@ -148,13 +112,11 @@ async def update_user(request: web.Request) -> web.Response:
     body = await decode(request, UserUpdate)
     now = request.app[CLOCK].now()
     async with request.app[SESSIONS]() as session, session.begin():
-        user = await _locked_user(session, request)
-        if body.status is not UNSET:
-            user.status = body.status
-        if body.email is not UNSET:
-            user.email = body.email
-        user.version += 1
-        stage_user(session, user, now)
+        user = await users.update_user(
+            session, tenant_of(request), request.match_info["user_id"], now,
+            status=None if body.status is UNSET else body.status,
+            email=users.KEEP if body.email is UNSET else body.email,
+        )  # fmt: skip
         out = user_view(user)
     request.app[OUTBOX_WAKE].set()
     return respond(out)
@@ -172,10 +134,7 @@ async def update_user(request: web.Request) -> web.Response:
 async def delete_user(request: web.Request) -> web.Response:
     now = request.app[CLOCK].now()
     async with request.app[SESSIONS]() as session, session.begin():
-        user = await _locked_user(session, request)
-        user.status = UserStatus.DELETED.value
-        user.version += 1
-        stage_user(session, user, now)
+        await users.remove_user(session, tenant_of(request), request.match_info["user_id"], now)
     request.app[OUTBOX_WAKE].set()
     return web.Response(status=204)
 
@@ -192,39 +151,9 @@ async def list_subscriptions(request: web.Request) -> web.Response:
     now = request.app[CLOCK].now()
     async with request.app[SESSIONS]() as session:
         account = await tenant_account(session, request)
-        subscriptions = (
-            await session.scalars(
-                select(Subscription)
-                .where(
-                    Subscription.tenant_id == account.tenant_id,
-                    Subscription.account_id == account.id,
-                )
-                .order_by(Subscription.created_at, Subscription.id)
-            )
-        ).all()
-        today = local_today(now, account.timezone)
-        data = []
-        if subscriptions:
-            book = await load_book(session, account.tenant_id)
-            for sub in subscriptions:
-                phase = phase_on(terms_of(sub), book.at, today)
-                data.append(subscription_view(sub, today, phase.value if phase else None))
+        listed = await subscriptions.subscriptions_of(session, account, now)
+        data = [subscription_view(sub, today, phase) for sub, today, phase in listed]
     return respond(SubscriptionList(data=data))
-
-
-async def _locked_user(session: AsyncSession, request: web.Request) -> User:
-    user = await session.scalar(
-        select(User)
-        .where(
-            User.tenant_id == tenant_of(request),
-            User.id == request.match_info["user_id"],
-            User.status != UserStatus.DELETED.value,
-        )
-        .with_for_update()
-    )
-    if user is None:
-        raise NotFound(f"no user {request.match_info['user_id']!r}")
-    return user
 
 
 @router.route(

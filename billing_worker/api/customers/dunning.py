@@ -9,11 +9,8 @@ from typing import Annotated, Any, Literal
 import msgspec
 from aiohttp import web
 from msgspec import UNSET, Meta, Struct, UnsetType
-from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from billing_worker.api.customers.accounts import (
-    locked_account,
     tenant_account,
 )
 from billing_worker.api.http import schemas
@@ -33,28 +30,19 @@ from billing_worker.api.http.schemas import (
     TimeZone,
 )
 from billing_worker.api.http.views import account_out, dunning_view
-from billing_worker.db.locking import lock_account
 from billing_worker.db.models import (
-    Account,
     Delivery,
     Message,
-    StandingChange,
-    Subscription,
     Tenant,
 )
 from billing_worker.domain.dunning import policy_problems
-from billing_worker.invoicing.account_changes import (
-    ChangeRefused,
-    change_cycle_day,
-    check_timezone_change,
-)
 from billing_worker.invoicing.catalogs import tenant_currencies
-from billing_worker.invoicing.invoicer import bill_to, invoice_account, local_today
-from billing_worker.services.accounts import invoiced_by_parent, is_time_zone
-from billing_worker.services.errors import Conflict, FieldError, InvalidRequest, NotFound
+from billing_worker.jobs.catch_up import real_time
+from billing_worker.services import account_changes
+from billing_worker.services.errors import FieldError, InvalidRequest, NotFound
+from billing_worker.services.messages import messages_of
 from billing_worker.standing.entitlements import (
     reevaluate_tenant,
-    refresh_family,
 )
 from billing_worker.standing.evaluation import evaluate_account
 
@@ -224,21 +212,6 @@ async def delete_policy(request: web.Request) -> web.Response:
     return web.Response(status=204)
 
 
-async def _settle(
-    request: web.Request, session: AsyncSession, tenant: Tenant, account: Account
-) -> schemas.AccountOut:
-    now = request.app[CLOCK].now()
-    await refresh_family(session, tenant, account, now)
-    return await account_out(session, account)
-
-
-async def _invoiced_itself(session: AsyncSession, account: Account, field: str) -> None:
-    """Refuse a change of ``field`` that only the account invoiced in its place can take."""
-    payer = await bill_to(session, account)
-    if payer.id != account.id:
-        raise InvalidRequest.field(field, invoiced_by_parent(payer.id, field))
-
-
 @router.route(
     "PATCH",
     ACCOUNT,
@@ -252,36 +225,13 @@ async def _invoiced_itself(session: AsyncSession, account: Account, field: str) 
 )
 async def update_account(request: web.Request) -> web.Response:
     body = await decode(request, AccountUpdate)
-    if body.timezone is not msgspec.UNSET and not is_time_zone(body.timezone):
-        raise InvalidRequest.field("timezone", f"{body.timezone!r} is not an IANA time zone")
-    now = request.app[CLOCK].now()
+    changes = {k: v for k, v in msgspec.structs.asdict(body).items() if v is not UNSET}
     async with request.app[SESSIONS]() as session, session.begin():
-        tenant, account = await locked_account(session, request)
-        if body.timezone is not msgspec.UNSET and body.timezone != account.timezone:
-            try:
-                await check_timezone_change(session, account)
-            except ChangeRefused as exc:
-                raise Conflict.field("timezone", str(exc)) from exc
-        if body.cycle_day is not msgspec.UNSET:
-            await _invoiced_itself(session, account, "cycle_day")
-            await change_cycle_day(
-                session, account, body.cycle_day, local_today(now, account.timezone)
-            )
-        resumes = body.invoicing in ("automatic", "draft") and account.invoicing == "held"
-        if body.invoicing == "held":
-            await _invoiced_itself(session, account, "invoicing")
-            account.next_bill_on = None  # nothing comes due until invoicing resumes
-        for name, value in msgspec.structs.asdict(body).items():
-            if value is not msgspec.UNSET and name != "cycle_day":
-                setattr(account, name, value)
-        if isinstance(body.billing_address, list):  # kept as its lines
-            account.billing_address = "\n".join(body.billing_address)
-        if body.collection == "automatic":
-            account.collect_at = now
-        if resumes:  # what came due while held, on one invoice dated today
-            today = local_today(now, account.timezone)
-            await invoice_account(session, tenant, account, now, resumed_on=today)
-        out = await _settle(request, session, tenant, account)
+        account = await account_changes.update_account(
+            session, tenant_of(request), request.match_info["account_id"],
+            real_time(request.app[CLOCK]), changes,
+        )  # fmt: skip
+        out = await account_out(session, account)
     request.app[OUTBOX_WAKE].set()
     return respond(out)
 
@@ -329,9 +279,11 @@ async def exempt_account(request: web.Request) -> web.Response:
 
 async def _set_flag(request: web.Request, name: str, value: bool) -> web.Response:
     async with request.app[SESSIONS]() as session, session.begin():
-        tenant, account = await locked_account(session, request)
-        setattr(account, name, value)
-        out = await _settle(request, session, tenant, account)
+        account = await account_changes.set_flag(
+            session, tenant_of(request), request.match_info["account_id"],
+            real_time(request.app[CLOCK]), name, value,
+        )  # fmt: skip
+        out = await account_out(session, account)
     request.app[OUTBOX_WAKE].set()
     return respond(out)
 
@@ -348,21 +300,12 @@ async def _set_flag(request: web.Request, name: str, value: bool) -> web.Respons
 )
 async def exempt_subscription(request: web.Request) -> web.Response:
     body = await decode(request, ExemptIn)
-    tenant_id = tenant_of(request)
+    now = request.app[CLOCK].now()
     async with request.app[SESSIONS]() as session, session.begin():
-        sub_id = request.match_info["subscription_id"]
-        account_id = await session.scalar(
-            select(Subscription.account_id).where(
-                Subscription.tenant_id == tenant_id, Subscription.id == sub_id
-            )
+        account = await account_changes.exempt_subscription(
+            session, tenant_of(request), request.match_info["subscription_id"], body.exempt, now
         )
-        account = await lock_account(session, tenant_id, account_id) if account_id else None
-        sub = await session.get(Subscription, sub_id)
-        tenant = await session.get(Tenant, tenant_id)
-        if account is None or sub is None or tenant is None:
-            raise NotFound(f"no subscription {sub_id!r}")
-        sub.dunning_exempt = body.exempt
-        out = await _settle(request, session, tenant, account)
+        out = await account_out(session, account)
     request.app[OUTBOX_WAKE].set()
     return respond(out)
 
@@ -397,17 +340,7 @@ async def get_dunning(request: web.Request) -> web.Response:
 async def standing_history(request: web.Request) -> web.Response:
     async with request.app[SESSIONS]() as session:
         account = await tenant_account(session, request)
-        changes = (
-            await session.scalars(
-                select(StandingChange)
-                .where(
-                    StandingChange.tenant_id == account.tenant_id,
-                    StandingChange.account_id == account.id,
-                )
-                .order_by(StandingChange.effective_at, StandingChange.id)
-                .limit(1000)
-            )
-        ).all()
+        changes = await account_changes.standing_history(session, account)
     return respond(
         StandingHistory(
             account_id=account.id,
@@ -433,51 +366,22 @@ async def standing_history(request: web.Request) -> web.Response:
     response=MessageList,
 )
 async def list_messages(request: web.Request) -> web.Response:
-    tenant_id = tenant_of(request)
-    query = select(Message).where(Message.tenant_id == tenant_id)
-    if "account_id" in request.query:
-        query = query.where(Message.account_id == request.query["account_id"])
     async with request.app[SESSIONS]() as session:
-        messages = (
-            await session.scalars(
-                query.order_by(Message.created_at.desc(), Message.id.desc()).limit(200)
-            )
-        ).all()
-        deliveries = (
-            await session.scalars(
-                select(Delivery)
-                .where(
-                    Delivery.tenant_id == tenant_id,
-                    Delivery.message_id.in_([m.id for m in messages]),
-                )
-                .order_by(Delivery.id)
-            )
-        ).all()
-    by_message: dict[str, list[DeliveryOut]] = {}
-    for d in deliveries:
-        by_message.setdefault(d.message_id or "", []).append(
-            DeliveryOut(
-                channel=d.channel,
-                target=d.target,
-                status=d.status,
-                attempts=d.attempts,
-                last_error=d.last_error,
-                next_attempt_at=d.next_attempt_at,
-                delivered_at=d.delivered_at,
-            )
-        )
-    return respond(
-        MessageList(
-            data=[
-                MessageOut(
-                    id=m.id,
-                    account_id=m.account_id,
-                    kind=m.kind,
-                    created_at=m.created_at,
-                    payload=m.payload,
-                    deliveries=by_message.get(m.id, []),
-                )
-                for m in messages
-            ]
-        )
-    )
+        listed = await messages_of(session, tenant_of(request), request.query.get("account_id"))
+    return respond(MessageList(data=[_message_out(m, its) for m, its in listed]))
+
+
+def _message_out(message: Message, deliveries: list[Delivery]) -> MessageOut:
+    return MessageOut(
+        id=message.id,
+        account_id=message.account_id,
+        kind=message.kind,
+        created_at=message.created_at,
+        payload=message.payload,
+        deliveries=[
+            DeliveryOut(channel=d.channel, target=d.target, status=d.status,
+                        attempts=d.attempts, last_error=d.last_error,
+                        next_attempt_at=d.next_attempt_at, delivered_at=d.delivered_at)
+            for d in deliveries
+        ],
+    )  # fmt: skip
