@@ -3,17 +3,13 @@ and its undoing, and the invoice history that records them."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Any
 
 from aiohttp import web
 from msgspec import Meta, Struct
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from billing_worker.api.billing.payments import parse_amount
-from billing_worker.api.customers.accounts import locked_account
 from billing_worker.api.http import schemas
 from billing_worker.api.http.appkeys import CLOCK, OUTBOX_WAKE, SESSIONS
 from billing_worker.api.http.auth import tenant_of
@@ -21,12 +17,9 @@ from billing_worker.api.http.routes import router
 from billing_worker.api.http.routing import Role, decode, respond
 from billing_worker.api.http.schemas import Amount, Body, Currency
 from billing_worker.api.http.views import account_out, invoice_view, money
-from billing_worker.db.models import Account, Invoice, InvoiceItem, Tenant
-from billing_worker.invoicing import adjustments
+from billing_worker.db.models import Invoice
 from billing_worker.jobs.catch_up import real_time
-from billing_worker.services.errors import Conflict, InvalidRequest, NotFound
-from billing_worker.services.families import lock_family
-from billing_worker.standing.entitlements import refresh_family
+from billing_worker.services import adjustments
 
 
 class WriteOffIn(Body):
@@ -70,35 +63,12 @@ INVOICE = "/v1/invoices/{invoice_id}"
 
 
 async def _invoice_out(session: AsyncSession, invoice: Invoice) -> schemas.InvoiceOut:
-    items = (
-        await session.scalars(select(InvoiceItem).where(InvoiceItem.invoice_id == invoice.id))
-    ).all()
-    return invoice_view(invoice, list(items))
+    return invoice_view(*await adjustments.invoice_with_items(session, invoice))
 
 
-def _currency(account: Account, currency: str) -> None:
-    if currency != account.currency:
-        raise InvalidRequest.field(
-            "currency", f"the account is billed in {account.currency}, not {currency}"
-        )
-
-
-async def _locked_invoice(
-    session: AsyncSession, request: web.Request
-) -> tuple[Tenant, Account, Invoice]:
-    """The path's invoice, if the calling tenant's, locked after its account's family."""
-    tenant_id, invoice_id = tenant_of(request), request.match_info["invoice_id"]
-    found = await session.scalar(
-        select(Invoice).where(Invoice.tenant_id == tenant_id, Invoice.id == invoice_id)
-    )
-    if found is None:
-        raise NotFound(f"no invoice {invoice_id!r}")
-    tenant, account, _payer = await lock_family(
-        session, tenant_id, found.account_id, real_time(request.app[CLOCK])
-    )
-    invoice = await session.get(Invoice, found.id, with_for_update=True)
-    assert invoice is not None
-    return tenant, account, invoice
+def _account_target(request: web.Request) -> dict[str, Any]:
+    return {"tenant_id": tenant_of(request), "account_id": request.match_info["account_id"],
+            "real": real_time(request.app[CLOCK])}  # fmt: skip
 
 
 @router.route(
@@ -114,13 +84,11 @@ async def _locked_invoice(
 )
 async def give_credit(request: web.Request) -> web.Response:
     body = await decode(request, CreditIn)
-    now = request.app[CLOCK].now()
     async with request.app[SESSIONS]() as session, session.begin():
-        tenant, account = await locked_account(session, request)
-        _currency(account, body.currency)
-        amount = parse_amount(body.amount, account.currency)
-        invoice = await adjustments.give_credit(session, account, amount, body.reason, now)
-        await refresh_family(session, tenant, account, now)
+        invoice = await adjustments.give_credit(
+            session, **_account_target(request), amount=body.amount, currency=body.currency,
+            reason=body.reason,
+        )  # fmt: skip
         out = await _invoice_out(session, invoice)
     request.app[OUTBOX_WAKE].set()
     return respond(out, 201)
@@ -139,15 +107,11 @@ async def give_credit(request: web.Request) -> web.Response:
 )
 async def add_charge(request: web.Request) -> web.Response:
     body = await decode(request, ChargeIn)
-    now = request.app[CLOCK].now()
     async with request.app[SESSIONS]() as session, session.begin():
-        tenant, account = await locked_account(session, request)
-        _currency(account, body.currency)
-        amount = parse_amount(body.amount, account.currency)
         invoice = await adjustments.add_charge(
-            session, account, amount, body.description, now, draft=body.draft
-        )
-        await refresh_family(session, tenant, account, now)
+            session, **_account_target(request), amount=body.amount, currency=body.currency,
+            description=body.description, draft=body.draft,
+        )  # fmt: skip
         out = await _invoice_out(session, invoice)
     request.app[OUTBOX_WAKE].set()
     return respond(out, 201)
@@ -166,44 +130,24 @@ async def add_charge(request: web.Request) -> web.Response:
 )
 async def adjust_item(request: web.Request) -> web.Response:
     body = await decode(request, AdjustmentIn)
-    now = request.app[CLOCK].now()
     async with request.app[SESSIONS]() as session, session.begin():
-        tenant, account, invoice = await _locked_invoice(session, request)
-        item = await session.scalar(
-            select(InvoiceItem).where(
-                InvoiceItem.tenant_id == tenant.id,
-                InvoiceItem.invoice_id == invoice.id,
-                InvoiceItem.id == request.match_info["item_id"],
-            )
-        )
-        if item is None:
-            raise NotFound(f"invoice {invoice.id} has no item {request.match_info['item_id']!r}")
-        amount = parse_amount(body.amount, item.currency)
-        try:
-            carrier = await adjustments.adjust_item(
-                session, account, item, amount, body.reason, now
-            )
-        except adjustments.AdjustmentError as exc:
-            raise Conflict.field("amount", str(exc)) from exc
-        await refresh_family(session, tenant, account, now)
+        carrier = await adjustments.adjust_item(
+            session, tenant_of(request), request.match_info["invoice_id"],
+            request.match_info["item_id"], real_time(request.app[CLOCK]), amount=body.amount,
+            reason=body.reason,
+        )  # fmt: skip
         out = await _invoice_out(session, carrier)
     request.app[OUTBOX_WAKE].set()
     return respond(out, 201)
 
 
-StatusChange = Callable[[AsyncSession, Account, Invoice, str | None, datetime], Awaitable[None]]
-
-
-async def _change_status(request: web.Request, change: StatusChange) -> web.Response:
+async def _change_status(request: web.Request, change: str) -> web.Response:
     body = await decode(request, WriteOffIn)
-    now = request.app[CLOCK].now()
     async with request.app[SESSIONS]() as session, session.begin():
-        tenant, account, invoice = await _locked_invoice(session, request)
-        try:
-            await change(session, account, invoice, body.reason, now)
-        except adjustments.AdjustmentError as exc:
-            raise Conflict(str(exc)) from exc
-        await refresh_family(session, tenant, account, now)
+        account = await adjustments.change_status(
+            session, tenant_of(request), request.match_info["invoice_id"],
+            real_time(request.app[CLOCK]), change, body.reason,
+        )  # fmt: skip
         out = await account_out(session, account)
     request.app[OUTBOX_WAKE].set()
     return respond(out)
@@ -220,7 +164,7 @@ async def _change_status(request: web.Request, change: StatusChange) -> web.Resp
     errors=(404, 409),
 )
 async def void(request: web.Request) -> web.Response:
-    return await _change_status(request, adjustments.void_invoice)
+    return await _change_status(request, "void")
 
 
 @router.route(
@@ -233,7 +177,7 @@ async def void(request: web.Request) -> web.Response:
     errors=(404, 409),
 )
 async def write_off(request: web.Request) -> web.Response:
-    return await _change_status(request, adjustments.write_off)
+    return await _change_status(request, "write_off")
 
 
 @router.route(
@@ -246,7 +190,7 @@ async def write_off(request: web.Request) -> web.Response:
     errors=(404, 409),
 )
 async def undo_write_off(request: web.Request) -> web.Response:
-    return await _change_status(request, adjustments.undo_write_off)
+    return await _change_status(request, "undo_write_off")
 
 
 @router.route(
@@ -259,15 +203,10 @@ async def undo_write_off(request: web.Request) -> web.Response:
     errors=(404,),
 )
 async def invoice_history(request: web.Request) -> web.Response:
-    tenant_id, invoice_id = tenant_of(request), request.match_info["invoice_id"]
     async with request.app[SESSIONS]() as session:
-        invoice = await session.scalar(
-            select(Invoice).where(Invoice.tenant_id == tenant_id, Invoice.id == invoice_id)
+        invoice, events = await adjustments.history(
+            session, tenant_of(request), request.match_info["invoice_id"]
         )
-        tenant = await session.get(Tenant, tenant_id)
-        if invoice is None or tenant is None:
-            raise NotFound(f"no invoice {invoice_id!r}")
-        events = await adjustments.history(session, tenant, invoice)
     return respond(
         InvoiceHistory(
             invoice_id=invoice.id,
