@@ -9,8 +9,6 @@ from typing import Annotated, Any
 import msgspec
 from aiohttp import web
 from msgspec import UNSET, Meta, Struct, UnsetType, structs
-from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from billing_worker.api.customers.directory import page_size
 from billing_worker.api.http.appkeys import CLOCK, SESSIONS
@@ -18,18 +16,14 @@ from billing_worker.api.http.auth import tenant_of
 from billing_worker.api.http.routes import router
 from billing_worker.api.http.routing import Role, decode, respond, serial_id
 from billing_worker.api.http.schemas import Body, WebhookUrl
-from billing_worker.db.models import Delivery, Event, WebhookEndpoint
+from billing_worker.db.models import Event, WebhookEndpoint
 from billing_worker.domain.events import CATALOGUE
-from billing_worker.ids import new_id
 from billing_worker.notifications.lifecycle import (
     Extras,
-    delivery_of,
     envelope,
-    extras_of,
-    new_secret,
-    subscribed,
 )
-from billing_worker.services.errors import FieldError, InvalidRequest, NotFound
+from billing_worker.services import webhooks
+from billing_worker.services.errors import InvalidRequest
 
 Types = Annotated[list[str], Meta(min_length=1, max_length=len(CATALOGUE) + 1)]
 
@@ -112,14 +106,6 @@ class Redelivered(Struct, kw_only=True):
     deliveries: int
 
 
-def _check_types(types: list[str]) -> None:
-    unknown = [t for t in types if t != "*" and t not in CATALOGUE]
-    if unknown:
-        raise InvalidRequest.fields(
-            [FieldError("types", f"unknown event type {t!r} (see docs/events.md)") for t in unknown]
-        )
-
-
 def _out(endpoint: WebhookEndpoint) -> EndpointOut:
     return EndpointOut(
         id=endpoint.id, url=endpoint.url, types=list(endpoint.types),
@@ -130,34 +116,6 @@ def _out(endpoint: WebhookEndpoint) -> EndpointOut:
 
 def _with_secret(endpoint: WebhookEndpoint) -> EndpointWithSecret:
     return EndpointWithSecret(**structs.asdict(_out(endpoint)), secret=endpoint.secret)
-
-
-async def _endpoint(session: AsyncSession, request: web.Request) -> WebhookEndpoint:
-    found = await session.scalar(
-        select(WebhookEndpoint)
-        .where(
-            WebhookEndpoint.tenant_id == tenant_of(request),
-            WebhookEndpoint.id == request.match_info["endpoint_id"],
-        )
-        .with_for_update()
-    )
-    if found is None:
-        raise NotFound(f"no webhook endpoint {request.match_info['endpoint_id']!r}")
-    return found
-
-
-async def _event(session: AsyncSession, request: web.Request) -> Event:
-    raw = request.match_info["lifecycle_event_id"]
-    event = await _by_public_id(session, tenant_of(request), raw)
-    if event is None:
-        raise NotFound(f"no event {raw!r}")
-    return event
-
-
-async def _by_public_id(session: AsyncSession, tenant_id: str, public_id: str) -> Event | None:
-    return await session.scalar(
-        select(Event).where(Event.tenant_id == tenant_id, Event.public_id == public_id)
-    )
 
 
 def _event_out(event: Event, extras: Extras) -> EventOut:
@@ -177,14 +135,11 @@ def _event_out(event: Event, extras: Extras) -> EventOut:
 )
 async def create_endpoint(request: web.Request) -> web.Response:
     body = await decode(request, EndpointCreate)
-    _check_types(body.types)
-    now = request.app[CLOCK].now()
-    endpoint = WebhookEndpoint(
-        id=new_id("whe"), tenant_id=tenant_of(request), url=body.url, types=body.types,
-        description=body.description, secret=new_secret(), created_at=now,
-    )  # fmt: skip
     async with request.app[SESSIONS]() as session, session.begin():
-        session.add(endpoint)
+        endpoint = await webhooks.create_endpoint(
+            session, tenant_of(request), request.app[CLOCK].now(), url=body.url,
+            types=body.types, description=body.description,
+        )  # fmt: skip
     return respond(_with_secret(endpoint), 201)
 
 
@@ -197,11 +152,7 @@ async def create_endpoint(request: web.Request) -> web.Response:
 )
 async def list_endpoints(request: web.Request) -> web.Response:
     async with request.app[SESSIONS]() as session:
-        found = await session.scalars(
-            select(WebhookEndpoint)
-            .where(WebhookEndpoint.tenant_id == tenant_of(request))
-            .order_by(WebhookEndpoint.created_at, WebhookEndpoint.id)
-        )
+        found = await webhooks.endpoints_of(session, tenant_of(request))
         return respond(EndpointList(data=[_out(e) for e in found]))
 
 
@@ -216,19 +167,12 @@ async def list_endpoints(request: web.Request) -> web.Response:
 )
 async def update_endpoint(request: web.Request) -> web.Response:
     body = await decode(request, EndpointUpdate)
-    if body.types is not UNSET:
-        _check_types(body.types)
-    now = request.app[CLOCK].now()
+    changes = {k: v for k, v in structs.asdict(body).items() if v is not UNSET}
     async with request.app[SESSIONS]() as session, session.begin():
-        endpoint = await _endpoint(session, request)
-        if body.url is not UNSET:
-            endpoint.url = body.url
-        if body.types is not UNSET:
-            endpoint.types = body.types
-        if body.description is not UNSET:
-            endpoint.description = body.description
-        if body.disabled is not UNSET and body.disabled != (endpoint.disabled_at is not None):
-            endpoint.disabled_at = now if body.disabled else None
+        endpoint = await webhooks.update_endpoint(
+            session, tenant_of(request), request.match_info["endpoint_id"],
+            request.app[CLOCK].now(), changes,
+        )  # fmt: skip
         out = _out(endpoint)
     return respond(out)
 
@@ -244,8 +188,9 @@ async def update_endpoint(request: web.Request) -> web.Response:
 )
 async def rotate_secret(request: web.Request) -> web.Response:
     async with request.app[SESSIONS]() as session, session.begin():
-        endpoint = await _endpoint(session, request)
-        endpoint.secret = new_secret()
+        endpoint = await webhooks.rotate_secret(
+            session, tenant_of(request), request.match_info["endpoint_id"]
+        )
         out = _with_secret(endpoint)
     return respond(out)
 
@@ -265,15 +210,10 @@ async def list_deliveries(request: web.Request) -> web.Response:
     if raw_after is not None and after is None:
         raise InvalidRequest.field("after", "must be a delivery's id")
     async with request.app[SESSIONS]() as session:
-        endpoint = await _endpoint(session, request)
-        query = (
-            select(Delivery, Event.type, Event.public_id)
-            .join(Event, Event.id == Delivery.event_id)
-            .where(Delivery.tenant_id == endpoint.tenant_id, Delivery.endpoint_id == endpoint.id)
-        )
-        if after is not None:
-            query = query.where(Delivery.id < after)
-        rows = (await session.execute(query.order_by(Delivery.id.desc()).limit(limit + 1))).all()
+        rows = await webhooks.deliveries_page(
+            session, tenant_of(request), request.match_info["endpoint_id"], after=after,
+            limit=limit,
+        )  # fmt: skip
     data = [
         DeliveryRow(
             id=d.id,
@@ -302,31 +242,13 @@ async def list_deliveries(request: web.Request) -> web.Response:
     errors=(422,),
 )
 async def list_events(request: web.Request) -> web.Response:
-    limit, query, tenant_id = page_size(request), request.query, tenant_of(request)
-    where: list[Any] = [Event.tenant_id == tenant_id]
-    problems: list[FieldError] = []
-    if "type" in query:
-        if query["type"] not in CATALOGUE:
-            problems.append(FieldError("type", "an event type (see docs/events.md)"))
-        where.append(Event.type == query["type"])
-    if "account_id" in query:
-        where.append(Event.account_id == query["account_id"])
-    if problems:
-        raise InvalidRequest.fields(problems)
+    limit, query = page_size(request), request.query
     async with request.app[SESSIONS]() as session:
-        if "after" in query:
-            cursor = await _by_public_id(session, tenant_id, query["after"])
-            if cursor is None:
-                raise InvalidRequest.field("after", "must be the id of one of your events")
-            where.append(Event.id < cursor.id)
-        events = (
-            await session.scalars(
-                select(Event).where(*where).order_by(Event.id.desc()).limit(limit + 1)
-            )
-        ).all()
-        extras = await extras_of(session, events[:limit])
-    data = [_event_out(e, extras) for e in events[:limit]]
-    more = len(events) > limit
+        events, extras, more = await webhooks.events_page(
+            session, tenant_of(request), event_type=query.get("type"),
+            account_id=query.get("account_id"), after=query.get("after"), limit=limit,
+        )  # fmt: skip
+    data = [_event_out(e, extras) for e in events]
     return respond(EventPage(data=data, next=data[-1].id if more else None))
 
 
@@ -340,8 +262,10 @@ async def list_events(request: web.Request) -> web.Response:
 )
 async def get_event(request: web.Request) -> web.Response:
     async with request.app[SESSIONS]() as session:
-        event = await _event(session, request)
-        return respond(_event_out(event, await extras_of(session, [event])))
+        found, extras = await webhooks.event(
+            session, tenant_of(request), request.match_info["lifecycle_event_id"]
+        )
+        return respond(_event_out(found, extras))
 
 
 @router.route(
@@ -357,16 +281,9 @@ async def get_event(request: web.Request) -> web.Response:
 )
 async def redeliver(request: web.Request) -> web.Response:
     body = await decode(request, Redelivery)
-    now = request.app[CLOCK].now()
     async with request.app[SESSIONS]() as session, session.begin():
-        event = await _event(session, request)
-        endpoints = select(WebhookEndpoint).where(WebhookEndpoint.tenant_id == event.tenant_id)
-        if body.endpoint_id is not None:
-            endpoints = endpoints.where(WebhookEndpoint.id == body.endpoint_id)
-        found = (await session.scalars(endpoints)).all()
-        if body.endpoint_id is not None and not found:
-            raise NotFound(f"no webhook endpoint {body.endpoint_id!r}")
-        chosen = [e for e in found if body.endpoint_id is not None or subscribed(e, event.type)]
-        for endpoint in chosen:
-            session.add(delivery_of(event, endpoint, now))
-    return respond(Redelivered(deliveries=len(chosen)), 202)
+        count = await webhooks.redeliver(
+            session, tenant_of(request), request.match_info["lifecycle_event_id"],
+            body.endpoint_id, request.app[CLOCK].now(),
+        )  # fmt: skip
+    return respond(Redelivered(deliveries=count), 202)
