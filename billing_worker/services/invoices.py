@@ -6,8 +6,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
+from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import and_, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from billing_worker.db.models import Account, Invoice, InvoiceItem, Tenant
@@ -116,3 +117,56 @@ async def items_of(
     for item in rows:
         by_invoice.setdefault(item.invoice_id, []).append(item)
     return by_invoice
+
+
+def _before(date_column: Any, id_column: Any, day: Any, last_id: str) -> Any:
+    """Rows after the cursor in newest-first order: an earlier day, or the same day and a
+    smaller id."""
+    return or_(date_column < day, and_(date_column == day, id_column < last_id))
+
+
+async def tenant_invoice_row(
+    session: AsyncSession, tenant_id: str, invoice_id: str
+) -> Invoice | None:
+    """The tenant's invoice of that id, if any (a page's cursor)."""
+    found = await session.get(Invoice, invoice_id)
+    return found if found is not None and found.tenant_id == tenant_id else None
+
+
+@dataclass(frozen=True, slots=True)
+class InvoiceFilter:
+    status: str | None = None
+    account_id: str | None = None
+    since: date | None = None
+    until: date | None = None
+
+
+async def invoices_page(
+    session: AsyncSession,
+    tenant_id: str,
+    wanted: InvoiceFilter,
+    *,
+    after: Invoice | None,
+    limit: int,
+) -> tuple[list[tuple[Invoice, list[InvoiceItem]]], bool]:
+    """The tenant's invoices, newest first, after the cursor; whether more follow."""
+    where: list[Any] = [Invoice.tenant_id == tenant_id]
+    if wanted.status is not None:
+        where.append(Invoice.status == wanted.status)
+    if wanted.account_id is not None:
+        where.append(Invoice.account_id == wanted.account_id)
+    where += [Invoice.invoice_date >= wanted.since] if wanted.since else []
+    where += [Invoice.invoice_date <= wanted.until] if wanted.until else []
+    if after is not None:
+        where.append(_before(Invoice.invoice_date, Invoice.id, after.invoice_date, after.id))
+    found = (
+        await session.scalars(
+            select(Invoice)
+            .where(*where)
+            .order_by(Invoice.invoice_date.desc(), Invoice.id.desc())
+            .limit(limit + 1)
+        )
+    ).all()
+    page = list(found[:limit])
+    items = await items_of(session, tenant_id, page)
+    return [(i, items.get(i.id, [])) for i in page], len(found) > limit

@@ -6,9 +6,9 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime
-from typing import Protocol, TypeVar
+from typing import Any, Protocol, TypeVar
 
-from sqlalchemy import select
+from sqlalchemy import and_, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -293,3 +293,49 @@ async def store_provider_event(
     except IntegrityError:
         fresh = False  # the same event, stored at this moment by a concurrent delivery
     return True, fresh
+
+
+async def payments_page(
+    session: AsyncSession,
+    tenant_id: str,
+    *,
+    account_id: str | None,
+    after: str | None,
+    limit: int,
+) -> tuple[list[Payment], bool]:
+    """The tenant's payments, newest first, after the one ``after`` names; whether more
+    follow."""
+    where: list[Any] = [Payment.tenant_id == tenant_id]
+    if account_id is not None:
+        where.append(Payment.account_id == account_id)
+    if after is not None:
+        last = await session.get(Payment, after)
+        if last is None or last.tenant_id != tenant_id:
+            raise InvalidRequest.field("after", "is not a payment of this tenant")
+        where.append(
+            or_(Payment.received_at < last.received_at,
+                and_(Payment.received_at == last.received_at, Payment.id < last.id))
+        )  # fmt: skip
+    found = (
+        await session.scalars(
+            select(Payment)
+            .where(*where)
+            .order_by(Payment.received_at.desc(), Payment.id.desc())
+            .limit(limit + 1)
+        )
+    ).all()
+    return list(found[:limit]), len(found) > limit
+
+
+async def tenant_payment(session: AsyncSession, tenant_id: str, payment_id: str) -> Payment:
+    payment = await session.scalar(
+        select(Payment).where(Payment.tenant_id == tenant_id, Payment.id == payment_id)
+    )
+    if payment is None:
+        raise NotFound(f"no payment {payment_id!r}")
+    return payment
+
+
+async def stripe_webhook_secret(session: AsyncSession, tenant_id: str) -> str | None:
+    """The tenant's Stripe webhook secret as stored (a reference or sealed), if any."""
+    return await session.scalar(select(Tenant.stripe_webhook_secret).where(Tenant.id == tenant_id))

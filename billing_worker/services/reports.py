@@ -12,9 +12,22 @@ from typing import Any
 from sqlalchemy import Select, and_, exists, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from billing_worker.db.models import Account, Invoice, Payment, PaymentAttempt, Tenant, User
+from billing_worker.db.models import (
+    Account,
+    Invoice,
+    Payment,
+    PaymentAttempt,
+    PaymentEvent,
+    Tenant,
+    User,
+)
 from billing_worker.db.models.accounts import Subscription
-from billing_worker.domain.statuses import UNSUCCESSFUL, InvoiceStatus, SubscriptionStatus
+from billing_worker.domain.statuses import (
+    UNSETTLED,
+    UNSUCCESSFUL,
+    InvoiceStatus,
+    SubscriptionStatus,
+)
 from shared import keys
 from shared.entitlement import RecordError, decode_record
 from shared.money import Money
@@ -314,3 +327,31 @@ async def tenants(session: AsyncSession) -> list[Tenant]:
     return list(
         (await session.scalars(select(Tenant).order_by(Tenant.name).limit(TENANTS_SHOWN))).all()
     )
+
+
+#: What needs a person, counted at each scrape (platform-wide: no tenant is named).
+_GAUGES = {
+    "tollgate_worker_parked_accounts": (
+        "Accounts set aside until released (processing failed, or a charge's outcome "
+        "could not be learned).",
+        select(func.count()).select_from(Account).where(Account.parked_at.is_not(None)),
+    ),
+    "tollgate_worker_parked_payment_events": (
+        "Payment events set aside until released.",
+        select(func.count()).select_from(PaymentEvent).where(PaymentEvent.parked_at.is_not(None)),
+    ),
+    "tollgate_worker_unsettled_charges": (
+        "Charges made whose outcome is not known yet (pending or unknown).",
+        select(func.count())
+        .select_from(PaymentAttempt)
+        .where(PaymentAttempt.status.in_(UNSETTLED)),
+    ),
+}
+
+
+async def waiting_for_a_person(session: AsyncSession) -> list[tuple[str, str, int]]:
+    """Each gauge of what waits for a person: its name, its meaning and its count now."""
+    return [
+        (name, text, int(await session.scalar(query) or 0))
+        for name, (text, query) in _GAUGES.items()
+    ]

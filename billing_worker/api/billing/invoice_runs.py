@@ -6,7 +6,6 @@ from datetime import date, datetime
 
 from aiohttp import web
 from msgspec import Struct
-from sqlalchemy import select
 
 from billing_worker.api.http.appkeys import CLOCK, INVOICE_RUNS_WAKE, SESSIONS
 from billing_worker.api.http.auth import tenant_of
@@ -15,8 +14,7 @@ from billing_worker.api.http.routes import router
 from billing_worker.api.http.routing import Role, decode, respond
 from billing_worker.api.http.schemas import Body
 from billing_worker.db.models import InvoiceRun
-from billing_worker.jobs.invoice_runs import start_run, unfinished
-from billing_worker.services.errors import NotFound
+from billing_worker.services import invoice_runs
 
 
 class InvoiceRunCreate(Body):
@@ -65,16 +63,8 @@ def run_view(run: InvoiceRun) -> InvoiceRunOut:
 )
 async def create_run(request: web.Request) -> web.Response:
     body = await decode(request, InvoiceRunCreate)
-    tenant_id = tenant_of(request)
-    sessions = request.app[SESSIONS]
-    # A run for the same day still going is the answer; a second one would only race it.
-    running = await unfinished(sessions, tenant_id=tenant_id, target=body.target_date)
-    run = (
-        running[0]
-        if running
-        else await start_run(
-            sessions, request.app[CLOCK].now(), tenant_id=tenant_id, target=body.target_date
-        )
+    run = await invoice_runs.start(
+        request.app[SESSIONS], request.app[CLOCK].now(), tenant_of(request), body.target_date
     )
     request.app[INVOICE_RUNS_WAKE].set()
     return respond(run_view(run), 202)
@@ -89,14 +79,7 @@ async def create_run(request: web.Request) -> web.Response:
 )
 async def list_runs(request: web.Request) -> web.Response:
     async with request.app[SESSIONS]() as session:
-        runs = (
-            await session.scalars(
-                select(InvoiceRun)
-                .where(InvoiceRun.tenant_id == tenant_of(request))
-                .order_by(InvoiceRun.started_at.desc(), InvoiceRun.id.desc())
-                .limit(100)
-            )
-        ).all()
+        runs = await invoice_runs.runs_of(session, tenant_of(request))
     return respond(InvoiceRunList(data=[run_view(r) for r in runs]))
 
 
@@ -110,12 +93,7 @@ async def list_runs(request: web.Request) -> web.Response:
 )
 async def read_run(request: web.Request) -> web.Response:
     async with request.app[SESSIONS]() as session:
-        run = await session.scalar(
-            select(InvoiceRun).where(
-                InvoiceRun.tenant_id == tenant_of(request),
-                InvoiceRun.id == request.match_info["run_id"],
-            )
+        run = await invoice_runs.tenant_run(
+            session, tenant_of(request), request.match_info["run_id"]
         )
-    if run is None:
-        raise NotFound(f"no invoice run {request.match_info['run_id']!r}")
     return respond(run_view(run))

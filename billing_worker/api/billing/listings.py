@@ -10,7 +10,6 @@ from typing import Any
 
 from aiohttp import web
 from msgspec import Struct
-from sqlalchemy import and_, or_, select
 
 from billing_worker.api.customers.directory import page_size
 from billing_worker.api.http import schemas
@@ -19,11 +18,10 @@ from billing_worker.api.http.auth import tenant_of
 from billing_worker.api.http.routes import router
 from billing_worker.api.http.routing import Role, respond
 from billing_worker.api.http.views import invoice_view, payment_row
-from billing_worker.db.models import Invoice, Payment
 from billing_worker.domain.catalog import DurationUnit, Phase, Plan
 from billing_worker.invoicing.catalogs import NoCatalog, load_book
+from billing_worker.services import invoices, payments
 from billing_worker.services.errors import FieldError, InvalidRequest, NotFound
-from billing_worker.services.invoices import items_of
 from shared.money import Money
 
 INVOICE_STATUSES = ("draft", "open", "paid", "void", "written_off")
@@ -88,46 +86,27 @@ def _day(query: Mapping[str, str], name: str, problems: list[FieldError]) -> dat
 )
 async def list_invoices(request: web.Request) -> web.Response:
     limit, query, tenant_id = page_size(request), request.query, tenant_of(request)
-    where: list[Any] = [Invoice.tenant_id == tenant_id]
     problems: list[FieldError] = []
-    if "status" in query:
-        if query["status"] not in INVOICE_STATUSES:
-            problems.append(FieldError("status", f"one of {', '.join(INVOICE_STATUSES)}"))
-        where.append(Invoice.status == query["status"])
-    if "account_id" in query:
-        where.append(Invoice.account_id == query["account_id"])
+    status = query.get("status")
+    if status is not None and status not in INVOICE_STATUSES:
+        problems.append(FieldError("status", f"one of {', '.join(INVOICE_STATUSES)}"))
     since, until = _day(query, "from", problems), _day(query, "to", problems)
     if since and until and since > until:
         problems.append(FieldError("to", "must not be before from"))
-    where += [Invoice.invoice_date >= since] if since else []
-    where += [Invoice.invoice_date <= until] if until else []
+    wanted = invoices.InvoiceFilter(status, query.get("account_id"), since, until)
     async with request.app[SESSIONS]() as session:
+        cursor = None
         if "after" in query:
-            last = await session.get(Invoice, query["after"])
-            if last is None or last.tenant_id != tenant_id:
+            cursor = await invoices.tenant_invoice_row(session, tenant_id, query["after"])
+            if cursor is None:
                 problems.append(FieldError("after", "is not an invoice of this tenant"))
-            else:
-                where.append(_before(Invoice.invoice_date, Invoice.id, last.invoice_date, last.id))
         if problems:
             raise InvalidRequest.fields(problems)
-        invoices = (
-            await session.scalars(
-                select(Invoice)
-                .where(*where)
-                .order_by(Invoice.invoice_date.desc(), Invoice.id.desc())
-                .limit(limit + 1)
-            )
-        ).all()
-        page = list(invoices[:limit])
-        items = await items_of(session, tenant_id, page)
-    data = [invoice_view(i, items.get(i.id, [])) for i in page]
-    more = len(invoices) > limit
-    return respond(InvoicePage(data=data, next=page[-1].id if more else None))
-
-
-def _before(date_column: Any, id_column: Any, day: Any, last_id: str) -> Any:
-    """Rows after (``day``, ``last_id``) in newest-first order."""
-    return or_(date_column < day, and_(date_column == day, id_column < last_id))
+        page, more = await invoices.invoices_page(
+            session, tenant_id, wanted, after=cursor, limit=limit
+        )
+    data = [invoice_view(i, items) for i, items in page]
+    return respond(InvoicePage(data=data, next=data[-1].id if more else None))
 
 
 @router.route(
@@ -140,26 +119,12 @@ def _before(date_column: Any, id_column: Any, day: Any, last_id: str) -> Any:
     errors=(422,),
 )
 async def list_payments(request: web.Request) -> web.Response:
-    limit, query, tenant_id = page_size(request), request.query, tenant_of(request)
-    where: list[Any] = [Payment.tenant_id == tenant_id]
-    if "account_id" in query:
-        where.append(Payment.account_id == query["account_id"])
+    limit, query = page_size(request), request.query
     async with request.app[SESSIONS]() as session:
-        if "after" in query:
-            last = await session.get(Payment, query["after"])
-            if last is None or last.tenant_id != tenant_id:
-                raise InvalidRequest.field("after", "is not a payment of this tenant")
-            where.append(_before(Payment.received_at, Payment.id, last.received_at, last.id))
-        payments = (
-            await session.scalars(
-                select(Payment)
-                .where(*where)
-                .order_by(Payment.received_at.desc(), Payment.id.desc())
-                .limit(limit + 1)
-            )
-        ).all()
-    page = list(payments[:limit])
-    more = len(payments) > limit
+        page, more = await payments.payments_page(
+            session, tenant_of(request), account_id=query.get("account_id"),
+            after=query.get("after"), limit=limit,
+        )  # fmt: skip
     return respond(
         PaymentPage(data=[payment_row(p) for p in page], next=page[-1].id if more else None)
     )
@@ -175,14 +140,9 @@ async def list_payments(request: web.Request) -> web.Response:
 )
 async def get_payment(request: web.Request) -> web.Response:
     async with request.app[SESSIONS]() as session:
-        payment = await session.scalar(
-            select(Payment).where(
-                Payment.tenant_id == tenant_of(request),
-                Payment.id == request.match_info["payment_id"],
-            )
+        payment = await payments.tenant_payment(
+            session, tenant_of(request), request.match_info["payment_id"]
         )
-    if payment is None:
-        raise NotFound(f"no payment {request.match_info['payment_id']!r}")
     return respond(payment_row(payment))
 
 

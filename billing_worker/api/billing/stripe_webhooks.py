@@ -12,14 +12,12 @@ from typing import Any
 
 import stripe
 from aiohttp import web
-from sqlalchemy import select
 
 from billing_worker.api.billing.payments import store_provider_event
 from billing_worker.api.http import schemas
 from billing_worker.api.http.appkeys import CLOCK, OUTBOX_WAKE, PAYMENTS_WAKE, PROVIDERS, SESSIONS
 from billing_worker.api.http.routes import router
 from billing_worker.api.http.routing import Role, read_limited, respond
-from billing_worker.db.models import Tenant
 from billing_worker.jobs.catch_up import real_time
 from billing_worker.notifications.signing import TOLERANCE_SECONDS
 from billing_worker.payments.payment_queue import FAILED, SUCCEEDED
@@ -29,6 +27,7 @@ from billing_worker.payments.stripe_reversals import (
     apply_reversal,
     park_unapplied_dispute,
 )
+from billing_worker.services import payments
 from billing_worker.services.errors import BadSignature, Conflict
 
 #: The Stripe events Tollgate acts on, and what each says of a charge.
@@ -66,9 +65,7 @@ async def stripe_webhook(request: web.Request) -> web.Response:
     raw = await read_limited(request)
     tenant_id = request.match_info["tenant_id"]
     async with request.app[SESSIONS]() as session:
-        stored = await session.scalar(
-            select(Tenant.stripe_webhook_secret).where(Tenant.id == tenant_id)
-        )
+        stored = await payments.stripe_webhook_secret(session, tenant_id)
     secret = request.app[PROVIDERS].resolve(stored) if stored else None
     event = _verified(raw, request.headers.get("Stripe-Signature", ""), secret)
     if event.get("type") in _REVERSALS:

@@ -20,13 +20,12 @@ from billing_worker.api.http.console_sessions import (
     COOKIE,
     close_session,
     csrf_ok,
-    open_session,
     session_of,
     set_cookie,
-    signer_of,
 )
 from billing_worker.db.models import ConsoleSession, Tenant
 from billing_worker.services import reports
+from billing_worker.services.console_sessions import open_session, signer_of
 
 SIGN_IN = "/console/sign-in"
 _FORM_COOKIE = "tollgate_console_form"

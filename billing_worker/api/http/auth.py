@@ -19,11 +19,11 @@ from billing_worker.api.http.console_sessions import (
     csrf_ok,
     session_of,
 )
-from billing_worker.api.http.credentials import verified_key
 from billing_worker.api.http.routes import router
 from billing_worker.api.http.routing import Role
 from billing_worker.db.audit import Actor, ActorKind, acting_as
 from billing_worker.db.models import ApiKey
+from billing_worker.services.credentials import verified_key
 from billing_worker.services.errors import Forbidden, Unauthorized
 from shared.credentials import KeyKind, bearer_token
 

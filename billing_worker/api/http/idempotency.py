@@ -27,7 +27,6 @@ from datetime import UTC, datetime, timedelta
 
 import orjson
 from aiohttp import web
-from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -35,6 +34,7 @@ from billing_worker.api.http.appkeys import SESSIONS
 from billing_worker.api.http.auth import TENANT
 from billing_worker.db.models import IdempotentRequest
 from billing_worker.db.unit_of_work import for_every_commit
+from billing_worker.services import idempotent_requests
 from billing_worker.services.errors import Conflict, InvalidRequest
 from shared.problem import read_body
 
@@ -127,23 +127,12 @@ async def idempotency_middleware(
     scope = request.get(TENANT, "operator")
     fingerprint = _fingerprint(request.method, request.path_qs, await read_body(request))
     now = datetime.now(UTC)  # retries happen in real time, whatever a test clock says
-    async with request.app[SESSIONS]() as session:
-        stored = await session.scalar(
-            select(IdempotentRequest).where(
-                IdempotentRequest.tenant_id == scope, IdempotentRequest.key == key
-            )
-        )
+    sessions = request.app[SESSIONS]
+    stored = await idempotent_requests.find(sessions, scope, key)
     if stored is not None and stored.created_at > now - WINDOW:
         return _replay(stored, fingerprint, now)
     if stored is not None:  # out of its window: forgotten, and the key is free again
-        async with request.app[SESSIONS]() as session, session.begin():
-            await session.execute(
-                delete(IdempotentRequest).where(
-                    IdempotentRequest.tenant_id == scope,
-                    IdempotentRequest.key == key,
-                    IdempotentRequest.created_at <= now - WINDOW,
-                )
-            )
+        await idempotent_requests.forget(sessions, scope, key, now - WINDOW)
     claim = _Claim(
         IdempotentRequest(
             tenant_id=scope,
@@ -165,12 +154,7 @@ async def idempotency_middleware(
         raise
     if claim.committed and isinstance(response, web.Response) and response.body is not None:
         stored_body = _redacted(bytes(response.body))  # type: ignore[arg-type]
-        async with request.app[SESSIONS]() as session, session.begin():
-            await session.execute(
-                update(IdempotentRequest)
-                .where(IdempotentRequest.tenant_id == scope, IdempotentRequest.key == key)
-                .values(status=response.status, response=stored_body)
-            )
+        await idempotent_requests.keep_answer(sessions, scope, key, response.status, stored_body)
     return response
 
 

@@ -8,7 +8,6 @@ from typing import Any
 
 from aiohttp import web
 from msgspec import Struct
-from sqlalchemy import select
 
 from billing_worker.api.customers.directory import page_size
 from billing_worker.api.http.appkeys import SESSIONS
@@ -16,7 +15,7 @@ from billing_worker.api.http.auth import tenant_of
 from billing_worker.api.http.routes import router
 from billing_worker.api.http.routing import Role, respond, serial_id
 from billing_worker.db.audit import ActorKind
-from billing_worker.db.models import AuditEntry
+from billing_worker.services.audit import AuditFilter, audit_page
 from billing_worker.services.errors import FieldError, InvalidRequest
 
 
@@ -71,41 +70,26 @@ def _instant(query: Any, name: str, problems: list[FieldError]) -> datetime | No
     errors=(422,),
 )
 async def list_audit(request: web.Request) -> web.Response:
-    limit, query, tenant_id = page_size(request), request.query, tenant_of(request)
-    where: list[Any] = [AuditEntry.tenant_id == tenant_id]
+    limit, query = page_size(request), request.query
     problems: list[FieldError] = []
-    for name, column in (
-        ("object_type", AuditEntry.object_type),
-        ("object_id", AuditEntry.object_id),
-        ("actor_id", AuditEntry.actor_id),
-    ):
-        if name in query:
-            where.append(column == query[name])
-    if "actor_kind" in query:
-        kinds = [k.value for k in ActorKind]
-        if query["actor_kind"] not in kinds:
-            problems.append(FieldError("actor_kind", f"one of {', '.join(kinds)}"))
-        where.append(AuditEntry.actor_kind == query["actor_kind"])
+    kinds = [k.value for k in ActorKind]
+    if "actor_kind" in query and query["actor_kind"] not in kinds:
+        problems.append(FieldError("actor_kind", f"one of {', '.join(kinds)}"))
     since, until = _instant(query, "from", problems), _instant(query, "to", problems)
     if since and until and since > until:
         problems.append(FieldError("to", "must not be before from"))
-    where += [AuditEntry.at >= since] if since else []
-    where += [AuditEntry.at <= until] if until else []
-    if "after" in query:
-        after = serial_id(query["after"])
-        if after is not None:
-            where.append(AuditEntry.id < after)
-        else:
-            problems.append(FieldError("after", "must be an audit entry's id"))
+    after = serial_id(query["after"]) if "after" in query else None
+    if "after" in query and after is None:
+        problems.append(FieldError("after", "must be an audit entry's id"))
     if problems:
         raise InvalidRequest.fields(problems)
+    wanted = AuditFilter(
+        object_type=query.get("object_type"), object_id=query.get("object_id"),
+        actor_id=query.get("actor_id"), actor_kind=query.get("actor_kind"), since=since,
+        until=until,
+    )  # fmt: skip
     async with request.app[SESSIONS]() as session:
-        entries = (
-            await session.scalars(
-                select(AuditEntry).where(*where).order_by(AuditEntry.id.desc()).limit(limit + 1)
-            )
-        ).all()
-    page = entries[:limit]
+        page, more = await audit_page(session, tenant_of(request), wanted, after=after, limit=limit)
     data = [
         AuditOut(
             id=e.id,
@@ -119,5 +103,4 @@ async def list_audit(request: web.Request) -> web.Response:
         )
         for e in page
     ]
-    more = len(entries) > limit
     return respond(AuditPage(data=data, next=str(page[-1].id) if more else None))

@@ -13,18 +13,15 @@ from typing import Literal
 
 from aiohttp import web
 from msgspec import Struct
-from sqlalchemy import func, select
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from billing_worker.api.http.appkeys import CLOCK, OUTBOX_WAKE, SESSIONS
 from billing_worker.api.http.auth import tenant_of
 from billing_worker.api.http.routes import router
 from billing_worker.api.http.routing import Role, decode, respond
 from billing_worker.api.http.schemas import Body
-from billing_worker.db.models import ApiKey, Tenant
-from billing_worker.publishing.outbox import stage_api_key
-from billing_worker.services.errors import Conflict, NotFound
-from shared.credentials import IssuedKey, KeyKind, issue_key
+from billing_worker.db.models import ApiKey
+from billing_worker.services import keys
+from shared.credentials import KeyKind
 
 
 class KeyCreate(Body):
@@ -47,24 +44,6 @@ class KeyList(Struct, kw_only=True):
     data: list[KeyOut]
 
 
-def add_key(
-    session: AsyncSession, tenant_id: str, kind: KeyKind, now: datetime
-) -> tuple[ApiKey, IssuedKey]:
-    """A new key of ``kind``, staged for the gateways when it is a gateway key."""
-    issued = issue_key()
-    key = ApiKey(
-        id=issued.key_id,
-        tenant_id=tenant_id,
-        kind=kind.value,
-        secret_hash=issued.secret_hash,
-        version=1,
-        created_at=now,
-    )
-    session.add(key)
-    stage_api_key(session, key, now)
-    return key, issued
-
-
 def key_view(key: ApiKey) -> KeyOut:
     return KeyOut(id=key.id, kind=key.kind, created_at=key.created_at, revoked_at=key.revoked_at)
 
@@ -82,7 +61,7 @@ async def create_key(request: web.Request) -> web.Response:
     body = await decode(request, KeyCreate)
     now = request.app[CLOCK].now()
     async with request.app[SESSIONS]() as session, session.begin():
-        key, issued = add_key(session, tenant_of(request), KeyKind(body.kind), now)
+        key, issued = keys.add_key(session, tenant_of(request), KeyKind(body.kind), now)
     request.app[OUTBOX_WAKE].set()
     view = key_view(key)
     return respond(
@@ -106,11 +85,7 @@ async def create_key(request: web.Request) -> web.Response:
 )
 async def list_keys(request: web.Request) -> web.Response:
     async with request.app[SESSIONS]() as session:
-        found = await session.scalars(
-            select(ApiKey)
-            .where(ApiKey.tenant_id == tenant_of(request))
-            .order_by(ApiKey.created_at, ApiKey.id)
-        )
+        found = await keys.keys_of(session, tenant_of(request))
         return respond(KeyList(data=[key_view(key) for key in found]))
 
 
@@ -123,37 +98,9 @@ async def list_keys(request: web.Request) -> web.Response:
     errors=(404, 409),
 )
 async def revoke_key(request: web.Request) -> web.Response:
-    tenant_id, key_id = tenant_of(request), request.match_info["key_id"]
     now = request.app[CLOCK].now()
     async with request.app[SESSIONS]() as session, session.begin():
-        # The tenant row serializes revocations, so two at once cannot revoke both of the
-        # last two admin keys.
-        await session.get(Tenant, tenant_id, with_for_update=True)
-        key = await session.scalar(
-            select(ApiKey)
-            .where(ApiKey.tenant_id == tenant_id, ApiKey.id == key_id)
-            .with_for_update()
-        )
-        if key is None:
-            raise NotFound(f"no key {key_id!r}")
-        if key.revoked_at is None:
-            if key.kind == "admin":
-                others = await session.scalar(
-                    select(func.count())
-                    .select_from(ApiKey)
-                    .where(
-                        ApiKey.tenant_id == tenant_id,
-                        ApiKey.kind == "admin",
-                        ApiKey.revoked_at.is_(None),
-                        ApiKey.id != key.id,
-                    )
-                )
-                if not others:
-                    raise Conflict(
-                        "this is the tenant's last admin key: issue another before revoking it"
-                    )
-            key.revoked_at, key.version = now, key.version + 1
-            stage_api_key(session, key, now)
+        key = await keys.revoke_key(session, tenant_of(request), request.match_info["key_id"], now)
         view = key_view(key)
     request.app[OUTBOX_WAKE].set()
     return respond(view)

@@ -28,12 +28,12 @@ from billing_worker.api.http.schemas import (
     WebhookUrl,
 )
 from billing_worker.api.http.views import tenant_view
-from billing_worker.api.tenancy.keys import add_key
 from billing_worker.db.models import WITH_SECRETS, Tenant
 from billing_worker.ids import new_id
 from billing_worker.notifications.signing import new_secret
 from billing_worker.payments.book import ENV_PREFIX
 from billing_worker.services.errors import FieldError, InvalidRequest, NotFound
+from billing_worker.services.keys import add_key
 from billing_worker.standing.entitlements import reevaluate_tenant
 from shared.credentials import KeyKind
 

@@ -13,7 +13,6 @@ from typing import Annotated
 
 from aiohttp import web
 from msgspec import Meta, Struct
-from sqlalchemy import exists, select
 
 from billing_worker.api.http.appkeys import (
     CLOCK,
@@ -27,14 +26,13 @@ from billing_worker.api.http.routes import router
 from billing_worker.api.http.routing import Role, decode, respond
 from billing_worker.api.http.schemas import Body
 from billing_worker.db import deadline
-from billing_worker.db.models import Account, OutboxEntry, PaymentAttempt, PaymentEvent
-from billing_worker.domain.statuses import UNSETTLED, AttemptStatus
 from billing_worker.invoicing import budget
 from billing_worker.jobs.scheduler import run_due
 from billing_worker.payments.collection import collect_due
 from billing_worker.payments.payment_queue import drain
 from billing_worker.payments.reconciliation import reconcile
 from billing_worker.services.errors import InvalidRequest, NotFound
+from billing_worker.services.test_clock import what_is_due
 from shared.clock import RedisTestClock
 
 
@@ -158,36 +156,16 @@ async def _do_what_is_due(request: web.Request, clock: RedisTestClock) -> int:
     for _ in range(1000):
         evaluated += await run_due(sessions, clock)
         now = clock.now()
-        async with sessions() as session:
-            work = (
-                await session.execute(
-                    select(
-                        exists().where(
-                            Account.next_evaluation_at <= now, Account.parked_at.is_(None)
-                        ),
-                        exists().where(Account.collect_at <= now, Account.parked_at.is_(None)),
-                        exists().where(
-                            PaymentAttempt.status.in_(UNSETTLED),
-                            PaymentAttempt.updated_at <= now - after,
-                        ),
-                        exists().where(PaymentAttempt.status == AttemptStatus.PENDING),
-                        exists().where(
-                            PaymentEvent.applied_at.is_(None), PaymentEvent.parked_at.is_(None)
-                        ),
-                        exists().where(OutboxEntry.id.is_not(None)),
-                    )
-                )
-            ).one()
-        due, collect, unsettled, charging, queued, unpublished = work
-        if collect:
+        work = await what_is_due(sessions, now, after)
+        if work.collect:
             await collect_due(sessions, providers, clock)
-        if unsettled:
+        if work.unsettled:
             await reconcile(sessions, providers, clock, after=after)
-        if queued:
+        if work.queued:
             await drain(sessions, clock)  # events that wait (a refund) stay queued
         # A charge in flight (the worker's own collector making it) decides what the
         # account's later moments do: wait for its outcome.
-        if not (due or collect or unsettled or charging or unpublished):
+        if not work.anything_but_queued:
             return evaluated
         request.app[OUTBOX_WAKE].set()
         await asyncio.sleep(0.005)
