@@ -311,3 +311,13 @@ async def accounts_page(
         )
     ).all()
     return AccountPage(page, {a: int(o or 0) for a, o in owed}, len(found) > limit)
+
+
+async def standing_of(
+    session: AsyncSession, tenant_id: str, account_id: str, now: datetime
+) -> tuple[Account, Evaluation]:
+    """The account and where it stands as of ``now`` (its dunning ladder, what decides it)."""
+    account = await tenant_account(session, tenant_id, account_id)
+    tenant = await session.get(Tenant, tenant_id)
+    assert tenant is not None
+    return account, await evaluate_account(session, tenant, account, now)

@@ -33,18 +33,10 @@ from billing_worker.api.http.views import account_out, dunning_view
 from billing_worker.db.models import (
     Delivery,
     Message,
-    Tenant,
 )
-from billing_worker.domain.dunning import policy_problems
-from billing_worker.invoicing.catalogs import tenant_currencies
 from billing_worker.jobs.catch_up import real_time
-from billing_worker.services import account_changes
-from billing_worker.services.errors import FieldError, InvalidRequest, NotFound
+from billing_worker.services import account_changes, accounts, dunning_policies
 from billing_worker.services.messages import messages_of
-from billing_worker.standing.entitlements import (
-    reevaluate_tenant,
-)
-from billing_worker.standing.evaluation import evaluate_account
 
 
 class DunningStage(Body):
@@ -159,19 +151,11 @@ def _policy_out(name: str, document: dict[str, object]) -> DunningPolicyOut:
 async def put_policy(request: web.Request) -> web.Response:
     body = await decode(request, DunningPolicyIn)
     name = request.match_info["name"]
-    if not name or len(name) > 100 or not name.replace("-", "").replace("_", "").isalnum():
-        raise InvalidRequest.field("name", "letters, digits, '-' and '_' only, at most 100")
     document = msgspec.to_builtins(body)
-    now = request.app[CLOCK].now()
     async with request.app[SESSIONS]() as session, session.begin():
-        tenant = await session.get(Tenant, tenant_of(request), with_for_update=True)
-        if tenant is None:
-            raise NotFound("the key's tenant no longer exists")
-        problems = policy_problems(document, await tenant_currencies(session, tenant.id))
-        if problems:
-            raise InvalidRequest.fields([FieldError(f, why) for f, why in problems])
-        tenant.dunning_policies = {**(tenant.dunning_policies or {}), name: document}
-        await reevaluate_tenant(session, tenant.id, now)
+        await dunning_policies.save_policy(
+            session, tenant_of(request), name, document, request.app[CLOCK].now()
+        )
     return respond(_policy_out(name, document))
 
 
@@ -185,8 +169,7 @@ async def put_policy(request: web.Request) -> web.Response:
 )
 async def list_policies(request: web.Request) -> web.Response:
     async with request.app[SESSIONS]() as session:
-        tenant = await session.get(Tenant, tenant_of(request))
-    policies = (tenant.dunning_policies if tenant else None) or {}
+        policies = await dunning_policies.policies_of(session, tenant_of(request))
     return respond(DunningPolicyList(data=[_policy_out(n, d) for n, d in sorted(policies.items())]))
 
 
@@ -199,16 +182,10 @@ async def list_policies(request: web.Request) -> web.Response:
     errors=(404,),
 )
 async def delete_policy(request: web.Request) -> web.Response:
-    name = request.match_info["name"]
-    now = request.app[CLOCK].now()
     async with request.app[SESSIONS]() as session, session.begin():
-        tenant = await session.get(Tenant, tenant_of(request), with_for_update=True)
-        policies = dict((tenant.dunning_policies if tenant else None) or {})
-        if tenant is None or name not in policies:
-            raise NotFound(f"no dunning policy {name!r}")
-        del policies[name]
-        tenant.dunning_policies = policies
-        await reevaluate_tenant(session, tenant.id, now)
+        await dunning_policies.remove_policy(
+            session, tenant_of(request), request.match_info["name"], request.app[CLOCK].now()
+        )
     return web.Response(status=204)
 
 
@@ -321,10 +298,9 @@ async def exempt_subscription(request: web.Request) -> web.Response:
 async def get_dunning(request: web.Request) -> web.Response:
     now = request.app[CLOCK].now()
     async with request.app[SESSIONS]() as session:
-        account = await tenant_account(session, request)
-        tenant = await session.get(Tenant, account.tenant_id)
-        assert tenant is not None
-        found = await evaluate_account(session, tenant, account, now)
+        account, found = await accounts.standing_of(
+            session, tenant_of(request), request.match_info["account_id"], now
+        )
         return respond(dunning_view(account, found))
 
 

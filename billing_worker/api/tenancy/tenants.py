@@ -28,14 +28,9 @@ from billing_worker.api.http.schemas import (
     WebhookUrl,
 )
 from billing_worker.api.http.views import tenant_view
-from billing_worker.db.models import WITH_SECRETS, Tenant
-from billing_worker.ids import new_id
-from billing_worker.notifications.signing import new_secret
 from billing_worker.payments.book import ENV_PREFIX
-from billing_worker.services.errors import FieldError, InvalidRequest, NotFound
-from billing_worker.services.keys import add_key
-from billing_worker.standing.entitlements import reevaluate_tenant
-from shared.credentials import KeyKind
+from billing_worker.services import tenants
+from billing_worker.services.errors import FieldError, InvalidRequest
 
 
 class TenantCreate(Body):
@@ -105,33 +100,10 @@ class RotatedSecret(Struct, kw_only=True):
 )
 async def create_tenant(request: web.Request) -> web.Response:
     body = await decode(request, TenantCreate)
-    now = request.app[CLOCK].now()
-    tenant = Tenant(
-        id=new_id("ten"),
-        name=body.name,
-        grace_days=body.grace_days,
-        net_terms_days=body.net_terms_days,
-        session_idle_seconds=body.session_idle_seconds,
-        fail_open_seconds=body.fail_open_seconds,
-        degraded_read_only=body.degraded_read_only,
-        draft_invoices=body.draft_invoices,
-        zero_amount_invoices=body.zero_amount_invoices,
-        summary_commit_time=body.summary_commit_time,
-        channel_overdue=body.channel_overdue,
-        notify_webhook_url=body.notify_webhook_url,
-        notify_emails=body.notify_emails,
-        notify_customer=body.notify_customer,
-        webhook_secret=new_secret(),
-        provider_webhook_secret=new_secret(),
-        stripe_secret_key=None,
-        stripe_webhook_secret=None,
-        created_at=now,
-    )
     async with request.app[SESSIONS]() as session, session.begin():
-        session.add(tenant)
-        await session.flush()
-        _, admin = add_key(session, tenant.id, KeyKind.ADMIN, now)
-        _, gateway = add_key(session, tenant.id, KeyKind.GATEWAY, now)
+        tenant, admin, gateway = await tenants.create_tenant(
+            session, msgspec.structs.asdict(body), request.app[CLOCK].now()
+        )
     request.app[OUTBOX_WAKE].set()
     created = TenantCreated(
         **msgspec.structs.asdict(tenant_view(tenant)),
@@ -152,9 +124,7 @@ async def create_tenant(request: web.Request) -> web.Response:
 )
 async def get_tenant(request: web.Request) -> web.Response:
     async with request.app[SESSIONS]() as session:
-        tenant = await session.get(Tenant, tenant_of(request), options=[WITH_SECRETS])
-        if tenant is None:
-            raise NotFound("the key's tenant no longer exists")
+        tenant = await tenants.own_tenant(session, tenant_of(request))
         return respond(tenant_view(tenant))
 
 
@@ -171,17 +141,11 @@ async def update_tenant(request: web.Request) -> web.Response:
     problems = _provider_secret_problems(request, body)
     if problems:
         raise InvalidRequest.fields(problems)
-    now = request.app[CLOCK].now()
+    changes = {k: v for k, v in msgspec.structs.asdict(body).items() if v is not msgspec.UNSET}
     async with request.app[SESSIONS]() as session, session.begin():
-        tenant = await session.get(
-            Tenant, tenant_of(request), with_for_update=True, options=[WITH_SECRETS]
+        tenant = await tenants.update_tenant(
+            session, tenant_of(request), changes, request.app[CLOCK].now()
         )
-        if tenant is None:
-            raise NotFound("the key's tenant no longer exists")
-        for name, value in msgspec.structs.asdict(body).items():
-            if value is not msgspec.UNSET:
-                setattr(tenant, name, value)
-        await reevaluate_tenant(session, tenant.id, now)
         out = tenant_view(tenant)
     return respond(out)
 
@@ -197,16 +161,8 @@ async def update_tenant(request: web.Request) -> web.Response:
 )
 async def rotate_tenant_secret(request: web.Request) -> web.Response:
     name = request.match_info["name"]
-    if name not in ("webhook_secret", "provider_webhook_secret"):
-        raise NotFound(f"no secret {name!r}: webhook_secret or provider_webhook_secret")
     async with request.app[SESSIONS]() as session, session.begin():
-        tenant = await session.get(
-            Tenant, tenant_of(request), with_for_update=True, options=[WITH_SECRETS]
-        )
-        if tenant is None:
-            raise NotFound("the key's tenant no longer exists")
-        secret = new_secret()
-        setattr(tenant, name, secret)
+        secret = await tenants.rotate_secret(session, tenant_of(request), name)
     return respond(RotatedSecret(name=name, secret=secret))
 
 
