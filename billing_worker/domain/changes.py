@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from datetime import date
+from typing import assert_never
 
 from billing_worker.domain.catalog import (
     Catalog,
@@ -118,10 +119,14 @@ def plan_change_for(
         to_price_list=price_list,
         phase_type=phase,
     )
-    effective = day
-    if policy is ChangePolicy.END_OF_TERM:
-        term = current_term(terms, catalog_at, day, account_cycle_day)
-        effective = term.end if term else day
+    match policy:
+        case ChangePolicy.IMMEDIATE:
+            effective = day
+        case ChangePolicy.END_OF_TERM:
+            term = current_term(terms, catalog_at, day, account_cycle_day)
+            effective = term.end if term else day
+        case _:
+            assert_never(policy)
     return PlanChange(
         effective=effective,
         plan=request.plan,

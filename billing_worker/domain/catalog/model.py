@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 from decimal import Decimal
 from enum import StrEnum
+from typing import assert_never
 
 from billing_worker.domain.calendar import BillingPeriod, add_months
 
@@ -87,6 +88,8 @@ class Duration:
                 return add_months(start, 12 * self.number)
             case DurationUnit.UNLIMITED:
                 return None
+            case _:
+                assert_never(self.unit)
 
 
 Prices = Mapping[str, Decimal]

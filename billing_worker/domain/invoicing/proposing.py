@@ -7,6 +7,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, timedelta
+from typing import assert_never
 
 from billing_worker.domain.calendar import BillingPeriod, Span
 from billing_worker.domain.catalog import BillingMode, Catalog, Usage, UsageKind
@@ -25,12 +26,21 @@ from shared.money import Money
 
 def rate_usage(usage: Usage, currency: str, units: int) -> Money:
     """The charge for ``units`` of ``usage`` in one period."""
+    match usage.kind:
+        case UsageKind.CAPACITY:
+            for tier in usage.tiers:
+                if tier.max_units is None or units <= tier.max_units:
+                    return Money(tier.price[currency], currency)
+            return Money(usage.tiers[-1].price[currency], currency)
+        case UsageKind.CONSUMABLE:
+            return _consumed(usage, currency, units)
+        case _:
+            assert_never(usage.kind)
+
+
+def _consumed(usage: Usage, currency: str, units: int) -> Money:
+    """Consumable usage: blocks of each tier's size, tier after tier."""
     total = Money.zero(currency)
-    if usage.kind is UsageKind.CAPACITY:
-        for tier in usage.tiers:
-            if tier.max_units is None or units <= tier.max_units:
-                return Money(tier.price[currency], currency)
-        return Money(usage.tiers[-1].price[currency], currency)
     remaining = units
     for tier in usage.tiers:
         room = tier.max_blocks * tier.size if tier.max_blocks is not None else remaining
