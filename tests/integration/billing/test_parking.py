@@ -231,7 +231,10 @@ async def test_the_payment_queue_parks_an_event_it_cannot_apply_and_applies_the_
                 )
             )  # fmt: skip
 
+    # The stack's own worker drains the queue too: whichever takes an event applies it (the
+    # other skips the row it holds), so what is read is what both have done by then.
     await drain(sessions, ManualClock(now))
+    await stack.eventually(lambda: _settled(sessions, good, bad))
 
     async with sessions() as session:
         events = {e.account_id: e for e in (await session.scalars(select(PaymentEvent))).all()}
@@ -248,9 +251,19 @@ async def test_the_payment_queue_parks_an_event_it_cannot_apply_and_applies_the_
     released = await stack.api.post(f"/v1/payment-events/{event_id}/release", headers=tenant.admin)
     assert released.status == 204
     await drain(sessions, ManualClock(now))
+    await stack.eventually(lambda: _settled(sessions, bad))
     async with sessions() as session:
         event = await session.get(PaymentEvent, event_id)
         assert event is not None
         assert event.outcome == "applied"
     missing = await stack.api.post("/v1/payment-events/999999/release", headers=tenant.admin)
     assert missing.status == 404
+
+
+async def _settled(sessions: async_sessionmaker[AsyncSession], *accounts: str) -> bool:
+    """Whether every payment event of ``accounts`` was applied or parked."""
+    async with sessions() as session:
+        events = (
+            await session.scalars(select(PaymentEvent).where(PaymentEvent.account_id.in_(accounts)))
+        ).all()
+    return all(e.applied_at is not None or e.parked_at is not None for e in events)
