@@ -39,7 +39,7 @@ from billing_worker.domain.invoicing import (
 from billing_worker.domain.moments import RealTime
 from billing_worker.domain.statuses import InvoiceStatus
 from billing_worker.ids import new_id
-from billing_worker.invoicing import budget
+from billing_worker.invoicing import budget, prefetch
 from billing_worker.invoicing.catalogs import CatalogBook, load_book
 from billing_worker.invoicing.ledger import apply_account_credit
 from billing_worker.invoicing.prefetch import Prefetched
@@ -77,17 +77,9 @@ async def billed_accounts(
 ) -> list[Account]:
     """The accounts whose subscriptions ``account`` is invoiced for (itself first; a
     reseller's customers after it)."""
-    if prefetched is not None and account.id in prefetched.accounts:
-        children: Sequence[Account] = prefetched.children.get(account.id, [])
-    else:
-        children = (
-            await session.scalars(
-                select(Account)
-                .where(Account.tenant_id == account.tenant_id, Account.parent_id == account.id)
-                .order_by(Account.id)
-            )
-        ).all()
-    return [account, *(children if account.kind == "reseller" else [])]
+    if account.kind != "reseller":
+        return [account]
+    return [account, *await prefetch.children(session, account, prefetched)]
 
 
 async def paid_for(
@@ -95,16 +87,7 @@ async def paid_for(
 ) -> list[Account]:
     """The other accounts ``account`` pays for: a reseller's customers, or the children
     that delegate payment to it."""
-    if prefetched is not None and account.id in prefetched.accounts:
-        children: Sequence[Account] = prefetched.children.get(account.id, [])
-    else:
-        children = (
-            await session.scalars(
-                select(Account).where(
-                    Account.tenant_id == account.tenant_id, Account.parent_id == account.id
-                )
-            )
-        ).all()
+    children = await prefetch.children(session, account, prefetched)
     return [c for c in children if c.payment_delegated or account.kind == "reseller"]
 
 

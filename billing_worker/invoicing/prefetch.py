@@ -11,6 +11,10 @@ The queries select by the batch's own ids (accounts, then their subscriptions) a
 the tenant on each row in Python: a ``tenant_id IN (…)`` condition in SQL lets a planner
 without statistics (SQLite) walk the whole tenant's index instead of the ids', which made
 every batch cost as much as the tenant is large.
+
+What the rest of the worker reads through a batch is read by the functions at the end of
+this module (``children``, ``subscriptions``, ``open_invoices``): the batch's rows when it
+read that account, else a query -- the one place that choice is made.
 """
 
 from __future__ import annotations
@@ -157,3 +161,57 @@ def _of(tenants: set[str], rows: Sequence[R]) -> list[R]:
     """Only the rows of the batch's tenants (ids are unique, so this never drops one in
     practice; it keeps isolation explicit)."""
     return [row for row in rows if row.tenant_id in tenants]
+
+
+def _covers(prefetched: Prefetched | None, account: Account) -> bool:
+    return prefetched is not None and account.id in prefetched.accounts
+
+
+async def children(
+    session: AsyncSession,
+    account: Account,
+    prefetched: Prefetched | None = None,
+    *,
+    lock: bool = False,
+) -> Sequence[Account]:
+    """The account's children, in id order (a batch's are locked; a query locks them when
+    ``lock`` says so)."""
+    if _covers(prefetched, account):
+        assert prefetched is not None
+        return prefetched.children.get(account.id, [])
+    query = (
+        select(Account)
+        .where(Account.tenant_id == account.tenant_id, Account.parent_id == account.id)
+        .order_by(Account.id)
+    )
+    return (await session.scalars(query.with_for_update() if lock else query)).all()
+
+
+async def subscriptions(
+    session: AsyncSession, account: Account, prefetched: Prefetched | None = None
+) -> Sequence[Subscription]:
+    """The account's subscriptions."""
+    if _covers(prefetched, account):
+        assert prefetched is not None
+        return prefetched.subscriptions.get(account.id, [])
+    query = select(Subscription).where(
+        Subscription.tenant_id == account.tenant_id, Subscription.account_id == account.id
+    )
+    return (await session.scalars(query)).all()
+
+
+async def open_invoices(
+    session: AsyncSession, account: Account, prefetched: Prefetched | None = None
+) -> Sequence[Invoice]:
+    """The account's open invoices (a batch's list keeps those it issued; one paid since is
+    left out)."""
+    if _covers(prefetched, account):
+        assert prefetched is not None
+        listed = prefetched.open_invoices.get(account.id, [])
+        return [i for i in listed if i.status == InvoiceStatus.OPEN]
+    query = select(Invoice).where(
+        Invoice.tenant_id == account.tenant_id,
+        Invoice.account_id == account.id,
+        Invoice.status == InvoiceStatus.OPEN,
+    )
+    return (await session.scalars(query)).all()

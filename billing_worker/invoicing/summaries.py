@@ -21,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from billing_worker.db.models import Account, Invoice, InvoiceItem, Tenant
 from billing_worker.domain.statuses import InvoiceStatus
 from billing_worker.ids import new_id
+from billing_worker.invoicing import prefetch
 from billing_worker.invoicing.invoicer import (
     commit_invoice,
     local_midnight,
@@ -41,12 +42,7 @@ def delegates(parent: Account, children: Sequence[Account]) -> list[Account]:
 async def _children(
     session: AsyncSession, parent: Account, prefetched: Prefetched | None
 ) -> list[Account]:
-    if prefetched is not None and parent.id in prefetched.accounts:
-        return delegates(parent, prefetched.children.get(parent.id, []))
-    found = await session.scalars(
-        select(Account).where(Account.tenant_id == parent.tenant_id, Account.parent_id == parent.id)
-    )
-    return delegates(parent, found.all())
+    return delegates(parent, await prefetch.children(session, parent, prefetched))
 
 
 def commit_moment(tenant: Tenant, parent: Account, day: date) -> datetime:

@@ -8,13 +8,14 @@ from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import or_, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from billing_worker.db.models import Account, Subscription, Tenant
 from billing_worker.domain.moments import RealTime, on_time
 from billing_worker.domain.publication import Degrading, Publication, publish, while_charged
 from billing_worker.domain.standing import StandingResult
+from billing_worker.invoicing import prefetch
 from billing_worker.invoicing.catalogs import CatalogBook, load_book
 from billing_worker.invoicing.invoicer import bill_to, local_midnight, local_today
 from billing_worker.invoicing.prefetch import Prefetched
@@ -183,19 +184,7 @@ async def refresh_followers(
 ) -> None:
     """Re-publish the children whose standing follows ``account`` (locked parent first);
     a parked child's time stands still until it is released."""
-    children: Sequence[Account]
-    if prefetched is not None and account.id in prefetched.accounts:
-        children = prefetched.children.get(account.id, [])  # locked when prefetched
-    else:
-        children = (
-            await session.scalars(
-                select(Account)
-                .where(Account.tenant_id == tenant.id, Account.parent_id == account.id)
-                .order_by(Account.id)
-                .with_for_update()
-            )
-        ).all()
-    for child in children:
+    for child in await prefetch.children(session, account, prefetched, lock=True):
         if (
             child.parked_at is None
             and (await standing_source(session, tenant, child)).id == account.id

@@ -15,7 +15,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from billing_worker.db.models import (
     Account,
-    Invoice,
     Subscription,
     Tenant,
 )
@@ -33,7 +32,6 @@ from billing_worker.domain.standing import (
     UnpaidInvoice,
     evaluate_standing,
 )
-from billing_worker.domain.statuses import InvoiceStatus
 from billing_worker.domain.subscriptions import (
     FOREVER,
     Terms,
@@ -41,6 +39,7 @@ from billing_worker.domain.subscriptions import (
     plan_on,
     quantity_on,
 )
+from billing_worker.invoicing import prefetch
 from billing_worker.invoicing.catalogs import CatalogBook, load_book
 from billing_worker.invoicing.invoicer import local_midnight, local_today, paid_for
 from billing_worker.invoicing.prefetch import Prefetched
@@ -148,33 +147,9 @@ async def evaluate_account(
     prefetched: Prefetched | None = None,
 ) -> Evaluation:
     """Run the standing rule and the entitlement view for one account on its SQL state."""
-    subs: Sequence[Subscription]
-    if prefetched is not None and account.id in prefetched.accounts:
-        subs = prefetched.subscriptions.get(account.id, [])
-    else:
-        subs = (
-            await session.scalars(
-                select(Subscription).where(
-                    Subscription.tenant_id == tenant.id, Subscription.account_id == account.id
-                )
-            )
-        ).all()
+    subs = await prefetch.subscriptions(session, account, prefetched)
     source = await standing_source(session, tenant, account)
-    invoices: Sequence[Invoice]
-    if prefetched is not None and source.id in prefetched.accounts:
-        invoices = [
-            i for i in prefetched.open_invoices.get(source.id, []) if i.status == InvoiceStatus.OPEN
-        ]
-    else:
-        invoices = (
-            await session.scalars(
-                select(Invoice).where(
-                    Invoice.tenant_id == tenant.id,
-                    Invoice.account_id == source.id,
-                    Invoice.status == InvoiceStatus.OPEN,
-                )
-            )
-        ).all()
+    invoices = await prefetch.open_invoices(session, source, prefetched)
     unpaid = [
         UnpaidInvoice(
             invoice_id=inv.id,

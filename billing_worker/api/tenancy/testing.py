@@ -7,7 +7,6 @@ refused (403), never allowed to move another tenant's time."""
 
 from __future__ import annotations
 
-import asyncio
 from datetime import UTC, datetime, timedelta
 from typing import Annotated
 
@@ -25,14 +24,8 @@ from billing_worker.api.http.appkeys import (
 from billing_worker.api.http.routes import router
 from billing_worker.api.http.routing import Role, decode, respond
 from billing_worker.api.http.schemas import Body
-from billing_worker.db import deadline
-from billing_worker.invoicing import budget
-from billing_worker.jobs.scheduler import run_due
-from billing_worker.payments.collection import collect_due
-from billing_worker.payments.payment_queue import drain
-from billing_worker.payments.reconciliation import reconcile
+from billing_worker.services import test_clock
 from billing_worker.services.errors import InvalidRequest, NotFound
-from billing_worker.services.test_clock import what_is_due
 from shared.clock import RedisTestClock
 
 
@@ -137,36 +130,10 @@ async def settle(request: web.Request) -> web.Response:
 
 
 async def _settle(request: web.Request, clock: RedisTestClock) -> int:
-    """Do what the worker would have done by now; returns the accounts evaluated.
-
-    The worker's own scheduler and publisher may be working on some of it at the same
-    moment (they skip rows another transaction holds), so this waits until nothing is due
-    and nothing is unpublished rather than trusting its own share of the work.
-    """
-    # the worker's own work, done now: no request's budget or time limit
-    with budget.within(None), deadline.within(None):
-        return await _do_what_is_due(request, clock)
-
-
-async def _do_what_is_due(request: web.Request, clock: RedisTestClock) -> int:
-    sessions = request.app[SESSIONS]
-    providers, settings = request.app[PROVIDERS], request.app[SETTINGS]
-    after = timedelta(seconds=settings.reconcile_after)
-    evaluated = 0
-    for _ in range(1000):
-        evaluated += await run_due(sessions, clock)
-        now = clock.now()
-        work = await what_is_due(sessions, now, after)
-        if work.collect:
-            await collect_due(sessions, providers, clock)
-        if work.unsettled:
-            await reconcile(sessions, providers, clock, after=after)
-        if work.queued:
-            await drain(sessions, clock)  # events that wait (a refund) stay queued
-        # A charge in flight (the worker's own collector making it) decides what the
-        # account's later moments do: wait for its outcome.
-        if not work.anything_but_queued:
-            return evaluated
-        request.app[OUTBOX_WAKE].set()
-        await asyncio.sleep(0.005)
-    raise RuntimeError("the worker did not settle: accounts stay due or the outbox stays full")
+    """Do what the worker would have done by now; returns the accounts evaluated."""
+    settings = request.app[SETTINGS]
+    return await test_clock.settle(
+        request.app[SESSIONS], request.app[PROVIDERS], clock,
+        reconcile_after=timedelta(seconds=settings.reconcile_after),
+        publish=request.app[OUTBOX_WAKE].set,
+    )  # fmt: skip
