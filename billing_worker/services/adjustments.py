@@ -16,6 +16,7 @@ from billing_worker.invoicing import adjustments
 from billing_worker.services.amounts import in_currency_of, parse_amount
 from billing_worker.services.errors import Conflict, NotFound
 from billing_worker.services.families import lock_account_now, lock_family
+from billing_worker.services.invoices import items_on
 from billing_worker.standing.entitlements import refresh_family
 
 StatusChange = Callable[[AsyncSession, Account, Invoice, str | None, datetime], Awaitable[None]]
@@ -148,5 +149,4 @@ async def history(
 async def invoice_with_items(
     session: AsyncSession, invoice: Invoice
 ) -> tuple[Invoice, list[InvoiceItem]]:
-    query = select(InvoiceItem).where(InvoiceItem.invoice_id == invoice.id)
-    return invoice, list((await session.scalars(query)).all())
+    return invoice, await items_on(session, invoice)

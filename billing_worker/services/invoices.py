@@ -16,8 +16,32 @@ from billing_worker.domain.statuses import InvoiceStatus
 from billing_worker.invoicing.invoicer import commit_invoice, invoice_account, local_today
 from billing_worker.services.errors import Conflict, InvalidRequest, NotFound
 from billing_worker.services.families import lock_family
-from billing_worker.services.settling import Billed, billed
 from billing_worker.standing.entitlements import refresh_family
+
+
+@dataclass(frozen=True, slots=True)
+class Billed:
+    """What a change billed the paying account: its invoice (None: nothing) and items, and
+    the account, whose credit is what is left after it."""
+
+    invoice: Invoice | None
+    items: list[InvoiceItem]
+    payer: Account
+
+
+async def items_on(session: AsyncSession, invoice: Invoice) -> list[InvoiceItem]:
+    """The items of one invoice."""
+    query = select(InvoiceItem).where(
+        InvoiceItem.tenant_id == invoice.tenant_id, InvoiceItem.invoice_id == invoice.id
+    )
+    return list((await session.scalars(query)).all())
+
+
+async def billed(session: AsyncSession, invoice: Invoice | None, payer: Account) -> Billed:
+    """``invoice`` with its items (none when there is no invoice)."""
+    if invoice is None:
+        return Billed(None, [], payer)
+    return Billed(invoice, await items_on(session, invoice), payer)
 
 
 async def invoice_now(
@@ -69,8 +93,7 @@ async def commit_draft(
         raise Conflict(f"invoice {invoice.id} is {invoice.status}, not a draft")
     await commit_invoice(session, account, invoice, now)
     await refresh_family(session, tenant, account, now)
-    query = select(InvoiceItem).where(InvoiceItem.invoice_id == invoice.id)
-    return invoice, list((await session.scalars(query)).all())
+    return invoice, await items_on(session, invoice)
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,15 +113,11 @@ async def tenant_invoice(session: AsyncSession, tenant_id: str, invoice_id: str)
     )
     if invoice is None:
         raise NotFound(f"no invoice {invoice_id!r}")
-    items = await session.scalars(
-        select(InvoiceItem).where(
-            InvoiceItem.tenant_id == invoice.tenant_id, InvoiceItem.invoice_id == invoice.id
-        )
-    )
+    items = await items_on(session, invoice)
     tenant = await session.get(Tenant, invoice.tenant_id)
     account = await session.get(Account, invoice.account_id)
     assert tenant is not None and account is not None  # noqa: PT018  (foreign keys)
-    return InvoiceParts(invoice, list(items.all()), tenant, account)
+    return InvoiceParts(invoice, items, tenant, account)
 
 
 async def items_of(

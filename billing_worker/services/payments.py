@@ -235,8 +235,8 @@ async def refund(
                                         now=now, adjust=asked.adjust)  # fmt: skip
             made.id = refund_id
             await refresh_family(session, tenant, account, now)
-            return await view(session, account, payment, made, amount)
-    raise AssertionError("unreachable")  # pragma: no cover  (the turn returns)
+            rendered = await view(session, account, payment, made, amount)
+    return rendered
 
 
 async def webhook_tenant(session: AsyncSession, tenant_id: str) -> Tenant | None:

@@ -14,28 +14,18 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import TypeVar
 
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from billing_worker.db.models import Account, Invoice, InvoiceItem, Subscription, Tenant
+from billing_worker.db.models import Account, Subscription, Tenant
 from billing_worker.domain.subscriptions import phase_on
 from billing_worker.invoicing.catalogs import load_book
 from billing_worker.invoicing.invoicer import invoice_account, local_today
 from billing_worker.invoicing.terms import terms_of
+from billing_worker.services.invoices import Billed, billed
 from billing_worker.standing.entitlements import refresh_account, refresh_followers
 
 R = TypeVar("R")
 T = TypeVar("T")
-
-
-@dataclass(frozen=True, slots=True)
-class Billed:
-    """What a change billed the paying account: its invoice (None: nothing) and items, and
-    the account, whose credit is what is left after it."""
-
-    invoice: Invoice | None
-    items: list[InvoiceItem]
-    payer: Account
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,14 +41,6 @@ class Settled:
 class _DryRun(Exception):
     def __init__(self, rendered: object) -> None:
         self.rendered = rendered
-
-
-async def billed(session: AsyncSession, invoice: Invoice | None, payer: Account) -> Billed:
-    """``invoice`` with its items (none when there is no invoice)."""
-    if invoice is None:
-        return Billed(None, [], payer)
-    query = select(InvoiceItem).where(InvoiceItem.invoice_id == invoice.id)
-    return Billed(invoice, list((await session.scalars(query)).all()), payer)
 
 
 async def settle(

@@ -27,7 +27,7 @@ from billing_worker.db.models import (
 from billing_worker.jobs.catch_up import real_time
 from billing_worker.services import accounts, invoices, settling
 from billing_worker.services.families import lock_account_now
-from billing_worker.services.settling import Billed
+from billing_worker.services.invoices import Billed
 
 ACCOUNT = "/v1/accounts/{account_id}"
 

@@ -25,7 +25,8 @@ from billing_worker.domain.statuses import InvoiceStatus
 from billing_worker.domain.subscriptions import Pause, overrides_on, plan_on, quantity_on
 from billing_worker.invoicing.terms import override_rows, terms_of
 from billing_worker.services.accounts import balance_due
-from billing_worker.services.settling import Billed, Settled
+from billing_worker.services.invoices import Billed
+from billing_worker.services.settling import Settled
 from billing_worker.standing.evaluation import Evaluation
 from shared.money import Money
 
